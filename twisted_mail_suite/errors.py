@@ -1,0 +1,73 @@
+# -*- test-case-name: tests.test_errors -*-
+"""
+Failures a peer may learn about.  Raised in the store, the realm or a session;
+caught only in a protocol module, which turns them into a reply.
+"""
+from __future__ import annotations
+
+
+class ProtocolError(Exception):
+    """
+    A failure the peer may learn about; C{reason} is for the log only.
+
+    @ivar code: the reply code (for SMTP, C{b"550 5.1.1"}; POP3 uses C{b"-ERR"}).
+    @ivar publicText: generic text sent to the client.
+    @ivar reason: the detailed cause, logged and never sent.
+    """
+
+    def __init__(self, code: bytes, publicText: bytes, reason: str = "") -> None:
+        super().__init__(code, publicText, reason)
+        self.code = code
+        self.publicText = publicText
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.code.decode('ascii', 'replace')} {self.publicText.decode('utf-8', 'replace')} ({self.reason})"
+
+
+class TemporaryFailure(ProtocolError):
+    """
+    The action failed for a reason that may go away (disk, lock, backend).
+    """
+
+    def __init__(self, reason: str = "", code: bytes = b"451 4.3.0",
+                 publicText: bytes = b"Temporary local problem, try again later") -> None:
+        super().__init__(code, publicText, reason)
+
+
+class DeliveryFailed(TemporaryFailure):
+    """
+    The store could not make a message durable; nothing of it is kept.
+    """
+
+
+class ConfigError(Exception):
+    """
+    The configuration is invalid; the message names the file and the key.
+    """
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+        self.source = source
+        self.key = key
+        self.message = message
+
+
+class LoginRefused(Exception):
+    """
+    Too many failed logins from this client or for this user: the protocol
+    answers with its "refused" reply and closes the connection.
+    """
+
+
+class MailboxInUse(Exception):
+    """
+    The maildrop already has a POP3 session (RFC 2449 C{[IN-USE]}).
+    """
+
+
+class PlaintextRefused(Exception):
+    """
+    A plaintext password was offered over a channel that is neither TLS nor
+    loopback while C{allow_plaintext_auth} is off.
+    """

@@ -1,0 +1,139 @@
+# -*- test-case-name: tests.test_service -*-
+"""
+Assembly: one C{MultiService} holding one named child per listener endpoint
+string, sharing one store, one event bus and one portal.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any, Callable
+
+from twisted.application.internet import StreamServerEndpointService, TimerService
+from twisted.application.service import MultiService
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IProtocolFactory
+from twisted.logger import Logger
+
+from . import tls
+from .config import Config
+from .credentials import PasswdFile
+from .events import EventBus
+from .interfaces import IEventBus, IMailStore, IUserDatabase
+from .maildir import MaildirStore
+
+# role -> (config section, "module:function" building its protocol factory)
+PROTOCOLS: dict[str, tuple[str, str]] = {
+    "smtp": ("smtp", "twisted_mail_suite.smtp.protocol:makeFactory"),
+    "submission": ("submission", "twisted_mail_suite.smtp.protocol:makeFactory"),
+    "pop3": ("pop3", "twisted_mail_suite.pop3.protocol:makeFactory"),
+    "chat": ("chat", "twisted_mail_suite.chat.protocol:makeFactory"),
+}
+
+FactoryMaker = Callable[["MailSuiteService", str], IProtocolFactory]
+
+
+def _loadMaker(path: str) -> FactoryMaker | None:
+    module, _, name = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            return None
+        raise
+
+
+class ListenerService(StreamServerEndpointService):
+    """
+    One listening endpoint; logs where it listens and remembers the port.
+    """
+
+    log = Logger()
+
+    def __init__(self, role: str, description: str, endpoint: Any, factory: IProtocolFactory) -> None:
+        super().__init__(endpoint, factory)
+        self.role = role
+        self.description = description
+        self.port: Any = None
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        self._waitingForPort.addCallback(self._listening)
+
+    def _listening(self, port: Any) -> Any:
+        self.port = port
+        host = port.getHost()
+        self.log.info("{role} listening on {host}:{port} ({description})", role=self.role,
+                      host=getattr(host, "host", host), port=getattr(host, "port", ""),
+                      description=self.description)
+        return port
+
+
+class MailSuiteService(MultiService):
+    """
+    The whole suite.  Attributes shared with the protocols: C{config},
+    C{reactor}, C{store}, C{bus}, C{portal}, C{users}, C{tlsOptions}.
+    """
+
+    log = Logger()
+
+    def __init__(self, config: Config, reactor: Any = None, users: IUserDatabase | None = None,
+                 store: IMailStore | None = None, bus: IEventBus | None = None,
+                 runInThread: Callable[..., Any] | None = None) -> None:
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor as globalReactor
+            reactor = globalReactor
+        from .realm import makePortal
+
+        self.config = config
+        self.reactor = reactor
+        self.bus = bus if bus is not None else EventBus()
+        os.makedirs(config.mailDir, mode=0o700, exist_ok=True)
+        self.store = store if store is not None else MaildirStore(config.mailDir, self.bus)
+        self.users = users if users is not None else PasswdFile(config.usersFile)
+        self.portal = makePortal(config, self.store, self.users, reactor, runInThread)
+        self.certPath, self.keyPath = tls.ensureCertificate(config)
+        self.tlsOptions = tls.serverOptions(self.certPath, self.keyPath)
+        self.listeners: list[ListenerService] = []
+        self.factories: dict[str, IProtocolFactory] = {}
+        for role, (section, makerPath) in PROTOCOLS.items():
+            descriptions = getattr(config, section).listen
+            if not descriptions:
+                continue
+            maker = _loadMaker(makerPath)
+            if maker is None:
+                self.log.warn("{role}: not available in this build, not listening", role=role)
+                continue
+            factory = maker(self, role)
+            self.factories[role] = factory
+            for description in descriptions:
+                full = tls.withCertificate(description, self.certPath, self.keyPath)
+                listener = ListenerService(role, description, serverFromString(reactor, full), factory)
+                listener.setName(f"{role} {description}")
+                listener.setServiceParent(self)
+                self.listeners.append(listener)
+        if isinstance(self.users, PasswdFile):
+            reload = TimerService(2.0, self.users.reloadIfChanged)
+            reload.clock = reactor
+            reload.setName("users-file-reload")
+            reload.setServiceParent(self)
+
+    def startService(self) -> None:
+        if isinstance(self.store, MaildirStore):
+            self.store.cleanTemporary()
+        super().startService()
+
+    def portsFor(self, role: str) -> list[int]:
+        """
+        The TCP ports a role listens on (after start), e.g. for tests.
+        """
+        return [listener.port.getHost().port for listener in self.listeners
+                if listener.role == role and listener.port is not None]
+
+
+def makeService(config: Config, reactor: Any = None, **kwargs: Any) -> MailSuiteService:
+    """
+    The suite as a C{MultiService}, for twistd, a .tac or any application.
+    """
+    return MailSuiteService(config, reactor, **kwargs)

@@ -1,0 +1,150 @@
+# -*- test-case-name: tests.smtp.test_delivery -*-
+"""
+The realm's C{IMessageDelivery} avatar: who may send, who may receive, and
+the header each delivered message gets.  Anonymous for MX, a user's after
+AUTH.  Delivery itself is one two-phase store transaction for all local
+recipients (see L{LocalRecipient}).
+"""
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from typing import Sequence
+
+from twisted.mail.smtp import IMessage, IMessageDelivery
+from zope.interface import implementer
+
+from ..config import Config
+from ..errors import ProtocolError
+from ..interfaces import IMailStore, IPendingDelivery, IUserDatabase
+
+
+class RelayDenied(ProtocolError):
+    def __init__(self, address: str) -> None:
+        super().__init__(b"550 5.7.1", b"Relaying denied", f"foreign recipient {address}")
+
+
+class UnknownUser(ProtocolError):
+    def __init__(self, address: str) -> None:
+        super().__init__(b"550 5.1.1", b"Mailbox unavailable", f"no local user for {address}")
+
+
+def _addressText(address: object) -> str:
+    """
+    C{twisted.mail.smtp.User}, C{Address}, bytes or str -> C{local@domain}.
+    """
+    dest = getattr(address, "dest", address)
+    if hasattr(dest, "local"):
+        local, domain = dest.local, dest.domain
+        local = local.decode("utf-8") if isinstance(local, bytes) else local
+        domain = domain.decode("utf-8") if isinstance(domain, bytes) else domain
+        return f"{local}@{domain}" if domain else local
+    if isinstance(dest, bytes):
+        return dest.decode("utf-8")
+    return str(dest)
+
+
+@implementer(IMessage)
+class StoreMessage:
+    """
+    Twisted's line-at-a-time C{IMessage} over one store delivery: the slow
+    path, for callers that speak Twisted's contract.  Our SMTP protocol
+    writes whole chunks to L{LocalRecipient.users} through the store instead.
+    """
+
+    def __init__(self, delivery: IPendingDelivery) -> None:
+        self._delivery = delivery
+
+    def lineReceived(self, line: bytes) -> None:
+        self._delivery.write(line + b"\r\n")
+
+    def eomReceived(self):  # type: ignore[no-untyped-def]
+        return self._delivery.commit().addCallback(lambda uids: uids[0])
+
+    def connectionLost(self) -> None:
+        self._delivery.abort()
+
+
+class LocalRecipient:
+    """
+    What C{validateTo} returns: a callable giving an C{IMessage} (Twisted's
+    contract) that also names the local users (C{users}) the recipient
+    resolves to, so a protocol can deliver to all of them in one transaction.
+    """
+
+    def __init__(self, address: str, users: tuple[str, ...], store: IMailStore) -> None:
+        self.address = address
+        self.users = users
+        self._store = store
+
+    def __call__(self) -> StoreMessage:
+        return StoreMessage(self._store.beginDelivery(self.users))
+
+
+@implementer(IMessageDelivery)
+class LocalDelivery:
+    """
+    @ivar user: the authenticated user name, or L{None} (MX, anonymous).
+    """
+
+    def __init__(self, config: Config, store: IMailStore, users: IUserDatabase, user: str | None) -> None:
+        self.config = config
+        self.store = store
+        self.users = users
+        self.user = user
+
+    def resolve(self, address: str) -> tuple[str, ...]:
+        """
+        The local users C{address} delivers to (aliases, catch-all).
+
+        @raise RelayDenied: for a foreign domain (no outbound relay yet).
+        @raise UnknownUser: for a local address nobody receives.
+        """
+        local, at, domain = address.rpartition("@")
+        if not at:
+            local, domain = address, ""
+        key = local.lower()
+        barePostmaster = not domain and key == "postmaster"     # RFC 5321 §4.5.1
+        if not barePostmaster and not (domain and self.config.isLocalDomain(domain)):
+            raise RelayDenied(address)
+        for candidate in (f"{key}@{domain.lower()}", key):
+            if candidate in self.config.aliases:
+                return tuple(t for t in self.config.aliases[candidate])
+        if self.users.lookup(key) is not None:
+            return (key,)
+        base = key.split("+", 1)[0]          # subaddress: alice+tag -> alice
+        if base != key and self.users.lookup(base) is not None:
+            return (base,)
+        if self.config.catch_all:
+            return (self.config.catch_all,)
+        raise UnknownUser(address)
+
+    def receivedHeader(self, helo: tuple, origin: object, recipients: Sequence[object],
+                       tls: str | None = None, protocol: str = "ESMTP") -> bytes:
+        """
+        The C{Received:} field (RFC 5321 §4.4), noting TLS and AUTH.
+        """
+        heloName, peer = helo
+        heloName = heloName.decode("ascii", "replace") if isinstance(heloName, bytes) else str(heloName)
+        peer = peer.decode("ascii", "replace") if isinstance(peer, bytes) else str(peer)
+        with_ = protocol + ("S" if tls else "") + ("A" if self.user else "")
+        parts = [f"from {heloName} ([{peer}])"]
+        if tls:
+            parts.append(f"(using {tls})")
+        if self.user:
+            parts.append(f"(authenticated as {self.user})")
+        parts.append(f"by {self.config.hostname} (twisted-mail-suite) with {with_}")
+        if len(recipients) == 1:
+            parts.append(f"for <{_addressText(recipients[0])}>")
+        header = "Received: " + "\r\n\t".join(parts) + f";\r\n\t{formatdate(time.time())}"
+        return header.encode("utf-8", "replace")
+
+    def validateFrom(self, helo: tuple, origin: object) -> object:
+        """
+        Any sender, including the null sender C{<>}, is accepted.
+        """
+        return origin
+
+    def validateTo(self, user: object) -> LocalRecipient:
+        address = _addressText(user)
+        return LocalRecipient(address, self.resolve(address), self.store)

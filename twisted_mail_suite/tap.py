@@ -1,0 +1,86 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+The twistd plugin's options and service: the only place that touches the
+global reactor.  A bad configuration exits with status 2 before any port is
+bound.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.python import usage
+
+from .config import loadConfig
+from .errors import ConfigError
+
+log = Logger()
+
+
+class Options(usage.Options):
+    synopsis = "[--config tap.yaml] [options]"
+    longdesc = "Run the ESMTP, submission, POP3 and chat servers of twisted-mail-suite."
+    optParameters = [
+        ["config", "c", "tap.yaml", "The configuration file (YAML); 'none' for built-in defaults."],
+        ["data-dir", "d", None, "Override data_dir."],
+        ["hostname", None, None, "Override hostname."],
+    ]
+    optFlags = [["allow-plaintext-auth", None, "Accept plaintext passwords from any address."]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = {}
+
+    def _listen(self, role: str, value: str) -> None:
+        self["listen"].setdefault(role, []).append(value)
+
+    def opt_smtp(self, value: str) -> None:
+        """Listen for MX SMTP on this endpoint (repeatable; replaces smtp.listen)."""
+        self._listen("smtp", value)
+
+    def opt_submission(self, value: str) -> None:
+        """Listen for submission on this endpoint (repeatable)."""
+        self._listen("submission", value)
+
+    def opt_pop3(self, value: str) -> None:
+        """Listen for POP3 on this endpoint (repeatable)."""
+        self._listen("pop3", value)
+
+    def opt_chat(self, value: str) -> None:
+        """Listen for chat on this endpoint (repeatable)."""
+        self._listen("chat", value)
+
+    def overrides(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        if self["data-dir"]:
+            result["data_dir"] = self["data-dir"]
+        if self["hostname"]:
+            result["hostname"] = self["hostname"]
+        if self["allow-plaintext-auth"]:
+            result["allow_plaintext_auth"] = True
+        for role, endpoints in self["listen"].items():
+            result[f"{role}.listen"] = [e for e in endpoints if e != "none"]
+        return result
+
+
+def makeService(options: Options) -> Any:
+    from .service import makeService as buildService
+
+    path = None if options["config"] == "none" else options["config"]
+    try:
+        config = loadConfig(path, options.overrides())
+    except ConfigError as e:
+        sys.stderr.write(f"{e}\n")
+        raise SystemExit(2) from None
+    from twisted.internet import reactor
+
+    service = buildService(config, reactor)
+    users = service.users
+    if hasattr(users, "reload") and hasattr(signal, "SIGHUP"):
+        def onHangup(signum: int, frame: object) -> None:
+            reactor.callFromThread(users.reload)   # type: ignore[attr-defined]
+            log.info("SIGHUP: users file reloaded")
+        reactor.callWhenRunning(signal.signal, signal.SIGHUP, onHangup)  # type: ignore[attr-defined]
+    return service

@@ -1,0 +1,90 @@
+# -*- test-case-name: tests.test_tls -*-
+"""
+The server certificate: the configured pair, or a self-signed one for the
+hostname generated into C{<data_dir>/tls/} on first start and reused after.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+
+from twisted.internet import ssl
+
+from .config import Config
+
+
+def certificatePaths(config: Config) -> tuple[str, str]:
+    if config.tls.cert and config.tls.key:
+        return config.tls.cert, config.tls.key
+    folder = os.path.join(config.data_dir, "tls")
+    return os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+
+
+def ensureCertificate(config: Config) -> tuple[str, str]:
+    """
+    @return: C{(certPath, keyPath)}, generating a self-signed pair if the
+        config names none and none was generated before.
+    """
+    certPath, keyPath = certificatePaths(config)
+    if config.tls.cert and config.tls.key:
+        return certPath, keyPath
+    if os.path.exists(certPath) and os.path.exists(keyPath):
+        return certPath, keyPath
+    certPEM, keyPEM = selfSignedPEM(config.hostname)
+    os.makedirs(os.path.dirname(keyPath), mode=0o700, exist_ok=True)
+    fd = os.open(keyPath, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(keyPEM)
+    with open(certPath, "wb") as f:
+        f.write(certPEM)
+    return certPath, keyPath
+
+
+def selfSignedPEM(hostname: str) -> tuple[bytes, bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    names = [x509.DNSName(hostname), x509.DNSName("localhost")]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+def serverOptions(certPath: str, keyPath: str) -> ssl.CertificateOptions:
+    """
+    The TLS server options for STARTTLS/STLS and implicit-TLS listeners.
+    """
+    with open(certPath, "rb") as f:
+        certPEM = f.read()
+    with open(keyPath, "rb") as f:
+        keyPEM = f.read()
+    return ssl.PrivateCertificate.loadPEM(certPEM + b"\n" + keyPEM).options()
+
+
+def _escape(path: str) -> str:
+    return path.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+
+
+def withCertificate(description: str, certPath: str, keyPath: str) -> str:
+    """
+    Give an C{ssl:} endpoint string our certificate unless it names one.
+    """
+    if not description.lower().startswith("ssl:") or "privatekey=" in description.lower():
+        return description
+    return f"{description}:privateKey={_escape(keyPath)}:certKey={_escape(certPath)}"

@@ -1,0 +1,64 @@
+# -*- test-case-name: tests -*-
+"""
+Shared fakes for the unit tests: a whole suite on a C{MemoryReactorClock},
+with in-memory users, a temporary data directory, password checks and store
+commits run synchronously, and a transport that looks like a TCP peer.
+"""
+from __future__ import annotations
+
+import tempfile
+from typing import Any, Mapping
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+from twisted_mail_suite.config import Config, configFromDict
+from twisted_mail_suite.credentials import InMemoryUsers
+from twisted_mail_suite.maildir import MaildirStore, runSynchronously
+from twisted_mail_suite.service import MailSuiteService
+
+DEFAULT_USERS = {"alice": "secret", "bob": "hunter2"}
+
+
+def makeConfig(dataDir: str, **overrides: Any) -> Config:
+    """
+    A config for tests: listeners on port 0, the given dotted overrides.
+    """
+    raw: dict[str, Any] = {
+        "hostname": "mx.example.test",
+        "domains": ["example.test", "localhost"],
+        "data_dir": dataDir,
+        "smtp": {"listen": ["tcp:0:interface=127.0.0.1"]},
+        "submission": {"listen": ["tcp:0:interface=127.0.0.1"]},
+        "pop3": {"listen": ["tcp:0:interface=127.0.0.1"]},
+        "chat": {"listen": ["tcp:0:interface=127.0.0.1"]},
+    }
+    return configFromDict(raw, "test.yaml", overrides)
+
+
+def makeSuite(testCase: Any, users: Mapping[str, str] | None = None, **overrides: Any) -> MailSuiteService:
+    """
+    A L{MailSuiteService} on a L{MemoryReactorClock} (C{suite.reactor}),
+    nothing listening, every blocking step synchronous; the data directory
+    is a fresh temporary folder.
+    """
+    dataDir = testCase.mktemp() if hasattr(testCase, "mktemp") else tempfile.mkdtemp()
+    config = makeConfig(dataDir, **overrides)
+    reactor = MemoryReactorClock()
+    from twisted_mail_suite.events import EventBus
+
+    bus = EventBus()
+    import os
+
+    os.makedirs(config.mailDir, exist_ok=True)
+    store = MaildirStore(config.mailDir, bus, runBlocking=runSynchronously)
+    return MailSuiteService(config, reactor, users=InMemoryUsers(users or DEFAULT_USERS),
+                            store=store, bus=bus, runInThread=runSynchronously)
+
+
+def peerTransport(host: str = "127.0.0.1", port: int = 40000) -> StringTransport:
+    """
+    A C{StringTransport} whose peer is C{host} (loopback by default).
+    """
+    return StringTransport(peerAddress=IPv4Address("TCP", host, port),
+                           hostAddress=IPv4Address("TCP", "127.0.0.1", 25))

@@ -5,6 +5,8 @@ checker every protocol logs in through.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import tempfile
 from dataclasses import dataclass
@@ -216,9 +218,26 @@ class PasswordChecker:
             d = self._runInThread(entry.verify, password)
             return d.addCallback(_avatarIdIf, entry.name)
         if entry is not None and entry.allowsHashedCredentials:
-            if credentials.checkPassword(entry.hashed.encode("utf-8")):  # type: ignore[attr-defined]
+            if _checkHashed(credentials, entry.hashed.encode("utf-8")):
                 return succeed(entry.name)
         return fail(UnauthorizedLogin())
+
+
+def _asBytes(value: object) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+
+
+def _checkHashed(credentials: object, password: bytes) -> bool:
+    """
+    APOP (RFC 1939 §7) in constant time; Twisted's C{APOPCredentials}
+    compares a str digest with bytes on Python 3, so it is checked here.
+    """
+    magic = getattr(credentials, "magic", None)
+    digest = getattr(credentials, "digest", None)
+    if magic is not None and digest is not None:
+        expected = hashlib.md5(_asBytes(magic) + password).hexdigest().encode("ascii")  # noqa: S324
+        return hmac.compare_digest(expected, _asBytes(digest).lower())
+    return bool(credentials.checkPassword(password))  # type: ignore[attr-defined]
 
 
 def _unauthorized() -> None:

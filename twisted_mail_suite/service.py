@@ -123,6 +123,10 @@ class MailSuiteService(MultiService):
         if isinstance(self.store, MaildirStore):
             self.store.cleanTemporary()
         super().startService()
+        self.reactor.callLater(0, self._ready)
+
+    def _ready(self) -> None:
+        self.log.info("twisted-mail-suite ready: {roles}", roles=", ".join(sorted(self.factories)) or "nothing")
 
     def portsFor(self, role: str) -> list[int]:
         """

@@ -1,0 +1,96 @@
+# -*- test-case-name: tests.integration.test_twistd -*-
+"""
+The real thing: C{twistd -n mailsuite} in a child process listens where the
+config says, logs where, stops cleanly on SIGTERM, and exits 2 on a bad config
+before binding anything.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+
+from twisted.internet import defer, protocol, reactor
+from twisted.trial.unittest import TestCase
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LISTENING = re.compile(rb"(\w+) listening on 127\.0\.0\.1:(\d+)")
+
+
+class _Twistd(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.output = b""
+        self.listening: defer.Deferred = defer.Deferred()
+        self.ended: defer.Deferred = defer.Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.output += data
+        found = LISTENING.findall(self.output)
+        if b"twisted-mail-suite ready" in self.output and not self.listening.called:
+            self.listening.callback({(role.decode(), int(port)) for role, port in found})
+
+    errReceived = outReceived
+
+    def processEnded(self, reason) -> None:  # type: ignore[no-untyped-def]
+        if not self.listening.called:
+            self.listening.errback(RuntimeError(self.output.decode("utf-8", "replace")))
+        self.ended.callback((reason.value.exitCode, reason.value.signal))
+
+
+def runTwistd(configPath: str) -> _Twistd:
+    child = _Twistd()
+    code = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+    reactor.spawnProcess(child, sys.executable,
+                         [sys.executable, "-c", code, "-n", "--pidfile=", "mailsuite", "--config", configPath],
+                         env={**os.environ, "PYTHONPATH": ROOT}, path=ROOT)
+    return child
+
+
+class TwistdTests(TestCase):
+    timeout = 60
+
+    def writeConfig(self, text: str) -> str:
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        path = os.path.join(folder, "tap.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    @defer.inlineCallbacks
+    def test_startListenStop(self):  # type: ignore[no-untyped-def]
+        """
+        The plugin starts every configured listener, logs its address, and
+        shuts down cleanly on SIGTERM.
+        """
+        from twisted_mail_suite.service import PROTOCOLS, _loadMaker
+
+        available = [role for role, (_, path) in PROTOCOLS.items() if _loadMaker(path) is not None]
+        listen = "{listen: ['tcp:0:interface=127.0.0.1']}"
+        path = self.writeConfig(
+            "data_dir: ./data\n" + "".join(f"{role}: {listen}\n" for role in PROTOCOLS))
+        child = runTwistd(path)
+        listening = yield child.listening
+        self.assertEqual({role for role, _ in listening}, set(available))
+        for role, port in listening:
+            endpoint = protocol.ClientCreator(reactor, protocol.Protocol)
+            client = yield endpoint.connectTCP("127.0.0.1", port)
+            client.transport.loseConnection()
+        os.kill(child.transport.pid, signal.SIGTERM)
+        status = yield child.ended
+        # twistd re-raises the signal that stopped it, so its status says SIGTERM.
+        self.assertIn(status, [(0, None), (None, signal.SIGTERM)])
+        self.assertIn(b"Server Shut Down.", child.output)
+
+    @defer.inlineCallbacks
+    def test_badConfigExitsTwo(self):  # type: ignore[no-untyped-def]
+        """
+        A bad config stops twistd with status 2 and names the key.
+        """
+        path = self.writeConfig("smtp: {max_message_size: big}\n")
+        child = runTwistd(path)
+        child.listening.addErrback(lambda f: None)
+        status = yield child.ended
+        self.assertEqual(status, (2, None))
+        self.assertIn(b'tap.yaml: smtp.max_message_size: expected a size like 25MB, got "big"', child.output)

@@ -1,0 +1,107 @@
+# -*- test-case-name: tests.test_admin -*-
+"""
+C{mailsuite-admin} end to end in a temporary folder.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from io import StringIO
+
+import yaml
+from twisted.cred.credentials import UsernamePassword
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_mail_suite import admin
+from twisted_mail_suite.config import loadConfig
+from twisted_mail_suite.credentials import PasswdFile
+from twisted_mail_suite.interfaces import IChatUser
+from twisted_mail_suite.maildir import MaildirStore, runSynchronously
+from twisted_mail_suite.events import EventBus
+from twisted_mail_suite.realm import makePortal
+
+
+class AdminTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.folder = os.path.abspath(self.mktemp())
+        os.makedirs(self.folder)
+        self.config = os.path.join(self.folder, "tap.yaml")
+        with open(self.config, "w") as f:
+            f.write("data_dir: ./data\nhostname: admin.test\n")
+        self.stderr = StringIO()
+        self.patch(sys, "stderr", self.stderr)
+
+    def admin(self, *argv: str, stdin: str = "") -> tuple[int, str]:
+        out = StringIO()
+        code = admin.main(["--config", self.config, *argv], stdin=StringIO(stdin), stdout=out)
+        return code, out.getvalue()
+
+    def test_addedUserLogsIn(self) -> None:
+        """
+        A user added with C{users add --password-stdin} logs in through the
+        portal; the file holds a hash, not the password.
+        """
+        self.assertEqual(self.admin("users", "add", "Alice", "--password-stdin", stdin="pa ss\n"),
+                         (0, "added alice\n"))
+        config = loadConfig(self.config)
+        with open(config.usersFile) as f:
+            content = f.read()
+        self.assertTrue(content.startswith("alice:{BLF-CRYPT}$2y$"))
+        self.assertNotIn("pa ss", content)
+        portal = makePortal(config, MaildirStore(config.mailDir, EventBus()), clock=MemoryReactorClock(),
+                            runInThread=runSynchronously)
+        d = portal.session("127.0.0.1", False).authenticate(UsernamePassword(b"alice", b"pa ss"), IChatUser)
+        self.assertEqual(self.successResultOf(d)[1].name, "alice")
+
+    def test_passwdListDelete(self) -> None:
+        """
+        passwd changes the hash, list shows the users, del removes one.
+        """
+        self.admin("users", "add", "alice", "--password-stdin", stdin="one\n")
+        self.admin("users", "add", "bob", "--password-stdin", "--scheme", "SHA512-CRYPT", stdin="two\n")
+        self.assertEqual(self.admin("users", "passwd", "alice", "--password-stdin", stdin="three\n")[0], 0)
+        users = PasswdFile(loadConfig(self.config).usersFile)
+        self.assertTrue(users.lookup("alice").verify("three"))
+        self.assertEqual(users.lookup("bob").scheme, "SHA512-CRYPT")
+        self.assertEqual(self.admin("users", "list"), (0, "alice\nbob\n"))
+        self.assertEqual(self.admin("users", "del", "bob"), (0, "deleted bob\n"))
+        self.assertEqual(self.admin("users", "list"), (0, "alice\n"))
+
+    def test_refusals(self) -> None:
+        """
+        Adding twice, changing or deleting a missing user, a bad name and an
+        empty password all fail with status 1.
+        """
+        self.admin("users", "add", "alice", "--password-stdin", stdin="one\n")
+        self.assertEqual(self.admin("users", "add", "alice", "--password-stdin", stdin="x\n")[0], 1)
+        self.assertEqual(self.admin("users", "passwd", "zed", "--password-stdin", stdin="x\n")[0], 1)
+        self.assertEqual(self.admin("users", "del", "zed")[0], 1)
+        self.assertEqual(self.admin("users", "add", "a/b", "--password-stdin", stdin="x\n")[0], 1)
+        self.assertRaises(SystemExit, self.admin, "users", "add", "carol", "--password-stdin", stdin="\n")
+
+    def test_passwordNotFromArgv(self) -> None:
+        """
+        There is no option that takes a password on the command line.
+        """
+        self.assertRaises(SystemExit, self.admin, "users", "add", "alice", "--password", "x")
+
+    def test_checkConfig(self) -> None:
+        """
+        check-config prints the effective config as YAML.
+        """
+        code, out = self.admin("check-config")
+        self.assertEqual(code, 0)
+        effective = yaml.safe_load(out)
+        self.assertEqual(effective["hostname"], "admin.test")
+        self.assertEqual(effective["data_dir"], os.path.join(self.folder, "data"))
+        self.assertEqual(effective["smtp"]["max_message_size"], 25 * 1024 * 1024)
+
+    def test_checkConfigBad(self) -> None:
+        """
+        A bad config exits 2 naming the key.
+        """
+        with open(self.config, "w") as f:
+            f.write("pop3: {idle_timeout: soon}\n")
+        self.assertEqual(self.admin("check-config"), (2, ""))
+        self.assertIn("tap.yaml: pop3.idle_timeout:", self.stderr.getvalue())

@@ -1,0 +1,205 @@
+# -*- test-case-name: tests.test_maildir -*-
+"""
+Tests for the Maildir store: two-phase durable delivery, abort, listing,
+reading, flags and cleanup.
+"""
+from __future__ import annotations
+
+import mailbox
+import os
+
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from twisted_mail_suite.errors import DeliveryFailed
+from twisted_mail_suite.events import EventBus, NewMailEvent
+from twisted_mail_suite.interfaces import IMailStore, IPendingDelivery
+from twisted_mail_suite.maildir import MaildirStore, runSynchronously, wireSize
+
+MESSAGE = b"From: a@b.test\r\nSubject: hi\r\n\r\nline one\r\n.dot line\r\n"
+
+
+class StoreTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        self.bus = EventBus()
+        self.events: list[NewMailEvent] = []
+        self.bus.subscribe(NewMailEvent, self.events.append)
+        self.synced: list[int] = []
+
+        def fsync(fd: int) -> None:
+            self.synced.append(os.fstat(fd).st_mode)
+            os.fsync(fd)
+
+        self.store = MaildirStore(self.root, self.bus, fsync=fsync, runBlocking=runSynchronously)
+
+    def deliver(self, users: list[str], data: bytes = MESSAGE) -> list[str]:
+        delivery = self.store.beginDelivery(users, "a@b.test", "hi")
+        delivery.write(data)
+        return self.successResultOf(delivery.commit())
+
+    def folder(self, user: str, sub: str) -> list[str]:
+        path = os.path.join(self.root, user, sub)
+        return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+    def test_interfaces(self) -> None:
+        """
+        The store and its pending delivery provide their interfaces.
+        """
+        verifyObject(IMailStore, self.store)
+        delivery = self.store.beginDelivery(["alice"])
+        verifyObject(IPendingDelivery, delivery)
+        delivery.abort()
+
+    def test_deliverFsyncsFileAndDirectory(self) -> None:
+        """
+        Commit fsyncs the message file and the C{new/} folder before firing,
+        and leaves nothing in C{tmp/}.
+        """
+        uids = self.deliver(["alice"])
+        import stat
+
+        kinds = [stat.S_ISREG(m) for m in self.synced], [stat.S_ISDIR(m) for m in self.synced]
+        self.assertEqual(kinds, ([True, False], [False, True]))
+        self.assertEqual(self.folder("alice", "new"), uids)
+        self.assertEqual(self.folder("alice", "tmp"), [])
+
+    def test_storedWithLF(self) -> None:
+        """
+        Messages are kept with LF line ends; the name carries both sizes.
+        """
+        [uid] = self.deliver(["alice"])
+        with open(os.path.join(self.root, "alice", "new", uid), "rb") as f:
+            stored = f.read()
+        self.assertEqual(stored, MESSAGE.replace(b"\r\n", b"\n"))
+        self.assertTrue(uid.endswith(f",S={len(stored)},W={len(MESSAGE)}"))
+
+    def test_chunkSplitInsideCRLF(self) -> None:
+        """
+        A CRLF split between two writes still becomes one LF.
+        """
+        delivery = self.store.beginDelivery(["alice"])
+        delivery.write(b"a\r")
+        delivery.write(b"\nb\r\n")
+        [uid] = self.successResultOf(delivery.commit())
+        with self.store.openMessage("alice", uid) as f:
+            self.assertEqual(f.read(), b"a\nb\n")
+
+    def test_severalRecipients(self) -> None:
+        """
+        One delivery lands in every recipient's C{new/}, one event each.
+        """
+        self.deliver(["alice", "bob"])
+        self.assertEqual(len(self.folder("alice", "new")), 1)
+        self.assertEqual(len(self.folder("bob", "new")), 1)
+        self.assertEqual([e.user for e in self.events], ["alice", "bob"])
+        self.assertEqual(self.events[0].subject, "hi")
+
+    def test_failureBeforeRenameLeavesNothing(self) -> None:
+        """
+        If fsync fails, commit fails with L{DeliveryFailed} and neither
+        C{tmp/} nor C{new/} keeps anything; no event is published.
+        """
+        def broken(fd: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        self.store.fsync = broken
+        delivery = self.store.beginDelivery(["alice", "bob"])
+        delivery.write(MESSAGE)
+        self.failureResultOf(delivery.commit(), DeliveryFailed)
+        for user in ("alice", "bob"):
+            self.assertEqual(self.folder(user, "tmp") + self.folder(user, "new"), [])
+        self.assertEqual(self.events, [])
+
+    def test_failureAfterFirstRenameUndone(self) -> None:
+        """
+        A failure while syncing the second recipient's folder removes the
+        message from the first recipient's C{new/} too: all or nothing.
+        """
+        calls = []
+
+        def failOnThird(fd: int) -> None:
+            calls.append(fd)
+            if len(calls) == 3:
+                raise OSError(5, "I/O error")
+
+        self.store.fsync = failOnThird
+        delivery = self.store.beginDelivery(["alice", "bob"])
+        delivery.write(MESSAGE)
+        self.failureResultOf(delivery.commit(), DeliveryFailed)
+        for user in ("alice", "bob"):
+            self.assertEqual(self.folder(user, "tmp") + self.folder(user, "new"), [])
+
+    def test_abort(self) -> None:
+        """
+        Abort removes the tmp file; aborting twice is harmless.
+        """
+        delivery = self.store.beginDelivery(["alice"])
+        delivery.write(MESSAGE)
+        delivery.abort()
+        delivery.abort()
+        self.assertEqual(self.folder("alice", "tmp"), [])
+        self.assertEqual(self.store.listMessages("alice"), [])
+
+    def test_listAndRead(self) -> None:
+        """
+        Listing gives UIDs oldest first and CRLF sizes; reading streams the
+        stored bytes.
+        """
+        first = self.deliver(["alice"])[0]
+        second = self.deliver(["alice"], b"x\r\n")[0]
+        listed = self.store.listMessages("alice")
+        self.assertEqual([m.uid for m in listed], [first, second])
+        self.assertEqual([m.size for m in listed], [len(MESSAGE), 3])
+        with self.store.openMessage("alice", second) as f:
+            self.assertEqual(f.read(), b"x\n")
+
+    def test_markSeenAndDelete(self) -> None:
+        """
+        Seen messages move to C{cur/} with flag S, keeping their UID;
+        deletion removes them.
+        """
+        [uid] = self.deliver(["alice"])
+        self.store.markSeen("alice", [uid])
+        self.assertEqual(self.folder("alice", "cur"), [uid + ":2,S"])
+        self.assertEqual(self.store.listMessages("alice")[0].uid, uid)
+        self.assertTrue(self.store.listMessages("alice")[0].seen)
+        self.store.deleteMessages("alice", [uid])
+        self.assertEqual(self.store.listMessages("alice"), [])
+
+    def test_foreignMaildir(self) -> None:
+        """
+        Messages written by other tools (Python's mailbox, no size in the
+        name) are listed with their CRLF size.
+        """
+        os.makedirs(self.root, exist_ok=True)
+        box = mailbox.Maildir(os.path.join(self.root, "carol"), create=True)
+        key = box.add(b"Subject: x\n\nbody\n")
+        [message] = self.store.listMessages("carol")
+        self.assertEqual(message.uid, key)
+        self.assertEqual(message.size, len(b"Subject: x\r\n\r\nbody\r\n"))
+
+    def test_wireSizeCRLFFile(self) -> None:
+        """
+        A file already stored with CRLF is counted as it is.
+        """
+        path = os.path.join(self.root, "f")
+        os.makedirs(self.root, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(b"a\r\nb\nc")
+        self.assertEqual(wireSize(path, "f"), len(b"a\r\nb\r\nc"))
+
+    def test_cleanTemporary(self) -> None:
+        """
+        Leftovers in C{tmp/} (a crash before rename) are removed at start.
+        """
+        delivery = self.store.beginDelivery(["alice"])
+        delivery.write(MESSAGE)
+        self.assertEqual(self.store.cleanTemporary(), 1)
+        self.assertEqual(self.folder("alice", "tmp"), [])
+
+    def test_badUserName(self) -> None:
+        """
+        A user name cannot escape the store's folder.
+        """
+        self.assertRaises(ValueError, self.store.beginDelivery, ["../evil"])

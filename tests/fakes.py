@@ -6,6 +6,7 @@ commits run synchronously, and a transport that looks like a TCP peer.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from typing import Any, Mapping
 
@@ -48,8 +49,6 @@ def makeSuite(testCase: Any, users: Mapping[str, str] | None = None, **overrides
     from twisted_mail_suite.events import EventBus
 
     bus = EventBus()
-    import os
-
     os.makedirs(config.mailDir, exist_ok=True)
     store = MaildirStore(config.mailDir, bus, runBlocking=runSynchronously)
     return MailSuiteService(config, reactor, users=InMemoryUsers(users or DEFAULT_USERS),
@@ -62,3 +61,53 @@ def peerTransport(host: str = "127.0.0.1", port: int = 40000) -> StringTransport
     """
     return StringTransport(peerAddress=IPv4Address("TCP", host, port),
                            hostAddress=IPv4Address("TCP", "127.0.0.1", 25))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class TwistdChild:
+    """
+    A child process running twistd (or any Python code) from the checkout:
+    C{ready} fires with the output so far once C{readyMarker} appears,
+    C{ended} with C{(exitCode, signal)}.
+    """
+
+    def __init__(self, readyMarker: bytes = b"twisted-mail-suite ready") -> None:
+        from twisted.internet import defer, protocol
+
+        self.output = b""
+        self.readyMarker = readyMarker
+        self.ready: defer.Deferred = defer.Deferred()
+        self.ended: defer.Deferred = defer.Deferred()
+        child = self
+
+        class _Protocol(protocol.ProcessProtocol):
+            def outReceived(self, data: bytes) -> None:
+                child.output += data
+                if child.readyMarker in child.output and not child.ready.called:
+                    child.ready.callback(child.output)
+
+            errReceived = outReceived
+
+            def processEnded(self, reason: Any) -> None:
+                if not child.ready.called:
+                    child.ready.errback(RuntimeError(child.output.decode("utf-8", "replace")))
+                child.ended.callback((reason.value.exitCode, reason.value.signal))
+
+        self.protocol = _Protocol()
+
+    @property
+    def pid(self) -> int:
+        return self.protocol.transport.pid  # type: ignore[no-any-return]
+
+    def run(self, arguments: list[str], env: Mapping[str, str] | None = None) -> "TwistdChild":
+        import sys
+
+        from twisted.internet import reactor
+
+        code = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+        environment = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
+        reactor.spawnProcess(self.protocol, sys.executable, [sys.executable, "-c", code, *arguments],
+                             env=environment, path=ROOT)
+        return self

@@ -14,7 +14,7 @@ from zope.interface.verify import verifyObject
 from twisted_mail_suite.errors import DeliveryFailed
 from twisted_mail_suite.events import EventBus, NewMailEvent
 from twisted_mail_suite.interfaces import IMailStore, IPendingDelivery
-from twisted_mail_suite.maildir import MaildirStore, runSynchronously, wireSize
+from twisted_mail_suite.maildir import MaildirDelivery, MaildirStore, runSynchronously, wireSize
 
 MESSAGE = b"From: a@b.test\r\nSubject: hi\r\n\r\nline one\r\n.dot line\r\n"
 
@@ -194,7 +194,7 @@ class StoreTests(SynchronousTestCase):
         Leftovers in C{tmp/} (a crash before rename) are removed at start.
         """
         delivery = self.store.beginDelivery(["alice"])
-        delivery.write(MESSAGE)
+        delivery.write(MESSAGE * (2 * MaildirDelivery.SPILL // len(MESSAGE)))   # big: streams to tmp/
         self.assertEqual(self.store.cleanTemporary(), 1)
         self.assertEqual(self.folder("alice", "tmp"), [])
 

@@ -84,6 +84,7 @@ class AssemblyTests(SynchronousTestCase):
         if "smtp" not in suite.factories:
             raise self.skipTest("SMTP not built yet")
         suite.privilegedStartService()
+        suite.startService()
         self.addCleanup(suite.stopService)
         self.assertEqual([port for port, *_ in reactor.sslServers], [4650])
 

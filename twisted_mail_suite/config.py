@@ -165,6 +165,7 @@ def _section(cls: type) -> Any:
 class TLSConfig:
     cert: str | None = _opt(_optStr, None)
     key: str | None = _opt(_optStr, None)
+    starttls: bool = _opt(_bool, True)     # offer STARTTLS (SMTP) and STLS (POP3)
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,7 @@ class ChatConfig:
     burst: int = _opt(_int, 30)
     max_connections: int = _opt(_int, 20000)
     max_connections_per_ip: int = _opt(_int, 20000)
+    announce_limit: int = _opt(_int, 200)   # joins/parts announced in rooms up to this size; 0: always
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,7 @@ def _resolvePaths(config: Config, base: str) -> Config:
         config,
         data_dir=resolve(config.data_dir),
         users_file=resolve(config.users_file),
-        tls=TLSConfig(cert=resolve(config.tls.cert), key=resolve(config.tls.key)),
+        tls=dataclasses.replace(config.tls, cert=resolve(config.tls.cert), key=resolve(config.tls.key)),
     )
 
 

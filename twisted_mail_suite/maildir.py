@@ -23,6 +23,7 @@ from typing import BinaryIO, Callable, Iterable, Sequence
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .errors import DeliveryFailed
@@ -70,7 +71,8 @@ def wireSize(path: str, filename: str) -> int:
                 break
             size += len(chunk)
             lineFeeds += chunk.count(b"\n")
-            crlf += chunk.count(b"\r\n") + (1 if previous == b"\r" and chunk[:1] == b"\n" else 0)
+            if b"\r" in chunk or previous == b"\r":
+                crlf += chunk.count(b"\r\n") + (1 if previous == b"\r" and chunk[:1] == b"\n" else 0)
             previous = chunk[-1:]
     return size + lineFeeds - crlf
 
@@ -112,10 +114,22 @@ class MaildirDelivery:
         self._finished = False
         self._unique = store.newUnique()
         self._tmpPath = os.path.join(store.ensureMaildir(self.users[0]), "tmp", self._unique)
-        self._file: BinaryIO | None = open(self._tmpPath, "xb", buffering=0)  # noqa: SIM115
+        # Up to SPILL octets are held in memory and written by the commit
+        # (off the reactor thread); a bigger message streams into tmp/.
+        self._file: BinaryIO | None = None
+        self._held: list[bytes] = []
+        self._heldSize = 0
+        self._writable = True
+
+    SPILL = 256 * 1024
+
+    def _spill(self) -> None:
+        self._file = open(self._tmpPath, "xb", buffering=0)  # noqa: SIM115
+        self._file.write(b"".join(self._held))
+        self._held = []
 
     def write(self, data: bytes) -> None:
-        if self._file is None:
+        if not self._writable:
             raise ValueError("delivery already finished")
         self.size += len(data)
         if self._pendingCR:
@@ -126,29 +140,60 @@ class MaildirDelivery:
             self._pendingCR = True
         data = data.replace(b"\r\n", b"\n")
         self._diskSize += len(data)
-        self._file.write(data)
+        if self._file is not None:
+            self._file.write(data)
+            return
+        self._held.append(data)
+        self._heldSize += len(data)
+        if self._heldSize > self.SPILL:
+            try:
+                self._spill()
+            except OSError as e:
+                raise DeliveryFailed(f"cannot create tmp file for {self.users}: {e}") from e
 
     def commit(self) -> Deferred:
-        if self._file is None:
+        if not self._writable:
             raise ValueError("delivery already finished")
+        self._writable = False
         if self._pendingCR:
-            self._file.write(b"\r")
+            self._held.append(b"\r") if self._file is None else self._file.write(b"\r")
             self._diskSize += 1
             self._pendingCR = False
         f, self._file = self._file, None
-        d = self._store.runBlocking(self._commitBlocking, f)
+        held, self._held = b"".join(self._held), []
+        d = self._store.committer.submit(self, f, held)
         d.addCallbacks(self._committed, self._failed)
         return d
 
-    def _commitBlocking(self, f: BinaryIO) -> list[str]:
+    def _stage(self, f: BinaryIO | None, held: bytes) -> list[str]:
+        """
+        Blocking: write what is held, fsync the file and link it into every
+        recipient's C{new/} (not yet fsync'd).  On failure nothing is left.
+
+        @return: the paths created in C{new/}.
+        """
         fsync = self._store.fsync
+        name = f"{self._unique},S={self._diskSize},W={self.size}"
+        targets = [os.path.join(self._store.ensureMaildir(user), "new", name) for user in self.users]
         created: list[str] = []
         try:
+            if f is None:
+                fd = self._store.openAnonymous(os.path.dirname(self._tmpPath))
+                if fd is not None:
+                    try:
+                        return self._stageAnonymous(fd, held, targets, created)
+                    except AnonymousFilesUnsupported:
+                        pass                        # a named file, as below
+                f = open(self._tmpPath, "xb", buffering=0)  # noqa: SIM115
+                try:
+                    f.write(held)
+                except BaseException:
+                    f.close()
+                    raise
             try:
                 fsync(f.fileno())
             finally:
                 f.close()
-            name = f"{self._unique},S={self._diskSize},W={self.size}"
             sources = [self._tmpPath]
             for user in self.users[1:]:
                 other = os.path.join(self._store.ensureMaildir(user), "tmp", self._unique)
@@ -159,19 +204,46 @@ class MaildirDelivery:
                         raise
                     self._copy(self._tmpPath, other)
                 sources.append(other)
-            for user, source in zip(self.users, sources):
-                target = os.path.join(self._store.userPath(user), "new", name)
+            for source, target in zip(sources, targets):
                 os.rename(source, target)
                 created.append(target)
-            for user in self.users:
-                _syncDirectory(os.path.join(self._store.userPath(user), "new"), fsync)
-            return [name] * len(self.users)
+            return created
         except BaseException:
-            for path in created:
-                _unlinkQuietly(path)
-            for user in self.users:
-                _unlinkQuietly(os.path.join(self._store.userPath(user), "tmp", self._unique))
+            self._unstage(created)
             raise
+
+    def _stageAnonymous(self, fd: int, held: bytes, targets: list[str], created: list[str]) -> list[str]:
+        """
+        L{_stage} with an unnamed (C{O_TMPFILE}) file: cheaper than create
+        and rename, and a crash leaves nothing in C{tmp/}.
+        """
+        try:
+            view = memoryview(held)
+            while view:
+                view = view[os.write(fd, view):]
+            self._store.fsync(fd)
+            for target in targets:
+                if not created:
+                    self._store.linkAnonymous(fd, target)
+                else:
+                    try:
+                        os.link(created[0], target)
+                    except OSError as e:
+                        if e.errno != errno.EXDEV:
+                            raise
+                        other = os.path.join(os.path.dirname(os.path.dirname(target)), "tmp", self._unique)
+                        self._copy(created[0], other)
+                        os.rename(other, target)
+                created.append(target)
+            return created
+        finally:
+            os.close(fd)
+
+    def _unstage(self, created: list[str]) -> None:
+        for path in created:
+            _unlinkQuietly(path)
+        for user in self.users:
+            _unlinkQuietly(os.path.join(self._store.userPath(user), "tmp", self._unique))
 
     def _copy(self, source: str, target: str) -> None:
         with open(source, "rb") as src, open(target, "xb") as dst:
@@ -196,10 +268,85 @@ class MaildirDelivery:
         if self._finished:
             return
         self._finished = True
+        self._writable = False
+        self._held = []
         if self._file is not None:
             self._file.close()
             self._file = None
         _unlinkQuietly(self._tmpPath)
+
+
+class AnonymousFilesUnsupported(Exception):
+    """
+    C{O_TMPFILE} files cannot be given a name here (no C{/proc}).
+    """
+
+
+class GroupCommit:
+    """
+    Group commit: commits run in batches, one batch at a time, through the
+    store's C{runBlocking} (a thread).  Every message of a batch is written,
+    fsync'd and linked into C{new/}; then each C{new/} folder the batch
+    touched is fsync'd once; only then do the batch's Deferreds fire.  One
+    thread at a time means no lock contention in the file system and one
+    thread hop per batch instead of per message; a message never gets its
+    answer before it, and its folder entry, are durable.
+    """
+
+    def __init__(self, store: MaildirStore) -> None:
+        self._store = store
+        self._queue: list[tuple[MaildirDelivery, BinaryIO | None, bytes, Deferred]] = []
+        self._running = False
+
+    def submit(self, delivery: MaildirDelivery, f: BinaryIO | None, held: bytes) -> Deferred:
+        d: Deferred = Deferred()
+        self._queue.append((delivery, f, held, d))
+        if not self._running:
+            self._next()
+        return d
+
+    def _next(self) -> None:
+        batch, self._queue = self._queue, []
+        if not batch:
+            self._running = False
+            return
+        self._running = True
+        jobs = [(delivery, f, held) for delivery, f, held, _ in batch]
+        self._store.runBlocking(self._run, jobs).addBoth(self._finished, batch)
+
+    def _run(self, jobs: list) -> list:
+        """
+        Blocking: the batch.  @return: per job, the list of UIDs or the exception.
+        """
+        results: list = []
+        folders: dict[str, list[int]] = {}
+        for index, (delivery, f, held) in enumerate(jobs):
+            try:
+                created = delivery._stage(f, held)
+            except BaseException as e:
+                results.append(e)
+                continue
+            results.append(created)
+            for path in created:
+                folders.setdefault(os.path.dirname(path), []).append(index)
+        for folder, indexes in folders.items():
+            try:
+                _syncDirectory(folder, self._store.fsync)
+            except BaseException as e:
+                for index in indexes:
+                    if not isinstance(results[index], BaseException):
+                        jobs[index][0]._unstage(results[index])
+                        results[index] = e
+        return [r if isinstance(r, BaseException) else [os.path.basename(r[0])] * len(r) for r in results]
+
+    def _finished(self, results: object, batch: list) -> None:
+        for index, (_, _, _, d) in enumerate(batch):
+            result = results[index] if isinstance(results, list) else results
+            if isinstance(result, BaseException):
+                d.errback(Failure(result))
+            else:
+                d.callback(result)          # a Failure (the batch itself failed) errbacks
+        self._next()
 
 
 def _unlinkQuietly(path: str) -> None:
@@ -227,8 +374,62 @@ class MaildirStore:
         self.bus = bus
         self.fsync = fsync
         self.runBlocking = runBlocking
+        self.committer = GroupCommit(self)
+        self._anonymous: bool | None = None if hasattr(os, "O_TMPFILE") else False
+        self._procFD: int | None = None
         self._host = _hostPart()
         self._known: set[str] = set()
+        # uid -> (octets on disk, wire size) for files named without ,W=
+        # (delivered by other software): Maildir files never change, so a
+        # listing reads each such file once, not at every POP3 login.
+        self._wireSizes: dict[str, tuple[int, int]] = {}
+
+    def _wireSize(self, path: str, name: str) -> int:
+        uid = uidOf(name)
+        match = _SIZES.search(uid)
+        if match and match.group(2):
+            return int(match.group(2))
+        diskSize = os.stat(path).st_size
+        cached = self._wireSizes.get(uid)
+        if cached is not None and cached[0] == diskSize:
+            return cached[1]
+        size = wireSize(path, name)
+        if len(self._wireSizes) >= 200_000:
+            self._wireSizes.clear()
+        self._wireSizes[uid] = (diskSize, size)
+        return size
+
+    def openAnonymous(self, folder: str) -> int | None:
+        """
+        Blocking: an unnamed file in C{folder} (Linux C{O_TMPFILE}), or
+        L{None} where that is not available.
+        """
+        if self._anonymous is False:
+            return None
+        try:
+            return os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+        except OSError:
+            self._anonymous = False
+            return None
+
+    def linkAnonymous(self, fd: int, target: str) -> None:
+        """
+        Blocking: give the unnamed file C{fd} the name C{target}.
+
+        @raise AnonymousFilesUnsupported: the first time, if this system
+            cannot link unnamed files (then they are not used again).
+        """
+        try:
+            if self._procFD is None:
+                self._procFD = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+            os.link(str(fd), target, src_dir_fd=self._procFD, follow_symlinks=True)
+        except OSError as e:
+            if self._anonymous is None and e.errno in (errno.ENOENT, errno.EXDEV, errno.EPERM,
+                                                       errno.ENOSYS, errno.ENOTDIR):
+                self._anonymous = False
+                raise AnonymousFilesUnsupported() from e
+            raise
+        self._anonymous = True
 
     def newUnique(self) -> str:
         now = time.time()
@@ -271,7 +472,7 @@ class MaildirStore:
                     continue
                 full = os.path.join(folder, name)
                 try:
-                    size = wireSize(full, name)
+                    size = self._wireSize(full, name)
                 except FileNotFoundError:
                     continue
                 flags = name.split(":2,", 1)[1] if ":2," in name else ""

@@ -72,14 +72,16 @@ class ListenerService(StreamServerEndpointService):
 class MailSuiteService(MultiService):
     """
     The whole suite.  Attributes shared with the protocols: C{config},
-    C{reactor}, C{store}, C{bus}, C{portal}, C{users}, C{tlsOptions}.
+    C{reactor} (listening, threads), C{clock} (every timeout and delay:
+    injectable, so tests drive time with C{task.Clock}), C{store}, C{bus},
+    C{portal}, C{users}, C{tlsOptions}.
     """
 
     log = Logger()
 
     def __init__(self, config: Config, reactor: Any = None, users: IUserDatabase | None = None,
                  store: IMailStore | None = None, bus: IEventBus | None = None,
-                 runInThread: Callable[..., Any] | None = None) -> None:
+                 runInThread: Callable[..., Any] | None = None, clock: Any = None) -> None:
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor as globalReactor
@@ -88,13 +90,15 @@ class MailSuiteService(MultiService):
 
         self.config = config
         self.reactor = reactor
+        self.clock = clock if clock is not None else reactor
         self.bus = bus if bus is not None else EventBus()
         os.makedirs(config.mailDir, mode=0o700, exist_ok=True)
         self.store = store if store is not None else MaildirStore(config.mailDir, self.bus)
         self.users = users if users is not None else PasswdFile(config.usersFile)
-        self.portal = makePortal(config, self.store, self.users, reactor, runInThread)
+        self.portal = makePortal(config, self.store, self.users, self.clock, runInThread)
         self.certPath, self.keyPath = tls.ensureCertificate(config)
-        self.tlsOptions = tls.serverOptions(self.certPath, self.keyPath)
+        # None: STARTTLS/STLS are not offered (implicit-TLS listeners still work).
+        self.tlsOptions = tls.serverOptions(self.certPath, self.keyPath) if config.tls.starttls else None
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         for role, (section, makerPath) in PROTOCOLS.items():
@@ -115,7 +119,7 @@ class MailSuiteService(MultiService):
                 self.listeners.append(listener)
         if isinstance(self.users, PasswdFile):
             reload = TimerService(2.0, self.users.reloadIfChanged)
-            reload.clock = reactor
+            reload.clock = self.clock
             reload.setName("users-file-reload")
             reload.setServiceParent(self)
 

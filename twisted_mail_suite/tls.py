@@ -6,6 +6,7 @@ hostname generated into C{<data_dir>/tls/} on first start and reused after.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 
 from twisted.internet import ssl
@@ -49,7 +50,8 @@ def selfSignedPEM(hostname: str) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     now = datetime.datetime.now(datetime.timezone.utc)
-    names = [x509.DNSName(hostname), x509.DNSName("localhost")]
+    names = [x509.DNSName(hostname), x509.DNSName("localhost"),
+             x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
     cert = (
         x509.CertificateBuilder()
         .subject_name(name).issuer_name(name)

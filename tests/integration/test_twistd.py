@@ -9,42 +9,17 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sys
 
 from twisted.internet import defer, protocol, reactor
 from twisted.trial.unittest import TestCase
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ..fakes import TwistdChild
+
 LISTENING = re.compile(rb"(\w+) listening on 127\.0\.0\.1:(\d+)")
 
 
-class _Twistd(protocol.ProcessProtocol):
-    def __init__(self) -> None:
-        self.output = b""
-        self.listening: defer.Deferred = defer.Deferred()
-        self.ended: defer.Deferred = defer.Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.output += data
-        found = LISTENING.findall(self.output)
-        if b"twisted-mail-suite ready" in self.output and not self.listening.called:
-            self.listening.callback({(role.decode(), int(port)) for role, port in found})
-
-    errReceived = outReceived
-
-    def processEnded(self, reason) -> None:  # type: ignore[no-untyped-def]
-        if not self.listening.called:
-            self.listening.errback(RuntimeError(self.output.decode("utf-8", "replace")))
-        self.ended.callback((reason.value.exitCode, reason.value.signal))
-
-
-def runTwistd(configPath: str) -> _Twistd:
-    child = _Twistd()
-    code = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
-    reactor.spawnProcess(child, sys.executable,
-                         [sys.executable, "-c", code, "-n", "--pidfile=", "mailsuite", "--config", configPath],
-                         env={**os.environ, "PYTHONPATH": ROOT}, path=ROOT)
-    return child
+def runTwistd(configPath: str) -> TwistdChild:
+    return TwistdChild().run(["-n", "--pidfile=", "mailsuite", "--config", configPath])
 
 
 class TwistdTests(TestCase):
@@ -71,13 +46,14 @@ class TwistdTests(TestCase):
         path = self.writeConfig(
             "data_dir: ./data\n" + "".join(f"{role}: {listen}\n" for role in PROTOCOLS))
         child = runTwistd(path)
-        listening = yield child.listening
+        output = yield child.ready
+        listening = {(role.decode(), int(port)) for role, port in LISTENING.findall(output)}
         self.assertEqual({role for role, _ in listening}, set(available))
         for role, port in listening:
             endpoint = protocol.ClientCreator(reactor, protocol.Protocol)
             client = yield endpoint.connectTCP("127.0.0.1", port)
             client.transport.loseConnection()
-        os.kill(child.transport.pid, signal.SIGTERM)
+        os.kill(child.pid, signal.SIGTERM)
         status = yield child.ended
         # twistd re-raises the signal that stopped it, so its status says SIGTERM.
         self.assertIn(status, [(0, None), (None, signal.SIGTERM)])
@@ -90,7 +66,7 @@ class TwistdTests(TestCase):
         """
         path = self.writeConfig("smtp: {max_message_size: big}\n")
         child = runTwistd(path)
-        child.listening.addErrback(lambda f: None)
+        child.ready.addErrback(lambda f: None)
         status = yield child.ended
         self.assertEqual(status, (2, None))
         self.assertIn(b'tap.yaml: smtp.max_message_size: expected a size like 25MB, got "big"', child.output)

@@ -7,15 +7,45 @@ files the messages read as seen, the way Dovecot does.
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import BinaryIO
 
 from twisted.mail.pop3 import IMailbox
-from zope.interface import implementer
+from zope.interface import Interface, implementer
 
 from ..interfaces import IMailStore
 
+_UIDL_SAFE = re.compile(rb"^[\x21-\x7e]{1,70}$")
 
-@implementer(IMailbox)
+
+class IPeekMailbox(Interface):
+    """
+    An C{IMailbox} that can hand out a message without counting it as read
+    (for TOP, which RFC 1939 does not count as retrieving the message, the
+    way Dovecot leaves the seen flag alone).
+    """
+
+    def peekMessage(index):  # type: ignore[no-untyped-def]
+        """
+        Like C{getMessage}, without marking the message as read.
+        """
+
+
+def uniqueID(uid: str) -> bytes:
+    """
+    The RFC 1939 unique-id for a Maildir UID: its unique part (before the
+    first C{,}, so Dovecot's C{,S=}/C{,W=} size fields do not count) when
+    that is 1 to 70 printable characters, otherwise a SHA-1 digest of it;
+    either way stable across sessions and restarts.
+    """
+    unique = uid.split(",", 1)[0].encode("utf-8", "surrogateescape")
+    if _UIDL_SAFE.match(unique):
+        return unique
+    return hashlib.sha1(unique).hexdigest().encode("ascii")
+
+
+@implementer(IMailbox, IPeekMailbox)
 class MaildirMailbox:
     """
     One user's maildrop for one POP3 session.
@@ -49,11 +79,35 @@ class MaildirMailbox:
         """
         self._check(index)
         self.retrieved.add(index)
-        return self.store.openMessage(self.user, self.messages[index].uid)
+        return self._open(index)
+
+    def peekMessage(self, index: int) -> BinaryIO:
+        """
+        The message as stored, without filing it as seen at the end.
+        """
+        self._check(index)
+        return self._open(index)
+
+    def _open(self, index: int) -> BinaryIO:
+        """
+        Open the file where the listing saw it; if another Maildir reader
+        has renamed it since (new/ -> cur/, flags), ask the store to find it.
+        """
+        message = self.messages[index]
+        path = getattr(message, "path", None)
+        if path:
+            try:
+                return open(path, "rb", buffering=0)  # noqa: SIM115 - read in big chunks
+            except FileNotFoundError:
+                pass
+        return self.store.openMessage(self.user, message.uid)
 
     def getUidl(self, index: int) -> bytes:
+        """
+        See L{uniqueID}.
+        """
         self._check(index)
-        return self.messages[index].uid.encode("ascii", "replace")
+        return uniqueID(self.messages[index].uid)
 
     def deleteMessage(self, index: int) -> None:
         self._check(index)

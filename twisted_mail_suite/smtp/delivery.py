@@ -11,7 +11,7 @@ import time
 from email.utils import formatdate
 from typing import Sequence
 
-from twisted.mail.smtp import IMessage, IMessageDelivery
+from twisted.mail.smtp import Address, IMessage, IMessageDelivery, User
 from zope.interface import implementer
 
 from ..config import Config
@@ -148,3 +148,78 @@ class LocalDelivery:
     def validateTo(self, user: object) -> LocalRecipient:
         address = _addressText(user)
         return LocalRecipient(address, self.resolve(address), self.store)
+
+
+@implementer(IPendingDelivery)
+class MessagesDelivery:
+    """
+    An L{IPendingDelivery} over Twisted's C{IMessage} objects (one per
+    recipient), for an C{IMessageDelivery} that is not ours: the text is
+    split into lines for C{lineReceived}; commit is C{eomReceived} on all.
+    """
+
+    def __init__(self, messages: Sequence[IMessage]) -> None:
+        self._messages = list(messages)
+        self._partial = b""
+        self._finished = False
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        lines = (self._partial + data).split(b"\r\n")
+        self._partial = lines.pop()
+        for message in self._messages:
+            for line in lines:
+                message.lineReceived(line)
+
+    def commit(self):  # type: ignore[no-untyped-def]
+        from twisted.internet.defer import gatherResults, maybeDeferred
+
+        from ..errors import DeliveryFailed
+
+        if self._partial:
+            for message in self._messages:
+                message.lineReceived(self._partial)
+            self._partial = b""
+        self._finished = True
+        d = gatherResults([maybeDeferred(m.eomReceived) for m in self._messages], consumeErrors=True)
+
+        def failed(failure):  # type: ignore[no-untyped-def]
+            for message in self._messages:
+                message.connectionLost()
+            raise DeliveryFailed(f"IMessage delivery failed: {failure.value!r}")
+
+        return d.addCallbacks(lambda results: [str(r) for r in results], failed)
+
+    def abort(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        for message in self._messages:
+            message.connectionLost()
+
+
+def twistedAddress(address: bytes) -> Address:
+    """
+    A C{twisted.mail.smtp.Address} for an address our parser already
+    checked, built without Twisted's parser (which refuses UTF-8 and
+    address literals and invents a domain for C{postmaster}).
+    """
+    result = Address.__new__(Address)
+    local, at, domain = address.rpartition(b"@")
+    if not at:
+        local, domain = address, b""
+    result.local, result.domain, result.addrstr = local, domain, address
+    return result
+
+
+def twistedUser(address: bytes, helo: tuple, protocol: object, origin: bytes) -> User:
+    """
+    The C{twisted.mail.smtp.User} that C{IMessageDelivery.validateTo} expects.
+    """
+    user = User.__new__(User)
+    user.dest = twistedAddress(address)
+    user.helo = helo
+    user.protocol = protocol
+    user.orig = twistedAddress(origin)
+    return user

@@ -1,0 +1,1042 @@
+# -*- test-case-name: tests.pop3.test_protocol -*-
+"""
+Tests for L{twisted_mail_suite.pop3.protocol}: every command over a
+C{StringTransport}, on a whole suite whose clock is a C{MemoryReactorClock}.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.mail.pop3 import IMailbox
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+
+from twisted_mail_suite.credentials import InMemoryUsers, parseEntry
+from twisted_mail_suite.hashing import hashPassword
+from twisted_mail_suite.interfaces import IUserDatabase
+from twisted_mail_suite.pop3 import protocol as protocolModule
+from twisted_mail_suite.pop3.protocol import decodePlain, makeFactory
+from twisted_mail_suite.pop3.session import POP3Error
+
+from .support import (
+    DOTTED, DOTTED_RETR, EIGHT_BIT, LONG_BODY, NO_NEWLINE, Client, deliver, holdPasswordChecks,
+    maildirFiles, newSuite, storeFile,
+)
+
+REMOTE = "192.0.2.10"
+
+
+def plain(user: bytes, password: bytes, authzid: bytes = b"") -> bytes:
+    return base64.b64encode(authzid + b"\0" + user + b"\0" + password)
+
+
+class GreetingTests(SynchronousTestCase):
+    """
+    The greeting and connection set-up.
+    """
+
+    def test_greetingWithAPOPTimestamp(self) -> None:
+        """
+        When some stored password allows APOP, the greeting carries an RFC
+        1939 timestamp.
+        """
+        client = Client(newSuite(self))
+        self.assertRegex(client.greeting.decode(),
+                         r"^\+OK mx\.example\.test POP3 ready\. <\d+\.\d+\.[0-9a-f]+@mx\.example\.test>\r\n$")
+
+    def test_greetingsDiffer(self) -> None:
+        """
+        Each connection gets its own timestamp.
+        """
+        suite = newSuite(self)
+        self.assertNotEqual(Client(suite).greeting, Client(suite).greeting)
+
+    def test_greetingWithoutTimestamp(self) -> None:
+        """
+        When no stored password allows APOP, the greeting has no timestamp
+        and APOP is refused.
+        """
+        suite = newSuite(self)
+        suite.portal.realm.users = InMemoryUsers({"alice": "secret"}, scheme="SHA512-CRYPT")
+        client = Client(suite)
+        self.assertEqual(client.greeting, b"+OK mx.example.test POP3 ready.\r\n")
+        self.assertEqual(client.send(b"APOP alice " + b"0" * 32), b"-ERR APOP is not available.\r\n")
+
+    def test_tcpNoDelay(self) -> None:
+        """
+        TCP_NODELAY is set on accepted connections.
+        """
+        self.assertTrue(Client(newSuite(self)).transport.noDelay)
+
+    def test_registersAsProducer(self) -> None:
+        """
+        The protocol is the connection's streaming producer.
+        """
+        client = Client(newSuite(self))
+        self.assertIs(client.transport.producer, client.protocol)
+        self.assertTrue(client.transport.streaming)
+
+    def test_makeFactory(self) -> None:
+        """
+        C{makeFactory} is what the service uses for the C{pop3} role.
+        """
+        suite = newSuite(self)
+        self.assertIsInstance(makeFactory(suite, "pop3"), protocolModule.POP3Factory)
+        suite.privilegedStartService()
+        suite.startService()
+        self.addCleanup(suite.stopService)
+        factories = [server[1] for server in suite.reactor.tcpServers]
+        self.assertIn(suite.factories["pop3"], factories)
+        self.assertIsInstance(suite.factories["pop3"], protocolModule.POP3Factory)
+
+    def test_connectionLimitPerAddress(self) -> None:
+        """
+        Past C{max_connections_per_ip}, a new connection is told why and
+        closed; a closed connection frees its place.
+        """
+        suite = newSuite(self, **{"pop3.max_connections_per_ip": 2})
+        first, _ = Client(suite), Client(suite)
+        third = Client(suite)
+        self.assertEqual(third.greeting, b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n")
+        self.assertTrue(third.closed)
+        third.drop()
+        first.drop()
+        self.assertTrue(Client(suite).greeting.startswith(b"+OK"))
+
+    def test_connectionLimitTotal(self) -> None:
+        """
+        Past C{max_connections}, new connections are refused.
+        """
+        suite = newSuite(self, **{"pop3.max_connections": 1})
+        Client(suite)
+        self.assertTrue(Client(suite, host=REMOTE).greeting.startswith(b"-ERR [SYS/TEMP]"))
+
+
+class UnknownAndStateTests(SynchronousTestCase):
+    """
+    Commands that are unknown or illegal now.
+    """
+
+    def setUp(self) -> None:
+        self.client = Client(newSuite(self))
+
+    def test_unknownCommand(self) -> None:
+        """
+        An unknown command gets C{-ERR} naming it.
+        """
+        self.assertEqual(self.client.send(b"XYZZY 1"), b"-ERR Unknown command: XYZZY\r\n")
+
+    def test_unknownCommandNotEchoedRaw(self) -> None:
+        """
+        Control characters in an unknown verb are not echoed.
+        """
+        self.assertEqual(self.client.send(b"\x1b[31m"), b"-ERR Unknown command: ?[31m\r\n")
+
+    def test_caseInsensitive(self) -> None:
+        """
+        Keywords are case-insensitive (RFC 1939 §3).
+        """
+        self.assertTrue(self.client.send(b"capa").startswith(b"+OK"))
+
+    def test_transactionCommandBeforeLogin(self) -> None:
+        """
+        Every TRANSACTION command before login gets one clear C{-ERR}.
+        """
+        for verb in (b"STAT", b"LIST", b"UIDL", b"RETR 1", b"TOP 1 1", b"DELE 1", b"RSET", b"NOOP"):
+            self.assertEqual(self.client.send(verb),
+                             b"-ERR %s is not valid in the AUTHORIZATION state.\r\n" % verb.split()[0])
+
+    def test_loginCommandAfterLogin(self) -> None:
+        """
+        Login commands after login get C{-ERR}.
+        """
+        self.client.login()
+        for verb in (b"USER alice", b"PASS x", b"APOP alice " + b"0" * 32, b"AUTH PLAIN " + plain(b"alice", b"secret"), b"STLS"):
+            self.assertEqual(self.client.send(verb),
+                             b"-ERR %s is not valid in the TRANSACTION state.\r\n" % verb.split()[0])
+
+    def test_afterUserOnlyPassOrQuit(self) -> None:
+        """
+        After USER, commands other than PASS, USER, CAPA and QUIT are refused.
+        """
+        self.client.send(b"USER alice")
+        self.assertEqual(self.client.send(b"STLS"),
+                         b"-ERR STLS is not valid in the AUTHORIZATION (after USER) state.\r\n")
+
+    def test_badMessageNumber(self) -> None:
+        """
+        A message number that is not a number is refused.
+        """
+        self.client.login()
+        for verb in (b"RETR x", b"DELE", b"LIST -1", b"TOP 1", b"TOP 1 x", b"RETR 99999999999"):
+            self.assertTrue(self.client.send(verb).startswith(b"-ERR "), verb)
+
+    def test_lineTooLong(self) -> None:
+        """
+        A line longer than the limit is refused and the connection closed.
+        """
+        reply = self.client.send(b"NOOP " + b"x" * (protocolModule.MAX_LINE + 1))
+        self.assertEqual(reply, b"-ERR Line too long.\r\n")
+        self.assertTrue(self.client.closed)
+
+    def test_partialLineTooLong(self) -> None:
+        """
+        An endless line without a line end is cut off too.
+        """
+        self.client.protocol.dataReceived(b"x" * (protocolModule.MAX_LINE + 1))
+        self.assertEqual(self.client.take(), b"-ERR Line too long.\r\n")
+        self.assertTrue(self.client.closed)
+
+    def test_bareLF(self) -> None:
+        """
+        A command ended by a bare LF is accepted.
+        """
+        self.client.protocol.dataReceived(b"NOOP\n")
+        self.assertEqual(self.client.take(), b"-ERR NOOP is not valid in the AUTHORIZATION state.\r\n")
+
+    def test_splitAcrossSegments(self) -> None:
+        """
+        A command may arrive in pieces.
+        """
+        self.client.protocol.dataReceived(b"CA")
+        self.client.protocol.dataReceived(b"PA\r")
+        self.assertEqual(self.client.take(), b"")
+        self.client.protocol.dataReceived(b"\n")
+        self.assertTrue(self.client.take().startswith(b"+OK Capability list follows"))
+
+
+class UserPassTests(SynchronousTestCase):
+    """
+    USER and PASS.
+    """
+
+    def test_login(self) -> None:
+        """
+        USER and PASS log in and report the maildrop.
+        """
+        suite = newSuite(self)
+        deliver(suite, "alice", b"Subject: x\r\n\r\nhi\r\n")
+        client = Client(suite)
+        self.assertEqual(client.send(b"USER alice"), b"+OK Send your password.\r\n")
+        self.assertEqual(client.send(b"PASS secret"), b"+OK Logged in: 1 messages (18 octets).\r\n")
+
+    def test_loginWithDomain(self) -> None:
+        """
+        A login name may carry a local domain.
+        """
+        self.assertTrue(Client(newSuite(self)).login(b"alice@example.test").endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
+
+    def test_passwordWithSpaces(self) -> None:
+        """
+        PASS takes the rest of the line as the password.
+        """
+        client = Client(newSuite(self, users=None))
+        suite = client.suite
+        suite.portal.realm.users.setPassword("carol", "two words")
+        client.send(b"USER carol")
+        self.assertTrue(client.send(b"PASS two words").startswith(b"+OK Logged in"))
+
+    def test_userWithoutName(self) -> None:
+        """
+        USER needs a name.
+        """
+        self.assertEqual(Client(newSuite(self)).send(b"USER"), b"-ERR Usage: USER name.\r\n")
+
+    def test_passWithoutUser(self) -> None:
+        """
+        PASS before USER is refused.
+        """
+        self.assertEqual(Client(newSuite(self)).send(b"PASS secret"), b"-ERR No username given.\r\n")
+
+    def test_wrongPasswordIsDelayed(self) -> None:
+        """
+        A wrong password is answered C{-ERR [AUTH]} after the shared
+        policy's delay; commands sent meanwhile wait their turn.
+        """
+        suite = newSuite(self)
+        client = Client(suite)
+        self.assertEqual(client.send(b"USER alice", b"PASS wrong", b"CAPA"), b"+OK Send your password.\r\n")
+        suite.reactor.advance(suite.config.auth.failure_delay)
+        output = client.take()
+        self.assertTrue(output.startswith(b"-ERR [AUTH] Authentication failed.\r\n+OK Capability list"))
+        self.assertFalse(client.closed)
+
+    def test_unknownUser(self) -> None:
+        """
+        An unknown user gets the same reply as a wrong password.
+        """
+        suite = newSuite(self)
+        client = Client(suite)
+        client.login(b"nobody", b"secret")
+        suite.reactor.advance(60)
+        self.assertEqual(client.take(), b"-ERR [AUTH] Authentication failed.\r\n")
+
+    def test_disconnectAfterFailures(self) -> None:
+        """
+        After C{max_failures_per_connection} failures the connection closes.
+        """
+        suite = newSuite(self, **{"auth.max_failures_per_connection": 2})
+        client = Client(suite)
+        output = b""
+        for _ in range(2):
+            output += client.login(b"alice", b"wrong")
+            suite.reactor.advance(60)
+        output += client.take()
+        self.assertEqual(output.count(b"-ERR [AUTH] Authentication failed.\r\n"), 2)
+        self.assertTrue(client.closed)
+
+    def test_refusedAddress(self) -> None:
+        """
+        An address past the failure limit is refused at once and
+        disconnected.
+        """
+        suite = newSuite(self, **{"auth.max_failures": 1})
+        first = Client(suite)
+        first.login(b"alice", b"wrong")
+        suite.reactor.advance(60)
+        client = Client(suite)
+        self.assertEqual(client.login(), b"+OK Send your password.\r\n-ERR [AUTH] Authentication failed.\r\n")
+        self.assertTrue(client.closed)
+
+    def test_plaintextRefusedOnRemoteConnection(self) -> None:
+        """
+        From a non-loopback address without TLS, USER is refused with
+        C{[AUTH]} (Dovecot's text) and not offered in CAPA.
+        """
+        client = Client(newSuite(self), host=REMOTE)
+        self.assertEqual(client.send(b"USER alice"),
+                         b"-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n")
+        self.assertTrue(client.send(b"PASS secret").startswith(b"-ERR [AUTH] Plaintext"))
+        capabilities = client.send(b"CAPA")
+        self.assertNotIn(b"\r\nUSER\r\n", capabilities)
+        self.assertNotIn(b"SASL", capabilities)
+
+    def test_plaintextAllowedByConfig(self) -> None:
+        """
+        C{allow_plaintext_auth} lifts the rule for every address.
+        """
+        client = Client(newSuite(self, allow_plaintext_auth=True), host=REMOTE)
+        self.assertTrue(client.login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
+
+    def test_plaintextAllowedOverImplicitTLS(self) -> None:
+        """
+        Over implicit TLS (995-style) plaintext logins work from anywhere and
+        STLS is not offered.
+        """
+        client = Client(newSuite(self), host=REMOTE, secure=True)
+        self.assertNotIn(b"STLS", client.send(b"CAPA"))
+        self.assertTrue(client.login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
+
+
+@implementer(IUserDatabase)
+class MixedUsers:
+    """
+    alice with a PLAIN password, bob with a hashed one.
+    """
+
+    def __init__(self) -> None:
+        self.entries = {"alice": parseEntry("alice:{PLAIN}secret"),
+                        "bob": parseEntry("bob:" + hashPassword("hunter2", "SHA512-CRYPT"))}
+
+    def lookup(self, name: str) -> Any:
+        return self.entries.get(name.lower())
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+
+class APOPTests(SynchronousTestCase):
+    """
+    APOP (RFC 1939 §7).
+    """
+
+    def digest(self, client: Client, password: bytes) -> bytes:
+        timestamp = re.search(rb"<[^>]+>", client.greeting).group(0)  # type: ignore[union-attr]
+        return hashlib.md5(timestamp + password).hexdigest().encode()
+
+    def test_apop(self) -> None:
+        """
+        The right digest of timestamp and password logs in, even from a
+        remote address without TLS (no password crosses the wire).
+        """
+        client = Client(newSuite(self), host=REMOTE)
+        self.assertEqual(client.send(b"APOP alice " + self.digest(client, b"secret")),
+                         b"+OK Logged in: 0 messages (0 octets).\r\n")
+
+    def test_wrongDigest(self) -> None:
+        """
+        A wrong digest fails like a wrong password.
+        """
+        suite = newSuite(self)
+        client = Client(suite)
+        client.send(b"APOP alice " + self.digest(client, b"nope"))
+        suite.reactor.advance(60)
+        self.assertEqual(client.take(), b"-ERR [AUTH] Authentication failed.\r\n")
+
+    def test_malformed(self) -> None:
+        """
+        APOP needs a name and a 32-digit hex digest.
+        """
+        client = Client(newSuite(self))
+        self.assertEqual(client.send(b"APOP alice xyz"), b"-ERR Usage: APOP name digest.\r\n")
+
+    def test_hashedUserCannotUseAPOP(self) -> None:
+        """
+        A user whose password is stored hashed cannot log in with APOP.
+        """
+        suite = newSuite(self)
+        users = MixedUsers()
+        suite.portal.realm.users = suite.portal.checker.users = users
+        client = Client(suite)
+        client.send(b"APOP bob " + self.digest(client, b"hunter2"))
+        suite.reactor.advance(60)
+        self.assertEqual(client.take(), b"-ERR [AUTH] Authentication failed.\r\n")
+
+
+class SASLTests(SynchronousTestCase):
+    """
+    AUTH PLAIN (RFC 5034, RFC 4616).
+    """
+
+    def test_initialResponse(self) -> None:
+        """
+        AUTH PLAIN with an initial response logs in.
+        """
+        client = Client(newSuite(self))
+        self.assertEqual(client.send(b"AUTH PLAIN " + plain(b"alice", b"secret")),
+                         b"+OK Logged in: 0 messages (0 octets).\r\n")
+
+    def test_continuation(self) -> None:
+        """
+        AUTH PLAIN without initial response asks with C{+ } and takes the
+        next line as the response.
+        """
+        client = Client(newSuite(self))
+        self.assertEqual(client.send(b"AUTH PLAIN"), b"+ \r\n")
+        self.assertEqual(client.send(plain(b"alice", b"secret")), b"+OK Logged in: 0 messages (0 octets).\r\n")
+
+    def test_cancel(self) -> None:
+        """
+        C{*} cancels the exchange.
+        """
+        client = Client(newSuite(self))
+        client.send(b"AUTH PLAIN")
+        self.assertEqual(client.send(b"*"), b"-ERR Authentication cancelled.\r\n")
+        self.assertEqual(client.send(b"USER alice"), b"+OK Send your password.\r\n")
+
+    def test_badBase64(self) -> None:
+        """
+        An undecodable response ends the exchange with C{-ERR}.
+        """
+        client = Client(newSuite(self))
+        client.send(b"AUTH PLAIN")
+        self.assertEqual(client.send(b"!!!"), b"-ERR Invalid base64 data in the SASL response.\r\n")
+        self.assertEqual(client.send(b"AUTH PLAIN !!!"), b"-ERR Invalid base64 data in the SASL response.\r\n")
+
+    def test_authzidMustMatch(self) -> None:
+        """
+        Logging in as someone else (an authzid) is refused.
+        """
+        client = Client(newSuite(self))
+        self.assertEqual(client.send(b"AUTH PLAIN " + plain(b"alice", b"secret", b"bob")),
+                         b"-ERR [AUTH] Authentication failed.\r\n")
+
+    def test_wrongPassword(self) -> None:
+        """
+        A wrong password fails with C{[AUTH]} after the delay.
+        """
+        suite = newSuite(self)
+        client = Client(suite)
+        client.send(b"AUTH PLAIN " + plain(b"alice", b"nope"))
+        suite.reactor.advance(60)
+        self.assertEqual(client.take(), b"-ERR [AUTH] Authentication failed.\r\n")
+
+    def test_otherMechanism(self) -> None:
+        """
+        Mechanisms other than PLAIN are refused.
+        """
+        self.assertEqual(Client(newSuite(self)).send(b"AUTH CRAM-MD5"),
+                         b"-ERR Unsupported authentication mechanism.\r\n")
+
+    def test_listMechanisms(self) -> None:
+        """
+        AUTH alone lists PLAIN.
+        """
+        self.assertEqual(Client(newSuite(self)).send(b"AUTH"), b"+OK\r\nPLAIN\r\n.\r\n")
+
+    def test_plaintextRefused(self) -> None:
+        """
+        AUTH PLAIN is a plaintext password: refused from a remote address
+        without TLS.
+        """
+        client = Client(newSuite(self), host=REMOTE)
+        self.assertTrue(client.send(b"AUTH PLAIN " + plain(b"alice", b"secret")).startswith(b"-ERR [AUTH] Plaintext"))
+
+    def test_decodePlain(self) -> None:
+        """
+        L{decodePlain} returns the user and password.
+        """
+        self.assertEqual(decodePlain(plain(b"a", b"b", b"a")), (b"a", b"b"))
+        self.assertRaises(POP3Error, decodePlain, base64.b64encode(b"a\0b"))
+
+
+class InUseTests(SynchronousTestCase):
+    """
+    One session per maildrop (RFC 1939 §8, RFC 2449 [IN-USE]).
+    """
+
+    def test_secondLoginInUse(self) -> None:
+        """
+        A second login to a maildrop with a session gets C{[IN-USE]}; the
+        client may try again later.
+        """
+        suite = newSuite(self)
+        Client(suite).login()
+        second = Client(suite)
+        self.assertEqual(second.login(),
+                         b"+OK Send your password.\r\n-ERR [IN-USE] Mailbox is locked by another POP3 session.\r\n")
+        self.assertFalse(second.closed)
+
+    def test_releasedAfterQuit(self) -> None:
+        """
+        QUIT releases the maildrop.
+        """
+        suite = newSuite(self)
+        first = Client(suite)
+        first.login()
+        first.send(b"QUIT")
+        self.assertTrue(Client(suite).login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
+
+    def test_releasedAfterDrop(self) -> None:
+        """
+        A dropped connection releases the maildrop.
+        """
+        suite = newSuite(self)
+        first = Client(suite)
+        first.login()
+        first.drop()
+        self.assertTrue(Client(suite).login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
+
+    def test_releasedAfterTimeout(self) -> None:
+        """
+        An idle timeout releases the maildrop.
+        """
+        suite = newSuite(self)
+        first = Client(suite)
+        first.login()
+        suite.reactor.advance(suite.config.pop3.idle_timeout)
+        first.drop()
+        self.assertTrue(Client(suite).login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
+
+    def test_dropDuringLoginCheck(self) -> None:
+        """
+        A client that goes away while its login is being checked leaves no
+        session behind: the lock taken by the login is released.
+        """
+        suite = newSuite(self)
+        checks = holdPasswordChecks(suite)
+        first = Client(suite)
+        first.login()
+        first.drop()
+        checks[0].callback(True)
+        self.assertTrue(Client(suite).login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
+
+
+class TransactionCommandTests(SynchronousTestCase):
+    """
+    STAT, LIST, UIDL, RETR, TOP, DELE, RSET, NOOP over the wire, with
+    fixture messages.
+    """
+
+    def setUp(self) -> None:
+        self.suite = newSuite(self)
+        self.uids = [deliver(self.suite, "alice", m) for m in (DOTTED, EIGHT_BIT, NO_NEWLINE, LONG_BODY)]
+        self.client = Client(self.suite)
+        self.client.login()
+
+    def test_stat(self) -> None:
+        """
+        STAT's octets are the CRLF sizes of the messages.
+        """
+        total = sum(map(len, (DOTTED, EIGHT_BIT, NO_NEWLINE, LONG_BODY)))
+        self.assertEqual(self.client.send(b"STAT"), b"+OK 4 %d\r\n" % total)
+
+    def test_listSizesAreOctetsSent(self) -> None:
+        """
+        Each LIST size equals what RETR sends before dot-stuffing (without
+        the terminator and the CRLF added to an unterminated last line).
+        """
+        listing = self.client.send(b"LIST").split(b"\r\n")[1:-2]
+        for line in listing:
+            number, size = line.split()
+            body = self.client.send(b"RETR " + number).split(b"\r\n", 1)[1]
+            unstuffed = re.sub(rb"(^|\r\n)\.", rb"\1", body[:-len(b".\r\n")])
+            if number == b"3":
+                unstuffed = unstuffed[:-2]
+            self.assertEqual(len(unstuffed), int(size), number)
+
+    def test_listOne(self) -> None:
+        """
+        C{LIST n} answers on one line.
+        """
+        self.assertEqual(self.client.send(b"LIST 2"), b"+OK 2 %d\r\n" % len(EIGHT_BIT))
+
+    def test_uidl(self) -> None:
+        """
+        UIDL lists the Maildir unique names; C{UIDL n} answers C{+OK n uid}.
+        """
+        uid = self.uids[0].split(",")[0].encode()
+        self.assertIn(b"\r\n1 " + uid + b"\r\n", self.client.send(b"UIDL"))
+        self.assertEqual(self.client.send(b"UIDL 1"), b"+OK 1 " + uid + b"\r\n")
+
+    def test_retrDotStuffed(self) -> None:
+        """
+        RETR sends the size, then the message dot-stuffed and terminated.
+        """
+        self.assertEqual(self.client.send(b"RETR 1"), b"+OK %d octets\r\n" % len(DOTTED) + DOTTED_RETR)
+
+    def test_retrEightBit(self) -> None:
+        """
+        8-bit octets are sent unchanged.
+        """
+        self.assertEqual(self.client.send(b"RETR 2"), b"+OK %d octets\r\n" % len(EIGHT_BIT) + EIGHT_BIT + b".\r\n")
+
+    def test_retrNoTrailingNewline(self) -> None:
+        """
+        A message without a final line end is completed with CRLF.
+        """
+        self.assertEqual(self.client.send(b"RETR 3"),
+                         b"+OK %d octets\r\n" % len(NO_NEWLINE) + NO_NEWLINE + b"\r\n.\r\n")
+
+    def test_top(self) -> None:
+        """
+        TOP sends the header, the blank line and n body lines.
+        """
+        self.assertEqual(self.client.send(b"TOP 4 2"), b"+OK\r\nSubject: long\r\n\r\nline 1\r\nline 2\r\n.\r\n")
+
+    def test_topZero(self) -> None:
+        """
+        C{TOP n 0} sends only the header.
+        """
+        self.assertEqual(self.client.send(b"TOP 1 0"), b"+OK\r\nSubject: dots\r\n\r\n.\r\n")
+
+    def test_noop(self) -> None:
+        """
+        NOOP answers C{+OK}.
+        """
+        self.assertEqual(self.client.send(b"NOOP"), b"+OK\r\n")
+
+    def test_deleteThenRetr(self) -> None:
+        """
+        DELE marks; the marked message is refused by RETR, TOP and LIST n.
+        """
+        self.assertEqual(self.client.send(b"DELE 1"), b"+OK Marked to be deleted.\r\n")
+        self.assertEqual(self.client.send(b"RETR 1", b"TOP 1 0", b"LIST 1"),
+                         b"-ERR Message 1 is deleted.\r\n" * 3)
+        self.assertEqual(len(self.suite.store.listMessages("alice")), 4)
+
+    def test_deletionsOnlyAfterQuit(self) -> None:
+        """
+        Marked messages are removed in the UPDATE state after QUIT.
+        """
+        self.client.send(b"DELE 1", b"DELE 3")
+        self.assertEqual(len(self.suite.store.listMessages("alice")), 4)
+        self.assertEqual(self.client.send(b"QUIT"), b"+OK Logging out.\r\n")
+        self.assertTrue(self.client.closed)
+        remaining = [m.uid for m in self.suite.store.listMessages("alice")]
+        self.assertEqual(remaining, [self.uids[1], self.uids[3]])
+
+    def test_rsetThenQuit(self) -> None:
+        """
+        RSET unmarks; QUIT then deletes nothing.
+        """
+        self.client.send(b"DELE 1", b"DELE 2")
+        self.assertEqual(self.client.send(b"RSET"), b"+OK 4 messages (%d octets).\r\n"
+                         % sum(map(len, (DOTTED, EIGHT_BIT, NO_NEWLINE, LONG_BODY))))
+        self.client.send(b"QUIT")
+        self.assertEqual(len(self.suite.store.listMessages("alice")), 4)
+
+    def test_dropDeletesNothing(self) -> None:
+        """
+        A dropped connection deletes nothing and files nothing as seen.
+        """
+        before = maildirFiles(self.suite, "alice")
+        self.client.send(b"RETR 1", b"DELE 1", b"DELE 2")
+        self.client.drop()
+        self.assertEqual(maildirFiles(self.suite, "alice"), before)
+
+    def test_timeoutDeletesNothing(self) -> None:
+        """
+        The idle timeout says why, closes, and deletes nothing.
+        """
+        before = maildirFiles(self.suite, "alice")
+        self.client.send(b"DELE 1")
+        self.suite.reactor.advance(self.suite.config.pop3.idle_timeout - 1)
+        self.assertFalse(self.client.closed)
+        self.suite.reactor.advance(1)
+        self.assertEqual(self.client.take(), b"-ERR Disconnected for inactivity.\r\n")
+        self.assertTrue(self.client.closed)
+        self.client.drop()
+        self.assertEqual(maildirFiles(self.suite, "alice"), before)
+
+    def test_activityPostponesTimeout(self) -> None:
+        """
+        A command restarts the idle clock.
+        """
+        timeout = self.suite.config.pop3.idle_timeout
+        self.suite.reactor.advance(timeout - 1)
+        self.client.send(b"NOOP")
+        self.suite.reactor.advance(timeout - 1)
+        self.assertFalse(self.client.closed)
+        self.suite.reactor.advance(1)
+        self.assertTrue(self.client.closed)
+
+    def test_readMessagesFiledAsSeen(self) -> None:
+        """
+        After QUIT, messages read with RETR are in C{cur/} with the S flag
+        (as Dovecot files them); messages only looked at with TOP are not.
+        """
+        self.client.send(b"RETR 2", b"TOP 4 1", b"QUIT")
+        files = maildirFiles(self.suite, "alice")
+        self.assertEqual(files["cur"], [self.uids[1] + ":2,S"])
+        self.assertEqual(sorted(files["new"]), sorted([self.uids[0], self.uids[2], self.uids[3]]))
+
+    def test_quitBeforeLoginDeletesNothing(self) -> None:
+        """
+        QUIT in AUTHORIZATION just closes.
+        """
+        client = Client(self.suite)
+        self.assertEqual(client.send(b"QUIT"), b"+OK Logging out.\r\n")
+        self.assertTrue(client.closed)
+
+    def test_linesAfterQuitIgnored(self) -> None:
+        """
+        Nothing after QUIT is executed.
+        """
+        self.assertEqual(self.client.send(b"DELE 1", b"QUIT", b"DELE 2"),
+                         b"+OK Marked to be deleted.\r\n+OK Logging out.\r\n")
+        self.assertEqual(len(self.suite.store.listMessages("alice")), 3)
+
+    def test_messageVanished(self) -> None:
+        """
+        A message removed by another program since login is answered with
+        C{-ERR}; the session goes on.
+        """
+        import os
+
+        for message in self.suite.store.listMessages("alice"):
+            if message.uid == self.uids[0]:
+                os.unlink(message.path)
+        self.assertEqual(self.client.send(b"RETR 1"), b"-ERR [SYS/TEMP] Message 1 is not available.\r\n")
+        self.assertEqual(self.client.send(b"NOOP"), b"+OK\r\n")
+
+    def test_foreignCRLFFile(self) -> None:
+        """
+        A file stored with CRLF by another program is listed and sent with
+        the right size.
+        """
+        storeFile(self.suite, "bob", "1.foreign.host", b"Subject: crlf\r\n\r\n.x\r\n")
+        client = Client(self.suite)
+        client.login(b"bob", b"hunter2")
+        self.assertEqual(client.send(b"LIST 1"), b"+OK 1 21\r\n")
+        self.assertEqual(client.send(b"RETR 1"), b"+OK 21 octets\r\nSubject: crlf\r\n\r\n..x\r\n.\r\n")
+
+
+class PipeliningTests(SynchronousTestCase):
+    """
+    Commands sent without waiting (RFC 2449 PIPELINING) are answered in order.
+    """
+
+    def test_wholeSessionInOneSegment(self) -> None:
+        """
+        A whole session sent at once gets every reply, in order.
+        """
+        suite = newSuite(self)
+        deliver(suite, "alice", b"a: b\r\n\r\nbody\r\n")
+        client = Client(suite)
+        output = client.send(b"USER alice", b"PASS secret", b"STAT", b"RETR 1", b"DELE 1", b"QUIT")
+        self.assertEqual(output, b"+OK Send your password.\r\n+OK Logged in: 1 messages (14 octets).\r\n"
+                                 b"+OK 1 14\r\n+OK 14 octets\r\na: b\r\n\r\nbody\r\n.\r\n"
+                                 b"+OK Marked to be deleted.\r\n+OK Logging out.\r\n")
+        self.assertEqual(suite.store.listMessages("alice"), [])
+
+    def test_commandsWaitForLoginCheck(self) -> None:
+        """
+        Commands sent while the password is being checked are answered
+        after the login's reply.
+        """
+        suite = newSuite(self)
+        checks = holdPasswordChecks(suite)
+        client = Client(suite)
+        self.assertEqual(client.send(b"USER alice", b"PASS secret", b"STAT", b"NOOP"), b"+OK Send your password.\r\n")
+        checks[0].callback(True)
+        self.assertEqual(client.take(), b"+OK Logged in: 0 messages (0 octets).\r\n+OK 0 0\r\n+OK\r\n")
+
+    def test_readingPausedWhenQueueIsLong(self) -> None:
+        """
+        Many queued commands make the protocol stop reading until they are
+        answered.
+        """
+        suite = newSuite(self)
+        checks = holdPasswordChecks(suite)
+        client = Client(suite)
+        client.send(b"USER alice", b"PASS secret", *[b"NOOP"] * protocolModule.MAX_QUEUED_LINES)
+        self.assertEqual(client.transport.producerState, "paused")
+        checks[0].callback(True)
+        self.assertEqual(client.transport.producerState, "producing")
+        self.assertEqual(client.take().count(b"+OK\r\n"), protocolModule.MAX_QUEUED_LINES)
+
+
+class StreamingTests(SynchronousTestCase):
+    """
+    RETR streams through the connection's producer, a chunk at a time.
+    """
+
+    def setUp(self) -> None:
+        self.suite = newSuite(self)
+        self.body = b"".join(b"%06d " % i + b"x" * 70 + b"\r\n" for i in range(4000))   # ~300 KiB
+        deliver(self.suite, "alice", b"Subject: big\r\n\r\n" + self.body)
+        self.client = Client(self.suite)
+        self.client.login()
+
+    def test_pausedStreamWaits(self) -> None:
+        """
+        When the transport asks the producer to pause, streaming stops and
+        later commands wait; resuming finishes the message, then the
+        commands run.
+        """
+        protocol = self.client.protocol
+        original = self.client.transport.write
+        writes = []
+
+        def write(data: bytes) -> None:
+            writes.append(len(data))
+            original(data)
+            protocol.pauseProducing()
+
+        self.client.transport.write = write  # type: ignore[method-assign]
+        output = self.client.send(b"RETR 1", b"NOOP")
+        self.assertEqual(len(writes), 1)
+        self.assertNotIn(b"+OK\r\n", output)
+        self.client.transport.write = original  # type: ignore[method-assign]
+        protocol.resumeProducing()
+        output += self.client.take()
+        message = b"Subject: big\r\n\r\n" + self.body
+        self.assertEqual(output, b"+OK %d octets\r\n" % len(message) + message + b".\r\n+OK\r\n")
+
+    def test_chunksAreBounded(self) -> None:
+        """
+        No single write carries more than a chunk or so of the message.
+        """
+        sizes = []
+        original = self.client.transport.write
+
+        def write(data: bytes) -> None:
+            sizes.append(len(data))
+            original(data)
+
+        self.client.transport.write = write  # type: ignore[method-assign]
+        self.client.send(b"RETR 1")
+        self.assertGreater(len(sizes), 3)
+        self.assertLessEqual(max(sizes), 2 * 64 * 1024 + 100)
+
+    def test_dropWhileStreaming(self) -> None:
+        """
+        A connection lost in the middle of a message closes the file and
+        leaves the maildrop untouched.
+        """
+        before = maildirFiles(self.suite, "alice")
+        protocol = self.client.protocol
+        original = self.client.transport.write
+        self.client.transport.write = lambda data: (original(data), protocol.pauseProducing())  # type: ignore
+        self.client.send(b"RETR 1", b"DELE 1", b"QUIT")
+        reader = protocol._reader
+        self.assertIsNotNone(reader)
+        protocol.stopProducing()
+        self.client.drop()
+        self.assertTrue(reader.done)
+        self.assertEqual(maildirFiles(self.suite, "alice"), before)
+
+    def test_timeoutWhileStreamingClosesSilently(self) -> None:
+        """
+        An idle timeout in the middle of a stalled message closes without
+        writing a reply into the message.
+        """
+        protocol = self.client.protocol
+        original = self.client.transport.write
+        self.client.transport.write = lambda data: (original(data), protocol.pauseProducing())  # type: ignore
+        self.client.send(b"RETR 1")
+        self.client.take()
+        self.suite.reactor.advance(self.suite.config.pop3.idle_timeout)
+        self.assertEqual(self.client.take(), b"")
+        self.assertTrue(self.client.closed)
+
+
+class STLSTests(SynchronousTestCase):
+    """
+    STLS (RFC 2595).
+    """
+
+    def test_stlsStartsTLS(self) -> None:
+        """
+        STLS answers C{+OK} in the clear, then starts TLS with the suite's
+        options; afterwards STLS is no longer offered and plaintext
+        logins are allowed from anywhere.
+        """
+        suite = newSuite(self)
+        client = Client(suite, host=REMOTE)
+        self.assertIn(b"STLS", client.send(b"CAPA"))
+        client.send(b"STLS")
+        self.assertEqual(client.transport.writtenBeforeTLS, b"+OK Begin TLS negotiation now.\r\n")
+        self.assertIs(client.transport.tlsOptions, suite.tlsOptions)
+        capabilities = client.send(b"CAPA")
+        self.assertNotIn(b"STLS", capabilities)
+        self.assertIn(b"\r\nUSER\r\n", capabilities)
+        self.assertTrue(client.login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
+
+    def test_bufferedPlaintextDiscarded(self) -> None:
+        """
+        Commands sent in the clear after STLS, in the same segment, are
+        discarded, never executed after the handshake.
+        """
+        suite = newSuite(self, allow_plaintext_auth=True)
+        deliver(suite, "alice", b"a: b\r\n\r\nx\r\n")
+        client = Client(suite, host=REMOTE)
+        client.protocol.dataReceived(b"STLS\r\nUSER alice\r\nPASS secret\r\nDELE 1\r\nQUIT\r\nNOO")
+        self.assertEqual(client.take(), b"+OK Begin TLS negotiation now.\r\n")
+        self.assertEqual(client.send(b"P"), b"-ERR Unknown command: P\r\n")
+        self.assertEqual(client.send(b"NOOP"), b"-ERR NOOP is not valid in the AUTHORIZATION state.\r\n")
+        self.assertEqual(len(suite.store.listMessages("alice")), 1)
+
+    def test_stlsInsideTLS(self) -> None:
+        """
+        STLS inside TLS is refused.
+        """
+        client = Client(newSuite(self), secure=True)
+        self.assertEqual(client.send(b"STLS"), b"-ERR STLS is not available (TLS is already active).\r\n")
+
+    def test_stlsTwice(self) -> None:
+        """
+        A second STLS is refused.
+        """
+        client = Client(newSuite(self))
+        client.send(b"STLS")
+        self.assertEqual(client.send(b"STLS"), b"-ERR STLS is not available (TLS is already active).\r\n")
+
+    def test_stlsWithoutTLSOptions(self) -> None:
+        """
+        With STARTTLS/STLS turned off in the config, STLS is neither offered
+        nor accepted.
+        """
+        client = Client(newSuite(self, **{"tls.starttls": False}))
+        self.assertNotIn(b"STLS", client.send(b"CAPA"))
+        self.assertTrue(client.send(b"STLS").startswith(b"-ERR"))
+
+
+@implementer(IMailbox)
+class EmbedderMailbox:
+    """
+    An embedder's IMailbox: Deferred listing, text-mode files, deletes at
+    once in deleteMessage (which we only call in UPDATE).
+    """
+
+    def __init__(self) -> None:
+        self.messages = ["Subject: one\n\n.dot\n", "Subject: two\n\nbody\n"]
+        self.deleted: list[int] = []
+        self.synced = False
+
+    def listMessages(self, index: int | None = None) -> Any:
+        sizes = [len(m.replace("\n", "\r\n")) for m in self.messages]
+        return succeed(sizes if index is None else sizes[index])
+
+    def getMessage(self, index: int) -> Any:
+        return io.StringIO(self.messages[index])
+
+    def getUidl(self, index: int) -> str:
+        return f"uid-{index}"
+
+    def deleteMessage(self, index: int) -> None:
+        self.deleted.append(index)
+
+    def undeleteMessages(self) -> None:
+        pass
+
+    def sync(self) -> Deferred:
+        self.synced = True
+        return succeed(None)
+
+
+class EmbedderMailboxTests(SynchronousTestCase):
+    """
+    Any C{twisted.mail.pop3.IMailbox} avatar plugs in unchanged.
+    """
+
+    def setUp(self) -> None:
+        self.suite = newSuite(self)
+        self.mailbox = EmbedderMailbox()
+        self.released: list[bool] = []
+        realm = self.suite.portal.realm
+        realm.requestAvatar = lambda avatarId, mind, *interfaces: (
+            IMailbox, self.mailbox, lambda: self.released.append(True))
+        self.client = Client(self.suite)
+        self.client.login()
+
+    def test_readAndDelete(self) -> None:
+        """
+        Listing, RETR (text file, dot-stuffed), UIDL; DELE reaches the
+        mailbox only in UPDATE, followed by C{sync} and logout.
+        """
+        self.assertEqual(self.client.send(b"UIDL 2"), b"+OK 2 uid-1\r\n")
+        self.assertEqual(self.client.send(b"RETR 1"), b"+OK 22 octets\r\nSubject: one\r\n\r\n..dot\r\n.\r\n")
+        self.client.send(b"DELE 2")
+        self.assertEqual(self.mailbox.deleted, [])
+        self.client.send(b"QUIT")
+        self.assertEqual(self.mailbox.deleted, [1])
+        self.assertTrue(self.mailbox.synced)
+        self.assertEqual(self.released, [True])
+
+    def test_syncFailure(self) -> None:
+        """
+        A failing UPDATE is reported with C{-ERR} and the session still ends.
+        """
+        def broken() -> None:
+            raise OSError("disk gone")
+
+        self.mailbox.sync = broken  # type: ignore[method-assign]
+        self.client.send(b"DELE 1")
+        self.assertEqual(self.client.send(b"QUIT"),
+                         b"-ERR [SYS/TEMP] Some deleted messages were not removed.\r\n")
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertTrue(self.client.closed)
+        self.assertEqual(self.released, [True])
+
+    def test_deferredMessage(self) -> None:
+        """
+        A C{getMessage} that returns a Deferred is waited for; commands
+        queue behind it.
+        """
+        pending: Deferred = Deferred()
+        self.mailbox.getMessage = lambda index: pending  # type: ignore[method-assign]
+        self.assertEqual(self.client.send(b"RETR 2", b"NOOP"), b"")
+        pending.callback(io.BytesIO(b"Subject: two\n\nbody\n"))
+        self.assertEqual(self.client.take(), b"+OK 22 octets\r\nSubject: two\r\n\r\nbody\r\n.\r\n+OK\r\n")
+
+    def test_listingFailure(self) -> None:
+        """
+        A maildrop that cannot be listed fails the login with C{[SYS/TEMP]}
+        and releases it.
+        """
+        def broken(index: int | None = None) -> None:
+            raise OSError("cannot list")
+
+        self.mailbox.listMessages = broken  # type: ignore[method-assign]
+        client = Client(self.suite)
+        self.assertEqual(client.login(), b"+OK Send your password.\r\n"
+                                         b"-ERR [SYS/TEMP] Temporary server failure, try again later.\r\n")
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertEqual(self.released, [True])

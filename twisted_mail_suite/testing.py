@@ -1,0 +1,548 @@
+# -*- test-case-name: tests.test_testing -*-
+"""
+The suite in-process, for people who test code that sends mail or chats.
+
+    harness = MailSuiteHarness(users={"alice": "secret"})
+    yield harness.start()
+    ...  # send mail to harness.address("alice") on 127.0.0.1:harness.smtpPort
+    message = yield harness.waitForMessage(to="alice", subject="Welcome")
+    yield harness.stop()
+
+In a trial test, C{harness = yield startHarness(self)} does the start and
+registers the stop.  With pytest, the C{mailsuite} fixture (installed with
+the package) gives a started harness with users alice and bob.
+
+Faults for testing how an application copes: L{MailSuiteHarness.failDeliveries},
+L{MailSuiteHarness.delayDeliveries}, L{MailSuiteHarness.rejectRecipients},
+L{MailSuiteHarness.dropConnections}; L{MailSuiteHarness.reset} undoes them all.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import fnmatch
+import os
+import shutil
+import ssl as stdlibSSL
+import tempfile
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any, Callable, Iterable, Mapping, Pattern
+
+from twisted.internet import ssl
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.mail.smtp import IMessageDelivery
+from zope.interface import implementer
+
+from .config import Config, configFromDict
+from .credentials import InMemoryUsers
+from .errors import DeliveryFailed, ProtocolError
+from .events import NewMailEvent
+from .interfaces import IMailStore, IPendingDelivery
+from .service import MailSuiteService
+
+__all__ = ["MailSuiteHarness", "DeliveredMessage", "MessageTimeout", "startHarness"]
+
+DEFAULT_DOMAIN = "example.test"
+
+
+class MessageTimeout(Exception):
+    """
+    L{MailSuiteHarness.waitForMessage} saw no matching message in time.
+    """
+
+
+@dataclass(frozen=True)
+class DeliveredMessage:
+    """
+    One message in a user's mailbox.
+
+    @ivar raw: the bytes as stored (LF line ends).
+    @ivar message: the parsed message (C{email.policy.default}).
+    """
+
+    user: str
+    uid: str
+    raw: bytes
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message.get("Subject", ""))
+
+    def __getitem__(self, header: str) -> Any:
+        return self.message[header]
+
+
+def _code(code: int, default: bytes) -> bytes:
+    enhanced = {4: b"4.3.0", 5: b"5.3.0"}.get(code // 100, b"")
+    return b"%d %s" % (code, enhanced) if enhanced else default
+
+
+class _Faults:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.failCount = 0
+        self.failCode = 451
+        self.delay = 0.0
+        self.rejections: list[tuple[Callable[[str], bool], int]] = []
+        self.dropAfter: int | None = None
+
+
+@implementer(IPendingDelivery)
+class _FaultyDelivery:
+    def __init__(self, inner: IPendingDelivery, faults: _Faults, clock: IReactorTime) -> None:
+        self._inner = inner
+        self._faults = faults
+        self._clock = clock
+
+    @property
+    def size(self) -> int:
+        return self._inner.size  # type: ignore[no-any-return]
+
+    def write(self, data: bytes) -> None:
+        self._inner.write(data)
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+    def commit(self) -> Deferred:
+        faults = self._faults
+        if faults.failCount > 0:
+            faults.failCount -= 1
+            self._inner.abort()
+            code = faults.failCode
+            if code >= 500:
+                return fail(ProtocolError(_code(code, b"554 5.3.0"), b"Delivery failed (injected)",
+                                          "harness failDeliveries"))
+            return fail(DeliveryFailed("harness failDeliveries", code=_code(code, b"451 4.3.0")))
+        if faults.delay > 0:
+            return deferLater(self._clock, faults.delay, self._inner.commit)
+        return self._inner.commit()
+
+
+@implementer(IMailStore)
+class _FaultyStore:
+    """
+    The harness's store: the real one, with injectable faults at commit.
+    """
+
+    def __init__(self, inner: Any, faults: _Faults, clock: IReactorTime) -> None:
+        self._inner = inner
+        self._faults = faults
+        self._clock = clock
+
+    def beginDelivery(self, users: Iterable[str], sender: str = "", subject: str = "") -> _FaultyDelivery:
+        return _FaultyDelivery(self._inner.beginDelivery(users, sender, subject), self._faults, self._clock)
+
+    def listMessages(self, user: str) -> Any:
+        return self._inner.listMessages(user)
+
+    def openMessage(self, user: str, uid: str) -> Any:
+        return self._inner.openMessage(user, uid)
+
+    def markSeen(self, user: str, uids: Iterable[str]) -> None:
+        self._inner.markSeen(user, uids)
+
+    def deleteMessages(self, user: str, uids: Iterable[str]) -> None:
+        self._inner.deleteMessages(user, uids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@implementer(IMessageDelivery)
+class _RejectingDelivery:
+    """
+    Wraps the realm's C{IMessageDelivery} avatar: recipients matching an
+    injected pattern are refused with the injected code.
+    """
+
+    def __init__(self, inner: Any, faults: _Faults) -> None:
+        self._inner = inner
+        self._faults = faults
+
+    def _check(self, address: str) -> None:
+        for matches, code in self._faults.rejections:
+            if matches(address):
+                raise ProtocolError(b"%d %s" % (code, b"5.1.1" if code >= 500 else b"4.2.0"),
+                                    b"Recipient rejected (injected)", f"harness rejects {address}")
+
+    def receivedHeader(self, helo: Any, origin: Any, recipients: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._inner.receivedHeader(helo, origin, recipients, *args, **kwargs)
+
+    def validateFrom(self, helo: Any, origin: Any) -> Any:
+        return self._inner.validateFrom(helo, origin)
+
+    def validateTo(self, user: Any) -> Any:
+        from .smtp.delivery import _addressText
+
+        self._check(_addressText(user))
+        return self._inner.validateTo(user)
+
+    def resolve(self, address: str) -> Any:
+        self._check(address)
+        return self._inner.resolve(address)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _matcher(pattern: str | Pattern[str]) -> Callable[[str], bool]:
+    if isinstance(pattern, str):
+        lowered = pattern.lower()
+        return lambda address: fnmatch.fnmatchcase(address.lower(), lowered)
+    return lambda address: pattern.search(address) is not None
+
+
+class MailSuiteHarness:
+    """
+    The whole suite on ephemeral loopback ports with a temporary data
+    directory and in-memory users.
+
+    @param users: user name -> password (default alice/secret, bob/hunter2).
+    @param domain: the local mail domain.
+    @param tls: offer STARTTLS/STLS and also listen with implicit TLS
+        (C{smtpsPort}, C{pop3sPort}, C{chatsPort}), with a self-signed
+        certificate to trust (L{tlsCertificate}).  Off by default, so a
+        client that upgrades opportunistically and verifies (Twisted's
+        C{sendmail}) works without setup.
+    @param clock: the time source for every timeout and delay of the suite
+        and the harness (a C{task.Clock} lets a test drive idle kicks).
+    @param reactor: the reactor to listen on (default: the global one).
+    @param overrides: dotted config keys, e.g. C{{"smtp.max_message_size": 1000}}.
+    """
+
+    def __init__(self, users: Mapping[str, str] | None = None, domain: str = DEFAULT_DOMAIN,
+                 tls: bool = False, clock: IReactorTime | None = None, reactor: Any = None,
+                 dataDir: str | None = None, overrides: Mapping[str, object] | None = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as globalReactor
+            reactor = globalReactor
+        self.reactor = reactor
+        self.clock: IReactorTime = clock if clock is not None else reactor
+        self.users: dict[str, str] = dict(users if users is not None else {"alice": "secret", "bob": "hunter2"})
+        self.domain = domain.lower()
+        self._ownDataDir = dataDir is None
+        self.dataDir = dataDir or tempfile.mkdtemp(prefix="mailsuite-")
+        self.config: Config = configFromDict(self._raw(tls), "<harness>", overrides)
+        self._faults = _Faults()
+        self._userDatabase = InMemoryUsers(self.users)
+        self.suite = MailSuiteService(self.config, reactor, users=self._userDatabase, clock=self.clock)
+        self.store = self.suite.store = _FaultyStore(self.suite.store, self._faults, self.clock)
+        self._wrapRealm()
+        self._connections: dict[Any, Deferred] = {}
+        for factory in self.suite.factories.values():
+            self._watchFactory(factory)
+        self.running = False
+
+    def _raw(self, tls: bool) -> dict[str, Any]:
+        def listen(implicit: bool = True) -> dict[str, list[str]]:
+            endpoints = ["tcp:0:interface=127.0.0.1"]
+            if tls and implicit:
+                endpoints.append("ssl:0:interface=127.0.0.1")
+            return {"listen": endpoints}
+
+        return {
+            "hostname": f"mail.{self.domain}",
+            "domains": [self.domain, "localhost"],
+            "data_dir": self.dataDir,
+            "tls": {"starttls": tls},
+            "smtp": listen(), "submission": listen(), "pop3": listen(), "chat": listen(),
+        }
+
+    def _wrapRealm(self) -> None:
+        realm = self.suite.portal.realm
+        realm.store = self.store
+        original = realm.requestAvatar
+        faults = self._faults
+
+        def requestAvatar(avatarId: Any, mind: Any, *interfaces: Any) -> Any:
+            interface, avatar, logout = original(avatarId, mind, *interfaces)
+            if interface is IMessageDelivery:
+                avatar = _RejectingDelivery(avatar, faults)
+            return interface, avatar, logout
+
+        realm.requestAvatar = requestAvatar
+
+    def _watchFactory(self, factory: Any) -> None:
+        """
+        Track every connection (so L{stop} can close them) and apply the
+        C{dropConnections} fault, without wrapping the transport.
+        """
+        build = factory.buildProtocol
+        connections = self._connections
+        faults = self._faults
+
+        def buildProtocol(addr: Any) -> Any:
+            protocol = build(addr)
+            if protocol is None:
+                return None
+            closed: Deferred = Deferred()
+            connections[protocol] = closed
+            lost = protocol.connectionLost
+            made = protocol.makeConnection
+            received = protocol.dataReceived
+            seen = [0]
+
+            def connectionLost(reason: Any = None) -> Any:
+                connections.pop(protocol, None)
+                try:
+                    return lost(reason)
+                finally:
+                    if not closed.called:
+                        closed.callback(None)
+
+            def makeConnection(transport: Any) -> Any:
+                result = made(transport)
+                if faults.dropAfter == 0:
+                    transport.abortConnection()
+                return result
+
+            def dataReceived(data: bytes) -> Any:
+                if faults.dropAfter is not None:
+                    seen[0] += data.count(b"\n")
+                    if seen[0] >= faults.dropAfter:
+                        protocol.transport.abortConnection()
+                        return None
+                return received(data)
+
+            protocol.connectionLost = connectionLost
+            protocol.makeConnection = makeConnection
+            protocol.dataReceived = dataReceived
+            return protocol
+
+        factory.buildProtocol = buildProtocol
+
+    # Life cycle
+
+    def start(self) -> Deferred:
+        """
+        Listen on every endpoint.
+
+        @return: a Deferred firing with this harness once every port is bound.
+        """
+        self.suite.privilegedStartService()
+        self.suite.startService()
+        self.running = True
+        waiting = [listener._waitingForPort for listener in self.suite.listeners
+                   if listener._waitingForPort is not None]
+        d = DeferredList(waiting, fireOnOneErrback=True, consumeErrors=True)
+        return d.addCallback(lambda _: self)
+
+    def stop(self) -> Deferred:
+        """
+        Close every connection and every listening port; remove the
+        temporary data directory.  Safe to call twice.
+        """
+        if not self.running:
+            return succeed(None)
+        self.running = False
+        self.reset()
+        waiting = list(self._connections.values())
+        for protocol in list(self._connections):
+            transport = getattr(protocol, "transport", None)
+            if transport is not None:
+                transport.abortConnection()
+        d = DeferredList(waiting)
+        d.addCallback(lambda _: self.suite.stopService())
+        d.addCallback(self._removeData)
+        return d
+
+    def _removeData(self, result: object) -> object:
+        if self._ownDataDir:
+            shutil.rmtree(self.dataDir, ignore_errors=True)
+        return result
+
+    # Where things are
+
+    def _port(self, role: str, implicitTLS: bool) -> int:
+        for listener in self.suite.listeners:
+            if listener.role == role and listener.description.startswith("ssl:") == implicitTLS \
+                    and listener.port is not None:
+                return listener.port.getHost().port  # type: ignore[no-any-return]
+        raise RuntimeError(f"no {'TLS ' if implicitTLS else ''}{role} listener (started? tls=True?)")
+
+    smtpPort = property(lambda self: self._port("smtp", False))
+    submissionPort = property(lambda self: self._port("submission", False))
+    pop3Port = property(lambda self: self._port("pop3", False))
+    chatPort = property(lambda self: self._port("chat", False))
+    smtpsPort = property(lambda self: self._port("smtp", True))
+    submissionsPort = property(lambda self: self._port("submission", True))
+    pop3sPort = property(lambda self: self._port("pop3", True))
+    chatsPort = property(lambda self: self._port("chat", True))
+
+    @property
+    def tlsCertificatePath(self) -> str:
+        """
+        The PEM file of the server's (self-signed) certificate.
+        """
+        return self.suite.certPath
+
+    @property
+    def tlsCertificate(self) -> ssl.Certificate:
+        """
+        The server certificate, to trust in a Twisted client
+        (C{optionsForClientTLS(host, trustRoot=harness.tlsCertificate)}).
+        """
+        with open(self.suite.certPath, "rb") as f:
+            return ssl.Certificate.loadPEM(f.read())
+
+    def clientTLSOptions(self, hostname: str = "localhost") -> Any:
+        """
+        Twisted client TLS options that trust the server certificate.
+        """
+        return ssl.optionsForClientTLS(hostname, trustRoot=self.tlsCertificate)
+
+    def sslContext(self) -> stdlibSSL.SSLContext:
+        """
+        A standard-library context (smtplib, poplib) trusting the server.
+        """
+        context = stdlibSSL.create_default_context(cafile=self.suite.certPath)
+        context.check_hostname = False
+        return context
+
+    def address(self, user: str) -> str:
+        """
+        The mail address of C{user} in the harness's domain.
+        """
+        return f"{user}@{self.domain}"
+
+    def addUser(self, name: str, password: str) -> None:
+        self.users[name] = password
+        self._userDatabase.setPassword(name, password)
+
+    # Mail
+
+    def _userOf(self, to: str) -> str:
+        local, at, domain = to.lower().rpartition("@")
+        return local if at else to.lower()
+
+    def _read(self, user: str, uid: str) -> DeliveredMessage:
+        with self.store.openMessage(user, uid) as f:
+            raw = f.read()
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        return DeliveredMessage(user, uid, raw, parsed)  # type: ignore[arg-type]
+
+    def messagesFor(self, user: str) -> list[DeliveredMessage]:
+        """
+        Every message in C{user}'s mailbox (a name or an address), oldest first.
+        """
+        name = self._userOf(user)
+        return [self._read(name, stored.uid) for stored in self.store.listMessages(name)]
+
+    def waitForMessage(self, to: str | None = None, subject: str | Pattern[str] | None = None,
+                       predicate: Callable[[DeliveredMessage], bool] | None = None,
+                       timeout: float = 10.0) -> Deferred:
+        """
+        Wait for a message matching every given condition: already in the
+        mailbox, or the next to be delivered (driven by the delivery event,
+        not by polling).
+
+        @param to: a user name or address (default: any user).
+        @param subject: the exact subject, or a compiled regex to search.
+        @param predicate: any further test on the L{DeliveredMessage}.
+        @param timeout: seconds on the harness clock before failing with
+            L{MessageTimeout}.
+        @return: a Deferred firing with the L{DeliveredMessage}.
+        """
+        user = self._userOf(to) if to else None
+
+        def matches(message: DeliveredMessage) -> bool:
+            if subject is not None:
+                if isinstance(subject, str):
+                    if message.subject != subject:
+                        return False
+                elif not subject.search(message.subject):
+                    return False
+            return predicate is None or bool(predicate(message))
+
+        users = [user] if user else sorted(os.listdir(self.config.mailDir)) \
+            if os.path.isdir(self.config.mailDir) else []
+        for name in users:
+            for message in self.messagesFor(name):
+                if matches(message):
+                    return succeed(message)
+
+        result: Deferred = Deferred()
+
+        def onEvent(event: NewMailEvent) -> None:
+            if result.called or (user and event.user != user):
+                return
+            try:
+                message = self._read(event.user, event.uid)
+            except (OSError, KeyError):
+                return
+            if matches(message):
+                finish()
+                result.callback(message)
+
+        def onTimeout() -> None:
+            finish()
+            result.errback(MessageTimeout(
+                f"no message{' for ' + to if to else ''} matching within {timeout} s"))
+
+        unsubscribe = self.suite.bus.subscribe(NewMailEvent, onEvent)
+        timer = self.clock.callLater(timeout, onTimeout)
+
+        def finish() -> None:
+            unsubscribe()
+            if timer.active():
+                timer.cancel()
+
+        def cancelled(d: Deferred) -> None:
+            finish()
+
+        result._canceller = cancelled  # type: ignore[attr-defined]
+        return result
+
+    # Faults
+
+    def failDeliveries(self, count: int = 1, code: int = 451) -> None:
+        """
+        The next C{count} messages are refused after DATA with C{code}
+        (4xx: temporary, 5xx: permanent); nothing of them is kept.
+        """
+        self._faults.failCount = count
+        self._faults.failCode = code
+
+    def delayDeliveries(self, seconds: float) -> None:
+        """
+        Every delivery is acknowledged C{seconds} later (on the harness clock).
+        """
+        self._faults.delay = seconds
+
+    def rejectRecipients(self, pattern: str | Pattern[str], code: int = 550) -> None:
+        """
+        RCPT TO addresses matching C{pattern} (a glob such as
+        C{"*@bounce.test"}, or a compiled regex) are refused with C{code}.
+        """
+        self._faults.rejections.append((_matcher(pattern), code))
+
+    def dropConnections(self, after: int = 0) -> None:
+        """
+        New and open connections of every protocol are cut (TCP abort, no
+        reply) once the client has sent C{after} lines (0: at connect).
+        """
+        self._faults.dropAfter = after
+
+    def reset(self) -> None:
+        """
+        Undo every fault.
+        """
+        self._faults.reset()
+
+
+def startHarness(testCase: Any, **kwargs: Any) -> Deferred:
+    """
+    For trial: C{harness = yield startHarness(self, users=...)} starts a
+    L{MailSuiteHarness} and registers its stop as a cleanup of C{testCase}.
+    """
+    harness = MailSuiteHarness(**kwargs)
+    testCase.addCleanup(harness.stop)
+    return harness.start()
+

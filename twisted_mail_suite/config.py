@@ -230,6 +230,7 @@ class Config:
     allow_plaintext_auth: bool = _opt(_bool, False)
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict, metadata={"convert": _aliases})
     catch_all: str | None = _opt(_optStr, None)
+    shutdown_timeout: float = _opt(_seconds, 10.0)   # SIGTERM: in-flight work gets this long
     tls: TLSConfig = _section(TLSConfig)
     auth: AuthConfig = _section(AuthConfig)
     smtp: SMTPConfig = _section(SMTPConfig)

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
@@ -128,6 +129,26 @@ class MailSuiteService(MultiService):
             self.store.cleanTemporary()
         super().startService()
         self.reactor.callLater(0, self._ready)
+
+    def stopService(self) -> Deferred:
+        """
+        Graceful shutdown: close every listener first, then let each
+        protocol factory that can (C{drain(timeout)} -> Deferred) finish or
+        refuse what is in flight within C{config.shutdown_timeout}, then
+        stop the rest.
+        """
+        listening = [maybeDeferred(listener.stopService) for listener in self.listeners if listener.running]
+        d = DeferredList(listening, consumeErrors=True)
+
+        def drain(_: object) -> Deferred:
+            timeout = self.config.shutdown_timeout
+            draining = [maybeDeferred(factory.drain, timeout) for factory in set(self.factories.values())
+                        if hasattr(factory, "drain")]
+            return DeferredList(draining, consumeErrors=True)
+
+        d.addCallback(drain)
+        d.addCallback(lambda _: super(MailSuiteService, self).stopService())
+        return d
 
     def _ready(self) -> None:
         self.log.info("twisted-mail-suite ready: {roles}", roles=", ".join(sorted(self.factories)) or "nothing")

@@ -4,23 +4,27 @@ The Maildir mail store: one Maildir per user under C{<data_dir>/mail/<user>/}.
 
 Messages are kept with LF line ends, as Dovecot and mutt keep them, and named
 the Dovecot way, C{<unique>,S=<octets on disk>,W=<octets with CRLF>}, so a
-POP3 listing needs no read.  Delivery is two-phase: the bytes go to C{tmp/};
-commit flushes, fsyncs, links the file into every recipient's C{tmp/},
-renames each into C{new/} and fsyncs each C{new/}; only then does the
-Deferred fire.  Any failure removes every trace.
+POP3 listing needs no read.  Delivery is two-phase: a small message is held
+in memory, a big one streams into C{tmp/}; commit writes the file (an unnamed
+C{O_TMPFILE} file in C{tmp/} where Linux offers it, else a named one),
+fsyncs it, gives it its name in every recipient's C{new/} (link or rename)
+and fsyncs each C{new/}; only then does the Deferred fire.  The fsyncs of
+concurrent commits are grouped (L{GroupCommit}).  Any failure removes every
+trace.
 """
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import os
 import re
 import socket
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterable, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -120,6 +124,8 @@ class MaildirDelivery:
         self._held: list[bytes] = []
         self._heldSize = 0
         self._writable = True
+        self._anonymousFD: int | None = None
+        self._openFile: BinaryIO | None = None
 
     SPILL = 256 * 1024
 
@@ -165,79 +171,83 @@ class MaildirDelivery:
         d.addCallbacks(self._committed, self._failed)
         return d
 
-    def _stage(self, f: BinaryIO | None, held: bytes) -> list[str]:
+    def _open(self, f: BinaryIO | None, held: bytes) -> int:
         """
-        Blocking: write what is held, fsync the file and link it into every
-        recipient's C{new/} (not yet fsync'd).  On failure nothing is left.
+        The file holding the whole message, written but not yet synced: the
+        tmp file a big message streamed into, or else an unnamed
+        (C{O_TMPFILE}) file, or a new file in C{tmp/}.
 
-        @return: the paths created in C{new/}.
+        @return: its descriptor (closed by L{_publish} or L{_discard}).
         """
-        fsync = self._store.fsync
+        if f is None:
+            fd = self._store.openAnonymous(os.path.dirname(self._tmpPath))
+            if fd is not None:
+                self._anonymousFD = fd
+                try:
+                    view = memoryview(held)
+                    while view:
+                        view = view[os.write(fd, view):]
+                except BaseException:
+                    self._discard()
+                    raise
+                return fd
+            f = open(self._tmpPath, "xb", buffering=0)  # noqa: SIM115
+            self._openFile = f
+            try:
+                f.write(held)
+            except BaseException:
+                self._discard()
+                raise
+        self._openFile = f
+        return f.fileno()
+
+    def _publish(self) -> list[str]:
+        """
+        After the file's fsync: give it its name in every recipient's
+        C{new/} (those folders are synced next).  On failure nothing is left.
+
+        @return: the paths created.
+        """
         name = f"{self._unique},S={self._diskSize},W={self.size}"
         targets = [os.path.join(self._store.ensureMaildir(user), "new", name) for user in self.users]
         created: list[str] = []
         try:
-            if f is None:
-                fd = self._store.openAnonymous(os.path.dirname(self._tmpPath))
-                if fd is not None:
-                    try:
-                        return self._stageAnonymous(fd, held, targets, created)
-                    except AnonymousFilesUnsupported:
-                        pass                        # a named file, as below
-                f = open(self._tmpPath, "xb", buffering=0)  # noqa: SIM115
+            if self._anonymousFD is not None:
+                self._store.linkAnonymous(self._anonymousFD, targets[0])
+            else:
+                os.rename(self._tmpPath, targets[0])
+            created.append(targets[0])
+            for target in targets[1:]:
                 try:
-                    f.write(held)
-                except BaseException:
-                    f.close()
-                    raise
-            try:
-                fsync(f.fileno())
-            finally:
-                f.close()
-            sources = [self._tmpPath]
-            for user in self.users[1:]:
-                other = os.path.join(self._store.ensureMaildir(user), "tmp", self._unique)
-                try:
-                    os.link(self._tmpPath, other)
+                    os.link(targets[0], target)
                 except OSError as e:
                     if e.errno != errno.EXDEV:
                         raise
-                    self._copy(self._tmpPath, other)
-                sources.append(other)
-            for source, target in zip(sources, targets):
-                os.rename(source, target)
+                    other = os.path.join(os.path.dirname(os.path.dirname(target)), "tmp", self._unique)
+                    self._copy(targets[0], other)
+                    os.rename(other, target)
                 created.append(target)
             return created
         except BaseException:
             self._unstage(created)
             raise
-
-    def _stageAnonymous(self, fd: int, held: bytes, targets: list[str], created: list[str]) -> list[str]:
-        """
-        L{_stage} with an unnamed (C{O_TMPFILE}) file: cheaper than create
-        and rename, and a crash leaves nothing in C{tmp/}.
-        """
-        try:
-            view = memoryview(held)
-            while view:
-                view = view[os.write(fd, view):]
-            self._store.fsync(fd)
-            for target in targets:
-                if not created:
-                    self._store.linkAnonymous(fd, target)
-                else:
-                    try:
-                        os.link(created[0], target)
-                    except OSError as e:
-                        if e.errno != errno.EXDEV:
-                            raise
-                        other = os.path.join(os.path.dirname(os.path.dirname(target)), "tmp", self._unique)
-                        self._copy(created[0], other)
-                        os.rename(other, target)
-                created.append(target)
-            return created
         finally:
-            os.close(fd)
+            self._close()
+
+    def _close(self) -> None:
+        if self._anonymousFD is not None:
+            os.close(self._anonymousFD)
+            self._anonymousFD = None
+        if self._openFile is not None:
+            self._openFile.close()
+            self._openFile = None
+
+    def _discard(self) -> None:
+        """
+        The commit failed before any name in C{new/}: drop the file.
+        """
+        self._close()
+        _unlinkQuietly(self._tmpPath)
 
     def _unstage(self, created: list[str]) -> None:
         for path in created:
@@ -276,76 +286,97 @@ class MaildirDelivery:
         _unlinkQuietly(self._tmpPath)
 
 
-class AnonymousFilesUnsupported(Exception):
-    """
-    C{O_TMPFILE} files cannot be given a name here (no C{/proc}).
-    """
+_startWriteback = getattr(os, "posix_fadvise", None)   # DONTNEED starts writeback of dirty pages (Linux)
 
 
 class GroupCommit:
     """
-    Group commit: commits run in batches, one batch at a time, through the
-    store's C{runBlocking} (a thread).  Every message of a batch is written,
-    fsync'd and linked into C{new/}; then each C{new/} folder the batch
-    touched is fsync'd once; only then do the batch's Deferreds fire.  One
-    thread at a time means no lock contention in the file system and one
-    thread hop per batch instead of per message; a message never gets its
-    answer before it, and its folder entry, are durable.
+    Group commit.  Messages are written in the reactor thread; a single
+    job at a time in C{runBlocking} (a thread) does only fsyncs: the files
+    of every message written meanwhile, and the C{new/} folders of the
+    messages linked after the previous job.  So each job makes a whole
+    batch durable with one thread hop, one fsync per file and one per
+    folder, and no other thread competes for the interpreter lock.  A
+    commit fires only after its file was synced, linked into C{new/} and
+    that folder synced.
     """
 
     def __init__(self, store: MaildirStore) -> None:
         self._store = store
-        self._queue: list[tuple[MaildirDelivery, BinaryIO | None, bytes, Deferred]] = []
-        self._running = False
+        self._written: list[tuple[MaildirDelivery, int, Deferred]] = []
+        self._linked: list[tuple[MaildirDelivery, list[str], Deferred]] = []
+        self._busy = False
 
     def submit(self, delivery: MaildirDelivery, f: BinaryIO | None, held: bytes) -> Deferred:
+        try:
+            fd = delivery._open(f, held)
+        except BaseException:
+            return fail()
         d: Deferred = Deferred()
-        self._queue.append((delivery, f, held, d))
-        if not self._running:
-            self._next()
+        self._written.append((delivery, fd, d))
+        self._next()
         return d
 
     def _next(self) -> None:
-        batch, self._queue = self._queue, []
-        if not batch:
-            self._running = False
+        if self._busy or not (self._written or self._linked):
             return
-        self._running = True
-        jobs = [(delivery, f, held) for delivery, f, held, _ in batch]
-        self._store.runBlocking(self._run, jobs).addBoth(self._finished, batch)
+        self._busy = True
+        written, self._written = self._written, []
+        linked, self._linked = self._linked, []
+        folders = sorted({os.path.dirname(path) for _, created, _ in linked for path in created})
+        self._store.runBlocking(self._sync, [fd for _, fd, _ in written], folders).addBoth(
+            self._synced, written, linked, folders)
 
-    def _run(self, jobs: list) -> list:
+    def _sync(self, fds: list[int], folders: list[str]) -> tuple[dict[str, BaseException], list]:
         """
-        Blocking: the batch.  @return: per job, the list of UIDs or the exception.
+        Blocking: fsync the folders, then the files.
         """
-        results: list = []
-        folders: dict[str, list[int]] = {}
-        for index, (delivery, f, held) in enumerate(jobs):
+        fsync = self._store.fsync
+        folderErrors: dict[str, BaseException] = {}
+        for folder in folders:
             try:
-                created = delivery._stage(f, held)
+                _syncDirectory(folder, fsync)
             except BaseException as e:
-                results.append(e)
-                continue
-            results.append(created)
-            for path in created:
-                folders.setdefault(os.path.dirname(path), []).append(index)
-        for folder, indexes in folders.items():
+                folderErrors[folder] = e
+        if len(fds) > 1 and _startWriteback is not None:
+            for fd in fds:            # start every file's writeback first: the fsyncs then share journal commits
+                try:
+                    _startWriteback(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                except OSError:
+                    pass
+        fileErrors: list[BaseException | None] = []
+        for fd in fds:
             try:
-                _syncDirectory(folder, self._store.fsync)
+                fsync(fd)
+                fileErrors.append(None)
             except BaseException as e:
-                for index in indexes:
-                    if not isinstance(results[index], BaseException):
-                        jobs[index][0]._unstage(results[index])
-                        results[index] = e
-        return [r if isinstance(r, BaseException) else [os.path.basename(r[0])] * len(r) for r in results]
+                fileErrors.append(e)
+        return folderErrors, fileErrors
 
-    def _finished(self, results: object, batch: list) -> None:
-        for index, (_, _, _, d) in enumerate(batch):
-            result = results[index] if isinstance(results, list) else results
-            if isinstance(result, BaseException):
-                d.errback(Failure(result))
+    def _synced(self, result: Any, written: list, linked: list, folders: list[str]) -> None:
+        self._busy = False
+        if isinstance(result, Failure):
+            folderErrors = dict.fromkeys(folders, result.value)
+            fileErrors = [result.value] * len(written)
+        else:
+            folderErrors, fileErrors = result
+        for delivery, created, d in linked:
+            errors = [folderErrors[os.path.dirname(path)] for path in created
+                      if os.path.dirname(path) in folderErrors]
+            if errors:
+                delivery._unstage(created)
+                d.errback(Failure(errors[0]))
             else:
-                d.callback(result)          # a Failure (the batch itself failed) errbacks
+                d.callback([os.path.basename(created[0])] * len(created))
+        for (delivery, fd, d), error in zip(written, fileErrors):
+            if error is None:
+                try:
+                    self._linked.append((delivery, delivery._publish(), d))
+                    continue
+                except BaseException as e:
+                    error = e
+            delivery._discard()
+            d.errback(Failure(error))
         self._next()
 
 
@@ -362,8 +393,8 @@ class MaildirStore:
     @param root: the folder holding one Maildir per user.
     @param bus: where commits publish L{NewMailEvent}.
     @param fsync: the fsync function (injectable to check it is called).
-    @param runBlocking: runs the commit's blocking work; default: in the
-        reactor's thread pool, so concurrent transactions overlap their fsyncs.
+    @param runBlocking: runs the commit's fsyncs (L{GroupCommit}); default:
+        in the reactor's thread pool, one job at a time.
     """
 
     log = Logger()
@@ -379,57 +410,59 @@ class MaildirStore:
         self._procFD: int | None = None
         self._host = _hostPart()
         self._known: set[str] = set()
-        # uid -> (octets on disk, wire size) for files named without ,W=
-        # (delivered by other software): Maildir files never change, so a
-        # listing reads each such file once, not at every POP3 login.
-        self._wireSizes: dict[str, tuple[int, int]] = {}
+        # uid -> wire size for files named without ,W= (delivered by other
+        # software): a Maildir file never changes under its unique name, so
+        # a listing reads each such file once, not at every POP3 login.
+        self._wireSizes: dict[str, int] = {}
 
     def _wireSize(self, path: str, name: str) -> int:
         uid = uidOf(name)
+        size = self._wireSizes.get(uid)
+        if size is not None:
+            return size
         match = _SIZES.search(uid)
         if match and match.group(2):
             return int(match.group(2))
-        diskSize = os.stat(path).st_size
-        cached = self._wireSizes.get(uid)
-        if cached is not None and cached[0] == diskSize:
-            return cached[1]
         size = wireSize(path, name)
         if len(self._wireSizes) >= 200_000:
             self._wireSizes.clear()
-        self._wireSizes[uid] = (diskSize, size)
+        self._wireSizes[uid] = size
         return size
 
     def openAnonymous(self, folder: str) -> int | None:
         """
-        Blocking: an unnamed file in C{folder} (Linux C{O_TMPFILE}), or
-        L{None} where that is not available.
+        An unnamed file in C{folder} (Linux C{O_TMPFILE}), or L{None} where
+        such files cannot be made or later named (probed once).
         """
-        if self._anonymous is False:
+        if self._anonymous is None:
+            self._anonymous = self._probeAnonymous(folder)
+        if not self._anonymous:
             return None
+        return os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+
+    def _probeAnonymous(self, folder: str) -> bool:
+        probe = os.path.join(folder, f".probe-{self.newUnique()}")
         try:
-            return os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
         except OSError:
-            self._anonymous = False
-            return None
+            return False
+        try:
+            self.linkAnonymous(fd, probe)
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        _unlinkQuietly(probe)
+        return True
 
     def linkAnonymous(self, fd: int, target: str) -> None:
         """
-        Blocking: give the unnamed file C{fd} the name C{target}.
-
-        @raise AnonymousFilesUnsupported: the first time, if this system
-            cannot link unnamed files (then they are not used again).
+        Give the unnamed file C{fd} the name C{target} (C{linkat} through
+        C{/proc/self/fd}).
         """
-        try:
-            if self._procFD is None:
-                self._procFD = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
-            os.link(str(fd), target, src_dir_fd=self._procFD, follow_symlinks=True)
-        except OSError as e:
-            if self._anonymous is None and e.errno in (errno.ENOENT, errno.EXDEV, errno.EPERM,
-                                                       errno.ENOSYS, errno.ENOTDIR):
-                self._anonymous = False
-                raise AnonymousFilesUnsupported() from e
-            raise
-        self._anonymous = True
+        if self._procFD is None:
+            self._procFD = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+        os.link(str(fd), target, src_dir_fd=self._procFD, follow_symlinks=True)
 
     def newUnique(self) -> str:
         now = time.time()
@@ -467,10 +500,11 @@ class MaildirStore:
                 names = os.listdir(folder)
             except FileNotFoundError:
                 continue
+            prefix = folder + os.sep
             for name in names:
                 if name.startswith("."):
                     continue
-                full = os.path.join(folder, name)
+                full = prefix + name
                 try:
                     size = self._wireSize(full, name)
                 except FileNotFoundError:
@@ -552,9 +586,13 @@ class MaildirStore:
         return removed
 
 
+_UNIQUE_PARTS = re.compile(r"M(\d+)P(\d+)Q(\d+)")
+
+
+@functools.lru_cache(maxsize=100_000)
 def _orderKey(uid: str) -> tuple:
     seconds, _, rest = uid.partition(".")
-    micro = re.match(r"M(\d+)P(\d+)Q(\d+)", rest)
+    micro = _UNIQUE_PARTS.match(rest)
     if seconds.isdigit() and micro:
         return (int(seconds), int(micro.group(1)), int(micro.group(3)), uid)
     return (int(seconds) if seconds.isdigit() else 0, 0, 0, uid)

@@ -6,6 +6,7 @@ way to put mail into a mailbox through the store.
 """
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
 
@@ -15,6 +16,16 @@ from twisted.internet.testing import StringTransport
 from zope.interface import alsoProvides, implementer
 
 from tests.fakes import makeSuite
+
+REMOTE = "192.0.2.10"   # a non-loopback client address (TEST-NET-1)
+
+
+def plain(user: bytes, password: bytes, authzid: bytes = b"") -> bytes:
+    """
+    A SASL PLAIN response, base64-encoded.
+    """
+    return base64.b64encode(authzid + b"\0" + user + b"\0" + password)
+
 
 # Fixture messages as delivered (CRLF wire form) and what RETR must send.
 DOTTED = (b"Subject: dots\r\n\r\n.starts with a dot\r\n..two dots\r\n.\r\nmiddle . dot\r\n"

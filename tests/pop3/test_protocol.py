@@ -5,34 +5,27 @@ C{StringTransport}, on a whole suite whose clock is a C{MemoryReactorClock}.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
+import os
 import re
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred, succeed
 from twisted.mail.pop3 import IMailbox
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from twisted_mail_suite.credentials import InMemoryUsers, parseEntry
-from twisted_mail_suite.hashing import hashPassword
-from twisted_mail_suite.interfaces import IUserDatabase
+from twisted_mail_suite.credentials import InMemoryUsers
 from twisted_mail_suite.pop3 import protocol as protocolModule
-from twisted_mail_suite.pop3.protocol import decodePlain, makeFactory
-from twisted_mail_suite.pop3.session import POP3Error
+from twisted_mail_suite.pop3.factory import POP3Factory
+from twisted_mail_suite.pop3.protocol import makeFactory
 
 from .support import (
-    DOTTED, DOTTED_RETR, EIGHT_BIT, LONG_BODY, NO_NEWLINE, Client, deliver, holdPasswordChecks,
-    maildirFiles, newSuite, storeFile,
+    DOTTED, DOTTED_RETR, EIGHT_BIT, LONG_BODY, NO_NEWLINE, REMOTE, Client, deliver,
+    holdPasswordChecks, maildirFiles, newSuite, plain, storeFile,
 )
-
-REMOTE = "192.0.2.10"
-
-
-def plain(user: bytes, password: bytes, authzid: bytes = b"") -> bytes:
-    return base64.b64encode(authzid + b"\0" + user + b"\0" + password)
 
 
 class GreetingTests(SynchronousTestCase):
@@ -86,13 +79,13 @@ class GreetingTests(SynchronousTestCase):
         C{makeFactory} is what the service uses for the C{pop3} role.
         """
         suite = newSuite(self)
-        self.assertIsInstance(makeFactory(suite, "pop3"), protocolModule.POP3Factory)
+        self.assertIsInstance(makeFactory(suite, "pop3"), POP3Factory)
         suite.privilegedStartService()
         suite.startService()
         self.addCleanup(suite.stopService)
         factories = [server[1] for server in suite.reactor.tcpServers]
         self.assertIn(suite.factories["pop3"], factories)
-        self.assertIsInstance(suite.factories["pop3"], protocolModule.POP3Factory)
+        self.assertIsInstance(suite.factories["pop3"], POP3Factory)
 
     def test_connectionLimitPerAddress(self) -> None:
         """
@@ -129,13 +122,13 @@ class UnknownAndStateTests(SynchronousTestCase):
         """
         An unknown command gets C{-ERR} naming it.
         """
-        self.assertEqual(self.client.send(b"XYZZY 1"), b"-ERR Unknown command: XYZZY\r\n")
+        self.assertEqual(self.client.send(b"xyzzy 1"), b"-ERR Unknown command: XYZZY\r\n")
 
     def test_unknownCommandNotEchoedRaw(self) -> None:
         """
         Control characters in an unknown verb are not echoed.
         """
-        self.assertEqual(self.client.send(b"\x1b[31m"), b"-ERR Unknown command: ?[31m\r\n")
+        self.assertEqual(self.client.send(b"\x1b[31m"), b"-ERR Unknown command: ?[31M\r\n")
 
     def test_caseInsensitive(self) -> None:
         """
@@ -208,343 +201,6 @@ class UnknownAndStateTests(SynchronousTestCase):
         self.assertEqual(self.client.take(), b"")
         self.client.protocol.dataReceived(b"\n")
         self.assertTrue(self.client.take().startswith(b"+OK Capability list follows"))
-
-
-class UserPassTests(SynchronousTestCase):
-    """
-    USER and PASS.
-    """
-
-    def test_login(self) -> None:
-        """
-        USER and PASS log in and report the maildrop.
-        """
-        suite = newSuite(self)
-        deliver(suite, "alice", b"Subject: x\r\n\r\nhi\r\n")
-        client = Client(suite)
-        self.assertEqual(client.send(b"USER alice"), b"+OK Send your password.\r\n")
-        self.assertEqual(client.send(b"PASS secret"), b"+OK Logged in: 1 messages (18 octets).\r\n")
-
-    def test_loginWithDomain(self) -> None:
-        """
-        A login name may carry a local domain.
-        """
-        self.assertTrue(Client(newSuite(self)).login(b"alice@example.test").endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
-
-    def test_passwordWithSpaces(self) -> None:
-        """
-        PASS takes the rest of the line as the password.
-        """
-        client = Client(newSuite(self, users=None))
-        suite = client.suite
-        suite.portal.realm.users.setPassword("carol", "two words")
-        client.send(b"USER carol")
-        self.assertTrue(client.send(b"PASS two words").startswith(b"+OK Logged in"))
-
-    def test_userWithoutName(self) -> None:
-        """
-        USER needs a name.
-        """
-        self.assertEqual(Client(newSuite(self)).send(b"USER"), b"-ERR Usage: USER name.\r\n")
-
-    def test_passWithoutUser(self) -> None:
-        """
-        PASS before USER is refused.
-        """
-        self.assertEqual(Client(newSuite(self)).send(b"PASS secret"), b"-ERR No username given.\r\n")
-
-    def test_wrongPasswordIsDelayed(self) -> None:
-        """
-        A wrong password is answered C{-ERR [AUTH]} after the shared
-        policy's delay; commands sent meanwhile wait their turn.
-        """
-        suite = newSuite(self)
-        client = Client(suite)
-        self.assertEqual(client.send(b"USER alice", b"PASS wrong", b"CAPA"), b"+OK Send your password.\r\n")
-        suite.reactor.advance(suite.config.auth.failure_delay)
-        output = client.take()
-        self.assertTrue(output.startswith(b"-ERR [AUTH] Authentication failed.\r\n+OK Capability list"))
-        self.assertFalse(client.closed)
-
-    def test_unknownUser(self) -> None:
-        """
-        An unknown user gets the same reply as a wrong password.
-        """
-        suite = newSuite(self)
-        client = Client(suite)
-        client.login(b"nobody", b"secret")
-        suite.reactor.advance(60)
-        self.assertEqual(client.take(), b"-ERR [AUTH] Authentication failed.\r\n")
-
-    def test_disconnectAfterFailures(self) -> None:
-        """
-        After C{max_failures_per_connection} failures the connection closes.
-        """
-        suite = newSuite(self, **{"auth.max_failures_per_connection": 2})
-        client = Client(suite)
-        output = b""
-        for _ in range(2):
-            output += client.login(b"alice", b"wrong")
-            suite.reactor.advance(60)
-        output += client.take()
-        self.assertEqual(output.count(b"-ERR [AUTH] Authentication failed.\r\n"), 2)
-        self.assertTrue(client.closed)
-
-    def test_refusedAddress(self) -> None:
-        """
-        An address past the failure limit is refused at once and
-        disconnected.
-        """
-        suite = newSuite(self, **{"auth.max_failures": 1})
-        first = Client(suite)
-        first.login(b"alice", b"wrong")
-        suite.reactor.advance(60)
-        client = Client(suite)
-        self.assertEqual(client.login(), b"+OK Send your password.\r\n-ERR [AUTH] Authentication failed.\r\n")
-        self.assertTrue(client.closed)
-
-    def test_plaintextRefusedOnRemoteConnection(self) -> None:
-        """
-        From a non-loopback address without TLS, USER is refused with
-        C{[AUTH]} (Dovecot's text) and not offered in CAPA.
-        """
-        client = Client(newSuite(self), host=REMOTE)
-        self.assertEqual(client.send(b"USER alice"),
-                         b"-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n")
-        self.assertTrue(client.send(b"PASS secret").startswith(b"-ERR [AUTH] Plaintext"))
-        capabilities = client.send(b"CAPA")
-        self.assertNotIn(b"\r\nUSER\r\n", capabilities)
-        self.assertNotIn(b"SASL", capabilities)
-
-    def test_plaintextAllowedByConfig(self) -> None:
-        """
-        C{allow_plaintext_auth} lifts the rule for every address.
-        """
-        client = Client(newSuite(self, allow_plaintext_auth=True), host=REMOTE)
-        self.assertTrue(client.login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
-
-    def test_plaintextAllowedOverImplicitTLS(self) -> None:
-        """
-        Over implicit TLS (995-style) plaintext logins work from anywhere and
-        STLS is not offered.
-        """
-        client = Client(newSuite(self), host=REMOTE, secure=True)
-        self.assertNotIn(b"STLS", client.send(b"CAPA"))
-        self.assertTrue(client.login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
-
-
-@implementer(IUserDatabase)
-class MixedUsers:
-    """
-    alice with a PLAIN password, bob with a hashed one.
-    """
-
-    def __init__(self) -> None:
-        self.entries = {"alice": parseEntry("alice:{PLAIN}secret"),
-                        "bob": parseEntry("bob:" + hashPassword("hunter2", "SHA512-CRYPT"))}
-
-    def lookup(self, name: str) -> Any:
-        return self.entries.get(name.lower())
-
-    def names(self) -> list[str]:
-        return sorted(self.entries)
-
-
-class APOPTests(SynchronousTestCase):
-    """
-    APOP (RFC 1939 §7).
-    """
-
-    def digest(self, client: Client, password: bytes) -> bytes:
-        timestamp = re.search(rb"<[^>]+>", client.greeting).group(0)  # type: ignore[union-attr]
-        return hashlib.md5(timestamp + password).hexdigest().encode()
-
-    def test_apop(self) -> None:
-        """
-        The right digest of timestamp and password logs in, even from a
-        remote address without TLS (no password crosses the wire).
-        """
-        client = Client(newSuite(self), host=REMOTE)
-        self.assertEqual(client.send(b"APOP alice " + self.digest(client, b"secret")),
-                         b"+OK Logged in: 0 messages (0 octets).\r\n")
-
-    def test_wrongDigest(self) -> None:
-        """
-        A wrong digest fails like a wrong password.
-        """
-        suite = newSuite(self)
-        client = Client(suite)
-        client.send(b"APOP alice " + self.digest(client, b"nope"))
-        suite.reactor.advance(60)
-        self.assertEqual(client.take(), b"-ERR [AUTH] Authentication failed.\r\n")
-
-    def test_malformed(self) -> None:
-        """
-        APOP needs a name and a 32-digit hex digest.
-        """
-        client = Client(newSuite(self))
-        self.assertEqual(client.send(b"APOP alice xyz"), b"-ERR Usage: APOP name digest.\r\n")
-
-    def test_hashedUserCannotUseAPOP(self) -> None:
-        """
-        A user whose password is stored hashed cannot log in with APOP.
-        """
-        suite = newSuite(self)
-        users = MixedUsers()
-        suite.portal.realm.users = suite.portal.checker.users = users
-        client = Client(suite)
-        client.send(b"APOP bob " + self.digest(client, b"hunter2"))
-        suite.reactor.advance(60)
-        self.assertEqual(client.take(), b"-ERR [AUTH] Authentication failed.\r\n")
-
-
-class SASLTests(SynchronousTestCase):
-    """
-    AUTH PLAIN (RFC 5034, RFC 4616).
-    """
-
-    def test_initialResponse(self) -> None:
-        """
-        AUTH PLAIN with an initial response logs in.
-        """
-        client = Client(newSuite(self))
-        self.assertEqual(client.send(b"AUTH PLAIN " + plain(b"alice", b"secret")),
-                         b"+OK Logged in: 0 messages (0 octets).\r\n")
-
-    def test_continuation(self) -> None:
-        """
-        AUTH PLAIN without initial response asks with C{+ } and takes the
-        next line as the response.
-        """
-        client = Client(newSuite(self))
-        self.assertEqual(client.send(b"AUTH PLAIN"), b"+ \r\n")
-        self.assertEqual(client.send(plain(b"alice", b"secret")), b"+OK Logged in: 0 messages (0 octets).\r\n")
-
-    def test_cancel(self) -> None:
-        """
-        C{*} cancels the exchange.
-        """
-        client = Client(newSuite(self))
-        client.send(b"AUTH PLAIN")
-        self.assertEqual(client.send(b"*"), b"-ERR Authentication cancelled.\r\n")
-        self.assertEqual(client.send(b"USER alice"), b"+OK Send your password.\r\n")
-
-    def test_badBase64(self) -> None:
-        """
-        An undecodable response ends the exchange with C{-ERR}.
-        """
-        client = Client(newSuite(self))
-        client.send(b"AUTH PLAIN")
-        self.assertEqual(client.send(b"!!!"), b"-ERR Invalid base64 data in the SASL response.\r\n")
-        self.assertEqual(client.send(b"AUTH PLAIN !!!"), b"-ERR Invalid base64 data in the SASL response.\r\n")
-
-    def test_authzidMustMatch(self) -> None:
-        """
-        Logging in as someone else (an authzid) is refused.
-        """
-        client = Client(newSuite(self))
-        self.assertEqual(client.send(b"AUTH PLAIN " + plain(b"alice", b"secret", b"bob")),
-                         b"-ERR [AUTH] Authentication failed.\r\n")
-
-    def test_wrongPassword(self) -> None:
-        """
-        A wrong password fails with C{[AUTH]} after the delay.
-        """
-        suite = newSuite(self)
-        client = Client(suite)
-        client.send(b"AUTH PLAIN " + plain(b"alice", b"nope"))
-        suite.reactor.advance(60)
-        self.assertEqual(client.take(), b"-ERR [AUTH] Authentication failed.\r\n")
-
-    def test_otherMechanism(self) -> None:
-        """
-        Mechanisms other than PLAIN are refused.
-        """
-        self.assertEqual(Client(newSuite(self)).send(b"AUTH CRAM-MD5"),
-                         b"-ERR Unsupported authentication mechanism.\r\n")
-
-    def test_listMechanisms(self) -> None:
-        """
-        AUTH alone lists PLAIN.
-        """
-        self.assertEqual(Client(newSuite(self)).send(b"AUTH"), b"+OK\r\nPLAIN\r\n.\r\n")
-
-    def test_plaintextRefused(self) -> None:
-        """
-        AUTH PLAIN is a plaintext password: refused from a remote address
-        without TLS.
-        """
-        client = Client(newSuite(self), host=REMOTE)
-        self.assertTrue(client.send(b"AUTH PLAIN " + plain(b"alice", b"secret")).startswith(b"-ERR [AUTH] Plaintext"))
-
-    def test_decodePlain(self) -> None:
-        """
-        L{decodePlain} returns the user and password.
-        """
-        self.assertEqual(decodePlain(plain(b"a", b"b", b"a")), (b"a", b"b"))
-        self.assertRaises(POP3Error, decodePlain, base64.b64encode(b"a\0b"))
-
-
-class InUseTests(SynchronousTestCase):
-    """
-    One session per maildrop (RFC 1939 §8, RFC 2449 [IN-USE]).
-    """
-
-    def test_secondLoginInUse(self) -> None:
-        """
-        A second login to a maildrop with a session gets C{[IN-USE]}; the
-        client may try again later.
-        """
-        suite = newSuite(self)
-        Client(suite).login()
-        second = Client(suite)
-        self.assertEqual(second.login(),
-                         b"+OK Send your password.\r\n-ERR [IN-USE] Mailbox is locked by another POP3 session.\r\n")
-        self.assertFalse(second.closed)
-
-    def test_releasedAfterQuit(self) -> None:
-        """
-        QUIT releases the maildrop.
-        """
-        suite = newSuite(self)
-        first = Client(suite)
-        first.login()
-        first.send(b"QUIT")
-        self.assertTrue(Client(suite).login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
-
-    def test_releasedAfterDrop(self) -> None:
-        """
-        A dropped connection releases the maildrop.
-        """
-        suite = newSuite(self)
-        first = Client(suite)
-        first.login()
-        first.drop()
-        self.assertTrue(Client(suite).login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
-
-    def test_releasedAfterTimeout(self) -> None:
-        """
-        An idle timeout releases the maildrop.
-        """
-        suite = newSuite(self)
-        first = Client(suite)
-        first.login()
-        suite.reactor.advance(suite.config.pop3.idle_timeout)
-        first.drop()
-        self.assertTrue(Client(suite).login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
-
-    def test_dropDuringLoginCheck(self) -> None:
-        """
-        A client that goes away while its login is being checked leaves no
-        session behind: the lock taken by the login is released.
-        """
-        suite = newSuite(self)
-        checks = holdPasswordChecks(suite)
-        first = Client(suite)
-        first.login()
-        first.drop()
-        checks[0].callback(True)
-        self.assertTrue(Client(suite).login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
 
 
 class TransactionCommandTests(SynchronousTestCase):
@@ -727,8 +383,6 @@ class TransactionCommandTests(SynchronousTestCase):
         A message removed by another program since login is answered with
         C{-ERR}; the session goes on.
         """
-        import os
-
         for message in self.suite.store.listMessages("alice"):
             if message.uid == self.uids[0]:
                 os.unlink(message.path)
@@ -1040,3 +694,108 @@ class EmbedderMailboxTests(SynchronousTestCase):
                                          b"-ERR [SYS/TEMP] Temporary server failure, try again later.\r\n")
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
         self.assertEqual(self.released, [True])
+
+
+class ShutdownTests(SynchronousTestCase):
+    """
+    Graceful shutdown: the factory's C{drain} (called by the service after
+    the listeners closed).
+    """
+
+    def setUp(self) -> None:
+        self.suite = newSuite(self)
+        self.factory = self.suite.factories["pop3"]
+        deliver(self.suite, "alice", b"Subject: big\r\n\r\n" + b"x" * 70 + b"\r\n" * 4000)
+
+    def test_idleSessionsClosed(self) -> None:
+        """
+        An idle session is told and closed; what it marked is not deleted;
+        C{drain} fires once the connections are gone.
+        """
+        client = Client(self.suite)
+        client.login()
+        client.send(b"DELE 1")
+        drained = self.factory.drain(10)
+        self.assertEqual(client.take(), b"-ERR [SYS/TEMP] Server shutting down.\r\n")
+        self.assertTrue(client.closed)
+        self.assertNoResult(drained)
+        client.drop()
+        self.successResultOf(drained)
+        self.assertEqual(len(self.suite.store.listMessages("alice")), 1)
+
+    def test_messageFinishedFirst(self) -> None:
+        """
+        A message being sent is finished before the session is closed;
+        queued commands are not run.
+        """
+        client = Client(self.suite)
+        client.login()
+        protocol = client.protocol
+        original = client.transport.write
+        client.transport.write = lambda data: (original(data), protocol.pauseProducing())  # type: ignore
+        output = client.send(b"RETR 1", b"DELE 1", b"QUIT")
+        client.transport.write = original  # type: ignore[method-assign]
+        self.factory.drain(10)
+        self.assertFalse(client.closed)
+        protocol.resumeProducing()
+        output += client.take()
+        self.assertTrue(output.endswith(b"\r\n.\r\n-ERR [SYS/TEMP] Server shutting down.\r\n"))
+        self.assertTrue(client.closed)
+        client.drop()
+        self.assertEqual(len(self.suite.store.listMessages("alice")), 1)
+
+    def test_stuckConnectionsAborted(self) -> None:
+        """
+        A connection that cannot finish within the timeout is aborted.
+        """
+        client = Client(self.suite)
+        client.login()
+        protocol = client.protocol
+        original = client.transport.write
+        client.transport.write = lambda data: (original(data), protocol.pauseProducing())  # type: ignore
+        client.send(b"RETR 1")
+        drained = self.factory.drain(5)
+        self.suite.reactor.advance(5)
+        self.assertTrue(client.transport.disconnected)
+        client.drop()
+        self.successResultOf(drained)
+
+    def test_nothingToDrain(self) -> None:
+        """
+        Without connections, C{drain} is done at once.
+        """
+        self.successResultOf(self.factory.drain(5))
+
+
+class RandomSessionTests(SynchronousTestCase):
+    """
+    Random command sequences, in any state, from any address.
+    """
+
+    verbs = st.sampled_from([b"USER", b"PASS", b"APOP", b"AUTH", b"STLS", b"CAPA", b"STAT", b"LIST",
+                             b"UIDL", b"RETR", b"TOP", b"DELE", b"RSET", b"NOOP", b"QUIT", b"user",
+                             b"XYZ", b""])
+    arguments = st.sampled_from([b"", b"alice", b"secret", b"1", b"0", b"99", b"1 0", b"1 x",
+                                 b"PLAIN", b"PLAIN " + plain(b"alice", b"secret"), b"*",
+                                 b"\xff\x00", b"alice " + b"0" * 32, b" 1 "])
+
+    @settings(max_examples=60, deadline=None)
+    @given(lines=st.lists(st.tuples(verbs, arguments, st.sampled_from([0, 1, 30])), max_size=12),
+           remote=st.booleans())
+    def test_neverFailsAndAlwaysReleases(self, lines: list[tuple[bytes, bytes, int]], remote: bool) -> None:
+        """
+        Whatever the client sends, every line is answered without an
+        internal error, and once the connection is gone the maildrop is free
+        and the connection is no longer counted.
+        """
+        suite = newSuite(self)
+        deliver(suite, "alice", b"Subject: x\r\n\r\n.body\r\n")
+        client = Client(suite, host=REMOTE if remote else "127.0.0.1")
+        for verb, argument, seconds in lines:
+            client.protocol.dataReceived(verb + b" " + argument + b"\r\n")
+            suite.reactor.advance(seconds)
+        self.assertNotIn(b"[SYS/TEMP]", client.take())
+        client.drop()
+        suite.reactor.advance(60)
+        self.assertFalse(suite.portal.realm.locks.isHeld("alice"))
+        self.assertEqual(suite.factories["pop3"].connections, 0)

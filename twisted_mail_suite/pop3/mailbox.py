@@ -7,6 +7,7 @@ files the messages read as seen, the way Dovecot does.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import BinaryIO
@@ -32,6 +33,7 @@ class IPeekMailbox(Interface):
         """
 
 
+@functools.lru_cache(maxsize=65536)
 def uniqueID(uid: str) -> bytes:
     """
     The RFC 1939 unique-id for a Maildir UID: its unique part (before the

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.pop3.test_protocol -*-
+# -*- test-case-name: tests.pop3.test_protocol,tests.pop3.test_login -*-
 """
 POP3 on the wire: bytes -> session inputs, actions -> bytes and I/O.
 
@@ -17,21 +17,19 @@ that never reads makes the server hold more than a few chunks.
 """
 from __future__ import annotations
 
-import binascii
 import itertools
 import os
 import secrets
-from collections import Counter, deque
-from typing import Any, Callable
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
 
-from automat import NoTransition
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import (
     INegotiated, IPushProducer, ISSLTransport, ITCPTransport, ITLSTransport,
 )
-from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.mail.pop3 import APOPCredentials, IMailbox
 from twisted.python.failure import Failure
@@ -39,67 +37,26 @@ from zope.interface import implementer
 
 from ..auth import LoginFailed
 from ..errors import LoginRefused, MailboxInUse, PlaintextRefused, ProtocolError
+from .commands import PLAINTEXT_REFUSED, CommandParser
 from .mailbox import IPeekMailbox
 from .session import (
-    STATE_NAMES, Action, Challenge, Login, Maildrop, POP3Error, Reply, SendMessage,
-    SessionCore, SessionMachine, StartTLS, Update,
+    Action, Challenge, Login, Maildrop, POP3Error, Reply, SendMessage, SessionCore,
+    SessionMachine, StartTLS, Update,
 )
 from .stream import MessageReader
 
-__all__ = ["POP3Factory", "POP3ServerProtocol", "makeFactory", "decodePlain"]
+if TYPE_CHECKING:
+    from .factory import POP3Factory
+
+__all__ = ["POP3ServerProtocol", "makeFactory"]
 
 MAX_LINE = 8192          # RFC 2449 says 255 for commands; SASL responses may be longer
 MAX_QUEUED_LINES = 256   # pipelined commands held before we stop reading
 
 _AUTH_FAILED = b"-ERR [AUTH] Authentication failed.\r\n"
-_PLAINTEXT_REFUSED = b"[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 _IN_USE = b"-ERR [IN-USE] Mailbox is locked by another POP3 session.\r\n"
 _TEMPORARY = b"-ERR [SYS/TEMP] Temporary server failure, try again later.\r\n"
 _challengeCounter = itertools.count(1)
-
-
-def decodePlain(data: bytes) -> tuple[bytes, bytes]:
-    """
-    Decode a SASL PLAIN response (RFC 4616): base64 of
-    C{authzid NUL authcid NUL password}.
-
-    @return: C{(authcid, password)}.
-    @raise POP3Error: bad base64 or layout, or an authorization identity
-        other than the user's own (no proxy logins).
-    """
-    try:
-        decoded = binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise POP3Error(b"Invalid base64 data in the SASL response.") from None
-    parts = decoded.split(b"\0")
-    if len(parts) != 3 or not parts[1]:
-        raise POP3Error(b"Invalid SASL PLAIN response.")
-    authzid, authcid, password = parts
-    if authzid and authzid != authcid:
-        raise POP3Error(b"[AUTH] Authentication failed.", "PLAIN authzid differs from authcid")
-    return authcid, password
-
-
-def _number(argument: bytes) -> int:
-    if not argument.isdigit() or len(argument) > 9:
-        raise POP3Error(b"Invalid message number.")
-    return int(argument)
-
-
-def _noArguments(input: Callable[[], Action]) -> Callable[[bytes], Action]:
-    return lambda argument: input()
-
-
-def _optionalNumber(input: Callable[[int | None], Action]) -> Callable[[bytes], Action]:
-    return lambda argument: input(_number(argument) if argument else None)
-
-
-def _oneNumber(input: Callable[[int], Action]) -> Callable[[bytes], Action]:
-    return lambda argument: input(_number(argument))
-
-
-def _printable(data: bytes, limit: int = 20) -> bytes:
-    return bytes(c if 0x21 <= c <= 0x7E else 0x3F for c in data[:limit])
 
 
 @implementer(IPushProducer)
@@ -127,10 +84,12 @@ class POP3ServerProtocol(Protocol):
         self._mailbox: Any = None
         self._logout: Callable[[], None] | None = None
         self._user = ""
-        self._challenge: bytes | None = None
         self._idleCall: Any = None
         self._lastActivity = 0.0
-        self._commands: dict[bytes, Callable[[bytes], Action]] = {}
+        self._parser: CommandParser | None = None
+        self._shuttingDown = False
+        self._lostWaiters: list[Deferred] = []
+
     # Connection life
 
     def connectionMade(self) -> None:
@@ -143,34 +102,27 @@ class POP3ServerProtocol(Protocol):
             transport.loseConnection()
             return
         self._counted = True
+        self.factory.protocols.add(self)
         if ITCPTransport.providedBy(transport):
             transport.setTcpNoDelay(True)
         suite = self.factory.suite
         secure = INegotiated.providedBy(transport) or ISSLTransport.providedBy(transport)
-        self._secure = secure
         self._auth = suite.portal.session(self.peer, secure)
         self._core = SessionCore(
             plaintextAllowed=self._auth.plaintextAllowed,
             tlsAvailable=(not secure and ITLSTransport.providedBy(transport)
                           and suite.tlsOptions is not None))
-        self._session = session = SessionMachine(self._core)
-        self._commands = {
-            b"USER": self._userCommand, b"PASS": self._passCommand, b"APOP": self._apopCommand,
-            b"AUTH": self._authCommand, b"TOP": self._topCommand,
-            b"STLS": _noArguments(session.stls), b"CAPA": _noArguments(session.capa),
-            b"STAT": _noArguments(session.stat), b"RSET": _noArguments(session.rset),
-            b"NOOP": _noArguments(session.noop), b"QUIT": _noArguments(session.quit),
-            b"LIST": _optionalNumber(session.list), b"UIDL": _optionalNumber(session.uidl),
-            b"RETR": _oneNumber(session.retr), b"DELE": _oneNumber(session.dele),
-        }
+        self._session = SessionMachine(self._core)
         transport.registerProducer(self, True)
         self._registered = True
-        hostname = suite.config.hostname.encode("idna")
+        hostname = self.factory.hostname
         greeting = b"+OK " + hostname + b" POP3 ready."
+        challenge = None
         if self.factory.apopOffered():
-            self._challenge = b"<%d.%d.%s@%s>" % (os.getpid(), next(_challengeCounter),
-                                                  secrets.token_hex(6).encode("ascii"), hostname)
-            greeting += b" " + self._challenge
+            challenge = b"<%d.%d.%s@%s>" % (os.getpid(), next(_challengeCounter),
+                                            secrets.token_hex(6).encode("ascii"), hostname)
+            greeting += b" " + challenge
+        self._parser = CommandParser(self._session, self._core, challenge)
         transport.write(greeting + b"\r\n")
         timeout = self.factory.config.idle_timeout
         if timeout > 0:
@@ -191,6 +143,27 @@ class POP3ServerProtocol(Protocol):
         if self._counted:
             self._counted = False
             self.factory.release(self.peer)
+            self.factory.protocols.discard(self)
+        waiters, self._lostWaiters = self._lostWaiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def shutdown(self) -> Deferred:
+        """
+        The server is stopping: finish the message being sent, or the login
+        or UPDATE under way, then say so and close.  Deletions marked in a
+        session that did not QUIT are not applied.
+
+        @return: a Deferred firing once the connection is closed.
+        """
+        d: Deferred = Deferred()
+        if self._disconnected:
+            d.callback(None)
+            return d
+        self._lostWaiters.append(d)
+        self._shuttingDown = True
+        self._processQueue()
+        return d
 
     def _release(self) -> None:
         """
@@ -283,13 +256,17 @@ class POP3ServerProtocol(Protocol):
             return
         self._processing = True
         try:
-            while self._lines and not self._busy():
+            while self._lines and not self._busy() and not self._shuttingDown:
                 self._handleLine(self._lines.popleft())
         finally:
             self._processing = False
-        queued = len(self._lines)
         if self._disconnected:
             return
+        if self._shuttingDown and not self._busy():
+            self.transport.write(b"-ERR [SYS/TEMP] Server shutting down.\r\n")
+            self._close()
+            return
+        queued = len(self._lines)
         if queued >= MAX_QUEUED_LINES and not self._readingPaused:
             self._readingPaused = True
             self.transport.pauseProducing()
@@ -298,23 +275,13 @@ class POP3ServerProtocol(Protocol):
             self.transport.resumeProducing()
 
     def _handleLine(self, line: bytes) -> None:
+        assert self._parser is not None
         try:
             if self._sasl:
                 self._sasl = False
-                action = self._saslResponse(line)
+                action = self._parser.saslResponse(line)
             else:
-                verb, _, argument = line.partition(b" ")
-                handler = self._commands.get(verb.upper())
-                if handler is None:
-                    self.transport.write(b"-ERR Unknown command: %s\r\n" % _printable(verb))
-                    return
-                try:
-                    action = handler(argument.strip(b" "))
-                except NoTransition as e:
-                    state = STATE_NAMES.get(getattr(e.state, "name", ""), "current")
-                    self.transport.write(b"-ERR %s is not valid in the %s state.\r\n"
-                                         % (verb.upper(), state.encode("ascii")))
-                    return
+                action = self._parser.parse(line)
         except POP3Error as e:
             self.transport.write(e.reply)
             return
@@ -327,59 +294,6 @@ class POP3ServerProtocol(Protocol):
             self.transport.write(_TEMPORARY)
             return
         self._perform(action)
-
-    # Parsing: bytes -> inputs
-
-    def _topCommand(self, argument: bytes) -> Action:
-        number, _, lines = argument.partition(b" ")
-        lines = lines.strip(b" ")
-        if not lines.isdigit():
-            raise POP3Error(b"Usage: TOP msg lines.")
-        return self._session.top(_number(number), int(lines))
-
-    def _requirePlaintext(self) -> None:
-        if not self._core.plaintextAllowed:
-            raise POP3Error(_PLAINTEXT_REFUSED, "plaintext login over an insecure channel")
-
-    def _userCommand(self, argument: bytes) -> Action:
-        self._requirePlaintext()
-        if not argument:
-            raise POP3Error(b"Usage: USER name.")
-        return self._session.user(argument)
-
-    def _passCommand(self, argument: bytes) -> Action:
-        self._requirePlaintext()
-        return self._session.password(argument)
-
-    def _apopCommand(self, argument: bytes) -> Action:
-        if self._challenge is None:
-            raise POP3Error(b"APOP is not available.")
-        name, _, digest = argument.partition(b" ")
-        digest = digest.strip(b" ").lower()
-        if not name or len(digest) != 32 or not all(c in b"0123456789abcdef" for c in digest):
-            raise POP3Error(b"Usage: APOP name digest.")
-        return self._session.apop(name, digest)
-
-    def _authCommand(self, argument: bytes) -> Action:
-        if not argument:
-            return self._session.authMechanisms()
-        mechanism, _, initial = argument.partition(b" ")
-        if mechanism.upper() != b"PLAIN":
-            raise POP3Error(b"Unsupported authentication mechanism.")
-        self._requirePlaintext()
-        initial = initial.strip(b" ")
-        if not initial:
-            return self._session.authChallenge()
-        return self._session.authPlain(*decodePlain(b"" if initial == b"=" else initial))
-
-    def _saslResponse(self, line: bytes) -> Action:
-        if line.strip() == b"*":
-            return self._session.saslAborted(b"-ERR Authentication cancelled.\r\n")
-        try:
-            user, password = decodePlain(line.strip())
-        except POP3Error as e:
-            return self._session.saslAborted(e.reply)
-        return self._session.saslResponse(user, password)
 
     # Actions -> I/O
 
@@ -409,7 +323,6 @@ class POP3ServerProtocol(Protocol):
         self._lines.clear()
         self._buffer = b""
         self.transport.startTLS(self.factory.suite.tlsOptions)
-        self._secure = True
         self._auth.secure = True
         self._core.tlsAvailable = False
         self._core.plaintextAllowed = self._auth.plaintextAllowed
@@ -419,7 +332,8 @@ class POP3ServerProtocol(Protocol):
     def _login(self, action: Login) -> None:
         credentials: object
         if action.digest is not None:
-            credentials = APOPCredentials(self._challenge, action.user, action.digest)
+            assert self._parser is not None
+            credentials = APOPCredentials(self._parser.challenge, action.user, action.digest)
         else:
             credentials = UsernamePassword(action.user, action.password)
         self._user = action.user.decode("utf-8", "replace")
@@ -433,7 +347,7 @@ class POP3ServerProtocol(Protocol):
         interface, mailbox, logout = result
         self._logout = logout
         self._mailbox = mailbox
-        if self._disconnected:
+        if self._closing:
             self._release()
             return None
 
@@ -449,7 +363,7 @@ class POP3ServerProtocol(Protocol):
 
     def _loggedIn(self, maildrop: Maildrop | None) -> None:
         self._waiting = False
-        if self._disconnected or maildrop is None:
+        if self._closing or maildrop is None:   # gone, or timed out meanwhile
             self._release()
             return
         self.log.info("POP3 login {user} from {peer}: {count} messages",
@@ -460,7 +374,7 @@ class POP3ServerProtocol(Protocol):
     def _loginFailed(self, failure: Failure) -> None:
         self._waiting = False
         self._release()
-        if self._disconnected:
+        if self._closing:
             return
         if failure.check(LoginRefused):
             action = self._session.loginRefused(_AUTH_FAILED)
@@ -474,7 +388,7 @@ class POP3ServerProtocol(Protocol):
                           user=self._user, peer=self.peer)
             action = self._session.loginFailed(_IN_USE)
         elif failure.check(PlaintextRefused):
-            action = self._session.loginFailed(b"-ERR " + _PLAINTEXT_REFUSED + b"\r\n")
+            action = self._session.loginFailed(b"-ERR " + PLAINTEXT_REFUSED + b"\r\n")
         elif failure.check(UnauthorizedLogin):
             action = self._session.loginFailed(_AUTH_FAILED)
         else:
@@ -505,7 +419,7 @@ class POP3ServerProtocol(Protocol):
 
             def opened(file: Any) -> None:
                 self._waiting = False
-                if self._disconnected:
+                if self._closing:
                     file.close()
                     return
                 self._beginMessage(action, file)
@@ -513,7 +427,7 @@ class POP3ServerProtocol(Protocol):
 
             def failed(failure: Failure) -> None:
                 self._waiting = False
-                if not self._disconnected:
+                if not self._closing:
                     self._messageUnavailable(action, failure)
                     self._processQueue()
 
@@ -589,61 +503,11 @@ class POP3ServerProtocol(Protocol):
         maybeDeferred(apply).addCallbacks(done, failed).addCallback(finish).addErrback(self._unexpected)
 
 
-class POP3Factory(ServerFactory):
-    """
-    Builds L{POP3ServerProtocol}s for one suite; counts connections (total
-    and per client address) against the configured limits.
-    """
-
-    protocol = POP3ServerProtocol
-    log = Logger()
-    APOP_RECHECK = 2.0   # seconds between looks at the users database for APOP
-
-    def __init__(self, suite: Any) -> None:
-        self.suite = suite
-        self.config = suite.config.pop3
-        self.clock = getattr(suite, "clock", None) or suite.reactor
-        self.connections = 0
-        self.perAddress: Counter[str] = Counter()
-        self._apop: tuple[float, bool] | None = None
-
-    def buildProtocol(self, addr: Any) -> POP3ServerProtocol:
-        return POP3ServerProtocol(self)
-
-    def admit(self, address: str) -> bool:
-        """
-        Count a new connection from C{address}, unless a limit is reached.
-        """
-        if (self.config.max_connections and self.connections >= self.config.max_connections) \
-                or (self.config.max_connections_per_ip
-                    and self.perAddress[address] >= self.config.max_connections_per_ip):
-            self.log.warn("POP3 connection from {address} refused: too many connections",
-                          address=address)
-            return False
-        self.connections += 1
-        self.perAddress[address] += 1
-        return True
-
-    def release(self, address: str) -> None:
-        self.connections -= 1
-        self.perAddress[address] -= 1
-        if self.perAddress[address] <= 0:
-            del self.perAddress[address]
-
-    def apopOffered(self) -> bool:
-        """
-        Does some user's stored password allow APOP (rechecked every few
-        seconds, so a changed users file is noticed)?
-        """
-        now = self.clock.seconds()
-        if self._apop is None or now - self._apop[0] >= self.APOP_RECHECK:
-            self._apop = (now, self.suite.portal.anyAllowsAPOP())
-        return self._apop[1]
-
-
 def makeFactory(suite: Any, role: str) -> POP3Factory:
     """
     The POP3 factory for C{role} (C{"pop3"}) of C{suite}; used by
     L{twisted_mail_suite.service}.
     """
+    from .factory import POP3Factory
+
     return POP3Factory(suite)

@@ -3,11 +3,12 @@
 The POP3 session state machine (RFC 1939 §3-§6, RFC 2449, RFC 2595, RFC
 5034), free of I/O: no transport, no reactor, no mailbox.
 
-States: C{authorization}, C{haveUser} (after USER), C{saslPlain} (AUTH
-PLAIN waiting for its response line), C{authenticating} (a login check is
-under way), C{transaction} (logged in: its data is the L{Maildrop}),
-C{update} (after QUIT in the transaction state, while deletions are
-applied) and C{closed}.
+States: C{authorization}, C{haveUser} (after USER: PASS or QUIT
+expected; its data is the name), C{saslPlain} (AUTH PLAIN waiting for its
+response line), C{authenticating} (a login check is under way),
+C{transaction} (logged in: its data is the L{Maildrop}), C{update} (after
+QUIT in the transaction state, while deletions are applied) and
+C{closed}.
 
 Each command input returns an action for the protocol: a L{Reply} to send,
 or work that needs I/O (L{Login}, L{SendMessage}, L{StartTLS}, L{Update}),
@@ -24,7 +25,7 @@ the protocol when it parses the line, before any input.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence, Union
+from typing import Any, Iterable, Protocol, Sequence, Union
 
 from automat import NoTransition, TypeMachineBuilder
 
@@ -202,7 +203,6 @@ class SessionCore:
     plaintextAllowed: bool = False
     tlsAvailable: bool = False
     implementation: bytes = b"twisted-mail-suite"
-    loggedInUser: bytes | None = None
 
 
 class SessionInput(Protocol):
@@ -285,6 +285,13 @@ STATE_NAMES = {
 
 
 def _capabilities(core: SessionCore, loggedIn: bool) -> bytes:
+    """
+    The CAPA list (RFC 2449): only what is true on this connection now.
+    USER and SASL PLAIN only where a plaintext password would be accepted
+    (TLS, loopback or C{allow_plaintext_auth}), as Dovecot does, so a
+    client never sends a password that would be refused; STLS only before
+    TLS; none of the three after login (RFC 2449 §5).
+    """
     lines = [b"CAPA", b"TOP", b"UIDL", b"RESP-CODES", b"AUTH-RESP-CODE", b"PIPELINING"]
     if not loggedIn:
         if core.plaintextAllowed:
@@ -355,38 +362,38 @@ def _build():  # type: ignore[no-untyped-def]
         The same transition from C{haveUser}, whose data (the USER name)
         it does not need.
         """
-        def fromHaveUser(inputs: SessionInput, core: SessionCore, pending: PendingUser, *args):  # type: ignore[no-untyped-def]
+        def fromHaveUser(inputs: SessionInput, core: SessionCore, pending: PendingUser,
+                         *args: Any) -> Action:
             return f(inputs, core, *args)
 
         fromHaveUser.__name__ = f.__name__
         return fromHaveUser
 
-    @haveUser.upon(SessionInput.user).loop()
     def anotherUser(inputs: SessionInput, core: SessionCore, pending: PendingUser, name: bytes) -> Action:
         pending.name = name
         return userAccepted(inputs, core, name)
 
     authorization.upon(SessionInput.user).to(haveUser)(userAccepted)
+    authorization.upon(SessionInput.password).loop()(noUserYet)
     authorization.upon(SessionInput.apop).to(authenticating)(apopLogin)
     authorization.upon(SessionInput.authMechanisms).loop()(mechanisms)
     authorization.upon(SessionInput.authPlain).to(authenticating)(plainLogin)
     authorization.upon(SessionInput.authChallenge).to(saslPlain)(challenge)
     authorization.upon(SessionInput.stls).loop()(startTLS)
-    # After USER, RFC 1939 §7 allows only PASS or QUIT (and USER again, CAPA).
-    for state, adapt in ((authorization, lambda f: f), (haveUser, withoutName)):
-        state.upon(SessionInput.capa).loop()(adapt(capaBeforeLogin))
-        state.upon(SessionInput.quit).to(closed)(adapt(goodbye))
+    authorization.upon(SessionInput.capa).loop()(capaBeforeLogin)
+    authorization.upon(SessionInput.quit).to(closed)(goodbye)
 
-    authorization.upon(SessionInput.password).loop()(noUserYet)
-
+    # After USER, RFC 1939 §7 expects PASS or QUIT (a new USER and CAPA are harmless).
+    haveUser.upon(SessionInput.user).loop()(anotherUser)
     haveUser.upon(SessionInput.password).to(authenticating)(passwordLogin)
+    haveUser.upon(SessionInput.capa).loop()(withoutName(capaBeforeLogin))
+    haveUser.upon(SessionInput.quit).to(closed)(withoutName(goodbye))
 
     saslPlain.upon(SessionInput.saslResponse).to(authenticating)(plainLogin)
     saslPlain.upon(SessionInput.saslAborted).to(authorization)(aborted)
 
     @authenticating.upon(SessionInput.loginSucceeded).to(transaction)
     def loggedIn(inputs: SessionInput, core: SessionCore, user: bytes, maildrop: Maildrop) -> Action:
-        core.loggedInUser = user
         count, octets = maildrop.summary()
         return Reply(ok(b"Logged in: %d messages (%d octets)." % (count, octets)))
 

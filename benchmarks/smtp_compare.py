@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="ours,twistd,aiosmtpd", help="comma list of targets")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="NAME:VAR=VALUE,...: one more of our servers with these environment variables")
     parser.add_argument("ingest", nargs=argparse.REMAINDER, help="-- smtp_ingest.py arguments")
     args = parser.parse_args()
     ingest = [a for a in args.ingest if a != "--"] or ["-n", "1000", "-c", "1,10,50", "--sizes", "1k,100k"]
@@ -76,16 +78,21 @@ def main() -> None:
     processes: list[subprocess.Popen] = []
     ports: dict[str, int] = {}
     try:
-        if "ours" in targets:
-            port = ports["ours"] = freePort()
-            tap = os.path.join(scratch, "tap.yaml")
+        variants = [("ours", {})] if "ours" in targets else []
+        for spec in args.variant:
+            name, _, assignments = spec.partition(":")
+            variants.append((name, dict(a.split("=", 1) for a in assignments.split(",") if a)))
+            targets.append(name)
+        for name, environment in variants:
+            port = ports[name] = freePort()
+            tap = os.path.join(scratch, f"{name}.yaml")
             with open(tap, "w") as f:
-                f.write(TAP.format(data=os.path.join(scratch, "ours"), port=port))
+                f.write(TAP.format(data=os.path.join(scratch, name), port=port))
             subprocess.run([os.path.join(VENV, "mailsuite-admin"), "--config", tap, "users", "add", "joe",
                             "--password-stdin"], input=b"pw\n", check=True, stdout=subprocess.DEVNULL)
             processes.append(subprocess.Popen(
-                [os.path.join(VENV, "twistd"), "-n", "--pidfile=", "-l", os.path.join(scratch, "ours.log"),
-                 "mailsuite", "--config", tap]))
+                [os.path.join(VENV, "twistd"), "-n", "--pidfile=", "-l", os.path.join(scratch, f"{name}.log"),
+                 "mailsuite", "--config", tap], env=dict(os.environ, **environment)))
             waitForPort(port, processes[-1])
         if "twistd" in targets:
             port = ports["twistd"] = freePort()

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import mailbox
 import os
+from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -203,3 +205,74 @@ class StoreTests(SynchronousTestCase):
         A user name cannot escape the store's folder.
         """
         self.assertRaises(ValueError, self.store.beginDelivery, ["../evil"])
+
+
+class GroupCommitTests(SynchronousTestCase):
+    """
+    Concurrent commits share their fsyncs; nothing fires before its file
+    and its C{new/} entry are durable.
+    """
+
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        self.jobs: list[tuple[Any, tuple, Deferred]] = []
+        self.synced: list[str] = []
+
+        def runBlocking(f: Any, *args: Any) -> Deferred:
+            d: Deferred = Deferred()
+            self.jobs.append((f, args, d))
+            return d
+
+        def fsync(fd: int) -> None:
+            import stat
+
+            self.synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+
+        self.store = MaildirStore(self.root, EventBus(), fsync=fsync, runBlocking=runBlocking)
+
+    def runJob(self) -> None:
+        f, args, d = self.jobs.pop(0)
+        d.callback(f(*args))
+
+    def test_batched(self) -> None:
+        """
+        Commits made while a job runs are synced together by the next job:
+        their files in one job (after the folder entry of the commit
+        before), their folder once in the job after.
+        """
+        first = self.store.beginDelivery(["alice"])
+        first.write(MESSAGE)
+        d1 = first.commit()
+        others = []
+        for _ in range(3):
+            delivery = self.store.beginDelivery(["alice"])
+            delivery.write(MESSAGE)
+            others.append(delivery.commit())
+        self.assertEqual(len(self.jobs), 1)
+        self.runJob()                          # first's file
+        self.assertNoResult(d1)
+        self.runJob()                          # the three files, then first's folder
+        self.successResultOf(d1)
+        self.assertEqual([self.assertNoResult(d) for d in others], [None] * 3)
+        self.runJob()                          # the three entries' folder, once
+        for d in others:
+            self.successResultOf(d)
+        self.assertEqual(self.synced, ["file", "file", "file", "file", "dir", "dir"])
+        self.assertEqual(len(self.store.listMessages("alice")), 4)
+        self.assertEqual(os.listdir(os.path.join(self.root, "alice", "tmp")), [])
+
+    def test_namedFallback(self) -> None:
+        """
+        Without unnamed files (not Linux, no C{/proc}) a named file in
+        C{tmp/} is renamed into C{new/}.
+        """
+        self.store._anonymous = False
+        delivery = self.store.beginDelivery(["alice", "bob"])
+        delivery.write(MESSAGE)
+        d = delivery.commit()
+        self.runJob()
+        self.runJob()
+        self.assertEqual(len(self.successResultOf(d)), 2)
+        for user in ("alice", "bob"):
+            self.assertEqual(len(self.store.listMessages(user)), 1)
+            self.assertEqual(os.listdir(os.path.join(self.root, user, "tmp")), [])

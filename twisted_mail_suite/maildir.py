@@ -118,8 +118,8 @@ class MaildirDelivery:
         self._finished = False
         self._unique = store.newUnique()
         self._tmpPath = os.path.join(store.ensureMaildir(self.users[0]), "tmp", self._unique)
-        # Up to SPILL octets are held in memory and written by the commit
-        # (off the reactor thread); a bigger message streams into tmp/.
+        # Up to SPILL octets are held in memory and written in one go at
+        # commit (L{GroupCommit}); a bigger message streams into tmp/.
         self._file: BinaryIO | None = None
         self._held: list[bytes] = []
         self._heldSize = 0
@@ -162,7 +162,10 @@ class MaildirDelivery:
             raise ValueError("delivery already finished")
         self._writable = False
         if self._pendingCR:
-            self._held.append(b"\r") if self._file is None else self._file.write(b"\r")
+            if self._file is None:
+                self._held.append(b"\r")
+            else:
+                self._file.write(b"\r")
             self._diskSize += 1
             self._pendingCR = False
         f, self._file = self._file, None
@@ -208,8 +211,21 @@ class MaildirDelivery:
 
         @return: the paths created.
         """
+        targets = self._targets()
+        return self._link(targets)
+
+    def _targets(self) -> list[str]:
+        """
+        The message's path in every recipient's C{new/}.
+        """
         name = f"{self._unique},S={self._diskSize},W={self.size}"
-        targets = [os.path.join(self._store.ensureMaildir(user), "new", name) for user in self.users]
+        return [os.path.join(self._store.ensureMaildir(user), "new", name) for user in self.users]
+
+    def _link(self, targets: list[str]) -> list[str]:
+        """
+        Blocking, only system calls in the common case: name the synced
+        file C{targets[0]}, hard-link the others; close the file.
+        """
         created: list[str] = []
         try:
             if self._anonymousFD is not None:
@@ -292,20 +308,22 @@ _startWriteback = getattr(os, "posix_fadvise", None)   # DONTNEED starts writeba
 class GroupCommit:
     """
     Group commit.  Messages are written in the reactor thread; a single
-    job at a time in C{runBlocking} (a thread) does only fsyncs: the files
-    of every message written meanwhile, and the C{new/} folders of the
-    messages linked after the previous job.  So each job makes a whole
-    batch durable with one thread hop, one fsync per file and one per
-    folder, and no other thread competes for the interpreter lock.  A
-    commit fires only after its file was synced, linked into C{new/} and
-    that folder synced.
+    job at a time in C{runBlocking} (a thread) does only fsyncs: first the
+    files of every message written meanwhile (their writeback started
+    together, so they share journal commits), then the C{new/} folders of
+    the messages named after the previous job (usually already carried by
+    the files' journal commit).  Between jobs, the reactor thread names
+    the synced files in C{new/}.  One thread hop per batch, no other
+    thread competing for the interpreter lock or the folder locks; a
+    commit fires only after its file was synced, named in C{new/} and that
+    folder synced.
     """
 
     def __init__(self, store: MaildirStore) -> None:
         self._store = store
         self._written: list[tuple[MaildirDelivery, int, Deferred]] = []
         self._linked: list[tuple[MaildirDelivery, list[str], Deferred]] = []
-        self._busy = False
+        self._running = 0
 
     def submit(self, delivery: MaildirDelivery, f: BinaryIO | None, held: bytes) -> Deferred:
         try:
@@ -317,10 +335,12 @@ class GroupCommit:
         self._next()
         return d
 
+    JOBS = 1          # batches in flight at once (one thread: no lock contention)
+
     def _next(self) -> None:
-        if self._busy or not (self._written or self._linked):
+        if self._running >= self.JOBS or not (self._written or self._linked):
             return
-        self._busy = True
+        self._running += 1
         written, self._written = self._written, []
         linked, self._linked = self._linked, []
         folders = sorted({os.path.dirname(path) for _, created, _ in linked for path in created})
@@ -329,17 +349,11 @@ class GroupCommit:
 
     def _sync(self, fds: list[int], folders: list[str]) -> tuple[dict[str, BaseException], list]:
         """
-        Blocking: fsync the folders, then the files.
+        Blocking: fsync the files, then the folders.
         """
         fsync = self._store.fsync
-        folderErrors: dict[str, BaseException] = {}
-        for folder in folders:
-            try:
-                _syncDirectory(folder, fsync)
-            except BaseException as e:
-                folderErrors[folder] = e
         if len(fds) > 1 and _startWriteback is not None:
-            for fd in fds:            # start every file's writeback first: the fsyncs then share journal commits
+            for fd in fds:
                 try:
                     _startWriteback(fd, 0, 0, os.POSIX_FADV_DONTNEED)
                 except OSError:
@@ -351,10 +365,16 @@ class GroupCommit:
                 fileErrors.append(None)
             except BaseException as e:
                 fileErrors.append(e)
+        folderErrors: dict[str, BaseException] = {}
+        for folder in folders:
+            try:
+                _syncDirectory(folder, fsync)
+            except BaseException as e:
+                folderErrors[folder] = e
         return folderErrors, fileErrors
 
     def _synced(self, result: Any, written: list, linked: list, folders: list[str]) -> None:
-        self._busy = False
+        self._running -= 1
         if isinstance(result, Failure):
             folderErrors = dict.fromkeys(folders, result.value)
             fileErrors = [result.value] * len(written)

@@ -59,17 +59,23 @@ class DataScanner:
         if self._lineStart and buf[:3] == b".\r\n":
             self._carry = b""
             return buf[3:]
-        end = buf.find(b"\r\n.\r\n")
-        if end >= 0:
-            self._carry = b""
-            self._consume(buf[:end + 2])
-            return buf[end + 5:]
+        # One pass finds both the end and any dot-stuffed line: each is a
+        # CRLF followed by a dot.
+        stuffed = False
+        dot = buf.find(b"\r\n.")
+        while dot >= 0:
+            if buf[dot + 3:dot + 5] == b"\r\n":
+                self._carry = b""
+                self._consume(buf[:dot + 2], stuffed)
+                return buf[dot + 5:]
+            stuffed = True
+            dot = buf.find(b"\r\n.", dot + 3)
         cut = buf.rfind(b"\r\n")
         if cut < 0:
             self._carry = buf
         else:
             self._carry = buf[cut + 2:]
-            self._consume(buf[:cut + 2])
+            self._consume(buf[:cut + 2], stuffed)
             self._lineStart = True
         if len(self._carry) >= MAX_TEXT_LINE:
             self._reject(LINE_TOO_LONG)
@@ -81,21 +87,21 @@ class DataScanner:
         if self.rejection is None:
             self.rejection = reason
 
-    def _consume(self, block: bytes) -> None:
+    def _consume(self, block: bytes, stuffed: bool) -> None:
         """
-        C{block} is whole lines, the last one ending in CRLF.
+        C{block} is whole lines, the last one ending in CRLF; C{stuffed}:
+        some line after the first starts with a dot.
         """
         if self.rejection is not None or not block:
             return
-        if len(block) >= MAX_TEXT_LINE and max(map(len, block.split(b"\n"))) >= MAX_TEXT_LINE:
+        if len(block) > MAX_TEXT_LINE and hasLongLine(block):
             self._reject(LINE_TOO_LONG)
             return
         if self._lineStart and block[:1] == b".":
             block = block[1:]
-        if b"\r\n." in block:
+        if stuffed:
             block = block.replace(b"\r\n.", b"\r\n")
-        lineEnds = block.count(b"\r\n")
-        if lineEnds != block.count(b"\n") or lineEnds != block.count(b"\r"):
+        if hasBareNewline(block):
             if not self._normalize:
                 self._reject(BARE_NEWLINE)
                 return
@@ -105,6 +111,30 @@ class DataScanner:
             self._reject(TOO_BIG)
             return
         self._write(block)
+
+
+def hasBareNewline(block: bytes) -> bool:
+    """
+    Is there a CR or LF in C{block} that is not part of a CRLF?  (Every
+    CRLF accounts for one CR and one LF: three C-level counts.)
+    """
+    lineEnds = block.count(b"\r\n")
+    return lineEnds != block.count(b"\n") or lineEnds != block.count(b"\r")
+
+
+def hasLongLine(block: bytes, limit: int = MAX_TEXT_LINE) -> bool:
+    """
+    Is a line of C{block} (which ends with LF) longer than C{limit} octets
+    with its line end?  Steps from window to window with C{rfind}: every
+    line inside a window of C{limit} octets is short enough.
+    """
+    position, end = 0, len(block)
+    while end - position > limit:
+        lastLF = block.rfind(b"\n", position, position + limit)
+        if lastLF < 0:
+            return True
+        position = lastLF + 1
+    return False
 
 
 _SUBJECT = re.compile(rb"^subject[ \t]*:[ \t]*((?:[^\r\n]|\r\n[ \t])*)", re.IGNORECASE | re.MULTILINE)

@@ -7,16 +7,30 @@ recipients (see L{LocalRecipient}).
 """
 from __future__ import annotations
 
+import inspect
 import time
 from email.utils import formatdate
-from typing import Sequence
+from typing import Any, Sequence
 
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.mail.smtp import Address, IMessage, IMessageDelivery, User
 from zope.interface import implementer
 
 from ..config import Config
-from ..errors import ProtocolError
+from ..errors import DeliveryFailed, ProtocolError
 from ..interfaces import IMailStore, IPendingDelivery, IUserDatabase
+
+_date: list = [0, ""]
+
+
+def _now() -> str:
+    """
+    The RFC 5322 date of this second (formatted once per second).
+    """
+    second = int(time.time())
+    if _date[0] != second:
+        _date[:] = [second, formatdate(second)]
+    return _date[1]  # type: ignore[no-any-return]
 
 
 class RelayDenied(ProtocolError):
@@ -136,7 +150,7 @@ class LocalDelivery:
         parts.append(f"by {self.config.hostname} (twisted-mail-suite) with {with_}")
         if len(recipients) == 1:
             parts.append(f"for <{_addressText(recipients[0])}>")
-        header = "Received: " + "\r\n\t".join(parts) + f";\r\n\t{formatdate(time.time())}"
+        header = "Received: " + "\r\n\t".join(parts) + f";\r\n\t{_now()}"
         return header.encode("utf-8", "replace")
 
     def validateFrom(self, helo: tuple, origin: object) -> object:
@@ -172,11 +186,7 @@ class MessagesDelivery:
             for line in lines:
                 message.lineReceived(line)
 
-    def commit(self):  # type: ignore[no-untyped-def]
-        from twisted.internet.defer import gatherResults, maybeDeferred
-
-        from ..errors import DeliveryFailed
-
+    def commit(self) -> Deferred:
         if self._partial:
             for message in self._messages:
                 message.lineReceived(self._partial)
@@ -223,3 +233,53 @@ def twistedUser(address: bytes, helo: tuple, protocol: object, origin: bytes) ->
     user.protocol = protocol
     user.orig = twistedAddress(origin)
     return user
+
+
+def tlsDescription(transport: Any) -> str:
+    """
+    C{"TLSv1.3 with cipher TLS_AES_256_GCM_SHA384"} for the Received field.
+    """
+    try:
+        handle = transport.getHandle()
+        return f"{handle.get_protocol_version_name()} with cipher {handle.get_cipher_name()}"
+    except Exception:
+        return "TLS"
+
+
+_traceOptions: dict[type, bool] = {}
+
+
+def acceptsTraceOptions(avatar: Any) -> bool:
+    """
+    Does C{avatar.receivedHeader} take our C{tls=} and C{protocol=}
+    keywords (beyond Twisted's three arguments)?
+    """
+    kind = type(avatar)
+    if kind not in _traceOptions:
+        try:
+            parameters = inspect.signature(avatar.receivedHeader).parameters
+        except (TypeError, ValueError):
+            _traceOptions[kind] = False
+        else:
+            _traceOptions[kind] = "tls" in parameters or any(
+                p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return _traceOptions[kind]
+
+
+def traceFields(avatar: Any, envelope: Any, helo: tuple[bytes, bytes], protocol: object,
+                tls: str | None, extended: bool) -> bytes:
+    """
+    C{Return-Path:} and C{Received:} for a message of C{envelope}, from the
+    avatar's C{receivedHeader} (told about TLS and the protocol when it
+    takes those keywords, as L{LocalDelivery} does).
+    """
+    options = {"tls": tls, "protocol": ("UTF8SMTP" if envelope.utf8 else "ESMTP") if extended else "SMTP"}
+    if isinstance(avatar, LocalDelivery):
+        received = avatar.receivedHeader(helo, envelope.sender, envelope.recipients, **options)
+    else:
+        arguments = (helo, twistedAddress(envelope.sender),
+                     [twistedUser(address, helo, protocol, envelope.sender) for address in envelope.recipients])
+        if not acceptsTraceOptions(avatar):
+            options = {}
+        received = avatar.receivedHeader(*arguments, **options)
+    return b"Return-Path: <" + envelope.sender + b">\r\n" + received + b"\r\n"

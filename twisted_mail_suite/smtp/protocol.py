@@ -10,12 +10,12 @@ are processed when it fires (RFC 2920).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.cred.credentials import UsernamePassword
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import ISSLTransport, ITLSTransport
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.mail.smtp import IMessageDelivery, SMTPBadRcpt, SMTPBadSender
 from twisted.python.failure import Failure
@@ -24,11 +24,14 @@ from ..auth import LoginFailed
 from ..errors import LoginRefused, PlaintextRefused, ProtocolError
 from .address import parseMailArguments, parseRcptArguments
 from .data import DataScanner, MessageWriter
-from .delivery import LocalDelivery, LocalRecipient, MessagesDelivery, twistedAddress, twistedUser
+from .delivery import LocalRecipient, MessagesDelivery, tlsDescription, traceFields, twistedAddress, twistedUser
 from .sasl import Challenge, SASLExchange
 from .session import Envelope, NoTransition, SessionCore, SessionMachine
 
-__all__ = ["SMTPFactory", "SMTPServer", "makeFactory"]
+if TYPE_CHECKING:
+    from .factory import SMTPFactory
+
+__all__ = ["SMTPServer", "makeFactory"]
 
 MAX_COMMAND_LINE = 512       # octets with CRLF (RFC 5321 §4.5.3.1.4)
 MAX_AUTH_LINE = 12288        # RFC 4954 §4
@@ -50,17 +53,6 @@ HELP_TEXT = b"214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY H
 
 def errorReply(error: ProtocolError) -> bytes:
     return error.code + b" " + error.publicText
-
-
-def tlsDescription(transport: Any) -> str:
-    """
-    C{"TLSv1.3 with cipher TLS_AES_256_GCM_SHA384"} for the Received field.
-    """
-    try:
-        handle = transport.getHandle()
-        return f"{handle.get_protocol_version_name()} with cipher {handle.get_cipher_name()}"
-    except Exception:
-        return "TLS"
 
 
 class SMTPServer(Protocol):
@@ -94,6 +86,8 @@ class SMTPServer(Protocol):
         self._lastActivity = 0.0
         self._admitted = False
         self._accepted = 0
+        self._shuttingDown = False
+        self._whenLost: list[Deferred] = []
         self.peerHost = ""
         self.secure = False
         self._handlers: dict[bytes, Callable[[bytes], Any]] = {
@@ -114,11 +108,14 @@ class SMTPServer(Protocol):
         self.peerHost = str(getattr(self.transport.getPeer(), "host", ""))
         self.secure = ISSLTransport.providedBy(self.transport)
         self._admitted = True
-        refusal = self.factory.admit(self.peerHost)
+        refusal = self.factory.admit(self.peerHost, self)
         if refusal is not None:
             self.log.warn("Refused {peer}: {why}", peer=self.peerHost, why=refusal)
             self._closing = True
-            self.transport.write(b"421 4.7.0 " + self._hostname + b" Too many connections, try again later\r\n")
+            if self.factory.draining:
+                self.transport.write(b"421 4.3.2 " + self._hostname + b" Service shutting down\r\n")
+            else:
+                self.transport.write(b"421 4.7.0 " + self._hostname + b" Too many connections, try again later\r\n")
             self.transport.loseConnection()
             return
         self._authSession = self.suite.portal.session(self.peerHost, self.secure)
@@ -131,7 +128,7 @@ class SMTPServer(Protocol):
         self._closing = True
         if self._admitted:
             self._admitted = False
-            self.factory.release(self.peerHost)
+            self.factory.release(self.peerHost, self)
             if self._accepted:
                 # One line per session, not per message: logging is costly on the hot path.
                 self.log.info("{peer}: {count} messages accepted", peer=self.peerHost, count=self._accepted)
@@ -143,6 +140,26 @@ class SMTPServer(Protocol):
             self._writer = None
         self._scanner = None
         self._setAvatar(None, None)
+        whenLost, self._whenLost = self._whenLost, []
+        for d in whenLost:
+            d.callback(None)
+
+    def shutdown(self) -> Deferred:
+        """
+        Graceful shutdown: a message being received or committed is
+        finished and answered, then (or at once, if idle) the client gets
+        421 4.3.2 and the connection closes.
+
+        @return: a Deferred firing when the connection is gone.
+        """
+        d: Deferred = Deferred()
+        if not self._admitted:
+            d.callback(None)
+            return d
+        self._whenLost.append(d)
+        self._shuttingDown = True
+        self._process()
+        return d
 
     def _useAnonymousAvatar(self) -> None:
         self._setAvatar(None, None)
@@ -185,24 +202,47 @@ class SMTPServer(Protocol):
         self._processing = True
         try:
             while self._buffer and self._waiting is None and not self._closing:
+                if self._shuttingDown and self._scanner is None:
+                    break
                 if self._scanner is not None:
                     self._textReceived()
                     continue
-                end = self._buffer.find(b"\n")
-                if end < 0:
-                    if self._discardLine:
-                        self._buffer = b""
-                    else:
-                        self._checkPartialLine()
+                if not self._lines():
                     break
-                line, self._buffer = self._buffer[:end + 1], self._buffer[end + 1:]
-                if self._discardLine:
-                    self._discardLine = False
-                    continue
-                self._lineReceived(line)
         finally:
             self._processing = False
+        if self._shuttingDown and self._scanner is None and self._waiting is None and not self._closing:
+            self._reply(Final(b"421 4.3.2 " + self._hostname + b" Service shutting down, closing connection"))
         self._flowControl()
+
+    def _lines(self) -> bool:
+        """
+        Handle the complete command lines in the buffer, slicing it once.
+
+        @return: whether to go on (the buffer may hold message text now).
+        """
+        buf = self._buffer
+        pos = 0
+        while True:
+            end = buf.find(b"\n", pos)
+            if end < 0:
+                break
+            line, pos = buf[pos:end + 1], end + 1
+            if self._discardLine:
+                self._discardLine = False
+            else:
+                self._lineReceived(line)
+            if self._buffer is not buf:          # STARTTLS or a close dropped the input
+                return True
+            if self._waiting is not None or self._closing or self._scanner is not None:
+                self._buffer = buf[pos:]
+                return True
+        self._buffer = buf[pos:] if pos else buf
+        if self._discardLine:
+            self._buffer = b""
+        else:
+            self._checkPartialLine()
+        return False
 
     def _checkPartialLine(self) -> None:
         limit = MAX_COMMAND_LINE
@@ -365,17 +405,8 @@ class SMTPServer(Protocol):
         return b"354 End data with <CR><LF>.<CR><LF>"
 
     def _traceFields(self, envelope: Envelope) -> bytes:
-        helo = self._heloPair()
-        protocol = ("UTF8SMTP" if envelope.utf8 else "ESMTP") if self._core.extended else "SMTP"
-        if isinstance(self._avatar, LocalDelivery):
-            received = self._avatar.receivedHeader(
-                helo, envelope.sender, envelope.recipients,
-                tls=tlsDescription(self.transport) if self.secure else None, protocol=protocol)
-        else:
-            received = self._avatar.receivedHeader(
-                helo, twistedAddress(envelope.sender),
-                [twistedUser(address, helo, self, envelope.sender) for address in envelope.recipients])
-        return b"Return-Path: <" + envelope.sender + b">\r\n" + received + b"\r\n"
+        return traceFields(self._avatar, envelope, self._heloPair(), self,
+                           tlsDescription(self.transport) if self.secure else None, self._core.extended)
 
     def _heloPair(self) -> tuple[bytes, bytes]:
         return (self._core.heloName or b"", self.peerHost.encode())
@@ -500,54 +531,11 @@ class SMTPServer(Protocol):
         return b"454 4.7.0 Temporary authentication failure"
 
 
-class SMTPFactory(Factory):
-    """
-    Builds L{SMTPServer}s for one role and counts their connections.
-
-    @ivar connections: open connections in total.
-    @ivar perAddress: open connections per client address.
-    """
-
-    def __init__(self, suite: Any, role: str) -> None:
-        self.suite = suite
-        self.role = role
-        self.config = getattr(suite.config, role)
-        self.authRequired = role == "submission"
-        self.connections = 0
-        self.perAddress: dict[str, int] = {}
-
-    def buildProtocol(self, addr: Any) -> SMTPServer:
-        return SMTPServer(self)
-
-    def admit(self, host: str) -> str | None:
-        """
-        Count a new connection from C{host}.
-
-        @return: L{None} to serve it, or why it is refused (it still
-            counts until L{release}).
-        """
-        self.connections += 1
-        count = self.perAddress[host] = self.perAddress.get(host, 0) + 1
-        if self.config.max_connections and self.connections > self.config.max_connections:
-            return "too many connections"
-        if self.config.max_connections_per_ip and count > self.config.max_connections_per_ip:
-            return "too many connections from this address"
-        return None
-
-    def release(self, host: str) -> None:
-        self.connections -= 1
-        count = self.perAddress.get(host, 0) - 1
-        if count > 0:
-            self.perAddress[host] = count
-        else:
-            self.perAddress.pop(host, None)
-
-
-def makeFactory(suite: Any, role: str) -> SMTPFactory:
+def makeFactory(suite: Any, role: str) -> Any:
     """
     The factory for C{role} (C{"smtp"} or C{"submission"}), called by
-    L{twisted_mail_suite.service}.
+    L{twisted_mail_suite.service}; see L{twisted_mail_suite.smtp.factory}.
     """
-    if role not in ("smtp", "submission"):
-        raise ValueError(f"unknown SMTP role {role!r}")
-    return SMTPFactory(suite, role)
+    from .factory import makeFactory as make
+
+    return make(suite, role)

@@ -1,0 +1,137 @@
+# -*- test-case-name: tests.smtp.test_protocol -*-
+"""
+Helpers for the SMTP protocol tests: a TLS-capable C{StringTransport}, a
+store whose commits the test fires by hand, and a client-side view of one
+connection.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import ISSLTransport, ITLSTransport
+from twisted.internet.testing import StringTransport
+from zope.interface import alsoProvides, implementer
+
+from ..fakes import makeSuite, peerTransport
+
+
+@implementer(ITLSTransport)
+class TLSStringTransport(StringTransport):
+    """
+    A C{StringTransport} that can start TLS: it records the context
+    factory and from then on provides C{ISSLTransport}.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", secure: bool = False) -> None:
+        super().__init__(peerAddress=IPv4Address("TCP", host, 40000),
+                         hostAddress=IPv4Address("TCP", "127.0.0.1", 25))
+        self.tlsContext: Any = None
+        self.noDelay = False
+        if secure:
+            alsoProvides(self, ISSLTransport)
+
+    def startTLS(self, contextFactory: Any) -> None:
+        self.tlsContext = contextFactory
+        alsoProvides(self, ISSLTransport)
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.noDelay = enabled
+
+
+class ManualCommitStore:
+    """
+    Wraps a store: every commit waits until the test calls L{release}.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.waiting: list[tuple[Deferred, Any]] = []
+
+    def beginDelivery(self, users: Any, sender: str = "", subject: str = "") -> Any:
+        pending = self.inner.beginDelivery(users, sender, subject)
+        store = self
+
+        class Delayed:
+            size = 0
+
+            def write(self, data: bytes) -> None:
+                pending.write(data)
+
+            def commit(self) -> Deferred:
+                d: Deferred = Deferred()
+                store.waiting.append((d, pending))
+                return d
+
+            def abort(self) -> None:
+                pending.abort()
+
+        return Delayed()
+
+    def release(self) -> None:
+        d, pending = self.waiting.pop(0)
+        pending.commit().chainDeferred(d)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class Client:
+    """
+    One server connection seen from the client: C{send} bytes, get back
+    the reply lines written since the last call.
+    """
+
+    def __init__(self, suite: Any, role: str = "smtp", transport: Any = None) -> None:
+        self.suite = suite
+        self.factory = suite.factories[role]
+        self.transport = transport if transport is not None else TLSStringTransport()
+        self.protocol = self.factory.buildProtocol(self.transport.getPeer())
+        self.protocol.makeConnection(self.transport)
+
+    def replies(self) -> list[bytes]:
+        data = self.transport.value()
+        self.transport.clear()
+        return data.split(b"\r\n")[:-1]
+
+    def send(self, data: bytes) -> list[bytes]:
+        self.protocol.dataReceived(data)
+        return self.replies()
+
+    def codes(self, data: bytes) -> list[bytes]:
+        """
+        The final-line codes (C{b"250 2.1.0"}) of the replies to C{data}.
+        """
+        return [b" ".join(line.split(b" ")[:2]) if line[4:5].isdigit() else line[:3]
+                for line in self.send(data) if line[3:4] != b"-"]
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.transport.disconnecting)
+
+    def greet(self, name: bytes = b"client.test") -> list[bytes]:
+        self.replies()
+        return self.send(b"EHLO " + name + b"\r\n")
+
+
+def newSuite(testCase: Any, **overrides: Any) -> Any:
+    return makeSuite(testCase, **overrides)
+
+
+def storedMessages(suite: Any, user: str) -> list[bytes]:
+    result = []
+    for message in suite.store.listMessages(user):
+        with open(message.path, "rb") as f:
+            result.append(f.read())
+    return result
+
+
+def tmpFiles(suite: Any, user: str) -> list[str]:
+    folder = os.path.join(suite.config.mailDir, user, "tmp")
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
+__all__ = ["TLSStringTransport", "ManualCommitStore", "Client", "newSuite", "storedMessages", "tmpFiles",
+           "peerTransport"]

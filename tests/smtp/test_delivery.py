@@ -1,0 +1,177 @@
+# -*- test-case-name: tests.smtp.test_delivery -*-
+"""
+The delivery avatar and Twisted's contracts: our C{LocalDelivery}, and any
+other C{IMessageDelivery} (line-at-a-time C{IMessage}s) plugged in unchanged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.mail.smtp import IMessage, IMessageDelivery, SMTPBadRcpt
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from twisted_mail_suite.errors import DeliveryFailed
+from twisted_mail_suite.interfaces import IPendingDelivery
+from twisted_mail_suite.smtp.delivery import (LocalDelivery, MessagesDelivery, RelayDenied, UnknownUser,
+                                              twistedAddress, twistedUser)
+
+from .helpers import Client, newSuite
+
+
+@implementer(IMessage)
+class RecordingMessage:
+    def __init__(self, result: Any = "ok") -> None:
+        self.lines: list[bytes] = []
+        self.result = result
+        self.lost = False
+
+    def lineReceived(self, line: bytes) -> None:
+        self.lines.append(line)
+
+    def eomReceived(self) -> Any:
+        return self.result
+
+    def connectionLost(self) -> None:
+        self.lost = True
+
+
+@implementer(IMessageDelivery)
+class ForeignDelivery:
+    """
+    An embedder's avatar: RCPT answers later, messages are kept in memory.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[RecordingMessage] = []
+        self.pendingRecipients: list[tuple[Deferred, Any]] = []
+
+    def receivedHeader(self, helo: Any, origin: Any, recipients: Any) -> bytes:
+        return b"Received: from " + helo[0] + b" for " + bytes(recipients[0].dest)
+
+    def validateFrom(self, helo: Any, origin: Any) -> Any:
+        return origin
+
+    def validateTo(self, user: Any) -> Deferred:
+        d: Deferred = Deferred()
+        self.pendingRecipients.append((d, user))
+        return d
+
+    def makeMessage(self) -> RecordingMessage:
+        message = RecordingMessage()
+        self.messages.append(message)
+        return message
+
+
+class LocalDeliveryTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.suite = newSuite(self, aliases={"sales": ["alice", "bob"]}, catch_all=None)
+        self.avatar = LocalDelivery(self.suite.config, self.suite.store, self.suite.users, None)
+
+    def test_interface(self) -> None:
+        """
+        The avatar provides C{IMessageDelivery}.
+        """
+        verifyObject(IMessageDelivery, self.avatar)
+
+    def test_resolve(self) -> None:
+        """
+        Users, aliases and subaddresses resolve; foreign and unknown addresses raise.
+        """
+        self.assertEqual(self.avatar.resolve("Alice@Example.Test"), ("alice",))
+        self.assertEqual(self.avatar.resolve("sales@example.test"), ("alice", "bob"))
+        self.assertEqual(self.avatar.resolve("alice+news@example.test"), ("alice",))
+        self.assertRaises(RelayDenied, self.avatar.resolve, "alice@elsewhere.test")
+        self.assertRaises(UnknownUser, self.avatar.resolve, "carol@example.test")
+
+    def test_validateToGivesUsers(self) -> None:
+        """
+        C{validateTo} with a Twisted C{User} names the local users.
+        """
+        recipient = self.avatar.validateTo(twistedUser(b"sales@example.test", (b"h", b"1.2.3.4"), None, b""))
+        self.assertEqual(recipient.users, ("alice", "bob"))
+
+    def test_twistedAddress(self) -> None:
+        """
+        Addresses Twisted's own parser refuses still make a C{User}.
+        """
+        address = twistedAddress("jörg@exämple.test".encode())
+        self.assertEqual((address.local, address.domain), ("jörg".encode(), "exämple.test".encode()))
+        self.assertEqual(twistedAddress(b"postmaster").domain, b"")
+
+
+class MessagesDeliveryTests(SynchronousTestCase):
+    def test_interface(self) -> None:
+        """
+        The adapter provides L{IPendingDelivery}.
+        """
+        verifyObject(IPendingDelivery, MessagesDelivery([]))
+
+    def test_linesAcrossWrites(self) -> None:
+        """
+        Text is split into lines for every message, whatever the write boundaries.
+        """
+        first, second = RecordingMessage(), RecordingMessage()
+        delivery = MessagesDelivery([first, second])
+        delivery.write(b"a\r\nb")
+        delivery.write(b"c\r\n\r\nd")
+        self.assertEqual(self.successResultOf(delivery.commit()), ["ok", "ok"])
+        self.assertEqual(first.lines, [b"a", b"bc", b"", b"d"])
+        self.assertEqual(second.lines, first.lines)
+
+    def test_failure(self) -> None:
+        """
+        If one message fails, commit fails with L{DeliveryFailed} and all are told.
+        """
+        from twisted.internet.defer import fail
+
+        first, second = RecordingMessage(), RecordingMessage(fail(OSError("no")))
+        delivery = MessagesDelivery([first, second])
+        self.failureResultOf(delivery.commit(), DeliveryFailed)
+        self.assertTrue(first.lost and second.lost)
+
+    def test_abort(self) -> None:
+        """
+        Abort tells every message the connection was lost.
+        """
+        message = RecordingMessage()
+        MessagesDelivery([message]).abort()
+        self.assertTrue(message.lost)
+
+
+class ForeignAvatarTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.suite = newSuite(self)
+        self.avatar = ForeignDelivery()
+        self.suite.portal.anonymousDelivery = lambda: succeed((IMessageDelivery, self.avatar, lambda: None))
+        self.client = Client(self.suite)
+        self.client.greet()
+
+    def test_asynchronousRecipient(self) -> None:
+        """
+        An avatar whose C{validateTo} answers later gets its C{IMessage}s
+        fed line by line; replies stay in order meanwhile.
+        """
+        lines = self.client.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<x@anywhere.test>\r\nDATA\r\n"
+                                 b"Subject: hi\r\n\r\n..dot\r\n.\r\n")
+        self.assertEqual(len(lines), 1)
+        d, user = self.avatar.pendingRecipients.pop()
+        self.assertEqual(bytes(user.dest), b"x@anywhere.test")
+        d.callback(self.avatar.makeMessage)
+        codes = [line[:3] for line in self.client.replies()]
+        self.assertEqual(codes, [b"250", b"354", b"250"])
+        [message] = self.avatar.messages
+        self.assertEqual(message.lines, [b"Return-Path: <a@b.test>",
+                                         b"Received: from client.test for x@anywhere.test",
+                                         b"Subject: hi", b"", b".dot"])
+
+    def test_refusedRecipient(self) -> None:
+        """
+        Twisted's C{SMTPBadRcpt} becomes 550 5.1.1.
+        """
+        self.client.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<x@anywhere.test>\r\n")
+        d, user = self.avatar.pendingRecipients.pop()
+        d.errback(SMTPBadRcpt(user))
+        self.assertEqual(self.client.codes(b""), [b"550 5.1.1"])

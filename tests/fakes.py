@@ -55,6 +55,18 @@ def makeSuite(testCase: Any, users: Mapping[str, str] | None = None, **overrides
                             store=store, bus=bus, runInThread=runSynchronously)
 
 
+def writeConfigFile(testCase: Any, text: str, name: str = "tap.yaml") -> str:
+    """
+    Write C{text} as C{name} in a new temporary folder; return its absolute path.
+    """
+    folder = os.path.abspath(testCase.mktemp())
+    os.makedirs(folder)
+    path = os.path.join(folder, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def peerTransport(host: str = "127.0.0.1", port: int = 40000) -> StringTransport:
     """
     A C{StringTransport} whose peer is C{host} (loopback by default).

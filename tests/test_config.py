@@ -12,6 +12,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted_mail_suite.config import configFromDict, configToDict, loadConfig, parseSize
 from twisted_mail_suite.errors import ConfigError
 
+from .fakes import writeConfigFile
+
 
 class ParseSizeTests(SynchronousTestCase):
     def test_units(self) -> None:
@@ -33,12 +35,7 @@ class ParseSizeTests(SynchronousTestCase):
 
 class FileTests(SynchronousTestCase):
     def write(self, text: str) -> str:
-        folder = os.path.abspath(self.mktemp())
-        os.makedirs(folder)
-        path = os.path.join(folder, "tap.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+        return writeConfigFile(self, text)
 
     def assertConfigError(self, text: str, expected: str) -> ConfigError:
         error = self.assertRaises(ConfigError, loadConfig, self.write(text))

@@ -42,21 +42,25 @@ def mailsuite_options() -> dict[str, Any]:
     return {"users": dict(DEFAULT_USERS)}
 
 
-@pytest.fixture(scope=_scope)  # type: ignore[call-overload]
-def mailsuite(mailsuite_options: dict[str, Any]) -> Iterator[Any]:
-    """
-    A started harness; stopped (ports closed, data removed) afterwards.
-    """
+def _startedHarness(options: dict[str, Any]) -> Iterator[Any]:
     import pytest_twisted
 
     from .testing import MailSuiteHarness
 
-    harness = MailSuiteHarness(**mailsuite_options)
+    harness = MailSuiteHarness(**options)
     pytest_twisted.blockon(harness.start())
     try:
         yield harness
     finally:
         pytest_twisted.blockon(harness.stop())
+
+
+@pytest.fixture(scope=_scope)  # type: ignore[call-overload]
+def mailsuite(mailsuite_options: dict[str, Any]) -> Iterator[Any]:
+    """
+    A started harness; stopped (ports closed, data removed) afterwards.
+    """
+    yield from _startedHarness(mailsuite_options)
 
 
 @pytest.fixture(scope="session")
@@ -65,13 +69,4 @@ def mailsuite_session(mailsuite_options: dict[str, Any]) -> Iterator[Any]:
     One harness for the whole session (faults are reset between uses by
     nobody but you: call C{reset()}).
     """
-    import pytest_twisted
-
-    from .testing import MailSuiteHarness
-
-    harness = MailSuiteHarness(**mailsuite_options)
-    pytest_twisted.blockon(harness.start())
-    try:
-        yield harness
-    finally:
-        pytest_twisted.blockon(harness.stop())
+    yield from _startedHarness(mailsuite_options)

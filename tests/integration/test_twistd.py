@@ -13,7 +13,7 @@ import signal
 from twisted.internet import defer, protocol, reactor
 from twisted.trial.unittest import TestCase
 
-from ..fakes import TwistdChild
+from ..fakes import TwistdChild, writeConfigFile
 
 LISTENING = re.compile(rb"(\w+) listening on 127\.0\.0\.1:(\d+)")
 
@@ -26,12 +26,7 @@ class TwistdTests(TestCase):
     timeout = 60
 
     def writeConfig(self, text: str) -> str:
-        folder = os.path.abspath(self.mktemp())
-        os.makedirs(folder)
-        path = os.path.join(folder, "tap.yaml")
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+        return writeConfigFile(self, text)
 
     @defer.inlineCallbacks
     def test_startListenStop(self):  # type: ignore[no-untyped-def]

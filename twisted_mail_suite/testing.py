@@ -20,27 +20,22 @@ from __future__ import annotations
 
 import email
 import email.policy
-import fnmatch
 import os
 import shutil
 import ssl as stdlibSSL
 import tempfile
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any, Callable, Iterable, Mapping, Pattern
+from typing import Any, Callable, Mapping, Pattern
 
 from twisted.internet import ssl
-from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import deferLater
-from twisted.mail.smtp import IMessageDelivery
-from zope.interface import implementer
 
 from .config import Config, configFromDict
 from .credentials import InMemoryUsers
-from .errors import DeliveryFailed, ProtocolError
 from .events import NewMailEvent
-from .interfaces import IMailStore, IPendingDelivery
+from .faults import Faults, FaultyStore, matcher, watchFactory, wrapRealm
 from .service import MailSuiteService
 
 __all__ = ["MailSuiteHarness", "DeliveredMessage", "MessageTimeout", "startHarness"]
@@ -76,129 +71,6 @@ class DeliveredMessage:
         return self.message[header]
 
 
-def _code(code: int, default: bytes) -> bytes:
-    enhanced = {4: b"4.3.0", 5: b"5.3.0"}.get(code // 100, b"")
-    return b"%d %s" % (code, enhanced) if enhanced else default
-
-
-class _Faults:
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.failCount = 0
-        self.failCode = 451
-        self.delay = 0.0
-        self.rejections: list[tuple[Callable[[str], bool], int]] = []
-        self.dropAfter: int | None = None
-
-
-@implementer(IPendingDelivery)
-class _FaultyDelivery:
-    def __init__(self, inner: IPendingDelivery, faults: _Faults, clock: IReactorTime) -> None:
-        self._inner = inner
-        self._faults = faults
-        self._clock = clock
-
-    @property
-    def size(self) -> int:
-        return self._inner.size  # type: ignore[no-any-return]
-
-    def write(self, data: bytes) -> None:
-        self._inner.write(data)
-
-    def abort(self) -> None:
-        self._inner.abort()
-
-    def commit(self) -> Deferred:
-        faults = self._faults
-        if faults.failCount > 0:
-            faults.failCount -= 1
-            self._inner.abort()
-            code = faults.failCode
-            if code >= 500:
-                return fail(ProtocolError(_code(code, b"554 5.3.0"), b"Delivery failed (injected)",
-                                          "harness failDeliveries"))
-            return fail(DeliveryFailed("harness failDeliveries", code=_code(code, b"451 4.3.0")))
-        if faults.delay > 0:
-            return deferLater(self._clock, faults.delay, self._inner.commit)
-        return self._inner.commit()
-
-
-@implementer(IMailStore)
-class _FaultyStore:
-    """
-    The harness's store: the real one, with injectable faults at commit.
-    """
-
-    def __init__(self, inner: Any, faults: _Faults, clock: IReactorTime) -> None:
-        self._inner = inner
-        self._faults = faults
-        self._clock = clock
-
-    def beginDelivery(self, users: Iterable[str], sender: str = "", subject: str = "") -> _FaultyDelivery:
-        return _FaultyDelivery(self._inner.beginDelivery(users, sender, subject), self._faults, self._clock)
-
-    def listMessages(self, user: str) -> Any:
-        return self._inner.listMessages(user)
-
-    def openMessage(self, user: str, uid: str) -> Any:
-        return self._inner.openMessage(user, uid)
-
-    def markSeen(self, user: str, uids: Iterable[str]) -> None:
-        self._inner.markSeen(user, uids)
-
-    def deleteMessages(self, user: str, uids: Iterable[str]) -> None:
-        self._inner.deleteMessages(user, uids)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-@implementer(IMessageDelivery)
-class _RejectingDelivery:
-    """
-    Wraps the realm's C{IMessageDelivery} avatar: recipients matching an
-    injected pattern are refused with the injected code.
-    """
-
-    def __init__(self, inner: Any, faults: _Faults) -> None:
-        self._inner = inner
-        self._faults = faults
-
-    def _check(self, address: str) -> None:
-        for matches, code in self._faults.rejections:
-            if matches(address):
-                raise ProtocolError(b"%d %s" % (code, b"5.1.1" if code >= 500 else b"4.2.0"),
-                                    b"Recipient rejected (injected)", f"harness rejects {address}")
-
-    def receivedHeader(self, helo: Any, origin: Any, recipients: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._inner.receivedHeader(helo, origin, recipients, *args, **kwargs)
-
-    def validateFrom(self, helo: Any, origin: Any) -> Any:
-        return self._inner.validateFrom(helo, origin)
-
-    def validateTo(self, user: Any) -> Any:
-        from .smtp.delivery import _addressText
-
-        self._check(_addressText(user))
-        return self._inner.validateTo(user)
-
-    def resolve(self, address: str) -> Any:
-        self._check(address)
-        return self._inner.resolve(address)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def _matcher(pattern: str | Pattern[str]) -> Callable[[str], bool]:
-    if isinstance(pattern, str):
-        lowered = pattern.lower()
-        return lambda address: fnmatch.fnmatchcase(address.lower(), lowered)
-    return lambda address: pattern.search(address) is not None
-
-
 class MailSuiteHarness:
     """
     The whole suite on ephemeral loopback ports with a temporary data
@@ -230,14 +102,14 @@ class MailSuiteHarness:
         self._ownDataDir = dataDir is None
         self.dataDir = dataDir or tempfile.mkdtemp(prefix="mailsuite-")
         self.config: Config = configFromDict(self._raw(tls), "<harness>", overrides)
-        self._faults = _Faults()
+        self._faults = Faults()
         self._userDatabase = InMemoryUsers(self.users)
         self.suite = MailSuiteService(self.config, reactor, users=self._userDatabase, clock=self.clock)
-        self.store = self.suite.store = _FaultyStore(self.suite.store, self._faults, self.clock)
-        self._wrapRealm()
+        self.store = self.suite.store = FaultyStore(self.suite.store, self._faults, self.clock)
+        wrapRealm(self.suite.portal.realm, self.store, self._faults)
         self._connections: dict[Any, Deferred] = {}
         for factory in self.suite.factories.values():
-            self._watchFactory(factory)
+            watchFactory(factory, self._faults, self._connections)
         self.running = False
 
     def _raw(self, tls: bool) -> dict[str, Any]:
@@ -254,69 +126,6 @@ class MailSuiteHarness:
             "tls": {"starttls": tls},
             "smtp": listen(), "submission": listen(), "pop3": listen(), "chat": listen(),
         }
-
-    def _wrapRealm(self) -> None:
-        realm = self.suite.portal.realm
-        realm.store = self.store
-        original = realm.requestAvatar
-        faults = self._faults
-
-        def requestAvatar(avatarId: Any, mind: Any, *interfaces: Any) -> Any:
-            interface, avatar, logout = original(avatarId, mind, *interfaces)
-            if interface is IMessageDelivery:
-                avatar = _RejectingDelivery(avatar, faults)
-            return interface, avatar, logout
-
-        realm.requestAvatar = requestAvatar
-
-    def _watchFactory(self, factory: Any) -> None:
-        """
-        Track every connection (so L{stop} can close them) and apply the
-        C{dropConnections} fault, without wrapping the transport.
-        """
-        build = factory.buildProtocol
-        connections = self._connections
-        faults = self._faults
-
-        def buildProtocol(addr: Any) -> Any:
-            protocol = build(addr)
-            if protocol is None:
-                return None
-            closed: Deferred = Deferred()
-            connections[protocol] = closed
-            lost = protocol.connectionLost
-            made = protocol.makeConnection
-            received = protocol.dataReceived
-            seen = [0]
-
-            def connectionLost(reason: Any = None) -> Any:
-                connections.pop(protocol, None)
-                try:
-                    return lost(reason)
-                finally:
-                    if not closed.called:
-                        closed.callback(None)
-
-            def makeConnection(transport: Any) -> Any:
-                result = made(transport)
-                if faults.dropAfter == 0:
-                    transport.abortConnection()
-                return result
-
-            def dataReceived(data: bytes) -> Any:
-                if faults.dropAfter is not None:
-                    seen[0] += data.count(b"\n")
-                    if seen[0] >= faults.dropAfter:
-                        protocol.transport.abortConnection()
-                        return None
-                return received(data)
-
-            protocol.connectionLost = connectionLost
-            protocol.makeConnection = makeConnection
-            protocol.dataReceived = dataReceived
-            return protocol
-
-        factory.buildProtocol = buildProtocol
 
     # Life cycle
 
@@ -521,7 +330,7 @@ class MailSuiteHarness:
         RCPT TO addresses matching C{pattern} (a glob such as
         C{"*@bounce.test"}, or a compiled regex) are refused with C{code}.
         """
-        self._faults.rejections.append((_matcher(pattern), code))
+        self._faults.rejections.append((matcher(pattern), code))
 
     def dropConnections(self, after: int = 0) -> None:
         """

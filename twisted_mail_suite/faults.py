@@ -1,0 +1,209 @@
+# -*- test-case-name: tests.test_testing -*-
+"""
+Fault injection for L{twisted_mail_suite.testing}: a store whose commits can
+fail or lag, an C{IMessageDelivery} wrapper that refuses chosen recipients,
+and a watch on every protocol factory that can cut connections and lets the
+harness close them all at stop.  Inactive faults cost one attribute check.
+"""
+from __future__ import annotations
+
+import fnmatch
+from typing import Any, Callable, Iterable, Pattern
+
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.mail.smtp import IMessageDelivery
+from zope.interface import implementer
+
+from .errors import DeliveryFailed, ProtocolError
+from .interfaces import IMailStore, IPendingDelivery
+
+
+def _code(code: int, default: bytes) -> bytes:
+    enhanced = {4: b"4.3.0", 5: b"5.3.0"}.get(code // 100, b"")
+    return b"%d %s" % (code, enhanced) if enhanced else default
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.failCount = 0
+        self.failCode = 451
+        self.delay = 0.0
+        self.rejections: list[tuple[Callable[[str], bool], int]] = []
+        self.dropAfter: int | None = None
+
+
+@implementer(IPendingDelivery)
+class _FaultyDelivery:
+    def __init__(self, inner: IPendingDelivery, faults: Faults, clock: IReactorTime) -> None:
+        self._inner = inner
+        self._faults = faults
+        self._clock = clock
+
+    @property
+    def size(self) -> int:
+        return self._inner.size  # type: ignore[no-any-return]
+
+    def write(self, data: bytes) -> None:
+        self._inner.write(data)
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+    def commit(self) -> Deferred:
+        faults = self._faults
+        if faults.failCount > 0:
+            faults.failCount -= 1
+            self._inner.abort()
+            code = faults.failCode
+            if code >= 500:
+                return fail(ProtocolError(_code(code, b"554 5.3.0"), b"Delivery failed (injected)",
+                                          "harness failDeliveries"))
+            return fail(DeliveryFailed("harness failDeliveries", code=_code(code, b"451 4.3.0")))
+        if faults.delay > 0:
+            return deferLater(self._clock, faults.delay, self._inner.commit)
+        return self._inner.commit()
+
+
+@implementer(IMailStore)
+class FaultyStore:
+    """
+    The harness's store: the real one, with injectable faults at commit.
+    """
+
+    def __init__(self, inner: Any, faults: Faults, clock: IReactorTime) -> None:
+        self._inner = inner
+        self._faults = faults
+        self._clock = clock
+
+    def beginDelivery(self, users: Iterable[str], sender: str = "", subject: str = "") -> _FaultyDelivery:
+        return _FaultyDelivery(self._inner.beginDelivery(users, sender, subject), self._faults, self._clock)
+
+    def listMessages(self, user: str) -> Any:
+        return self._inner.listMessages(user)
+
+    def openMessage(self, user: str, uid: str) -> Any:
+        return self._inner.openMessage(user, uid)
+
+    def markSeen(self, user: str, uids: Iterable[str]) -> None:
+        self._inner.markSeen(user, uids)
+
+    def deleteMessages(self, user: str, uids: Iterable[str]) -> None:
+        self._inner.deleteMessages(user, uids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@implementer(IMessageDelivery)
+class _RejectingDelivery:
+    """
+    Wraps the realm's C{IMessageDelivery} avatar: recipients matching an
+    injected pattern are refused with the injected code.
+    """
+
+    def __init__(self, inner: Any, faults: Faults) -> None:
+        self._inner = inner
+        self._faults = faults
+
+    def _check(self, address: str) -> None:
+        for matches, code in self._faults.rejections:
+            if matches(address):
+                raise ProtocolError(b"%d %s" % (code, b"5.1.1" if code >= 500 else b"4.2.0"),
+                                    b"Recipient rejected (injected)", f"harness rejects {address}")
+
+    def receivedHeader(self, helo: Any, origin: Any, recipients: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._inner.receivedHeader(helo, origin, recipients, *args, **kwargs)
+
+    def validateFrom(self, helo: Any, origin: Any) -> Any:
+        return self._inner.validateFrom(helo, origin)
+
+    def validateTo(self, user: Any) -> Any:
+        from .smtp.delivery import _addressText
+
+        self._check(_addressText(user))
+        return self._inner.validateTo(user)
+
+    def resolve(self, address: str) -> Any:
+        self._check(address)
+        return self._inner.resolve(address)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def matcher(pattern: str | Pattern[str]) -> Callable[[str], bool]:
+    if isinstance(pattern, str):
+        lowered = pattern.lower()
+        return lambda address: fnmatch.fnmatchcase(address.lower(), lowered)
+    return lambda address: pattern.search(address) is not None
+
+
+def wrapRealm(realm: Any, store: IMailStore, faults: Faults) -> None:
+    """
+    Make C{realm} hand out deliveries over C{store} that honour the
+    recipient faults.
+    """
+    realm.store = store
+    original = realm.requestAvatar
+
+    def requestAvatar(avatarId: Any, mind: Any, *interfaces: Any) -> Any:
+        interface, avatar, logout = original(avatarId, mind, *interfaces)
+        if interface is IMessageDelivery:
+            avatar = _RejectingDelivery(avatar, faults)
+        return interface, avatar, logout
+
+    realm.requestAvatar = requestAvatar
+
+
+def watchFactory(factory: Any, faults: Faults, connections: dict[Any, Deferred]) -> None:
+    """
+    Track every connection of C{factory} in C{connections} (protocol ->
+    Deferred firing at connection loss) and apply the drop fault, without
+    wrapping the transport.
+    """
+    build = factory.buildProtocol
+
+    def buildProtocol(addr: Any) -> Any:
+        protocol = build(addr)
+        if protocol is None:
+            return None
+        closed: Deferred = Deferred()
+        connections[protocol] = closed
+        lost = protocol.connectionLost
+        made = protocol.makeConnection
+        received = protocol.dataReceived
+        seen = [0]
+
+        def connectionLost(reason: Any = None) -> Any:
+            connections.pop(protocol, None)
+            try:
+                return lost(reason)
+            finally:
+                if not closed.called:
+                    closed.callback(None)
+
+        def makeConnection(transport: Any) -> Any:
+            result = made(transport)
+            if faults.dropAfter == 0:
+                transport.abortConnection()
+            return result
+
+        def dataReceived(data: bytes) -> Any:
+            if faults.dropAfter is not None:
+                seen[0] += data.count(b"\n")
+                if seen[0] >= faults.dropAfter:
+                    protocol.transport.abortConnection()
+                    return None
+            return received(data)
+
+        protocol.connectionLost = connectionLost
+        protocol.makeConnection = makeConnection
+        protocol.dataReceived = dataReceived
+        return protocol
+
+    factory.buildProtocol = buildProtocol

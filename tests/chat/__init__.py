@@ -1,0 +1,5 @@
+# -*- test-case-name: tests.chat -*-
+"""
+Tests for the chat room.
+"""
+from __future__ import annotations

@@ -12,6 +12,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from twisted_mail_suite.chat import output
 from twisted_mail_suite.chat.protocol import makeFactory
 from twisted_mail_suite.chat.room import IParticipant
 from twisted_mail_suite.events import NewMailEvent
@@ -114,6 +115,44 @@ class ConnectionTests(ChatTestCase):
         self.assertEqual(ann.lines(), ["*** the chat server is shutting down"])
         self.assertTrue(ann.closing)
 
+    def test_shutdownIncludesUnnamed(self) -> None:
+        """
+        Connections not yet logged in (C{require_login}) are closed too.
+        """
+        self.suite, self.factory = chatSuite(self, require_login=True)
+        ann = self.connect()
+        self.factory.stopFactory()
+        self.assertTrue(ann.closing)
+
+    def test_drain(self) -> None:
+        """
+        C{drain} closes everyone and fires once the last connection is gone.
+        """
+        ann, ben = self.clients(2)
+        d = self.factory.drain(10)
+        self.assertTrue(ann.closing and ben.closing)
+        ann.disconnect()
+        self.assertNoResult(d)
+        ben.disconnect()
+        self.successResultOf(d)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_drainTimeout(self) -> None:
+        """
+        Connections still there after the timeout are aborted.
+        """
+        ann = self.connect()
+        d = self.factory.drain(5)
+        self.clock.advance(5)
+        self.successResultOf(d)
+        self.assertTrue(ann.transport.aborted)
+
+    def test_drainNobody(self) -> None:
+        """
+        With no connection, C{drain} is done at once.
+        """
+        self.successResultOf(self.factory.drain(5))
+
     def test_internalErrorAnswered(self) -> None:
         """
         An unexpected failure in a command is logged and answered with an
@@ -121,13 +160,15 @@ class ConnectionTests(ChatTestCase):
         """
         ann = self.connect()
 
-        def broken(participant: object, text: str) -> None:
+        def broken(*args: object) -> None:
             raise RuntimeError("boom")
 
-        self.patch(self.factory.hub, "say", broken)
+        self.patch(self.factory.hub, "relay", broken)
+        self.patch(self.factory.hub, "who", broken)
         ann.send("hi")
-        self.assertEqual(ann.lines(), ["!!! internal error, sorry"])
-        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        ann.send("who")
+        self.assertEqual(ann.lines(), ["!!! internal error, sorry"] * 2)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
         self.assertFalse(ann.closing)
 
 
@@ -173,6 +214,28 @@ class ChatCommandTests(ChatTestCase):
         self.assertEqual(ann.lines(), [])
         self.assertEqual(ben.lines(), ["[#lobby] guest-1: hello 你好"])
         self.assertEqual(cat.lines(), ["[#lobby] guest-1: hello 你好"])
+
+    def test_linesTogetherRelayedTogether(self) -> None:
+        """
+        Chat lines that arrive in one chunk reach each member in one write,
+        in order, before anything the next command causes.
+        """
+        ann, ben = self.clients(2)
+        writes: list[bytes] = []
+        self.patch(ben.protocol, "deliver", writes.append)
+        ann.protocol.dataReceived(b"one\n/me two\nthree\nto|guest-2|four\nfive\n")
+        self.assertEqual(writes, [b"[#lobby] guest-1: one\n[#lobby] * guest-1 two\n"
+                                  b"[#lobby] guest-1: three\n",
+                                  b"[private] guest-1: four\n",
+                                  b"[#lobby] guest-1: five\n"])
+
+    def test_saidBeforeQuit(self) -> None:
+        """
+        Lines said in the same chunk as C{/quit} still reach the room first.
+        """
+        ann, ben = self.clients(2)
+        ann.protocol.dataReceived(b"bye all\n/quit\n")
+        self.assertEqual(ben.lines(), ["[#lobby] guest-1: bye all", "*** guest-1 left #lobby"])
 
     def test_crlf(self) -> None:
         """
@@ -614,6 +677,28 @@ class SlowReaderTests(ChatTestCase):
         talker.send("still here")
         self.assertEqual(reader.lines(), ["*** guest-1 left #lobby", "[#lobby] guest-2: still here"])
 
+    def test_closingNonReaderAborted(self) -> None:
+        """
+        A client closed by the server (here for idling) that does not take
+        its last lines is aborted after a grace period.
+        """
+        self.suite, self.factory = chatSuite(self, idle_timeout=60)
+        ann = self.connect()
+        self.factory.clock.advance(60)
+        self.assertTrue(ann.closing)
+        self.assertFalse(ann.transport.aborted)
+        self.factory.clock.advance(10)
+        self.assertTrue(ann.transport.aborted)
+
+    def test_closedInTime(self) -> None:
+        """
+        A connection that closes in time leaves no timer behind.
+        """
+        ann = self.connect()
+        ann.send("/quit")
+        ann.disconnect()
+        self.assertEqual(self.factory.clock.getDelayedCalls(), [])
+
     def test_catchesUp(self) -> None:
         """
         A reader that drains in time is never dropped.
@@ -628,14 +713,17 @@ class SlowReaderTests(ChatTestCase):
 
 class FakeSocket:
     """
-    A non-blocking socket taking at most C{room} more bytes.
+    A non-blocking socket (descriptor 99) taking at most C{room} more bytes.
     """
+
+    fd = 99
 
     def __init__(self, room: int) -> None:
         self.room = room
         self.sent = b""
 
-    def send(self, data: bytes) -> int:
+    def write(self, fd: int, data: bytes) -> int:
+        assert fd == self.fd
         if not self.room:
             raise BlockingIOError()
         taken = data[:self.room]
@@ -655,7 +743,8 @@ class FastPathTests(ChatTestCase):
     def fastClient(self, room: int) -> tuple[Client, FakeSocket]:
         client = self.connect()
         socket = FakeSocket(room)
-        client.protocol._socket = socket
+        client.protocol._fd = socket.fd
+        self.patch(output, "_write", socket.write)
         return client, socket
 
     def test_direct(self) -> None:
@@ -680,6 +769,18 @@ class FastPathTests(ChatTestCase):
         client.protocol.deliver(b"three\n")
         self.assertEqual(socket.sent, b"onthree\n")
 
+    def test_forgottenOnClose(self) -> None:
+        """
+        The descriptor is forgotten as soon as this side closes, and when
+        the connection is lost.
+        """
+        client, socket = self.fastClient(1000)
+        client.send("/quit")
+        self.assertIsNone(client.protocol._fd)
+        other, socket = self.fastClient(1000)
+        other.disconnect()
+        self.assertIsNone(other.protocol._fd)
+
     def test_boundApplies(self) -> None:
         """
         Queued bytes past C{max_pending_output} drop the client.
@@ -697,7 +798,7 @@ class FastPathTests(ChatTestCase):
         Only a plain TCP transport uses the socket (never TLS or a test double).
         """
         client = self.connect()
-        self.assertIsNone(client.protocol._socket)
+        self.assertIsNone(client.protocol._fd)
         self.assertTrue(client.transport.streaming)
 
 

@@ -78,9 +78,10 @@ class LineClient(Protocol):
 class ChatLoopbackTestCase(TestCase):
     timeout = 15
     otherProtocols = False
+    chatListen = "tcp:0:interface=127.0.0.1"
 
     def setUp(self) -> Any:
-        overrides: dict[str, Any] = {"chat.lines_per_second": 0}
+        overrides: dict[str, Any] = {"chat.lines_per_second": 0, "chat.listen": [self.chatListen]}
         if not self.otherProtocols:
             overrides.update({"smtp.listen": [], "submission.listen": [], "pop3.listen": []})
         config = makeConfig(self.mktemp(), **overrides)
@@ -102,10 +103,12 @@ class ChatLoopbackTestCase(TestCase):
             raise SkipTest(f"no {role} server in this build")
         return ports[0]
 
+    def endpoint(self) -> Any:
+        return TCP4ClientEndpoint(reactor, "127.0.0.1", self.port())
+
     @defer.inlineCallbacks
     def connect(self) -> Any:
-        client = yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.port()),
-                                       LineClient())
+        client = yield connectProtocol(self.endpoint(), LineClient())
         self.addCleanup(self.disconnect, client)
         yield client.expect(lambda line: line.startswith("*** you joined #lobby"))
         return client
@@ -183,6 +186,7 @@ class ChatOverLoopbackTests(ChatLoopbackTestCase):
         server = self.suite.factories["chat"].hub.findUser("alice")
         handle = server.transport.getHandle()
         self.assertTrue(handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        self.assertEqual(server._fd, handle.fileno())      # the plain-TCP fast path
 
     @defer.inlineCallbacks
     def test_hugeLine(self) -> Any:
@@ -205,6 +209,34 @@ class ChatOverLoopbackTests(ChatLoopbackTestCase):
         ann.send("/quit")
         yield ann.closed
         yield ben.expect("*** guest-1 left #lobby")
+
+
+class ChatOverTLSTests(ChatLoopbackTestCase):
+    """
+    An C{ssl:} chat listener.
+    """
+
+    chatListen = "ssl:0:interface=127.0.0.1"
+
+    def endpoint(self) -> Any:
+        from twisted.internet.endpoints import SSL4ClientEndpoint
+        from twisted.internet.ssl import CertificateOptions
+
+        return SSL4ClientEndpoint(reactor, "127.0.0.1", self.port(), CertificateOptions())
+
+    @defer.inlineCallbacks
+    def test_chatAndLogin(self) -> Any:
+        """
+        Chat and C{/login} work over TLS, and the plain-socket fast path is
+        never used under TLS.
+        """
+        ann, ben = yield self.clients(2)
+        ann.send("/login alice secret")
+        yield ann.expect("*** logged in as alice")
+        ann.send("over TLS")
+        yield ben.expect("[#lobby] alice: over TLS")
+        server = self.suite.factories["chat"].hub.findUser("alice")
+        self.assertIsNone(server._fd)
 
 
 class CrossProtocolTests(ChatLoopbackTestCase):

@@ -73,6 +73,8 @@ class IdleTracker:
 
     def forget(self, key: Hashable) -> None:
         self._last.pop(key, None)
+        if not self._last:
+            self.stop()
 
     def _check(self) -> None:
         self._call = None

@@ -15,7 +15,8 @@ from typing import Any, Callable
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.interfaces import IAddress, IPullProducer, IPushProducer, ISSLTransport
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -32,6 +33,7 @@ from .output import OutputMixin
 from .room import ChatError, ChatHub, IParticipant
 
 _BEFORE_LOGIN = (C.Login, C.Help, C.Quit, C.Nothing, C.Invalid)
+_RELAYED = (C.Say, C.Action, C.Nothing)
 
 
 @implementer(IParticipant, IPushProducer, IPullProducer)
@@ -56,6 +58,7 @@ class ChatProtocol(OutputMixin, Protocol):
     _auth: Any = None
     _logout: Callable[[], object] | None = None
     _loginPending = False
+    _said: list[bytes] | None = None
 
     # -- connection ----------------------------------------------------------
 
@@ -84,7 +87,7 @@ class ChatProtocol(OutputMixin, Protocol):
         else:
             factory.hub.enter(self, factory.hub.guestName())
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.stopOutput()
         if not self._admitted:
             return
@@ -101,6 +104,7 @@ class ChatProtocol(OutputMixin, Protocol):
         """
         Say C{lastLine}, leave the chat at once and close after the output.
         """
+        self._flushSaid()
         if lastLine is not None:
             self.deliver(lastLine)
         self.factory.hub.leave(self)
@@ -112,7 +116,16 @@ class ChatProtocol(OutputMixin, Protocol):
         """
         Split into lines by LF; a line longer than the limit is refused and
         the rest of it skipped as it arrives, never buffered.
+
+        Consecutive chat and action lines that arrive together are relayed
+        together, as one write per member, once the other lines of this
+        chunk are handled (or before the next command that is not a chat
+        line).  A client that sends faster than the room can be written to
+        thus costs one fan-out per read, not one per line: a server that
+        falls behind catches up instead of falling further behind.
         """
+        if self.outputClosed:
+            return
         if self._discarding:
             end = data.find(b"\n")
             if end < 0:
@@ -124,20 +137,25 @@ class ChatProtocol(OutputMixin, Protocol):
             self._buffer = b""
         limit = self.factory.maxLine
         start = 0
-        while not self.outputClosed:
-            end = data.find(b"\n", start)
-            if end < 0:
-                break
-            line = data[start:end]
-            start = end + 1
-            if len(line) > limit and not (len(line) == limit + 1 and line.endswith(b"\r")):
-                self._tooLong()
-            else:
-                self.lineReceived(line)
-        else:
-            return
-        rest = data[start:] if start else data
-        if len(rest) > limit + 1:
+        self._said = []
+        try:
+            while True:
+                end = data.find(b"\n", start)
+                if end < 0:
+                    break
+                line = data[start:end]
+                start = end + 1
+                if len(line) > limit and not (len(line) == limit + 1 and line.endswith(b"\r")):
+                    self._tooLong()
+                else:
+                    self.lineReceived(line)
+                if self.outputClosed:       # quit, kicked or dropped: ignore the rest
+                    return
+        finally:
+            self._flushSaid()
+            self._said = None
+        rest = data[start:]
+        if len(rest) > limit + 1:       # (a CR may still precede the LF)
             self._discarding = True
             self._tooLong()
         elif rest:
@@ -178,6 +196,8 @@ class ChatProtocol(OutputMixin, Protocol):
         if self.name is None and not isinstance(command, _BEFORE_LOGIN):
             self.deliver(lines.error("log in first: /login USER PASSWORD"))
             return
+        if self._said and not isinstance(command, _RELAYED):
+            self._flushSaid()
         try:
             _HANDLERS[type(command)](self, command)
         except ChatError as e:
@@ -190,10 +210,27 @@ class ChatProtocol(OutputMixin, Protocol):
     # -- commands ------------------------------------------------------------
 
     def _say(self, command: C.Say) -> None:
-        self.factory.hub.say(self, command.text)
+        self._relay(lines.chat(self.room.name, self.name, command.text))
 
     def _action(self, command: C.Action) -> None:
-        self.factory.hub.act(self, command.text)
+        self._relay(lines.action(self.room.name, self.name, command.text))
+
+    def _relay(self, data: bytes) -> None:
+        if self._said is not None:
+            self._said.append(data)
+        else:
+            self.factory.hub.relay(self, data)
+
+    def _flushSaid(self) -> None:
+        said = self._said
+        if said:
+            data = said[0] if len(said) == 1 else b"".join(said)
+            said.clear()
+            try:
+                self.factory.hub.relay(self, data)
+            except Exception:
+                self.log.failure("Relaying chat from {peer} failed", peer=self.peerHost)
+                self.deliver(lines.error("internal error, sorry"))
 
     def _who(self, command: C.Who) -> None:
         self.factory.hub.who(self)
@@ -337,6 +374,8 @@ class ChatFactory(Factory):
             f"welcome to the chat on {suite.config.hostname}; /help lists the commands")
         self.connections = 0
         self._perAddress: dict[str, int] = {}
+        self._protocols: set[ChatProtocol] = set()
+        self._drained: list[Deferred] = []
         self._unsubscribe = suite.bus.subscribe(NewMailEvent, self.newMail)
 
     def buildProtocol(self, addr: IAddress) -> ChatProtocol:
@@ -364,10 +403,16 @@ class ChatFactory(Factory):
             return "too many connections from your address"
         self.connections += 1
         self._perAddress[host] = perAddress + 1
+        self._protocols.add(protocol)
         return None
 
     def release(self, protocol: ChatProtocol) -> None:
         self.connections -= 1
+        self._protocols.discard(protocol)
+        if not self._protocols:
+            drained, self._drained = self._drained, []
+            for d in drained:
+                d.callback(None)
         host = protocol.peerHost
         count = self._perAddress.get(host, 0) - 1
         if count > 0:
@@ -389,9 +434,37 @@ class ChatFactory(Factory):
             participant.deliver(lines.system(f"new mail from {sender}: {subject}"))
 
     def stopFactory(self) -> None:
+        """
+        The last listener stopped: tell everyone and close their connections.
+        """
         self.idle.stop()
-        for participant in self.hub.everyone():
-            participant.close(lines.system("the chat server is shutting down"))  # type: ignore[attr-defined]
+        for protocol in list(self._protocols):
+            protocol.close(lines.system("the chat server is shutting down"))
+
+    def drain(self, timeout: float) -> Deferred:
+        """
+        Graceful shutdown (called by the service once the listeners are
+        closed): everyone has been told and is being closed; wait up to
+        C{timeout} seconds for the connections to go, then abort the rest.
+
+        @return: a Deferred firing when no chat connection is left.
+        """
+        self.stopFactory()
+        if not self._protocols:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._drained.append(d)
+        timer = self.clock.callLater(timeout, self._abortAll)
+        d.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
+        return d
+
+    def _abortAll(self) -> None:
+        for protocol in list(self._protocols):
+            protocol.transport.abortConnection()
+        self._protocols.clear()
+        drained, self._drained = self._drained, []
+        for d in drained:
+            d.callback(None)
 
 
 def makeFactory(suite: Any, role: str = "chat") -> ChatFactory:

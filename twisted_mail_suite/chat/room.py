@@ -13,7 +13,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Callable, Iterable, Optional, Protocol
 
-from zope.interface import Attribute, Interface, implementer
+from zope.interface import Attribute, Interface
 
 from ..errors import ProtocolError
 from . import lines
@@ -274,11 +274,20 @@ class ChatHub:
 
     def say(self, participant: Member, text: str) -> None:
         room: Room = participant.room
-        room.broadcast(lines.chat(room.name, participant.name, text), participant)
+        self.relay(participant, lines.chat(room.name, participant.name, text))
 
     def act(self, participant: Member, text: str) -> None:
         room: Room = participant.room
-        room.broadcast(lines.action(room.name, participant.name, text), participant)
+        self.relay(participant, lines.action(room.name, participant.name, text))
+
+    def relay(self, participant: Member, data: bytes) -> None:
+        """
+        Hand C{data}, one or more chat or action lines already formatted for
+        C{participant} in its current room, to everyone else in that room.
+        """
+        room = participant.room
+        if room is not None:
+            room.broadcast(data, participant)
 
     def whisper(self, participant: Member, name: str, text: str) -> bool:
         """

@@ -380,13 +380,19 @@ class LoginTests(ChatTestCase):
                                        "!!! login failed; disconnecting"])
         self.assertTrue(ann.closing)
 
-    def test_oneLoginAtATime(self) -> None:
+    def test_linesAfterLoginWait(self) -> None:
         """
-        A second C{/login} while one is pending is refused.
+        Lines sent behind a pending C{/login} are handled after its result,
+        in order: a second C{/login} and a chat line are not taken early.
         """
-        ann = self.connect()
-        ann.send("/login alice nope", "/login alice secret")
-        self.assertEqual(ann.lines(), ["!!! a login is already in progress"])
+        ann, ben = self.clients(2)
+        ann.send("/login alice nope", "/login alice secret", "hello")
+        self.assertEqual(ann.lines(), [])
+        self.assertTrue(ann.protocol.transport.producerState == "paused")
+        self.clock.advance(1.0)
+        self.assertEqual(ann.lines(), ["!!! login failed", "*** logged in as alice", "*** you are now alice"])
+        self.assertEqual(ben.lines(), ["*** guest-1 is now alice", "[#lobby] alice: hello"])
+        self.assertEqual(ann.protocol.transport.producerState, "producing")
 
     def test_plaintextRefusedRemotely(self) -> None:
         """

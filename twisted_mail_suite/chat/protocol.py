@@ -36,6 +36,10 @@ _BEFORE_LOGIN = (C.Login, C.Help, C.Quit, C.Nothing, C.Invalid)
 _RELAYED = (C.Say, C.Action, C.Nothing)
 
 
+# What a client may have sent behind a pending /login before it is cut off.
+_HELD_DURING_LOGIN = 256 * 1024
+
+
 @implementer(IParticipant, IPushProducer, IPullProducer)
 class ChatProtocol(OutputMixin, Protocol):
     """
@@ -126,6 +130,11 @@ class ChatProtocol(OutputMixin, Protocol):
         """
         if self.outputClosed:
             return
+        if self._loginPending:              # paused: only what was already read arrives
+            self._buffer += data
+            if len(self._buffer) > _HELD_DURING_LOGIN:
+                self.close(lines.error("too much input while logging in; disconnecting"))
+            return
         if self._discarding:
             end = data.find(b"\n")
             if end < 0:
@@ -150,6 +159,10 @@ class ChatProtocol(OutputMixin, Protocol):
                 else:
                     self.lineReceived(line)
                 if self.outputClosed:       # quit, kicked or dropped: ignore the rest
+                    return
+                if self._loginPending:      # the rest waits for the login's result, in order
+                    self._buffer = data[start:]
+                    self.transport.pauseProducing()
                     return
         finally:
             self._flushSaid()
@@ -295,10 +308,21 @@ class ChatProtocol(OutputMixin, Protocol):
         d.addCallbacks(self._loggedIn, self._loginFailed)
         d.addErrback(self._loginBroken)
 
-    def _loggedIn(self, result: tuple) -> None:
+    def _loginDone(self) -> None:
+        """
+        The login has its result: handle the lines that came after it.
+        """
         self._loginPending = False
+        if self.outputClosed or self.transport is None:
+            return
+        self.transport.resumeProducing()
+        if self._buffer:
+            self.dataReceived(b"")
+
+    def _loggedIn(self, result: tuple) -> None:
         _, avatar, logout = result
         if not self._admitted or self.outputClosed:
+            self._loginPending = False
             logout()
             return
         self._logout = logout
@@ -306,9 +330,15 @@ class ChatProtocol(OutputMixin, Protocol):
         previous = self.factory.hub.login(self, avatar.name)
         if previous is not None:
             previous.close(lines.system("you logged in from elsewhere; disconnecting"))
+        self._loginDone()
 
     def _loginFailed(self, failure: Failure) -> None:
-        self._loginPending = False
+        try:
+            self._reportLoginFailure(failure)
+        finally:
+            self._loginDone()
+
+    def _reportLoginFailure(self, failure: Failure) -> None:
         if failure.check(PlaintextRefused):
             self.deliver(lines.error("passwords are accepted only over TLS or from a loopback address"))
         elif failure.check(LoginRefused):
@@ -324,9 +354,9 @@ class ChatProtocol(OutputMixin, Protocol):
             self._loginBroken(failure)
 
     def _loginBroken(self, failure: Failure) -> None:
-        self._loginPending = False
         self.log.failure("Chat login from {peer} broke", failure, peer=self.peerHost)
         self.deliver(lines.error("login is unavailable, try again later"))
+        self._loginDone()
 
     # -- called by the factory -------------------------------------------------
 

@@ -70,7 +70,8 @@ class SMTPFactory(Factory):
         """
         Graceful shutdown (the listeners are closed already): every
         connection finishes the message in hand and closes; after
-        C{timeout} seconds the rest are aborted, keeping nothing half-written.
+        C{timeout} seconds the rest get 421 and are closed (see
+        L{SMTPServer.abandon}), keeping nothing half-written.
 
         @return: a Deferred firing when every connection is gone.
         """
@@ -82,8 +83,8 @@ class SMTPFactory(Factory):
 
         def giveUp() -> None:
             for protocol in list(self.protocols):
-                protocol.log.warn("SMTP connection from {peer} aborted at shutdown", peer=protocol.peerHost)
-                protocol.transport.abortConnection()
+                protocol.log.warn("SMTP connection from {peer} abandoned at shutdown", peer=protocol.peerHost)
+                protocol.abandon()
 
         timer = clock.callLater(timeout, giveUp)
 

@@ -36,6 +36,7 @@ __all__ = ["SMTPServer", "makeFactory"]
 MAX_COMMAND_LINE = 512       # octets with CRLF (RFC 5321 §4.5.3.1.4)
 MAX_AUTH_LINE = 12288        # RFC 4954 §4
 PAUSE_BUFFER = 256 * 1024    # stop reading while this much waits behind a Deferred
+ABANDON_GRACE = 2.0          # seconds a client has to take its last 421 at shutdown
 
 
 class Final(bytes):
@@ -88,6 +89,7 @@ class SMTPServer(Protocol):
         self._accepted = 0
         self._shuttingDown = False
         self._whenLost: list[Deferred] = []
+        self._cutOff: Any = None
         self.peerHost = ""
         self.secure = False
         self._handlers: dict[bytes, Callable[[bytes], Any]] = {
@@ -140,6 +142,9 @@ class SMTPServer(Protocol):
             self._writer = None
         self._scanner = None
         self._setAvatar(None, None)
+        if self._cutOff is not None and self._cutOff.active():
+            self._cutOff.cancel()
+        self._cutOff = None
         whenLost, self._whenLost = self._whenLost, []
         for d in whenLost:
             d.callback(None)
@@ -160,6 +165,26 @@ class SMTPServer(Protocol):
         self._shuttingDown = True
         self._process()
         return d
+
+    def abandon(self) -> None:
+        """
+        The shutdown timeout passed with this session still busy: a message
+        still being received is dropped (nothing of it is kept), the client
+        gets 421 4.3.2 and the connection closes; whatever is left of it
+        ABANDON_GRACE seconds later (a client that does not read, a commit
+        that does not return) is cut off.
+        """
+        if not self._admitted:
+            return
+        if self._cutOff is None:
+            self._cutOff = self._clock.callLater(ABANDON_GRACE, self.transport.abortConnection)
+        if self._closing or self._waiting is not None:
+            return
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        self._scanner = None
+        self._reply(Final(b"421 4.3.2 " + self._hostname + b" Service shutting down, transaction abandoned"))
 
     def _useAnonymousAvatar(self) -> None:
         self._setAvatar(None, None)

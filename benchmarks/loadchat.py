@@ -1,0 +1,347 @@
+# -*- test-case-name: tests.test_benchmarks -*-
+"""
+Chat fan-out load generator, for several servers in one run.
+
+N clients join one room on every target (our line chat, or IRC for
+ngircd); client 0 of a target sends M lines at a fixed rate and the N-1
+others receive them.  Each sent line carries the token
+C{LT<round>.<seq>.<CLOCK_MONOTONIC ns>Z}, found anywhere in a received line
+whatever the server's prefix, so latency = receipt - send on the clock all
+local processes share, and the clients may be spread over C{--procs}
+processes.
+
+All targets' clients are connected once (setup is not timed), then the
+rounds run interleaved: round r measures the targets in the order rotated
+by r (A B, B A, ...), one target at a time while the others' clients idle.
+
+    python benchmarks/loadchat.py --target ours=127.0.0.1:7000:line \\
+        --target ngircd=127.0.0.1:6667:irc --clients 1000 --lines 150 --rate 50 --rounds 3 --procs 2
+
+Per target and round: deliveries/s, p50/p99/max latency, lost (expected
+M x (N-1) minus unique receipts), duplicates, disconnects.  Bounded by the
+line count and by C{--max-seconds} per round.  Prints one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import multiprocessing
+import os
+import re
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import emit, log, millis, percentile, raiseFileLimit  # noqa: E402
+
+TOKEN = re.compile(rb"LT(\d+)\.(\d+)\.(\d+)Z")
+IRC_CHANNEL = "#bench"
+IRC_TROUBLE = {b"432", b"433", b"464", b"471", b"473", b"474", b"405", b"491"}
+
+
+class Target:
+    def __init__(self, spec: str) -> None:
+        self.name, _, rest = spec.partition("=")
+        host, port, self.protocol = rest.split(":")
+        self.host, self.port = host, int(port)
+        if self.protocol not in ("line", "irc"):
+            raise ValueError(f"protocol of {spec!r} must be line or irc")
+
+
+class Client(asyncio.Protocol):
+    """
+    One chat connection: registers (IRC), answers PINGs, counts tokens.
+    """
+
+    def __init__(self, index: int, target: Target, state: TargetState) -> None:
+        self.index, self.target, self.state = index, target, state
+        self.nick = f"lt{index}"
+        loop = asyncio.get_running_loop()
+        self.ready = loop.create_future()        # greeting (line) or 366 after JOIN (irc)
+        self.registered = loop.create_future()   # irc 001
+        self.opered = loop.create_future()       # irc 381
+        self.transport: Any = None
+        self.partial = b""
+        self.closed = False
+        self.seen = bytearray()
+        self.unique = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        if self.target.protocol == "irc":
+            self.send(f"NICK {self.nick}")
+            self.send(f"USER {self.nick} 0 * :load")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.state.disconnects += 1
+        for future in (self.ready, self.registered, self.opered):
+            if not future.done():
+                future.set_exception(ConnectionError("closed during setup"))
+        self.state.checkDone()
+
+    def send(self, text: str) -> None:
+        if not self.closed:
+            self.transport.write(text.encode() + (b"\r\n" if self.target.protocol == "irc" else b"\n"))
+
+    def data_received(self, data: bytes) -> None:
+        data = self.partial + data
+        cut = data.rfind(b"\n") + 1
+        self.partial, data = data[cut:], data[:cut]
+        if not data:
+            return
+        if not self.ready.done() or b"PING" in data:
+            self.control(data)
+        if b"LT" in data and self.index != 0:
+            self.count(data)
+
+    def control(self, data: bytes) -> None:
+        if self.target.protocol == "line":
+            if not self.ready.done():
+                self.ready.set_result(True)
+            return
+        for line in data.split(b"\n"):
+            words = line.strip().split(b" ")
+            if words[0] == b"PING":
+                self.send("PONG " + b" ".join(words[1:]).decode("ascii", "replace"))
+                continue
+            code = words[1] if len(words) > 1 else b""
+            waiting = {b"001": self.registered, b"381": self.opered, b"366": self.ready}.get(code)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(True)
+            elif code in IRC_TROUBLE and not self.ready.done():
+                log(f"loadchat {self.target.name} client {self.index}: {line[:100]!r}")
+
+    def count(self, data: bytes) -> None:
+        state = self.state
+        if state.round < 0:
+            return
+        now = time.monotonic_ns()
+        for match in TOKEN.finditer(data):
+            if int(match.group(1)) != state.round:
+                continue
+            seq = int(match.group(2))
+            if seq >= len(self.seen):
+                continue
+            if self.seen[seq]:
+                state.duplicates += 1
+                continue
+            self.seen[seq] = 1
+            self.unique += 1
+            state.latencies.append(now - int(match.group(3)))
+            state.lastReceipt = max(state.lastReceipt, now)
+        if self.unique >= len(self.seen):
+            state.checkDone()
+
+
+class TargetState:
+    """
+    This process's clients of one target and the counters of the current round.
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.clients: list[Client] = []
+        self.round = -1
+        self.disconnects = 0
+        self.done: asyncio.Future | None = None
+        self.reset(-1, 0)
+
+    def reset(self, roundNo: int, lines: int) -> None:
+        self.round, self.latencies = roundNo, array.array("q")
+        self.duplicates, self.lastReceipt = 0, 0
+        for client in self.clients:
+            client.seen, client.unique = bytearray(lines if client.index else 0), 0
+        self.done = asyncio.get_running_loop().create_future() if roundNo >= 0 else None
+
+    def checkDone(self) -> None:
+        if self.done is not None and not self.done.done() and all(
+                c.closed or c.unique >= len(c.seen) for c in self.clients):
+            self.done.set_result(True)
+
+
+async def connect(args: argparse.Namespace, state: TargetState, index: int, gate: asyncio.Semaphore) -> Client:
+    target = state.target
+    loop = asyncio.get_running_loop()
+    async with gate:      # bounds simultaneous connects (ngircd's listen backlog is 10)
+        _, client = await asyncio.wait_for(loop.create_connection(
+            lambda: Client(index, target, state), target.host, target.port), args.timeout)
+    if target.protocol == "irc":
+        await asyncio.wait_for(client.registered, args.timeout)
+        if index == 0:     # the sender: operator with +F, or ngircd throttles it
+            client.send("OPER bench bench")
+            await asyncio.wait_for(client.opered, args.timeout)
+            client.send(f"MODE {client.nick} +F")
+        client.send(f"JOIN {IRC_CHANNEL}")
+    await asyncio.wait_for(client.ready, args.timeout)
+    return client
+
+
+async def sendLines(args: argparse.Namespace, client: Client, roundNo: int, go: int) -> None:
+    for seq in range(args.lines):
+        delay = (go + seq * 1e9 / args.rate - time.monotonic_ns()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if client.closed:
+            return
+        token = f"LT{roundNo}.{seq}.{time.monotonic_ns()}Z"
+        client.send(f"PRIVMSG {IRC_CHANNEL} :{token}" if client.target.protocol == "irc" else token)
+
+
+async def childMain(args: argparse.Namespace, low: int, high: int, pipe: Any) -> None:
+    loop = asyncio.get_running_loop()
+    states = {}
+    setup = {}
+    for spec in args.target:
+        target = Target(spec)
+        state = states[target.name] = TargetState(target)
+        gate = asyncio.Semaphore(args.irc_connect_parallel if target.protocol == "irc" else args.connect_parallel)
+        began = time.monotonic()
+        results = await asyncio.gather(*(connect(args, state, i, gate) for i in range(low, high)),
+                                       return_exceptions=True)
+        state.clients = [c for c in results if isinstance(c, Client)]
+        failures = [f"{e.__class__.__name__}: {e}"[:100] for e in results if not isinstance(e, Client)]
+        setup[target.name] = {"connected": len(state.clients), "errors": len(failures),
+                              "first_errors": failures[:2], "setup_s": round(time.monotonic() - began, 2)}
+    pipe.send(("ready", setup))
+    while True:
+        message = await loop.run_in_executor(None, pipe.recv)
+        if message[0] != "go":
+            break
+        _, name, roundNo, go = message
+        state = states[name]
+        state.reset(roundNo, args.lines)
+        while time.monotonic_ns() < go:
+            await asyncio.sleep((go - time.monotonic_ns()) / 1e9)
+        sender = [c for c in state.clients if c.index == 0]
+        sending = [asyncio.ensure_future(sendLines(args, c, roundNo, go)) for c in sender]
+        deadline = time.monotonic() + args.max_seconds
+        if sending:
+            await asyncio.wait(sending, timeout=args.max_seconds)
+        state.checkDone()
+        seen = -1
+        while not state.done.done() and time.monotonic() < deadline and len(state.latencies) != seen:
+            seen = len(state.latencies)
+            try:
+                await asyncio.wait_for(asyncio.shield(state.done), args.drain)
+            except asyncio.TimeoutError:
+                pass
+        receivers = [c for c in state.clients if c.index != 0]
+        pipe.send(("result", {
+            "expected": len(receivers) * args.lines, "unique": sum(c.unique for c in receivers),
+            "duplicates": state.duplicates, "disconnects": state.disconnects,
+            "last": state.lastReceipt, "latencies": state.latencies.tobytes()}))
+        state.reset(-1, 0)
+    for state in states.values():
+        for client in state.clients:
+            client.transport.close()
+    await asyncio.sleep(0.1)
+
+
+def child(args: argparse.Namespace, low: int, high: int, pipe: Any) -> None:
+    raiseFileLimit((high - low) * len(args.target) + 256)
+    try:
+        asyncio.run(childMain(args, low, high, pipe))
+    except Exception as e:   # tell the parent rather than leave it waiting
+        pipe.send(("error", f"{e.__class__.__name__}: {e}"[:300]))
+
+
+def receive(pipe: Any, timeout: float) -> tuple:
+    if not pipe.poll(timeout):
+        return ("error", f"no answer within {timeout:.0f} s")
+    try:
+        return pipe.recv()
+    except EOFError:
+        return ("error", "client process ended")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", action="append", required=True, help="NAME=HOST:PORT:line|irc (repeatable)")
+    parser.add_argument("-n", "--clients", type=int, default=100, help="clients per target")
+    parser.add_argument("-m", "--lines", type=int, default=100, help="lines sent per round (the count bound)")
+    parser.add_argument("--rate", type=float, default=50.0, help="lines/s sent (paced)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--procs", type=int, default=1, help="client processes")
+    parser.add_argument("--connect-parallel", type=int, default=16,
+                        help="per process; keep procs x this below the listen backlog (Twisted: 50)")
+    parser.add_argument("--irc-connect-parallel", type=int, default=4,
+                        help="per process; keep procs x this below ngircd's backlog of 10")
+    parser.add_argument("--drain", type=float, default=3.0, help="stop a round after this long without receipts")
+    parser.add_argument("--timeout", type=float, default=60.0, help="per-client setup step (s)")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="wall-clock bound per round (s)")
+    parser.add_argument("--settle", type=float, default=1.0, help="pause after setup (s)")
+    parser.add_argument("--label", default="")
+    args = parser.parse_args(argv)
+    targets = [Target(spec) for spec in args.target]
+    context = multiprocessing.get_context("fork")
+    share = -(-args.clients // args.procs)
+    processes, pipes = [], []
+    for low in range(0, args.clients, share):
+        mine, theirs = context.Pipe()
+        process = context.Process(target=child, args=(args, low, min(args.clients, low + share), theirs),
+                                  daemon=True)
+        process.start()
+        processes.append(process)
+        pipes.append(mine)
+    setup: dict = {t.name: {"connected": 0, "errors": 0, "first_errors": [], "setup_s": 0.0} for t in targets}
+    fatal: list[str] = []
+    for pipe in pipes:
+        message = receive(pipe, args.timeout * 4 + args.clients * len(targets) * 0.2)
+        if message[0] != "ready":
+            fatal.append(message[1])
+            continue
+        for name, part in message[1].items():
+            total = setup[name]
+            total["connected"] += part["connected"]
+            total["errors"] += part["errors"]
+            total["first_errors"] += part["first_errors"]
+            total["setup_s"] = max(total["setup_s"], part["setup_s"])
+    for name, total in setup.items():
+        log(f"loadchat {name}: {total['connected']}/{args.clients} clients ready in {total['setup_s']} s")
+    time.sleep(args.settle)
+    runs = []
+    for roundNo in range(args.rounds if not fatal else 0):
+        shift = roundNo % len(targets)
+        for target in targets[shift:] + targets[:shift]:
+            go = time.monotonic_ns() + 200_000_000
+            for pipe in pipes:
+                pipe.send(("go", target.name, roundNo, go))
+            parts = [receive(pipe, args.max_seconds + args.drain * 3 + 30) for pipe in pipes]
+            fatal += [p[1] for p in parts if p[0] != "result"]
+            parts = [p[1] for p in parts if p[0] == "result"]
+            latencies = array.array("q")
+            for part in parts:
+                latencies.frombytes(part["latencies"])
+            expected = sum(p["expected"] for p in parts)
+            unique = sum(p["unique"] for p in parts)
+            last = max((p["last"] for p in parts), default=0)
+            span = (last - go) / 1e9 if last > go else None
+            ordered = sorted(latencies)
+            run = {"target": target.name, "round": roundNo, "expected": expected, "delivered": unique,
+                   "lost": expected - unique, "duplicates": sum(p["duplicates"] for p in parts),
+                   "disconnects": sum(p["disconnects"] for p in parts),
+                   "deliveries_per_s": round(unique / span, 1) if span else 0.0,
+                   "p50_ms": millis(percentile(ordered, 50)), "p99_ms": millis(percentile(ordered, 99)),
+                   "max_ms": millis(ordered[-1] if ordered else None)}
+            log(f"loadchat {target.name} round {roundNo}: p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms "
+                f"lost {run['lost']} disconnects {run['disconnects']}")
+            runs.append(run)
+    for pipe in pipes:
+        try:
+            pipe.send(("stop",))
+        except OSError:
+            pass
+    for process in processes:
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
+    emit({"tool": "loadchat", "label": args.label, "clients": args.clients, "lines": args.lines,
+          "rate": args.rate, "rounds": args.rounds, "procs": len(processes), "setup": setup,
+          "runs": runs, "errors": fatal[:5]})
+
+
+if __name__ == "__main__":
+    main()

@@ -224,7 +224,9 @@ def drops(scenario: Scenario, profile: dict) -> Any:
         elif stage == "data":
             client.send({"smtp": b"EHLO x\r\nMAIL FROM:<d@remote.test>\r\nRCPT TO:<bob@example.test>\r\n"
                                  b"DATA\r\nX-Token: dropped\r\n\r\nsome text\r\n",
-                         "pop3": b"USER bob\r\nPASS " + USERS["bob"].encode() + b"\r\nRETR 1\r\n",
+                         # carol, not bob: the probe's POP3 login must not meet a
+                         # dropped session's lock ([IN-USE]) still being released
+                         "pop3": b"USER carol\r\nPASS " + USERS["carol"].encode() + b"\r\nRETR 1\r\n",
                          "chat": b"hello everyone\nsecond line wi"}[role])
             yield sleep(0.01)
         reset(client)

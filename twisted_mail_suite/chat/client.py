@@ -6,6 +6,7 @@ at a time; what the server sends is shown as it arrives, while you type.
 
     mailsuite-chat 127.0.0.1 7000
     mailsuite-chat --tls mail.example.test 7443
+    mailsuite-chat --tls --cafile mailsuite-data/tls/cert.pem 127.0.0.1 7443
     python -m twisted_mail_suite.chat.client 127.0.0.1 7000
 """
 from __future__ import annotations
@@ -77,11 +78,15 @@ def _writer(stream: BinaryIO) -> Callable[[bytes], None]:
 
 
 @inlineCallbacks
-def run(reactor: Any, endpointDescription: str, stdout: BinaryIO) -> Any:
+def run(reactor: Any, endpoint: Any, stdout: BinaryIO) -> Any:
+    """
+    Connect to C{endpoint} (an endpoint or its description) and chat.
+    """
     from twisted.internet.stdio import StandardIO
 
     server = ServerConnection(_writer(stdout))
-    endpoint = clientFromString(reactor, endpointDescription)
+    if isinstance(endpoint, str):
+        endpoint = clientFromString(reactor, endpoint)
     try:
         yield connectProtocol(endpoint, server)
     except Exception as e:
@@ -100,16 +105,39 @@ def endpointFor(host: str, port: int, tls: bool) -> str:
     return f"tls:{host}:{port}" if tls else f"tcp:{host}:{port}"
 
 
+def trustingEndpoint(reactor: Any, host: str, port: int, cafile: str) -> Any:
+    """
+    A TLS client endpoint that trusts the certificate(s) in C{cafile}, e.g.
+    the suite's self-signed C{data_dir/tls/cert.pem}.
+    """
+    from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+    from twisted.internet.ssl import Certificate, optionsForClientTLS
+
+    with open(cafile, "rb") as f:
+        authority = Certificate.loadPEM(f.read())
+    options = optionsForClientTLS(host, trustRoot=authority)
+    return wrapClientTLS(options, HostnameEndpoint(reactor, host, port))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mailsuite-chat",
                                      description="Talk to a twisted-mail-suite chat server.")
     parser.add_argument("host")
     parser.add_argument("port", type=int)
     parser.add_argument("--tls", action="store_true", help="connect with TLS (an ssl: listener)")
+    parser.add_argument("--cafile", help="with --tls: trust this PEM certificate (e.g. the suite's "
+                                         "self-signed data_dir/tls/cert.pem) instead of the system's")
     args = parser.parse_args(argv)
     from twisted.internet.task import react
 
-    react(run, (endpointFor(args.host, args.port, args.tls), sys.stdout.buffer))
+    def start(reactor: Any) -> Any:
+        if args.tls and args.cafile:
+            endpoint = trustingEndpoint(reactor, args.host, args.port, args.cafile)
+        else:
+            endpoint = endpointFor(args.host, args.port, args.tls)
+        return run(reactor, endpoint, sys.stdout.buffer)
+
+    react(start)
 
 
 if __name__ == "__main__":

@@ -268,7 +268,7 @@ def pop3(bench: Bench) -> None:
     if not servers or servers[0][0] != "ours":
         return
     ours = servers[0][1]
-    mailRoot = os.path.join(ours.scratch, "data", "mail")
+    mailRoot = os.path.join(ours.folder, "data", "mail")
     if bench.have("dovecot"):
         started(servers, "dovecot", lambda: T.startDovecot(scratch, mailRoot, users), bench)
     if bench.have("twisted"):

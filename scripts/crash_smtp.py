@@ -47,9 +47,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from twisted_mail_suite.configfile import prepareDirectory  
+from twisted_mail_suite.launcher import SuiteProcess  
 
-from suiteprocess import USERS, SuiteProcess, writeConfig  # noqa: E402
+USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 TOKEN = re.compile(rb"^X-Token: (\S+)$", re.MULTILINE)
 WORDS = [b"alpha", b"bravo", b"charlie", b"delta", b"echo", b"foxtrot", b"golf", b"hotel"]
@@ -326,9 +329,10 @@ def oneRun(args: argparse.Namespace, runIndex: int, report: dict, deadline: floa
     rng = random.Random(args.seed + runIndex)
     workDir = tempfile.mkdtemp(prefix="mailsuite-crash-")
     dataDir = os.path.join(workDir, "data")
-    configPath = writeConfig(workDir, {"smtp": {"max_connections_per_ip": 500}, "chat": {"listen": []}})
+    configPath = prepareDirectory(workDir, USERS, "SHA512-CRYPT", roles=("smtp", "pop3"),
+                                  sections={"smtp": {"max_connections_per_ip": 500}})
     ledger = Ledger()
-    server = SuiteProcess(configPath)
+    server = SuiteProcess(configPath, pythonPath=ROOT)
     try:
         report["start_seconds"].append(round(server.start(), 2))
         senders = Senders(args.senders, ledger, args.seed * 1000 + runIndex * 100)

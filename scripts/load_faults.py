@@ -46,13 +46,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-from suiteprocess import USERS, SuiteProcess, openFiles, writeConfig  # noqa: E402
+from twisted_mail_suite.configfile import prepareDirectory  
+from twisted_mail_suite.launcher import SuiteProcess, openFiles  
 
-from twisted.internet import defer, reactor  # noqa: E402
-from twisted.internet.defer import Deferred, DeferredSemaphore, inlineCallbacks  # noqa: E402
-from twisted.internet.task import LoopingCall, deferLater  # noqa: E402
+USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from tests.reliability.support import connect  # noqa: E402
+
+from twisted.internet import defer, reactor  
+from twisted.internet.defer import Deferred, DeferredSemaphore, inlineCallbacks  
+from twisted.internet.task import LoopingCall, deferLater  
+
+from tests.reliability.support import connect  
 
 PROFILES = {
     "full": {"drops": 2000, "dropsConcurrency": 100, "slowloris": 200, "slowlorisSeconds": 20.0,
@@ -448,12 +453,12 @@ def main(argv: list[str] | None = None) -> int:
         perIP, total = limitsFor[role]
         return {"max_connections": total, "max_connections_per_ip": perIP}
 
-    configPath = writeConfig(workDir, {
+    configPath = prepareDirectory(workDir, USERS, "SHA512-CRYPT", roles=("smtp", "pop3", "chat"), sections={
         "smtp": dict(section("smtp"), command_timeout=60),
         "pop3": section("pop3"),
         "chat": dict(section("chat"), max_pending_output="64KB", announce_limit=50),
     })
-    server = SuiteProcess(configPath)
+    server = SuiteProcess(configPath, pythonPath=ROOT)
     report: dict[str, Any] = {"profile": args.profile, "scenarios": []}
     chosen = args.only or ["drops", "slowloris", "chat", "middata", "limits"]
     began = time.monotonic()

@@ -14,6 +14,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from twisted_mail_suite.config import Config, configFromDict
+from twisted_mail_suite.configfile import suiteConfig
 from twisted_mail_suite.credentials import InMemoryUsers
 from twisted_mail_suite.maildir import MaildirStore, runSynchronously
 from twisted_mail_suite.service import MailSuiteService
@@ -25,16 +26,7 @@ def makeConfig(dataDir: str, **overrides: Any) -> Config:
     """
     A config for tests: listeners on port 0, the given dotted overrides.
     """
-    raw: dict[str, Any] = {
-        "hostname": "mx.example.test",
-        "domains": ["example.test", "localhost"],
-        "data_dir": dataDir,
-        "smtp": {"listen": ["tcp:0:interface=127.0.0.1"]},
-        "submission": {"listen": ["tcp:0:interface=127.0.0.1"]},
-        "pop3": {"listen": ["tcp:0:interface=127.0.0.1"]},
-        "chat": {"listen": ["tcp:0:interface=127.0.0.1"]},
-    }
-    return configFromDict(raw, "test.yaml", overrides)
+    return configFromDict(suiteConfig(dataDir), "test.yaml", overrides)
 
 
 def makeSuite(testCase: Any, users: Mapping[str, str] | None = None, **overrides: Any) -> MailSuiteService:
@@ -76,50 +68,3 @@ def peerTransport(host: str = "127.0.0.1", port: int = 40000) -> StringTransport
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class TwistdChild:
-    """
-    A child process running twistd (or any Python code) from the checkout:
-    C{ready} fires with the output so far once C{readyMarker} appears,
-    C{ended} with C{(exitCode, signal)}.
-    """
-
-    def __init__(self, readyMarker: bytes = b"twisted-mail-suite ready") -> None:
-        from twisted.internet import defer, protocol
-
-        self.output = b""
-        self.readyMarker = readyMarker
-        self.ready: defer.Deferred = defer.Deferred()
-        self.ended: defer.Deferred = defer.Deferred()
-        child = self
-
-        class _Protocol(protocol.ProcessProtocol):
-            def outReceived(self, data: bytes) -> None:
-                child.output += data
-                if child.readyMarker in child.output and not child.ready.called:
-                    child.ready.callback(child.output)
-
-            errReceived = outReceived
-
-            def processEnded(self, reason: Any) -> None:
-                if not child.ready.called:
-                    child.ready.errback(RuntimeError(child.output.decode("utf-8", "replace")))
-                child.ended.callback((reason.value.exitCode, reason.value.signal))
-
-        self.protocol = _Protocol()
-
-    @property
-    def pid(self) -> int:
-        return self.protocol.transport.pid  # type: ignore[no-any-return]
-
-    def run(self, arguments: list[str], env: Mapping[str, str] | None = None) -> "TwistdChild":
-        import sys
-
-        from twisted.internet import reactor
-
-        code = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
-        environment = {**os.environ, "PYTHONPATH": ROOT, **(env or {})}
-        reactor.spawnProcess(self.protocol, sys.executable, [sys.executable, "-c", code, *arguments],
-                             env=environment, path=ROOT)
-        return self

@@ -15,13 +15,14 @@ from twisted.python import usage
 
 from .config import loadConfig
 from .errors import ConfigError
+from .registry import PROTOCOLS
 
 log = Logger()
 
 
 class Options(usage.Options):
     synopsis = "[--config tap.yaml] [options]"
-    longdesc = "Run the ESMTP, submission, POP3 and chat servers of twisted-mail-suite."
+    longdesc = "Run the servers of twisted-mail-suite: " + ", ".join(r.role for r in PROTOCOLS) + "."
     optParameters = [
         ["config", "c", "tap.yaml", "The configuration file (YAML); 'none' for built-in defaults."],
         ["data-dir", "d", None, "Override data_dir."],
@@ -36,22 +37,6 @@ class Options(usage.Options):
     def _listen(self, role: str, value: str) -> None:
         self["listen"].setdefault(role, []).append(value)
 
-    def opt_smtp(self, value: str) -> None:
-        """Listen for MX SMTP on this endpoint (repeatable; replaces smtp.listen)."""
-        self._listen("smtp", value)
-
-    def opt_submission(self, value: str) -> None:
-        """Listen for submission on this endpoint (repeatable)."""
-        self._listen("submission", value)
-
-    def opt_pop3(self, value: str) -> None:
-        """Listen for POP3 on this endpoint (repeatable)."""
-        self._listen("pop3", value)
-
-    def opt_chat(self, value: str) -> None:
-        """Listen for chat on this endpoint (repeatable)."""
-        self._listen("chat", value)
-
     def overrides(self) -> dict[str, Any]:
         result: dict[str, Any] = {}
         if self["data-dir"]:
@@ -63,6 +48,19 @@ class Options(usage.Options):
         for role, endpoints in self["listen"].items():
             result[f"{role}.listen"] = [e for e in endpoints if e != "none"]
         return result
+
+
+def _listenOption(role: str, summary: str) -> Any:
+    def option(self: Options, value: str) -> None:
+        self._listen(role, value)
+
+    option.__doc__ = f"Listen for {summary} on this endpoint (repeatable; replaces {role}.listen; 'none': off)."
+    return option
+
+
+for _record in PROTOCOLS:
+    setattr(Options, f"opt_{_record.role}", _listenOption(_record.role, _record.summary))
+del _record
 
 
 def makeService(options: Options) -> Any:

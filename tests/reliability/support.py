@@ -190,14 +190,11 @@ def writeConfig(testCase: Any, text: str, users: dict[str, str] | None = None) -
 
     @return: the config's absolute path.
     """
-    from twisted_mail_suite import credentials, hashing
+    from twisted_mail_suite.configfile import writeUsers
 
     from ..fakes import writeConfigFile
 
     path = writeConfigFile(testCase, text)
-    dataDir = os.path.join(os.path.dirname(path), "data")
-    os.makedirs(dataDir, exist_ok=True)
-    for name, password in (users or {"alice": "secret", "bob": "hunter2"}).items():
-        credentials.setUserPassword(os.path.join(dataDir, "users.passwd"), name,
-                                    hashing.hashPassword(password, "SHA512-CRYPT"))
+    writeUsers(os.path.join(os.path.dirname(path), "data", "users.passwd"),
+               users or {"alice": "secret", "bob": "hunter2"}, "SHA512-CRYPT")
     return path

@@ -12,7 +12,6 @@ a bounded time.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from typing import Any
@@ -20,16 +19,18 @@ from typing import Any
 from twisted.internet import defer, error, reactor
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from twisted_mail_suite.smtp.protocol import ABANDON_GRACE
 
-from ..fakes import TwistdChild, makeSuite, peerTransport
+from twisted_mail_suite.launcher import SuiteProcess
+
+from ..fakes import ROOT, makeSuite, peerTransport
 from ..smtp.helpers import ManualCommitStore
 from .support import connect, writeConfig
 
-LISTENING = re.compile(rb"(\w+) listening on 127\.0\.0\.1:(\d+)")
 SHUTDOWN_TIMEOUT = 3.0
 CONFIG = f"""\
 hostname: mx.example.test
@@ -69,10 +70,10 @@ class GracefulShutdownTests(TestCase):
         """
         config = writeConfig(self, CONFIG)
         dataDir = os.path.join(os.path.dirname(config), "data")
-        child = TwistdChild().run(["-n", "--pidfile=", "mailsuite", "--config", config])
-        self.addCleanup(self.killChild, child)
-        output = yield child.ready
-        ports = {role.decode(): int(port) for role, port in LISTENING.findall(output)}
+        child = SuiteProcess(config, pythonPath=ROOT)
+        self.addCleanup(child.kill)
+        yield deferToThread(child.start)
+        ports = child.ports
 
         finishing = yield connect(ports["smtp"])           # will finish its message after SIGTERM
         finishing.send(HEAD + b"Subject: finishing\r\nX-Token: finishing-token\r\n\r\nfirst half\r\n")
@@ -112,9 +113,9 @@ class GracefulShutdownTests(TestCase):
         self.assertTrue(pop3Lines.startswith(b"+OK"), pop3Lines)
         stalledReplies = yield stalled.lost
 
-        status = yield child.ended
+        status = yield deferToThread(child.wait, SHUTDOWN_TIMEOUT + 10)
         elapsed = time.monotonic() - began
-        self.assertIn(status, [(0, None), (None, signal.SIGTERM)])
+        self.assertIn(status, [0, -signal.SIGTERM])
         self.assertLess(elapsed, SHUTDOWN_TIMEOUT + 5, "twistd took too long to exit")
         if os.environ.get("MAILSUITE_SHOW_FIGURES"):
             print(f"\nSIGTERM to exit: {elapsed:.2f} s (shutdown_timeout {SHUTDOWN_TIMEOUT} s)")
@@ -138,12 +139,6 @@ class GracefulShutdownTests(TestCase):
             if time.monotonic() > deadline:
                 self.fail("condition not reached in time")
             yield deferLater(reactor, 0.05, lambda: None)
-
-    def killChild(self, child: TwistdChild) -> Any:
-        if not child.ended.called:
-            os.kill(child.pid, signal.SIGKILL)
-            return child.ended
-        return None
 
 
 class DrainTimeoutTests(SynchronousTestCase):

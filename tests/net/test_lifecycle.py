@@ -37,6 +37,15 @@ class LifecycleTests(SynchronousTestCase):
         self.assertIs(lifecycle.phase, Phase.OPEN)
         self.assertTrue(lifecycle.serving)
 
+    def test_closing(self) -> None:
+        """
+        Input is ignored only when closing or gone; a draining connection
+        still reads what its work in hand needs.
+        """
+        self.assertEqual({phase: inPhase(phase).closing for phase in Phase},
+                         {Phase.OPEN: False, Phase.BUSY: False, Phase.DRAINING: False,
+                          Phase.CLOSING: True, Phase.GONE: True})
+
     def test_busyAndBack(self) -> None:
         """
         Work moves it to BUSY (still serving) and back to OPEN, with no close.

@@ -52,10 +52,11 @@ the manager)::
             self.factory.idle.touch(self)                # the idle timeout starts
 
         def dataReceived(self, data):
-            if not self.lifecycle.serving:
+            if self.lifecycle.closing:                   # DRAINING still reads the work in hand
                 return
             self.factory.idle.touch(self)                # active (SMTP in DATA:
-            ...                                          #  touch(self, dataTimeout))
+            ...                                          #  touch(self, dataTimeout));
+                                                         # new commands only if lifecycle.serving
 
         def _check(self, credentials):                   # work the shutdown lets finish
             self.lifecycle.busy()

@@ -144,6 +144,15 @@ class Lifecycle:
         """
         return self.phase is Phase.OPEN or self.phase is Phase.BUSY
 
+    @property
+    def closing(self) -> bool:
+        """
+        Is the connection closing or gone (input is to be ignored)?  A
+        C{DRAINING} connection still reads: the work in hand may need it
+        (the rest of a message being received).
+        """
+        return self.phase is Phase.CLOSING or self.phase is Phase.GONE
+
     def busy(self) -> None:
         """
         Work the shutdown should let finish has started.

@@ -1,0 +1,302 @@
+# -*- test-case-name: tests.net.test_output -*-
+"""
+Tests for L{twisted_mail_suite.net.output.BoundedOutput}.
+"""
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from twisted.internet import tcp
+from twisted.internet.interfaces import IPullProducer, IPushProducer, ISSLTransport
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import Logger
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import directlyProvides
+from zope.interface.verify import verifyObject
+
+from twisted_mail_suite.net.output import CLOSE_GRACE, BoundedOutput
+
+
+class Writer(BoundedOutput, Protocol):
+    """
+    A protocol using the bounded output, recording the hooks.
+    """
+
+    maxPendingOutput = 100
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.hooks: list[str] = []
+        self.dropped: list[int] = []
+
+    def outputPaused(self) -> None:
+        self.hooks.append("paused")
+
+    def outputResumed(self) -> None:
+        self.hooks.append("resumed")
+
+    def outputDropped(self, pending: int) -> None:
+        self.dropped.append(pending)
+
+
+class PushTests(SynchronousTestCase):
+    """
+    On an ordinary transport the protocol is a push producer and bounds
+    what it holds for a client that does not read.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.transport = StringTransport()
+        self.protocol = Writer(self.clock)
+        self.protocol.makeConnection(self.transport)
+        self.protocol.startOutput()
+
+    def test_interfaces(self) -> None:
+        """
+        The mixin is a push and a pull producer.
+        """
+        self.assertTrue(verifyObject(IPushProducer, self.protocol))
+        self.assertTrue(verifyObject(IPullProducer, self.protocol))
+
+    def test_registered(self) -> None:
+        """
+        L{BoundedOutput.startOutput} registers a streaming producer.
+        """
+        self.assertEqual((self.transport.producer, self.transport.streaming), (self.protocol, True))
+
+    def test_tlsIsPush(self) -> None:
+        """
+        A TLS transport is never given the fast path.
+        """
+        transport = StringTransport()
+        directlyProvides(transport, ISSLTransport)
+        protocol = Writer(self.clock)
+        protocol.makeConnection(transport)
+        protocol.startOutput()
+        self.assertTrue(transport.streaming)
+
+    def test_uncounted(self) -> None:
+        """
+        While the transport keeps up, everything is written and nothing counted.
+        """
+        for _ in range(5):
+            self.protocol.deliver(b"x" * 60)
+        self.assertEqual(len(self.transport.value()), 300)
+        self.assertEqual(self.protocol.outputPending, 0)
+
+    def test_boundInclusive(self) -> None:
+        """
+        Once paused, up to C{maxPendingOutput} bytes are written and counted.
+        """
+        self.protocol.pauseProducing()
+        self.protocol.deliver(b"x" * 60)
+        self.protocol.deliver(b"x" * 40)
+        self.assertEqual((self.protocol.outputPending, len(self.transport.value())), (100, 100))
+        self.assertFalse(self.transport.disconnected)
+
+    def test_dropped(self) -> None:
+        """
+        One byte past the bound drops the client: aborted, unregistered, the
+        hook told, and later output discarded.
+        """
+        self.protocol.pauseProducing()
+        self.protocol.deliver(b"x" * 60)
+        self.protocol.deliver(b"x" * 41)
+        self.assertTrue(self.transport.disconnected)
+        self.assertIsNone(self.transport.producer)
+        self.assertEqual(self.protocol.dropped, [101])
+        self.assertTrue(self.protocol.outputClosed)
+        self.protocol.deliver(b"more")
+        self.assertEqual(len(self.transport.value()), 60)
+
+    def test_resumeResets(self) -> None:
+        """
+        A transport that drained resets the count: a reader that catches up
+        is never dropped.
+        """
+        for _ in range(10):
+            self.protocol.pauseProducing()
+            self.protocol.deliver(b"x" * 90)
+            self.protocol.resumeProducing()
+        self.assertEqual((self.protocol.dropped, self.protocol.outputPending), ([], 0))
+
+    def test_hooks(self) -> None:
+        """
+        The protocol hears when the transport pauses and resumes.
+        """
+        self.protocol.pauseProducing()
+        self.protocol.resumeProducing()
+        self.assertEqual(self.protocol.hooks, ["paused", "resumed"])
+
+    def test_defaultDropLogs(self) -> None:
+        """
+        Without an override, a drop is logged (no error) and the client aborted.
+        """
+        events: list[dict[str, Any]] = []
+
+        class Plain(BoundedOutput, Protocol):
+            maxPendingOutput = 10
+            peerHost = "192.0.2.7"
+
+        protocol = Plain()
+        protocol.log = Logger(observer=events.append)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.startOutput()
+        protocol.pauseProducing()
+        protocol.deliver(b"x" * 11)
+        self.assertTrue(transport.disconnected)
+        self.assertEqual([(e["peer"], e["size"]) for e in events], [("192.0.2.7", 11)])
+
+
+class CloseTests(SynchronousTestCase):
+    """
+    L{BoundedOutput.closeOutput} closes after the output, within a grace.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.transport = StringTransport()
+        self.protocol = Writer(self.clock)
+        self.protocol.makeConnection(self.transport)
+        self.protocol.startOutput()
+
+    def test_closes(self) -> None:
+        """
+        Closing unregisters the producer (which would keep the transport
+        open) and loses the connection, keeping what was written.
+        """
+        self.protocol.deliver(b"bye\n")
+        self.protocol.closeOutput()
+        self.assertIsNone(self.transport.producer)
+        self.assertTrue(self.transport.disconnecting)
+        self.assertEqual(self.transport.value(), b"bye\n")
+        self.protocol.deliver(b"late\n")
+        self.assertEqual(self.transport.value(), b"bye\n")
+
+    def test_graceThenAbort(self) -> None:
+        """
+        A peer that has not taken its last lines C{CLOSE_GRACE} seconds
+        later is aborted, not before.
+        """
+        self.protocol.closeOutput()
+        self.clock.advance(CLOSE_GRACE - 0.1)
+        self.assertFalse(self.transport.disconnected)
+        self.clock.advance(0.1)
+        self.assertTrue(self.transport.disconnected)
+
+    def test_onceOnly(self) -> None:
+        """
+        A second close changes nothing: one timer.
+        """
+        self.protocol.closeOutput()
+        self.protocol.closeOutput()
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+
+    def test_stopCancelsGrace(self) -> None:
+        """
+        A connection lost in time leaves no timer behind.
+        """
+        self.protocol.closeOutput()
+        self.protocol.stopOutput()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertTrue(self.protocol.outputClosed)
+
+
+class FastPathTests(SynchronousTestCase):
+    """
+    On a plain TCP transport the protocol is a pull producer and writes
+    straight to the socket while the transport is empty.  (A local socket
+    pair under a C{tcp.Server} on a C{MemoryReactorClock}: no network, no wait.)
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        ours, self.peer = socket.socketpair()
+        for s in (ours, self.peer):
+            s.setblocking(False)
+            self.addCleanup(s.close)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        self.peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.protocol = Writer(self.clock)
+        self.protocol.maxPendingOutput = 10 ** 7
+        self.transport = tcp.Server(ours, self.protocol, ("192.0.2.7", 4000), None, 1,  # type: ignore[arg-type]
+                                    MemoryReactorClock())
+        self.protocol.makeConnection(self.transport)
+
+    def received(self) -> bytes:
+        data = b""
+        while True:
+            try:
+                chunk = self.peer.recv(65536)
+            except BlockingIOError:
+                return data
+            if not chunk:
+                return data
+            data += chunk
+
+    def test_pullProducer(self) -> None:
+        """
+        A plain C{tcp.Server} gets the protocol as a pull producer.
+        """
+        self.protocol.startOutput()
+        self.assertIs(self.transport.producer, self.protocol)
+        self.assertFalse(self.transport.streamingProducer)
+
+    def test_noFastPathWhenAsked(self) -> None:
+        """
+        C{startOutput(fastPath=False)} registers a push producer even on plain TCP.
+        """
+        self.protocol.startOutput(fastPath=False)
+        self.assertTrue(self.transport.streamingProducer)
+
+    def test_direct(self) -> None:
+        """
+        With the transport empty, data goes straight to the socket.
+        """
+        self.protocol.startOutput()
+        self.protocol.deliver(b"hello\n")
+        self.assertEqual(self.received(), b"hello\n")
+        self.assertEqual(self.protocol.outputPending, 0)
+
+    def test_orderKept(self) -> None:
+        """
+        What the socket does not take goes through the transport, counted,
+        and so does everything after it: the peer gets the bytes in order.
+        """
+        self.protocol.startOutput()
+        big = bytes(range(256)) * 2000
+        self.protocol.deliver(big)
+        self.assertGreater(self.protocol.outputPending, 0)
+        self.protocol.deliver(b"tail")
+        got = b""
+        for _ in range(10000):
+            got += self.received()
+            if len(got) == len(big) + 4:
+                break
+            self.transport.doWrite()
+        self.assertEqual(got, big + b"tail")
+        self.assertEqual(self.protocol.outputPending, 0)      # the transport said it drained
+
+    def test_boundApplies(self) -> None:
+        """
+        What the socket does not take counts against the bound.
+        """
+        self.protocol.maxPendingOutput = 100
+        self.protocol.startOutput()
+        self.protocol.deliver(b"x" * 10 ** 6)
+        self.assertEqual(len(self.protocol.dropped), 1)
+        self.assertTrue(self.protocol.outputClosed)
+
+    def test_descriptorForgottenOnClose(self) -> None:
+        """
+        After this side starts closing, nothing goes to the socket directly.
+        """
+        self.protocol.startOutput()
+        self.protocol.closeOutput()
+        self.protocol.deliver(b"late\n")
+        self.assertEqual(self.received(), b"")

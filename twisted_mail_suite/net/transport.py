@@ -1,0 +1,52 @@
+# -*- test-case-name: tests.net.test_transport -*-
+"""
+Facts about a connection's transport, asked the same way by every protocol:
+who is on the other end, is the channel encrypted, and "send small replies
+at once" (TCP_NODELAY).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import INegotiated, ISSLTransport
+
+__all__ = ["LOCAL_PEER", "peerHost", "isSecure", "setNoDelay"]
+
+# The peer host of a connection without an IP peer (a UNIX socket, a pipe).
+LOCAL_PEER = "local"
+
+
+def peerHost(transport: Any) -> str:
+    """
+    The client's address as the limits, the login policy and the logs see
+    it: the peer's IP address (C{"192.0.2.7"}, C{"::1"}), or L{LOCAL_PEER}
+    for a peer without one (a UNIX socket).
+    """
+    host = getattr(transport.getPeer(), "host", None)
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    return host if isinstance(host, str) and host else LOCAL_PEER
+
+
+def isSecure(transport: Any) -> bool:
+    """
+    Is the channel encrypted?  True for an implicit-TLS listener (the
+    transport is a TLS wrapper: L{INegotiated}) and after STARTTLS/STLS on
+    a TCP transport (which then provides L{ISSLTransport}).
+    """
+    return ISSLTransport.providedBy(transport) or INegotiated.providedBy(transport)
+
+
+def setNoDelay(transport: Any) -> None:
+    """
+    Turn on TCP_NODELAY (replies are small and go out at once) if the
+    transport has it; quietly do nothing for one that has not (a UNIX
+    socket, a test transport) or that refuses (a closed socket).
+    """
+    setTcpNoDelay = getattr(transport, "setTcpNoDelay", None)
+    if setTcpNoDelay is None:
+        return
+    try:
+        setTcpNoDelay(True)
+    except (NotImplementedError, OSError):
+        pass

@@ -11,13 +11,12 @@ it as relaying for now).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Union
+from typing import Iterable, Mapping, Protocol, Union
 
-from ..config import Config
 from ..errors import UnknownRecipient
 from ..interfaces import IUserDatabase
 
-__all__ = ["LocalRoute", "RemoteRoute", "Route", "Router"]
+__all__ = ["LocalRoute", "RemoteRoute", "Route", "Router", "RoutingConfig"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,22 @@ class RemoteRoute:
 Route = Union[LocalRoute, RemoteRoute]
 
 
+class RoutingConfig(Protocol):
+    """
+    What the router reads from L{twisted_mail_suite.config.Config} (named
+    structurally, so that the router imports only the bottom layer).
+    """
+
+    @property
+    def domains(self) -> Iterable[str]: ...
+
+    @property
+    def aliases(self) -> Mapping[str, Iterable[str]]: ...
+
+    @property
+    def catch_all(self) -> str | None: ...
+
+
 class Router:
     """
     Address -> L{Route}.
@@ -64,7 +79,7 @@ class Router:
         self._users = users
 
     @classmethod
-    def fromConfig(cls, config: Config, users: IUserDatabase) -> Router:
+    def fromConfig(cls, config: RoutingConfig, users: IUserDatabase) -> Router:
         """
         The router of C{config}'s C{domains}, C{aliases} and C{catch_all}.
         """

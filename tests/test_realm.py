@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_realm -*-
 """
 Tests for the one realm and portal: every protocol's avatar, one password
-for all, the maildrop lock and the chat user's offline mail.
+for all and the maildrop lock (the chat's offline mail is in
+L{tests.delivery.test_compose}).
 """
 from __future__ import annotations
 
@@ -108,18 +109,6 @@ class AvatarTests(SynchronousTestCase):
         self.assertTrue(header.startswith(b"Received: from client.test ([192.0.2.1])"))
         self.assertIn(b"with ESMTPSA", header)
         self.assertIn(b"authenticated as alice", header)
-
-    def test_chatOfflineMail(self) -> None:
-        """
-        A chat user's offline message becomes a mail from chat@hostname.
-        """
-        _, chatUser, _ = self.login(IChatUser, "bob", "hunter2")
-        self.successResultOf(chatUser.sendOfflineMessage("alice", "see you at 5"))
-        [stored] = self.suite.store.listMessages("bob")
-        with self.suite.store.openMessage("bob", stored.uid) as f:
-            text = f.read()
-        self.assertIn(b"<chat@mx.example.test>", text)
-        self.assertIn(b"see you at 5", text)
 
     def test_apopOffered(self) -> None:
         """

@@ -71,3 +71,32 @@ class PlaintextRefused(Exception):
     A plaintext password was offered over a channel that is neither TLS nor
     loopback while C{allow_plaintext_auth} is off.
     """
+
+
+# --- delivery ---
+
+
+class UnknownRecipient(Exception):
+    """
+    A recipient in one of our domains that nobody receives (no user, alias
+    or catch-all).  Each protocol maps it to its own reply.
+
+    @ivar address: the address as given.
+    """
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"no local user for {address}")
+        self.address = address
+
+
+class RelayUnavailable(Exception):
+    """
+    A remote recipient was given to a delivery target that has no outbound
+    queue (there is no relay yet).
+
+    @ivar address: the remote address.
+    """
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"no outbound relay for {address}")
+        self.address = address

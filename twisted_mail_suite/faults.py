@@ -18,6 +18,7 @@ from zope.interface import implementer
 
 from .errors import DeliveryFailed, ProtocolError
 from .interfaces import IMailStore, IPendingDelivery
+from .smtp.delivery import ISMTPDelivery, _addressText, recipientText
 
 
 def _code(code: int, default: bytes) -> bytes:
@@ -99,11 +100,12 @@ class FaultyStore:
         return getattr(self._inner, name)
 
 
-@implementer(IMessageDelivery)
+@implementer(IMessageDelivery, ISMTPDelivery)
 class _RejectingDelivery:
     """
-    Wraps the realm's C{IMessageDelivery} avatar: recipients matching an
-    injected pattern are refused with the injected code.
+    Wraps the realm's C{IMessageDelivery} avatar (our L{LocalDelivery},
+    so also its C{ISMTPDelivery} side): recipients matching an injected
+    pattern are refused with the injected code.
     """
 
     def __init__(self, inner: Any, faults: Faults) -> None:
@@ -123,10 +125,12 @@ class _RejectingDelivery:
         return self._inner.validateFrom(helo, origin)
 
     def validateTo(self, user: Any) -> Any:
-        from .smtp.delivery import _addressText
-
         self._check(_addressText(user))
         return self._inner.validateTo(user)
+
+    def checkRecipient(self, helo: Any, sender: bytes, address: bytes) -> Any:
+        self._check(recipientText(address))
+        return self._inner.checkRecipient(helo, sender, address)
 
     def resolve(self, address: str) -> Any:
         self._check(address)

@@ -112,10 +112,3 @@ class IChatUser(Interface):
     """
 
     name = Attribute("The user's name (str), which becomes the chat nick.")
-
-    def sendOfflineMessage(sender: str, text: str):  # type: ignore[misc]
-        """
-        Mail C{text} from chat user C{sender} to this user's mailbox.
-
-        @return: a Deferred firing when the mail is durable.
-        """

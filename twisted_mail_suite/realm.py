@@ -5,13 +5,11 @@ here, so one password works everywhere and failures are counted once.
 """
 from __future__ import annotations
 
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from typing import Callable
 
 from twisted.cred.checkers import AllowAnonymousAccess
 from twisted.cred.portal import IRealm, Portal
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.mail.pop3 import IMailbox
 from twisted.mail.smtp import IMessageDelivery
@@ -56,41 +54,13 @@ class MaildropLocks:
 @implementer(IChatUser)
 class ChatUser:
     """
-    A logged-in chat user.  Offline private messages become mail.
+    A logged-in chat user.
     """
 
     def __init__(self, name: str, config: Config, store: IMailStore) -> None:
         self.name = name
         self._config = config
         self._store = store
-
-    def sendOfflineMessage(self, sender: str, text: str) -> Deferred:
-        return deliverChatMail(self._config, self._store, sender, self.name, text)
-
-
-def deliverChatMail(config: Config, store: IMailStore, sender: str, recipient: str, text: str) -> Deferred:
-    """
-    Deliver a short mail from C{chat@<hostname>} carrying C{text} to C{recipient}.
-    """
-    message = EmailMessage()
-    message["From"] = f"{sender} via chat <chat@{config.hostname}>"
-    message["To"] = f"{recipient}@{config.domains[0] if config.domains else config.hostname}"
-    message["Subject"] = f"Chat message from {sender}"
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=config.hostname)
-    message.set_content(text + "\n")
-    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-
-    def write() -> Deferred:
-        delivery = store.beginDelivery([recipient], f"chat@{config.hostname}", str(message["Subject"]))
-        try:
-            delivery.write(data)
-        except BaseException:
-            delivery.abort()
-            raise
-        return delivery.commit()
-
-    return maybeDeferred(write)
 
 
 @implementer(IRealm)

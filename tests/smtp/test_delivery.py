@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.smtp.test_delivery -*-
 """
 The delivery avatar and Twisted's contracts: our C{LocalDelivery}, and any
-other C{IMessageDelivery} (line-at-a-time C{IMessage}s) plugged in unchanged.
+other C{IMessageDelivery} (line-at-a-time C{IMessage}s) plugged in unchanged
+through the one adapter, so the protocol always speaks C{ISMTPDelivery}.
 """
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from twisted_mail_suite.delivery import DeliveryTarget, LocalRoute
 from twisted_mail_suite.errors import DeliveryFailed
 from twisted_mail_suite.interfaces import IPendingDelivery
-from twisted_mail_suite.smtp.delivery import (LocalDelivery, MessagesDelivery, RelayDenied, UnknownUser,
-                                              twistedAddress, twistedUser)
+from twisted_mail_suite.smtp.adapter import (MessageDeliveryAdapter, MessagesDelivery, smtpDelivery, twistedAddress,
+                                             twistedUser)
+from twisted_mail_suite.smtp.delivery import ISMTPDelivery, LocalDelivery, RelayDenied, UnknownUser
 
 from .helpers import Client, newSuite
 
@@ -93,6 +96,41 @@ class LocalDeliveryTests(SynchronousTestCase):
         recipient = self.avatar.validateTo(twistedUser(b"sales@example.test", (b"h", b"1.2.3.4"), None, b""))
         self.assertEqual(recipient.users, ("alice", "bob"))
 
+    def test_smtpInterface(self) -> None:
+        """
+        The avatar provides C{ISMTPDelivery} itself: the protocol uses it unwrapped.
+        """
+        verifyObject(ISMTPDelivery, self.avatar)
+        self.assertIs(smtpDelivery(self.avatar, None), self.avatar)
+
+    def test_checkRecipientRoutes(self) -> None:
+        """
+        C{checkRecipient} gives the local route; foreign and unknown addresses raise.
+        """
+        helo = (b"h", b"1.2.3.4")
+        self.assertEqual(self.avatar.checkRecipient(helo, b"", b"Sales@example.test"), LocalRoute(("alice", "bob")))
+        self.assertRaises(RelayDenied, self.avatar.checkRecipient, helo, b"", b"a@elsewhere.test")
+        self.assertRaises(UnknownUser, self.avatar.checkRecipient, helo, b"", b"carol@example.test")
+
+    def test_beginMessageOneTransaction(self) -> None:
+        """
+        C{beginMessage} starts one delivery on the given target for all
+        accepted routes, with the sender and subject.
+        """
+        target = DeliveryTarget(self.suite.store)
+        delivery = self.avatar.beginMessage(target, b"a@b.test", [LocalRoute(("alice",)), LocalRoute(("bob",))], "s")
+        self.assertEqual((delivery.users, delivery.sender, delivery.subject), (("alice", "bob"), "a@b.test", "s"))
+        delivery.abort()
+
+    def test_receivedField(self) -> None:
+        """
+        C{receivedField} is C{receivedHeader} told about TLS and the protocol.
+        """
+        field = self.avatar.receivedField((b"h.test", b"1.2.3.4"), b"a@b.test", [b"alice@example.test"],
+                                          "TLSv1.3", "UTF8SMTP")
+        self.assertIn(b"with UTF8SMTPS", field)
+        self.assertIn(b"(using TLSv1.3)", field)
+
     def test_twistedAddress(self) -> None:
         """
         Addresses Twisted's own parser refuses still make a C{User}.
@@ -139,6 +177,64 @@ class MessagesDeliveryTests(SynchronousTestCase):
         message = RecordingMessage()
         MessagesDelivery([message]).abort()
         self.assertTrue(message.lost)
+
+
+@implementer(IMessageDelivery)
+class KeywordDelivery(ForeignDelivery):
+    """
+    An avatar whose C{receivedHeader} takes our extra keywords.
+    """
+
+    def receivedHeader(self, helo: Any, origin: Any, recipients: Any, **options: Any) -> bytes:
+        return b"Received: " + repr(sorted(options.items())).encode()
+
+
+class AdapterTests(SynchronousTestCase):
+    helo = (b"client.test", b"192.0.2.1")
+
+    def test_wraps(self) -> None:
+        """
+        Any other C{IMessageDelivery} is wrapped in the adapter, which provides C{ISMTPDelivery}.
+        """
+        adapter = smtpDelivery(ForeignDelivery(), None)
+        self.assertIsInstance(adapter, MessageDeliveryAdapter)
+        verifyObject(ISMTPDelivery, adapter)
+
+    def test_twistedUser(self) -> None:
+        """
+        C{validateTo} gets a Twisted C{User} naming the address, sender, HELO and protocol.
+        """
+        avatar, protocol = ForeignDelivery(), object()
+        smtpDelivery(avatar, protocol).checkRecipient(self.helo, b"a@b.test", b"x@y.test")
+        [(d, user)] = avatar.pendingRecipients
+        self.assertEqual((bytes(user.dest), bytes(user.orig), user.helo), (b"x@y.test", b"a@b.test", self.helo))
+        self.assertIs(user.protocol, protocol)
+
+    def test_twistedReceivedHeader(self) -> None:
+        """
+        An avatar with Twisted's three-argument C{receivedHeader} is called with exactly those.
+        """
+        field = smtpDelivery(ForeignDelivery(), None).receivedField(self.helo, b"a@b.test", [b"x@y.test"],
+                                                                    "TLS", "ESMTP")
+        self.assertEqual(field, b"Received: from client.test for x@y.test")
+
+    def test_traceKeywords(self) -> None:
+        """
+        An avatar whose C{receivedHeader} takes keywords is told about TLS and the protocol.
+        """
+        field = smtpDelivery(KeywordDelivery(), None).receivedField(self.helo, b"a@b.test", [b"x@y.test"],
+                                                                    "TLS", "ESMTP")
+        self.assertEqual(field, b"Received: [('protocol', 'ESMTP'), ('tls', 'TLS')]")
+
+    def test_beginMessage(self) -> None:
+        """
+        The message goes to the C{IMessage}s of the accepted recipients, not the target.
+        """
+        avatar = ForeignDelivery()
+        delivery = smtpDelivery(avatar, None).beginMessage(None, b"", [avatar.makeMessage, avatar.makeMessage], "")
+        delivery.write(b"a\r\n")
+        self.assertEqual(self.successResultOf(delivery.commit()), ["ok", "ok"])
+        self.assertEqual([m.lines for m in avatar.messages], [[b"a"], [b"a"]])
 
 
 class ForeignAvatarTests(SynchronousTestCase):

@@ -22,10 +22,10 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..auth import LoginFailed
+from ..delivery import DeliveryTarget, deliverChatMail
 from ..errors import LoginRefused, PlaintextRefused
 from ..events import NewMailEvent
 from ..interfaces import IChatUser
-from ..realm import deliverChatMail
 from . import commands as C
 from . import lines
 from .limits import IdleTracker, TokenBucket
@@ -280,7 +280,7 @@ class ChatProtocol(OutputMixin, Protocol):
         if owner is None:
             raise ChatError(f"no such user: {command.name}")
         sender = self.name or "?"
-        d = deliverChatMail(factory.suite.config, factory.suite.store, sender, owner, command.text)
+        d = deliverChatMail(factory.suite.config, DeliveryTarget(factory.suite.store), sender, owner, command.text)
 
         def mailed(_: object) -> None:
             self.deliver(lines.system(f"{owner} is offline; your message was mailed to them"))

@@ -1,23 +1,29 @@
 # -*- test-case-name: tests.smtp.test_delivery -*-
 """
-The realm's C{IMessageDelivery} avatar: who may send, who may receive, and
-the header each delivered message gets.  Anonymous for MX, a user's after
-AUTH.  Delivery itself is one two-phase store transaction for all local
-recipients (see L{LocalRecipient}).
+What the SMTP protocol delivers through: L{ISMTPDelivery}, one per session
+(anonymous for MX, a user's after AUTH), and our avatar L{LocalDelivery},
+which provides it directly.  Recipients are routed by the
+L{twisted_mail_suite.delivery.Router} and the message goes through the one
+L{twisted_mail_suite.delivery.DeliveryTarget}: one two-phase store
+transaction for all local recipients.
+
+L{LocalDelivery} also keeps Twisted's C{IMessageDelivery} contract (the
+realm hands it out; embedders and Twisted's own code rely on it).  Any
+other C{IMessageDelivery} is seen through the one adapter in
+L{twisted_mail_suite.smtp.adapter}.
 """
 from __future__ import annotations
 
-import inspect
 import time
 from email.utils import formatdate
 from typing import Any, Sequence
 
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
-from twisted.mail.smtp import Address, IMessage, IMessageDelivery, User
-from zope.interface import implementer
+from twisted.mail.smtp import IMessage, IMessageDelivery
+from zope.interface import Interface, implementer
 
 from ..config import Config
-from ..errors import DeliveryFailed, ProtocolError
+from ..delivery import Delivery, DeliveryTarget, LocalRoute, Router
+from ..errors import ProtocolError, UnknownRecipient
 from ..interfaces import IMailStore, IPendingDelivery, IUserDatabase
 
 _date: list = [0, ""]
@@ -58,12 +64,67 @@ def _addressText(address: object) -> str:
     return str(dest)
 
 
+def recipientText(address: bytes) -> str:
+    """
+    A parsed RCPT address -> C{local@domain} (C{local} alone without a
+    domain), as Twisted's C{User} for it would read through L{_addressText}.
+    """
+    local, at, domain = address.rpartition(b"@")
+    if not at:
+        return address.decode("utf-8")
+    localText, domainText = local.decode("utf-8"), domain.decode("utf-8")
+    return f"{localText}@{domainText}" if domainText else localText
+
+
+class ISMTPDelivery(Interface):
+    """
+    The one interface the SMTP protocol delivers through, obtained once per
+    login (see L{twisted_mail_suite.smtp.adapter.smtpDelivery}).  C{helo}
+    is C{(heloName, peerHost)}; addresses are the bytes our parser accepted.
+    A check refuses by raising (or failing with) a C{ProtocolError} or
+    Twisted's C{SMTPBadSender}/C{SMTPBadRcpt}.
+    """
+
+    def checkSender(helo: tuple[bytes, bytes], sender: bytes) -> object:  # type: ignore[misc]
+        """
+        MAIL FROM (C{b""} for the null sender).
+
+        @return: anything, or a Deferred: the sender is accepted when it fires.
+        """
+
+    def checkRecipient(helo: tuple[bytes, bytes], sender: bytes, address: bytes) -> object:  # type: ignore[misc]
+        """
+        RCPT TO.
+
+        @return: the accepted recipient (opaque to the protocol, handed back
+            to L{beginMessage}), or a Deferred firing with it.
+        """
+
+    def receivedField(helo: tuple[bytes, bytes], sender: bytes, recipients: Sequence[bytes],  # type: ignore[misc]
+                      tls: str | None, withProtocol: str) -> bytes:
+        """
+        The C{Received:} field (RFC 5321 §4.4), without the final CRLF.
+
+        @param tls: how TLS is used (for the field), or L{None}.
+        @param withProtocol: C{"SMTP"}, C{"ESMTP"} or C{"UTF8SMTP"}.
+        """
+
+    def beginMessage(target: DeliveryTarget, sender: bytes, recipients: Sequence[object],  # type: ignore[misc]
+                     subject: str) -> IPendingDelivery:
+        """
+        Start the message for the accepted C{recipients}; C{target} is the
+        server's delivery target.  The protocol writes the whole text
+        (trace fields first) and commits (the Deferred fires with UIDs, the
+        first one names the message in the reply) or aborts.
+        """
+
+
 @implementer(IMessage)
 class StoreMessage:
     """
-    Twisted's line-at-a-time C{IMessage} over one store delivery: the slow
-    path, for callers that speak Twisted's contract.  Our SMTP protocol
-    writes whole chunks to L{LocalRecipient.users} through the store instead.
+    Twisted's line-at-a-time C{IMessage} over one delivery: the slow path,
+    for callers that speak Twisted's contract.  Our SMTP protocol writes
+    whole chunks through L{ISMTPDelivery.beginMessage} instead.
     """
 
     def __init__(self, delivery: IPendingDelivery) -> None:
@@ -83,55 +144,85 @@ class LocalRecipient:
     """
     What C{validateTo} returns: a callable giving an C{IMessage} (Twisted's
     contract) that also names the local users (C{users}) the recipient
-    resolves to, so a protocol can deliver to all of them in one transaction.
+    resolves to.
     """
 
-    def __init__(self, address: str, users: tuple[str, ...], store: IMailStore) -> None:
+    def __init__(self, address: str, route: LocalRoute, target: DeliveryTarget) -> None:
         self.address = address
-        self.users = users
-        self._store = store
+        self.route = route
+        self._target = target
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        return self.route.users
 
     def __call__(self) -> StoreMessage:
-        return StoreMessage(self._store.beginDelivery(self.users))
+        delivery = self._target.start()
+        delivery.addRecipient(self.route)
+        return StoreMessage(delivery)
 
 
-@implementer(IMessageDelivery)
+@implementer(IMessageDelivery, ISMTPDelivery)
 class LocalDelivery:
     """
     @ivar user: the authenticated user name, or L{None} (MX, anonymous).
+    @ivar router: where recipients go (built from C{config} and C{users}
+        unless given).
     """
 
-    def __init__(self, config: Config, store: IMailStore, users: IUserDatabase, user: str | None) -> None:
+    def __init__(self, config: Config, store: IMailStore, users: IUserDatabase, user: str | None,
+                 router: Router | None = None) -> None:
         self.config = config
         self.store = store
         self.users = users
         self.user = user
+        self.router = router if router is not None else Router.fromConfig(config, users)
+        self._target = DeliveryTarget(store)
 
-    def resolve(self, address: str) -> tuple[str, ...]:
+    def route(self, address: str) -> LocalRoute:
         """
-        The local users C{address} delivers to (aliases, catch-all).
+        The local route of C{address} (aliases, subaddress, catch-all).
 
         @raise RelayDenied: for a foreign domain (no outbound relay yet).
         @raise UnknownUser: for a local address nobody receives.
         """
-        local, at, domain = address.rpartition("@")
-        if not at:
-            local, domain = address, ""
-        key = local.lower()
-        barePostmaster = not domain and key == "postmaster"     # RFC 5321 §4.5.1
-        if not barePostmaster and not (domain and self.config.isLocalDomain(domain)):
+        try:
+            route = self.router.route(address)
+        except UnknownRecipient:
+            raise UnknownUser(address) from None
+        if not isinstance(route, LocalRoute):
             raise RelayDenied(address)
-        for candidate in (f"{key}@{domain.lower()}", key):
-            if candidate in self.config.aliases:
-                return tuple(t for t in self.config.aliases[candidate])
-        if self.users.lookup(key) is not None:
-            return (key,)
-        base = key.split("+", 1)[0]          # subaddress: alice+tag -> alice
-        if base != key and self.users.lookup(base) is not None:
-            return (base,)
-        if self.config.catch_all:
-            return (self.config.catch_all,)
-        raise UnknownUser(address)
+        return route
+
+    def resolve(self, address: str) -> tuple[str, ...]:
+        """
+        The local users C{address} delivers to; see L{route}.
+        """
+        return self.route(address).users
+
+    # ISMTPDelivery: what our SMTP protocol calls.
+
+    def checkSender(self, helo: tuple[bytes, bytes], sender: bytes) -> object:
+        """
+        Any sender, including the null sender C{<>}, is accepted.
+        """
+        return sender
+
+    def checkRecipient(self, helo: tuple[bytes, bytes], sender: bytes, address: bytes) -> LocalRoute:
+        return self.route(recipientText(address))
+
+    def receivedField(self, helo: tuple[bytes, bytes], sender: bytes, recipients: Sequence[bytes],
+                      tls: str | None, withProtocol: str) -> bytes:
+        return self.receivedHeader(helo, sender, recipients, tls=tls, protocol=withProtocol)
+
+    def beginMessage(self, target: DeliveryTarget, sender: bytes, recipients: Sequence[object],
+                     subject: str) -> Delivery:
+        delivery = target.start(sender.decode("utf-8", "replace"), subject)
+        for route in recipients:
+            delivery.addRecipient(route)  # type: ignore[arg-type]
+        return delivery
+
+    # IMessageDelivery: Twisted's contract.
 
     def receivedHeader(self, helo: tuple, origin: object, recipients: Sequence[object],
                        tls: str | None = None, protocol: str = "ESMTP") -> bytes:
@@ -161,78 +252,7 @@ class LocalDelivery:
 
     def validateTo(self, user: object) -> LocalRecipient:
         address = _addressText(user)
-        return LocalRecipient(address, self.resolve(address), self.store)
-
-
-@implementer(IPendingDelivery)
-class MessagesDelivery:
-    """
-    An L{IPendingDelivery} over Twisted's C{IMessage} objects (one per
-    recipient), for an C{IMessageDelivery} that is not ours: the text is
-    split into lines for C{lineReceived}; commit is C{eomReceived} on all.
-    """
-
-    def __init__(self, messages: Sequence[IMessage]) -> None:
-        self._messages = list(messages)
-        self._partial = b""
-        self._finished = False
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self.size += len(data)
-        lines = (self._partial + data).split(b"\r\n")
-        self._partial = lines.pop()
-        for message in self._messages:
-            for line in lines:
-                message.lineReceived(line)
-
-    def commit(self) -> Deferred:
-        if self._partial:
-            for message in self._messages:
-                message.lineReceived(self._partial)
-            self._partial = b""
-        self._finished = True
-        d = gatherResults([maybeDeferred(m.eomReceived) for m in self._messages], consumeErrors=True)
-
-        def failed(failure):  # type: ignore[no-untyped-def]
-            for message in self._messages:
-                message.connectionLost()
-            raise DeliveryFailed(f"IMessage delivery failed: {failure.value!r}")
-
-        return d.addCallbacks(lambda results: [str(r) for r in results], failed)
-
-    def abort(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        for message in self._messages:
-            message.connectionLost()
-
-
-def twistedAddress(address: bytes) -> Address:
-    """
-    A C{twisted.mail.smtp.Address} for an address our parser already
-    checked, built without Twisted's parser (which refuses UTF-8 and
-    address literals and invents a domain for C{postmaster}).
-    """
-    result = Address.__new__(Address)
-    local, at, domain = address.rpartition(b"@")
-    if not at:
-        local, domain = address, b""
-    result.local, result.domain, result.addrstr = local, domain, address
-    return result
-
-
-def twistedUser(address: bytes, helo: tuple, protocol: object, origin: bytes) -> User:
-    """
-    The C{twisted.mail.smtp.User} that C{IMessageDelivery.validateTo} expects.
-    """
-    user = User.__new__(User)
-    user.dest = twistedAddress(address)
-    user.helo = helo
-    user.protocol = protocol
-    user.orig = twistedAddress(origin)
-    return user
+        return LocalRecipient(address, self.route(address), self._target)
 
 
 def tlsDescription(transport: Any) -> str:
@@ -244,42 +264,3 @@ def tlsDescription(transport: Any) -> str:
         return f"{handle.get_protocol_version_name()} with cipher {handle.get_cipher_name()}"
     except Exception:
         return "TLS"
-
-
-_traceOptions: dict[type, bool] = {}
-
-
-def acceptsTraceOptions(avatar: Any) -> bool:
-    """
-    Does C{avatar.receivedHeader} take our C{tls=} and C{protocol=}
-    keywords (beyond Twisted's three arguments)?
-    """
-    kind = type(avatar)
-    if kind not in _traceOptions:
-        try:
-            parameters = inspect.signature(avatar.receivedHeader).parameters
-        except (TypeError, ValueError):
-            _traceOptions[kind] = False
-        else:
-            _traceOptions[kind] = "tls" in parameters or any(
-                p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    return _traceOptions[kind]
-
-
-def traceFields(avatar: Any, envelope: Any, helo: tuple[bytes, bytes], protocol: object,
-                tls: str | None, extended: bool) -> bytes:
-    """
-    C{Return-Path:} and C{Received:} for a message of C{envelope}, from the
-    avatar's C{receivedHeader} (told about TLS and the protocol when it
-    takes those keywords, as L{LocalDelivery} does).
-    """
-    options = {"tls": tls, "protocol": ("UTF8SMTP" if envelope.utf8 else "ESMTP") if extended else "SMTP"}
-    if isinstance(avatar, LocalDelivery):
-        received = avatar.receivedHeader(helo, envelope.sender, envelope.recipients, **options)
-    else:
-        arguments = (helo, twistedAddress(envelope.sender),
-                     [twistedUser(address, helo, protocol, envelope.sender) for address in envelope.recipients])
-        if not acceptsTraceOptions(avatar):
-            options = {}
-        received = avatar.receivedHeader(*arguments, **options)
-    return b"Return-Path: <" + envelope.sender + b">\r\n" + received + b"\r\n"

@@ -21,10 +21,12 @@ from twisted.mail.smtp import IMessageDelivery, SMTPBadRcpt, SMTPBadSender
 from twisted.python.failure import Failure
 
 from ..auth import LoginFailed
+from ..delivery import DeliveryTarget
 from ..errors import LoginRefused, PlaintextRefused, ProtocolError
 from .address import parseMailArguments, parseRcptArguments
 from .data import DataScanner, MessageWriter
-from .delivery import LocalRecipient, MessagesDelivery, tlsDescription, traceFields, twistedAddress, twistedUser
+from .adapter import smtpDelivery
+from .delivery import tlsDescription
 from .sasl import Challenge, SASLExchange
 from .session import Envelope, NoTransition, SessionCore, SessionMachine
 
@@ -195,9 +197,11 @@ class SMTPServer(Protocol):
             lambda failure: self.log.failure("No anonymous delivery avatar", failure))
 
     def _setAvatar(self, avatar: Any, logout: Callable[[], object] | None) -> None:
+        """Every command goes through C{avatar} seen as an C{ISMTPDelivery}."""
         if self._logout is not None:
             self._logout()
-        self._avatar, self._logout = avatar, logout
+        self._avatar = None if avatar is None else smtpDelivery(avatar, self)
+        self._logout = logout
 
     def _checkTimeout(self) -> None:
         self._timer = None
@@ -392,7 +396,7 @@ class SMTPServer(Protocol):
         envelope = Envelope(sender=sender, declaredSize=declared, body=body, utf8=utf8)
         if self._avatar is None:
             raise ProtocolError(b"451 4.3.0", b"Temporary local problem, try again later", "no avatar")
-        result = self._avatar.validateFrom(self._heloPair(), twistedAddress(sender))
+        result = self._avatar.checkSender(self._heloPair(), sender)
 
         def accepted(ignored: object) -> bytes:
             self._session.senderAccepted(envelope)
@@ -410,7 +414,7 @@ class SMTPServer(Protocol):
         if limit and len(envelope.recipients) >= limit:
             raise ProtocolError(b"452 4.5.3", b"Too many recipients")
         address = parseRcptArguments(argument, envelope.utf8)
-        result = self._avatar.validateTo(twistedUser(address, self._heloPair(), self, envelope.sender))
+        result = self._avatar.checkRecipient(self._heloPair(), envelope.sender, address)
 
         def accepted(recipient: object) -> bytes:
             self._session.recipientAccepted(address, recipient)
@@ -430,22 +434,20 @@ class SMTPServer(Protocol):
         return b"354 End data with <CR><LF>.<CR><LF>"
 
     def _traceFields(self, envelope: Envelope) -> bytes:
-        return traceFields(self._avatar, envelope, self._heloPair(), self,
-                           tlsDescription(self.transport) if self.secure else None, self._core.extended)
+        withProtocol = ("UTF8SMTP" if envelope.utf8 else "ESMTP") if self._core.extended else "SMTP"
+        received = self._avatar.receivedField(self._heloPair(), envelope.sender, envelope.recipients,
+                                              tlsDescription(self.transport) if self.secure else None,
+                                              withProtocol)
+        return b"Return-Path: <" + envelope.sender + b">\r\n" + received + b"\r\n"
 
     def _heloPair(self) -> tuple[bytes, bytes]:
         return (self._core.heloName or b"", self.peerHost.encode())
 
     def _beginDelivery(self, envelope: Envelope) -> Callable[[str], Any]:
-        sender = envelope.sender.decode("utf-8", "replace")
-
-        def begin(subject: str) -> Any:
-            if all(isinstance(r, LocalRecipient) for r in envelope.accepted):
-                users = [user for r in envelope.accepted for user in r.users]  # type: ignore[attr-defined]
-                return self.suite.store.beginDelivery(users, sender, subject)
-            return MessagesDelivery([r() for r in envelope.accepted])  # type: ignore[operator]
-
-        return begin
+        """C{begin(subject)} for the L{MessageWriter}: one message to every accepted recipient."""
+        avatar = self._avatar
+        return lambda subject: avatar.beginMessage(DeliveryTarget(self.suite.store), envelope.sender,
+                                                   envelope.accepted, subject)
 
     def _textReceived(self) -> None:
         assert self._scanner is not None

@@ -41,7 +41,7 @@ def writeConfig(workDir: str, sections: Mapping[str, Any] | None = None,
     Write C{workDir/tap.yaml} (every listener on port 0 of 127.0.0.1 unless
     C{sections} says otherwise) and a users file; return the config path.
     """
-    from twisted_mail_suite import credentials, hashing
+    from twisted_mail_suite.identity import hashing, passwd
 
     os.makedirs(os.path.join(workDir, "data"), exist_ok=True)
     listen = ["tcp:0:interface=127.0.0.1"]
@@ -65,7 +65,7 @@ def writeConfig(workDir: str, sections: Mapping[str, Any] | None = None,
             f.write(f"{key}: {_yamlValue(value)}\n")
     usersFile = os.path.join(workDir, "data", "users.passwd")
     for name, password in users.items():
-        credentials.setUserPassword(usersFile, name, hashing.hashPassword(password, "SHA512-CRYPT"))
+        passwd.setUserPassword(usersFile, name, hashing.hashPassword(password, "SHA512-CRYPT"))
     return path
 
 

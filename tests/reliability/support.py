@@ -190,7 +190,7 @@ def writeConfig(testCase: Any, text: str, users: dict[str, str] | None = None) -
 
     @return: the config's absolute path.
     """
-    from twisted_mail_suite import credentials, hashing
+    from twisted_mail_suite.identity import hashing, passwd
 
     from ..fakes import writeConfigFile
 
@@ -198,6 +198,6 @@ def writeConfig(testCase: Any, text: str, users: dict[str, str] | None = None) -
     dataDir = os.path.join(os.path.dirname(path), "data")
     os.makedirs(dataDir, exist_ok=True)
     for name, password in (users or {"alice": "secret", "bob": "hunter2"}).items():
-        credentials.setUserPassword(os.path.join(dataDir, "users.passwd"), name,
-                                    hashing.hashPassword(password, "SHA512-CRYPT"))
+        passwd.setUserPassword(os.path.join(dataDir, "users.passwd"), name,
+                               hashing.hashPassword(password, "SHA512-CRYPT"))
     return path

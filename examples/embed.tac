@@ -19,7 +19,7 @@ from twisted.application import service, strports
 from twisted.web import resource, server
 
 from twisted_mail_suite.config import configFromDict
-from twisted_mail_suite.credentials import InMemoryUsers
+from twisted_mail_suite.identity.passwd import InMemoryUsers
 from twisted_mail_suite.service import makeService
 
 config = configFromDict({

@@ -15,7 +15,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from twisted_mail_suite.config import Config, configFromDict
 from twisted_mail_suite.configfile import suiteConfig
-from twisted_mail_suite.credentials import InMemoryUsers
+from twisted_mail_suite.identity.passwd import InMemoryUsers
 from twisted_mail_suite.maildir import MaildirStore, runSynchronously
 from twisted_mail_suite.service import MailSuiteService
 

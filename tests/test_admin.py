@@ -15,11 +15,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_mail_suite import admin
 from twisted_mail_suite.config import loadConfig
-from twisted_mail_suite.credentials import PasswdFile
+from twisted_mail_suite.chat import avatars as chatAvatars
+from twisted_mail_suite.identity.passwd import PasswdFile
+from twisted_mail_suite.identity.realm import makePortal
 from twisted_mail_suite.interfaces import IChatUser
-from twisted_mail_suite.maildir import MaildirStore, runSynchronously
-from twisted_mail_suite.events import EventBus
-from twisted_mail_suite.realm import makePortal
+from twisted_mail_suite.maildir import runSynchronously
 
 
 class AdminTests(SynchronousTestCase):
@@ -49,8 +49,8 @@ class AdminTests(SynchronousTestCase):
             content = f.read()
         self.assertTrue(content.startswith("alice:{BLF-CRYPT}$2y$"))
         self.assertNotIn("pa ss", content)
-        portal = makePortal(config, MaildirStore(config.mailDir, EventBus()), clock=MemoryReactorClock(),
-                            runInThread=runSynchronously)
+        portal = makePortal(config, PasswdFile(config.usersFile), MemoryReactorClock(), runSynchronously)
+        chatAvatars.registerAvatars(portal.realm)
         d = portal.session("127.0.0.1", False).authenticate(UsernamePassword(b"alice", b"pa ss"), IChatUser)
         self.assertEqual(self.successResultOf(d)[1].name, "alice")
 

@@ -16,7 +16,9 @@ from twisted.internet import defer, reactor, threads, utils
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, readBody
 
-from .fakes import ROOT, TwistdChild
+from twisted_mail_suite.launcher import SuiteProcess
+
+from .fakes import ROOT
 
 
 def runPython(*arguments: str) -> defer.Deferred:
@@ -64,14 +66,14 @@ class ExampleTests(TestCase):
         message sent over SMTP is counted on the page.
         """
         data = os.path.abspath(self.mktemp())
-        child = TwistdChild(b"Site starting on").run(
-            ["-n", "--pidfile=", "-y", "examples/embed.tac"],
+        child = SuiteProcess(
+            None, application=["-y", "examples/embed.tac"], cwd=ROOT, pythonPath=ROOT, ready=b"Site starting on",
             env={"EMBED_DATA": data, "EMBED_WEB": "tcp:0:interface=127.0.0.1",
                  "EMBED_SMTP": "tcp:0:interface=127.0.0.1", "EMBED_POP3": "tcp:0:interface=127.0.0.1"})
-        self.addCleanup(lambda: child.ended if child.ended.called else self._stop(child))
-        output = yield child.ready
-        smtpPort = int(re.search(rb"smtp listening on 127\.0\.0\.1:(\d+)", output).group(1))
-        webPort = int(re.search(rb"Site starting on (\d+)", output).group(1))
+        self.addCleanup(child.kill)
+        yield threads.deferToThread(child.start)
+        smtpPort = child.ports["smtp"]
+        webPort = int(re.search(rb"Site starting on (\d+)", child.output).group(1))
 
         def send() -> None:
             with smtplib.SMTP("127.0.0.1", smtpPort, timeout=10) as client:
@@ -82,8 +84,3 @@ class ExampleTests(TestCase):
         body = yield readBody(response)
         self.assertIn(b"<li>alice: 1</li>", body)
         self.assertIn(b"<li>bob: 0</li>", body)
-
-    def _stop(self, child: TwistdChild) -> defer.Deferred:
-        os.kill(child.pid, signal.SIGTERM)
-        return child.ended
-

@@ -12,9 +12,9 @@ from typing import Sequence, TextIO
 
 import yaml
 
-from . import hashing
+from .identity import hashing
 from .config import configToDict, loadConfig
-from .credentials import PasswdFile, deleteUser, setUserPassword, validUserName
+from .identity.passwd import PasswdFile, deleteUser, setUserPassword, validUserName
 from .errors import ConfigError
 
 

@@ -59,7 +59,7 @@ def writeUsers(path: str, users: Mapping[str, str], scheme: str = "PLAIN") -> st
     Write a passwd-file with C{users} (name -> password) stored with
     C{scheme}; return its path.
     """
-    from .hashing import hashPassword
+    from .identity.hashing import hashPassword
 
     folder = os.path.dirname(path)
     if folder:

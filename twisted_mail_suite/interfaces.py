@@ -78,7 +78,7 @@ class IUserDatabase(Interface):
 
     def lookup(name: str):  # type: ignore[misc]
         """
-        @return: a L{twisted_mail_suite.credentials.UserEntry} or L{None}.
+        @return: a L{twisted_mail_suite.identity.passwd.UserEntry} or L{None}.
         """
 
     def names():  # type: ignore[misc]
@@ -112,3 +112,27 @@ class IChatUser(Interface):
     """
 
     name = Attribute("The user's name (str), which becomes the chat nick.")
+
+
+# --- identity ---
+
+class IMaildropLocks(Interface):
+    """
+    Which maildrops have a POP3 session: one at a time (RFC 1939 §8).  An
+    in-process implementation now; a shared one (Redis) when several
+    processes serve POP3.
+    """
+
+    def acquire(user: str):  # type: ignore[misc]
+        """
+        Take C{user}'s maildrop.
+
+        @return: the release callable (idempotent: only its first call
+            frees the maildrop).
+        @raise twisted_mail_suite.errors.MailboxInUse: if it is held.
+        """
+
+    def isHeld(user: str) -> bool:  # type: ignore[misc]
+        """
+        Is C{user}'s maildrop held?
+        """

@@ -49,20 +49,29 @@ class SuiteProcess:
     """
     One C{twistd -n mailsuite --config PATH} child at a time.
 
-    @param configPath: the tap.yaml; the child runs in its folder.
+    @param configPath: the tap.yaml; the child runs in its folder (or in
+        C{cwd}).
     @param arguments: extra twistd arguments before C{mailsuite} (for
         example C{["-l", "twistd.log"]}); the ready line and ports are then
         read from that log file instead of the child's output.
     @param env: added to this process's environment.
     @param pythonPath: put first on the child's C{PYTHONPATH} (a checkout).
+    @param application: what twistd runs, instead of C{mailsuite --config
+        configPath} (e.g. C{["-y", "app.tac"]}, with C{configPath=None}).
+    @param ready: the log line that says the child is ready.
     @ivar ports: role -> port, from the log of the current child.
     @ivar output: everything the current child printed.
     """
 
-    def __init__(self, configPath: str, env: Mapping[str, str] | None = None,
+    def __init__(self, configPath: str | None, env: Mapping[str, str] | None = None,
                  arguments: Sequence[str] = (), pythonPath: str | None = None,
-                 name: str = "ours") -> None:
-        self.configPath = os.path.abspath(configPath)
+                 name: str = "ours", application: Sequence[str] | None = None,
+                 cwd: str | None = None, ready: bytes = READY) -> None:
+        self.configPath = os.path.abspath(configPath) if configPath else None
+        self.application = list(application) if application is not None else \
+            ["mailsuite", "--config", self.configPath or "none"]
+        self.cwd = cwd or (os.path.dirname(self.configPath) if self.configPath else os.getcwd())
+        self.readyMarker = ready
         self.name = name
         self.arguments = list(arguments)
         environment = dict(os.environ)
@@ -80,9 +89,9 @@ class SuiteProcess:
     @property
     def folder(self) -> str:
         """
-        The folder of the config file, where the child runs.
+        Where the child runs (by default the config file's folder).
         """
-        return os.path.dirname(self.configPath)
+        return self.cwd
 
     @property
     def pid(self) -> int:
@@ -90,8 +99,7 @@ class SuiteProcess:
         return self.process.pid
 
     def command(self) -> list[str]:
-        return [sys.executable, "-c", TWISTD, "-n", "--pidfile=", *self.arguments,
-                "mailsuite", "--config", self.configPath]
+        return [sys.executable, "-c", TWISTD, "-n", "--pidfile=", *self.arguments, *self.application]
 
     def start(self, timeout: float = 60.0) -> float:
         """
@@ -138,7 +146,7 @@ class SuiteProcess:
     def _scan(self, text: bytes) -> None:
         for match in LISTENING.finditer(text):
             self.ports.setdefault(match.group(1).decode(), int(match.group(3)))
-        if READY in text:
+        if self.readyMarker in text:
             self._ready.set()
 
     def _read(self, process: subprocess.Popen) -> None:

@@ -17,11 +17,16 @@ from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
 
 from . import tls
+from .chat import avatars as chatAvatars
 from .config import Config
-from .credentials import PasswdFile
 from .events import EventBus
+from .identity.passwd import PasswdFile, inThreadPool
+from .identity.realm import makePortal
 from .interfaces import IEventBus, IMailStore, IUserDatabase
 from .maildir import MaildirStore
+from .pop3 import avatars as pop3Avatars
+from .pop3.locks import MaildropLocks
+from .smtp import avatars as smtpAvatars
 
 # role -> (config section, "module:function" building its protocol factory)
 PROTOCOLS: dict[str, tuple[str, str]] = {
@@ -75,7 +80,7 @@ class MailSuiteService(MultiService):
     The whole suite.  Attributes shared with the protocols: C{config},
     C{reactor} (listening, threads), C{clock} (every timeout and delay:
     injectable, so tests drive time with C{task.Clock}), C{store}, C{bus},
-    C{portal}, C{users}, C{tlsOptions}.
+    C{portal}, C{users}, C{maildropLocks}, C{tlsOptions}.
     """
 
     log = Logger()
@@ -87,7 +92,6 @@ class MailSuiteService(MultiService):
         if reactor is None:
             from twisted.internet import reactor as globalReactor
             reactor = globalReactor
-        from .realm import makePortal
 
         self.config = config
         self.reactor = reactor
@@ -96,7 +100,11 @@ class MailSuiteService(MultiService):
         os.makedirs(config.mailDir, mode=0o700, exist_ok=True)
         self.store = store if store is not None else MaildirStore(config.mailDir, self.bus)
         self.users = users if users is not None else PasswdFile(config.usersFile)
-        self.portal = makePortal(config, self.store, self.users, self.clock, runInThread)
+        self.portal = makePortal(config, self.users, self.clock, runInThread or inThreadPool(reactor))
+        self.maildropLocks = MaildropLocks()
+        smtpAvatars.registerAvatars(self.portal.realm, config, self.store, self.users)
+        pop3Avatars.registerAvatars(self.portal.realm, self.store, self.maildropLocks)
+        chatAvatars.registerAvatars(self.portal.realm)
         self.certPath, self.keyPath = tls.ensureCertificate(config)
         # None: STARTTLS/STLS are not offered (implicit-TLS listeners still work).
         self.tlsOptions = tls.serverOptions(self.certPath, self.keyPath) if config.tls.starttls else None

@@ -33,7 +33,7 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from .config import Config, configFromDict
-from .credentials import InMemoryUsers
+from .identity.passwd import InMemoryUsers
 from .events import NewMailEvent
 from .faults import Faults, FaultyStore, matcher, watchFactory, wrapRealm
 from .service import MailSuiteService

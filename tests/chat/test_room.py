@@ -10,6 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from twisted_mail_suite.chat import lines
 from twisted_mail_suite.chat.room import ChatError, ChatHub, IParticipant, Room, validName
 
 
@@ -148,7 +149,7 @@ class TalkTests(RoomTestCase):
         """
         ann, ben, cat = self.enter("ann"), self.enter("ben"), self.enter("cat")
         self.quiet(ann, ben, cat)
-        self.hub.say(ann, "hello")
+        self.hub.relay(ann, lines.chat("lobby", "ann", "hello"))
         self.assertEqual((ann.take(), ben.take(), cat.take()),
                          ([], ["[#lobby] ann: hello"], ["[#lobby] ann: hello"]))
 
@@ -158,7 +159,7 @@ class TalkTests(RoomTestCase):
         """
         ann, ben, cat = self.enter("ann"), self.enter("ben"), self.enter("cat")
         self.quiet(ann, ben, cat)
-        self.hub.say(ann, "hello")
+        self.hub.relay(ann, lines.chat("lobby", "ann", "hello"))
         self.assertIs(ben.received[0], cat.received[0])
 
     def test_action(self) -> None:
@@ -167,7 +168,7 @@ class TalkTests(RoomTestCase):
         """
         ann, ben = self.enter("ann"), self.enter("ben")
         self.quiet(ann, ben)
-        self.hub.act(ann, "waves")
+        self.hub.relay(ann, lines.action("lobby", "ann", "waves"))
         self.assertEqual(ben.take(), ["[#lobby] * ann waves"])
 
     def test_whisper(self) -> None:
@@ -316,7 +317,7 @@ class RoomMoveTests(RoomTestCase):
         ann, ben = self.enter("ann"), self.enter("ben")
         self.hub.join(ann, "dev")
         self.quiet(ann, ben)
-        self.hub.say(ann, "anyone?")
+        self.hub.relay(ann, lines.chat("dev", "ann", "anyone?"))
         self.assertEqual(ben.take(), [])
 
     def test_joinSameRoom(self) -> None:

@@ -19,7 +19,7 @@ from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.fakes import makeConfig
-from twisted_mail_suite.credentials import InMemoryUsers
+from twisted_mail_suite.identity.passwd import InMemoryUsers
 from twisted_mail_suite.events import EventBus
 from twisted_mail_suite.maildir import MaildirStore, runSynchronously
 from twisted_mail_suite.service import MailSuiteService

@@ -111,7 +111,7 @@ class PoplibTests(TestCase):
 
         @inlineCallbacks
         def check(_: object) -> Any:
-            locks = self.harness.suite.portal.realm.locks
+            locks = self.harness.suite.maildropLocks
             for _ in range(500):   # until the server has seen the drop
                 if not locks.isHeld("alice"):
                     break

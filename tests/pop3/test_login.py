@@ -13,10 +13,11 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from twisted_mail_suite.credentials import parseEntry
-from twisted_mail_suite.hashing import hashPassword
+from twisted_mail_suite.identity.passwd import parseEntry
+from twisted_mail_suite.identity.hashing import hashPassword
 from twisted_mail_suite.interfaces import IUserDatabase
-from twisted_mail_suite.pop3.commands import decodePlain
+from twisted_mail_suite.identity.sasl import Credentials, SASLExchange, SASLMalformed
+from twisted_mail_suite.pop3.commands import MECHANISMS, saslFailure
 from twisted_mail_suite.pop3.session import POP3Error
 
 from .support import REMOTE, Client, deliver, holdPasswordChecks, newSuite, plain
@@ -48,7 +49,7 @@ class UserPassTests(SynchronousTestCase):
         PASS takes the rest of the line as the password.
         """
         client = Client(newSuite(self))
-        client.suite.portal.realm.users.setPassword("carol", "two words")
+        client.suite.portal.checker.users.setPassword("carol", "two words")
         client.send(b"USER carol")
         self.assertTrue(client.send(b"PASS two words").startswith(b"+OK Logged in"))
 
@@ -57,7 +58,7 @@ class UserPassTests(SynchronousTestCase):
         Leading and trailing spaces are part of the password.
         """
         client = Client(newSuite(self))
-        client.suite.portal.realm.users.setPassword("carol", " padded ")
+        client.suite.portal.checker.users.setPassword("carol", " padded ")
         client.send(b"USER carol")
         self.assertTrue(client.send(b"PASS  padded ").startswith(b"+OK Logged in"))
 
@@ -211,7 +212,7 @@ class APOPTests(SynchronousTestCase):
         """
         suite = newSuite(self)
         users = MixedUsers()
-        suite.portal.realm.users = suite.portal.checker.users = users
+        suite.portal.checker.users = users
         client = Client(suite)
         client.send(b"APOP bob " + self.digest(client, b"hunter2"))
         suite.reactor.advance(60)
@@ -299,10 +300,15 @@ class SASLTests(SynchronousTestCase):
 
     def test_decodePlain(self) -> None:
         """
-        L{decodePlain} returns the user and password.
+        The shared PLAIN exchange returns the user and password; a malformed
+        response becomes POP3's C{-ERR Invalid SASL PLAIN response.}
         """
-        self.assertEqual(decodePlain(plain(b"a", b"b", b"a")), (b"a", b"b"))
-        self.assertRaises(POP3Error, decodePlain, base64.b64encode(b"a\0b"))
+        self.assertEqual(SASLExchange(b"PLAIN", MECHANISMS).begin(plain(b"a", b"b", b"a")), Credentials(b"a", b"b"))
+        with self.assertRaises(SASLMalformed) as caught:
+            SASLExchange(b"PLAIN", MECHANISMS).begin(base64.b64encode(b"a\0b"))
+        error = saslFailure(caught.exception)
+        self.assertIsInstance(error, POP3Error)
+        self.assertEqual(error.reply, b"-ERR Invalid SASL PLAIN response.\r\n")
 
 
 class InUseTests(SynchronousTestCase):
@@ -366,7 +372,7 @@ class InUseTests(SynchronousTestCase):
         self.assertTrue(client.take().endswith(b"-ERR Disconnected for inactivity.\r\n"))
         checks[0].callback(True)
         self.assertEqual(client.take(), b"")
-        self.assertFalse(suite.portal.realm.locks.isHeld("alice"))
+        self.assertFalse(suite.maildropLocks.isHeld("alice"))
 
     def test_dropDuringLoginCheck(self) -> None:
         """

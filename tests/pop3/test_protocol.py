@@ -17,7 +17,7 @@ from twisted.mail.pop3 import IMailbox
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from twisted_mail_suite.credentials import InMemoryUsers
+from twisted_mail_suite.identity.passwd import InMemoryUsers
 from twisted_mail_suite.pop3 import protocol as protocolModule
 from twisted_mail_suite.pop3.factory import POP3Factory
 from twisted_mail_suite.pop3.protocol import makeFactory
@@ -55,7 +55,7 @@ class GreetingTests(SynchronousTestCase):
         and APOP is refused.
         """
         suite = newSuite(self)
-        suite.portal.realm.users = InMemoryUsers({"alice": "secret"}, scheme="SHA512-CRYPT")
+        suite.portal.checker.users = InMemoryUsers({"alice": "secret"}, scheme="SHA512-CRYPT")
         client = Client(suite)
         self.assertEqual(client.greeting, b"+OK mx.example.test POP3 ready.\r\n")
         self.assertEqual(client.send(b"APOP alice " + b"0" * 32), b"-ERR APOP is not available.\r\n")
@@ -797,5 +797,5 @@ class RandomSessionTests(SynchronousTestCase):
         self.assertNotIn(b"[SYS/TEMP]", client.take())
         client.drop()
         suite.reactor.advance(60)
-        self.assertFalse(suite.portal.realm.locks.isHeld("alice"))
+        self.assertFalse(suite.maildropLocks.isHeld("alice"))
         self.assertEqual(suite.factories["pop3"].connections, 0)

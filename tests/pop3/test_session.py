@@ -17,7 +17,7 @@ from twisted_mail_suite.pop3.session import (
 # Every input with sample arguments.
 INPUTS: dict[str, tuple[Any, ...]] = {
     "user": (b"alice",), "password": (b"secret",), "apop": (b"alice", b"0" * 32),
-    "authMechanisms": (), "authPlain": (b"alice", b"secret"), "authChallenge": (),
+    "authMechanisms": (), "authPlain": (b"alice", b"secret"), "authChallenge": (b"+ \r\n",),
     "saslResponse": (b"alice", b"secret"), "saslAborted": (b"-ERR no\r\n",), "stls": (),
     "capa": (), "loginSucceeded": (b"alice", Maildrop([5, 7], [b"u1", b"u2"])),
     "loginFailed": (b"-ERR [AUTH] no\r\n",), "loginRefused": (b"-ERR [AUTH] no\r\n",),
@@ -42,7 +42,7 @@ def inHaveUser() -> Any:
 
 def inSaslPlain() -> Any:
     m = machine()
-    m.authChallenge()
+    m.authChallenge(b"+ \r\n")
     return m
 
 

@@ -241,7 +241,7 @@ class ForeignAvatarTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.suite = newSuite(self)
         self.avatar = ForeignDelivery()
-        self.suite.portal.anonymousDelivery = lambda: succeed((IMessageDelivery, self.avatar, lambda: None))
+        self.suite.portal.loginAnonymous = lambda interface: succeed((IMessageDelivery, self.avatar, lambda: None))
         self.client = Client(self.suite)
         self.client.greet()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from twisted.cred.credentials import UsernamePassword
-from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.interfaces import IAddress, IPullProducer, IPushProducer, ISSLTransport
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -21,10 +20,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..auth import LoginFailed
 from ..delivery import DeliveryTarget, deliverChatMail
-from ..errors import LoginRefused, PlaintextRefused
 from ..events import NewMailEvent
+from ..identity.policy import LoginOutcome, LoginResult
 from ..interfaces import IChatUser
 from . import commands as C
 from . import lines
@@ -38,6 +36,16 @@ _RELAYED = (C.Say, C.Action, C.Nothing)
 
 # What a client may have sent behind a pending /login before it is cut off.
 _HELD_DURING_LOGIN = 256 * 1024
+
+# outcome of a failed /login -> (error line, disconnect after it)
+LOGIN_REPLIES: dict[LoginOutcome, tuple[str, bool]] = {
+    LoginOutcome.FAILED: ("login failed", False),
+    LoginOutcome.FAILED_DISCONNECT: ("login failed; disconnecting", True),
+    LoginOutcome.REFUSED: ("too many failed logins; disconnecting", True),
+    LoginOutcome.PLAINTEXT_REFUSED: ("passwords are accepted only over TLS or from a loopback address", False),
+    LoginOutcome.IN_USE: ("login is unavailable, try again later", False),
+    LoginOutcome.TEMPORARY: ("login is unavailable, try again later", False),
+}
 
 
 @implementer(IParticipant, IPushProducer, IPullProducer)
@@ -304,8 +312,8 @@ class ChatProtocol(OutputMixin, Protocol):
             self._auth = self.factory.suite.portal.session(self.peerHost, secure)
         self._loginPending = True
         credentials = UsernamePassword(command.user.encode("utf-8"), command.password.encode("utf-8"))
-        d = self._auth.authenticate(credentials, IChatUser)
-        d.addCallbacks(self._loggedIn, self._loginFailed)
+        d = self._auth.login(credentials, IChatUser)
+        d.addCallback(self._loginResult)
         d.addErrback(self._loginBroken)
 
     def _loginDone(self) -> None:
@@ -319,8 +327,17 @@ class ChatProtocol(OutputMixin, Protocol):
         if self._buffer:
             self.dataReceived(b"")
 
-    def _loggedIn(self, result: tuple) -> None:
-        _, avatar, logout = result
+    def _loginResult(self, result: LoginResult) -> None:
+        if result.outcome is LoginOutcome.SUCCEEDED:
+            self._loggedIn(result.avatar, result.logout)
+            return
+        try:
+            text, disconnect = LOGIN_REPLIES[result.outcome]
+            (self.close if disconnect else self.deliver)(lines.error(text))
+        finally:
+            self._loginDone()
+
+    def _loggedIn(self, avatar: Any, logout: Callable[[], object]) -> None:
         if not self._admitted or self.outputClosed:
             self._loginPending = False
             logout()
@@ -331,27 +348,6 @@ class ChatProtocol(OutputMixin, Protocol):
         if previous is not None:
             previous.close(lines.system("you logged in from elsewhere; disconnecting"))
         self._loginDone()
-
-    def _loginFailed(self, failure: Failure) -> None:
-        try:
-            self._reportLoginFailure(failure)
-        finally:
-            self._loginDone()
-
-    def _reportLoginFailure(self, failure: Failure) -> None:
-        if failure.check(PlaintextRefused):
-            self.deliver(lines.error("passwords are accepted only over TLS or from a loopback address"))
-        elif failure.check(LoginRefused):
-            self.close(lines.error("too many failed logins; disconnecting"))
-        elif failure.check(LoginFailed):
-            if failure.value.disconnect:
-                self.close(lines.error("login failed; disconnecting"))
-            else:
-                self.deliver(lines.error("login failed"))
-        elif failure.check(UnauthorizedLogin):
-            self.deliver(lines.error("login failed"))
-        else:
-            self._loginBroken(failure)
 
     def _loginBroken(self, failure: Failure) -> None:
         self.log.failure("Chat login from {peer} broke", failure, peer=self.peerHost)

@@ -272,14 +272,6 @@ class ChatHub:
 
     # -- talking -------------------------------------------------------------
 
-    def say(self, participant: Member, text: str) -> None:
-        room: Room = participant.room
-        self.relay(participant, lines.chat(room.name, participant.name, text))
-
-    def act(self, participant: Member, text: str) -> None:
-        room: Room = participant.room
-        self.relay(participant, lines.action(room.name, participant.name, text))
-
     def relay(self, participant: Member, data: bytes) -> None:
         """
         Hand C{data}, one or more chat or action lines already formatted for

@@ -11,38 +11,38 @@ one place).
 """
 from __future__ import annotations
 
-import binascii
+import base64
 from typing import Callable
 
 from automat import NoTransition
 
-from .session import STATE_NAMES, Action, POP3Error, SessionCore, SessionInput
+from ..identity.sasl import (
+    Challenge, Credentials, SASLAuthzMismatch, SASLBadEncoding, SASLCancelled, SASLError, SASLExchange,
+    SASLMalformed, SASLUnknownMechanism, Step,
+)
+from .session import CRLF, STATE_NAMES, Action, POP3Error, SessionCore, SessionInput
 
-__all__ = ["CommandParser", "decodePlain", "PLAINTEXT_REFUSED"]
+__all__ = ["CommandParser", "MECHANISMS", "PLAINTEXT_REFUSED", "SASL_REPLIES", "saslFailure"]
 
 PLAINTEXT_REFUSED = b"[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 
+MECHANISMS = (b"PLAIN",)
 
-def decodePlain(data: bytes) -> tuple[bytes, bytes]:
-    """
-    Decode a SASL PLAIN response (RFC 4616): base64 of
-    C{authzid NUL authcid NUL password}.
+SASL_REPLIES: dict[type[SASLError], bytes] = {
+    SASLCancelled: b"Authentication cancelled.",
+    SASLBadEncoding: b"Invalid base64 data in the SASL response.",
+    SASLMalformed: b"Invalid SASL PLAIN response.",
+    SASLUnknownMechanism: b"Unsupported authentication mechanism.",
+    SASLAuthzMismatch: b"[AUTH] Authentication failed.",
+}
 
-    @return: C{(authcid, password)}.
-    @raise POP3Error: bad base64 or layout, or an authorization identity
-        other than the user's own (no proxy logins).
+
+def saslFailure(error: SASLError) -> POP3Error:
     """
-    try:
-        decoded = binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise POP3Error(b"Invalid base64 data in the SASL response.") from None
-    parts = decoded.split(b"\0")
-    if len(parts) != 3 or not parts[1]:
-        raise POP3Error(b"Invalid SASL PLAIN response.")
-    authzid, authcid, password = parts
-    if authzid and authzid != authcid:
-        raise POP3Error(b"[AUTH] Authentication failed.", "PLAIN authzid differs from authcid")
-    return authcid, password
+    The C{-ERR} reply to a failed SASL exchange; the error's text goes to
+    the log.
+    """
+    return POP3Error(SASL_REPLIES[type(error)], str(error))
 
 
 def _number(argument: bytes) -> int:
@@ -79,6 +79,7 @@ class CommandParser:
         self._session = session
         self._core = core
         self.challenge = challenge
+        self._exchange: SASLExchange | None = None
         self._commands: dict[bytes, Callable[[bytes], Action]] = {
             b"USER": self._user, b"PASS": self._pass, b"APOP": self._apop,
             b"AUTH": self._auth, b"TOP": self._top,
@@ -112,15 +113,15 @@ class CommandParser:
     def saslResponse(self, line: bytes) -> Action:
         """
         The line after a SASL challenge: C{*} cancels, anything else must
-        be a PLAIN response.
+        be the mechanism's response.
         """
-        if line.strip() == b"*":
-            return self._session.saslAborted(b"-ERR Authentication cancelled.\r\n")
+        exchange, self._exchange = self._exchange, None
+        assert exchange is not None
         try:
-            user, password = decodePlain(line.strip())
-        except POP3Error as e:
-            return self._session.saslAborted(e.reply)
-        return self._session.saslResponse(user, password)
+            step = exchange.respond(line.strip())
+        except SASLError as e:
+            return self._session.saslAborted(saslFailure(e).reply)
+        return self._session.saslResponse(*self._credentials(step))
 
     def _requirePlaintext(self) -> None:
         if not self._core.plaintextAllowed:
@@ -149,13 +150,26 @@ class CommandParser:
         if not argument:
             return self._session.authMechanisms()
         mechanism, _, initial = argument.partition(b" ")
-        if mechanism.upper() != b"PLAIN":
-            raise POP3Error(b"Unsupported authentication mechanism.")
+        try:
+            exchange = SASLExchange(mechanism, MECHANISMS)
+        except SASLError as e:
+            raise saslFailure(e) from None
         self._requirePlaintext()
-        initial = initial.strip(b" ")
-        if not initial:
-            return self._session.authChallenge()
-        return self._session.authPlain(*decodePlain(b"" if initial == b"=" else initial))
+        try:
+            step = exchange.begin(initial.strip(b" ") or None)
+        except SASLError as e:
+            raise saslFailure(e) from None
+        if isinstance(step, Challenge):
+            action = self._session.authChallenge(b"+ " + base64.b64encode(step.data) + CRLF)
+            self._exchange = exchange
+            return action
+        return self._session.authPlain(*self._credentials(step))
+
+    @staticmethod
+    def _credentials(step: Step) -> tuple[bytes, bytes]:
+        # POP3 offers PLAIN only, whose one response always ends the exchange.
+        assert isinstance(step, Credentials), step
+        return step.username, step.password
 
     def _top(self, argument: bytes) -> Action:
         number, _, lines = argument.partition(b" ")

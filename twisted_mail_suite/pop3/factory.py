@@ -99,5 +99,5 @@ class POP3Factory(ServerFactory):
         """
         now = self.clock.seconds()
         if self._apop is None or now - self._apop[0] >= self.APOP_RECHECK:
-            self._apop = (now, self.suite.portal.anyAllowsAPOP())
+            self._apop = (now, self.suite.portal.checker.anyAllowsHashedCredentials())
         return self._apop[1]

@@ -24,8 +24,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.cred.credentials import UsernamePassword
-from twisted.cred.error import UnauthorizedLogin
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import (
     INegotiated, IPushProducer, ISSLTransport, ITCPTransport, ITLSTransport,
 )
@@ -35,8 +34,8 @@ from twisted.mail.pop3 import APOPCredentials, IMailbox
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..auth import LoginFailed
-from ..errors import LoginRefused, MailboxInUse, PlaintextRefused, ProtocolError
+from ..errors import ProtocolError
+from ..identity.policy import LoginOutcome, LoginResult
 from .commands import PLAINTEXT_REFUSED, CommandParser
 from .mailbox import IPeekMailbox
 from .session import (
@@ -56,6 +55,16 @@ MAX_QUEUED_LINES = 256   # pipelined commands held before we stop reading
 _AUTH_FAILED = b"-ERR [AUTH] Authentication failed.\r\n"
 _IN_USE = b"-ERR [IN-USE] Mailbox is locked by another POP3 session.\r\n"
 _TEMPORARY = b"-ERR [SYS/TEMP] Temporary server failure, try again later.\r\n"
+
+# outcome of a failed login -> (reply, close the connection after it)
+LOGIN_REPLIES: dict[LoginOutcome, tuple[bytes, bool]] = {
+    LoginOutcome.FAILED: (_AUTH_FAILED, False),
+    LoginOutcome.FAILED_DISCONNECT: (_AUTH_FAILED, True),
+    LoginOutcome.REFUSED: (_AUTH_FAILED, True),
+    LoginOutcome.PLAINTEXT_REFUSED: (b"-ERR " + PLAINTEXT_REFUSED + b"\r\n", False),
+    LoginOutcome.IN_USE: (_IN_USE, False),
+    LoginOutcome.TEMPORARY: (_TEMPORARY, False),
+}
 _challengeCounter = itertools.count(1)
 
 
@@ -338,18 +347,23 @@ class POP3ServerProtocol(Protocol):
             credentials = UsernamePassword(action.user, action.password)
         self._user = action.user.decode("utf-8", "replace")
         self._waiting = True
-        d = self._auth.authenticate(credentials, IMailbox)
-        d.addCallback(self._openMaildrop)
-        d.addCallbacks(self._loggedIn, self._loginFailed)
+        d = self._auth.login(credentials, IMailbox)
+        d.addCallback(self._loginDone)
         d.addErrback(self._unexpected)
 
-    def _openMaildrop(self, result: tuple) -> Deferred | None:
-        interface, mailbox, logout = result
+    def _loginDone(self, result: LoginResult) -> Deferred | None:
+        if result.outcome is not LoginOutcome.SUCCEEDED:
+            self._loginFailed(result.outcome)
+            return None
+        return self._openMaildrop(result.avatar, result.logout).addCallbacks(
+            self._loggedIn, self._maildropFailed)
+
+    def _openMaildrop(self, mailbox: Any, logout: Callable[[], None]) -> Deferred:
         self._logout = logout
         self._mailbox = mailbox
         if self._closing:
             self._release()
-            return None
+            return succeed(None)
 
         def loaded(sizes: Any) -> Maildrop:
             sizes = list(sizes)
@@ -371,30 +385,20 @@ class POP3ServerProtocol(Protocol):
         self._perform(self._session.loginSucceeded(self._user.encode("utf-8"), maildrop))
         self._processQueue()
 
-    def _loginFailed(self, failure: Failure) -> None:
+    def _maildropFailed(self, failure: Failure) -> None:
+        self.log.failure("POP3 login of {user} failed", failure, user=self._user)
+        self._loginFailed(LoginOutcome.TEMPORARY)
+
+    def _loginFailed(self, outcome: LoginOutcome) -> None:
         self._waiting = False
         self._release()
         if self._closing:
             return
-        if failure.check(LoginRefused):
-            action = self._session.loginRefused(_AUTH_FAILED)
-        elif failure.check(LoginFailed):
-            if failure.value.disconnect:
-                action = self._session.loginRefused(_AUTH_FAILED)
-            else:
-                action = self._session.loginFailed(_AUTH_FAILED)
-        elif failure.check(MailboxInUse):
+        if outcome is LoginOutcome.IN_USE:
             self.log.info("POP3 login {user} from {peer}: maildrop in use",
                           user=self._user, peer=self.peer)
-            action = self._session.loginFailed(_IN_USE)
-        elif failure.check(PlaintextRefused):
-            action = self._session.loginFailed(b"-ERR " + PLAINTEXT_REFUSED + b"\r\n")
-        elif failure.check(UnauthorizedLogin):
-            action = self._session.loginFailed(_AUTH_FAILED)
-        else:
-            self.log.failure("POP3 login of {user} failed", failure, user=self._user)
-            action = self._session.loginFailed(_TEMPORARY)
-        self._perform(action)
+        reply, close = LOGIN_REPLIES[outcome]
+        self._perform((self._session.loginRefused if close else self._session.loginFailed)(reply))
         self._processQueue()
 
     def _unexpected(self, failure: Failure) -> None:

@@ -221,8 +221,8 @@ class SessionInput(Protocol):
     def authPlain(self, user: bytes, password: bytes) -> Action:
         "AUTH PLAIN with its (decoded) initial response."
 
-    def authChallenge(self) -> Action:
-        "AUTH PLAIN without initial response: ask for it."
+    def authChallenge(self, data: bytes) -> Action:
+        "AUTH PLAIN without initial response: ask for it with C{data} (the C{+} line)."
 
     def saslResponse(self, user: bytes, password: bytes) -> Action:
         "The (decoded) response to the SASL challenge."
@@ -337,8 +337,8 @@ def _build():  # type: ignore[no-untyped-def]
     def mechanisms(inputs: SessionInput, core: SessionCore) -> Action:
         return Reply(multiline(b"", [b"PLAIN"] if core.plaintextAllowed else []))
 
-    def challenge(inputs: SessionInput, core: SessionCore) -> Action:
-        return Challenge(b"+ " + CRLF)
+    def challenge(inputs: SessionInput, core: SessionCore, data: bytes) -> Action:
+        return Challenge(data)
 
     def aborted(inputs: SessionInput, core: SessionCore, reply: bytes) -> Action:
         return Reply(reply)

@@ -10,6 +10,7 @@ are processed when it fires (RFC 2920).
 """
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.cred.credentials import UsernamePassword
@@ -20,14 +21,15 @@ from twisted.logger import Logger
 from twisted.mail.smtp import IMessageDelivery, SMTPBadRcpt, SMTPBadSender
 from twisted.python.failure import Failure
 
-from ..auth import LoginFailed
 from ..delivery import DeliveryTarget
-from ..errors import LoginRefused, PlaintextRefused, ProtocolError
+from ..errors import ProtocolError
+from ..identity.policy import LoginOutcome, LoginResult
+from ..identity.sasl import Challenge, SASLError, SASLExchange
 from .address import parseMailArguments, parseRcptArguments
+from .auth import loginReply, saslFailure
 from .data import DataScanner, MessageWriter
 from .adapter import smtpDelivery
 from .delivery import tlsDescription
-from .sasl import Challenge, SASLExchange
 from .session import Envelope, NoTransition, SessionCore, SessionMachine
 
 if TYPE_CHECKING:
@@ -192,7 +194,7 @@ class SMTPServer(Protocol):
         self._setAvatar(None, None)
         if self.factory.authRequired:
             return
-        self.suite.portal.anonymousDelivery().addCallbacks(
+        self.suite.portal.loginAnonymous(IMessageDelivery).addCallbacks(
             lambda result: self._setAvatar(result[1], result[2]),
             lambda failure: self.log.failure("No anonymous delivery avatar", failure))
 
@@ -519,43 +521,42 @@ class SMTPServer(Protocol):
         if not self._authSession.plaintextAllowed:
             raise ProtocolError(b"538 5.7.11", b"Encryption required for requested authentication mechanism")
         mechanism, _, initial = argument.partition(b" ")
-        exchange = SASLExchange(mechanism)
-        return self._saslStep(exchange, exchange.begin(initial.strip() or None))
+        try:
+            exchange = SASLExchange(mechanism, lenientMarkers=True)
+            step = exchange.begin(initial.strip() or None)
+        except SASLError as e:
+            raise saslFailure(e) from None
+        return self._saslStep(exchange, step)
 
     def _saslResponse(self, line: bytes) -> Any:
         exchange, self._sasl = self._sasl, None
         assert exchange is not None
-        return self._saslStep(exchange, exchange.respond(line))
+        try:
+            step = exchange.respond(line.strip())
+        except SASLError as e:
+            raise saslFailure(e) from None
+        return self._saslStep(exchange, step)
 
     def _saslStep(self, exchange: SASLExchange, step: Any) -> Any:
         if isinstance(step, Challenge):
             self._sasl = exchange
-            return b"334 " + step.text
+            return b"334 " + base64.b64encode(step.data)
         credentials = UsernamePassword(step.username, step.password)
-        d = self._authSession.authenticate(credentials, IMessageDelivery)
-        return d.addCallbacks(self._loggedIn, self._loginFailed, callbackArgs=(step.username,))
+        d = self._authSession.login(credentials, IMessageDelivery)
+        return d.addCallback(self._loginDone, step.username)
 
-    def _loggedIn(self, result: tuple, username: bytes) -> bytes:
-        interface, avatar, logout = result
-        if self._closing:
-            logout()
-            return None  # type: ignore[return-value]
-        self._setAvatar(avatar, logout)
-        user = getattr(avatar, "user", None) or username.decode("utf-8", "replace")
-        self._session.authenticated(user)
-        self.log.info("{peer} authenticated as {user}", peer=self.peerHost, user=user)
-        return b"235 2.7.0 Authentication successful"
-
-    def _loginFailed(self, failure: Failure) -> bytes:
-        if failure.check(PlaintextRefused):
-            return b"538 5.7.11 Encryption required for requested authentication mechanism"
-        if failure.check(LoginRefused):
-            return Final(b"421 4.7.0 " + self._hostname + b" Too many failed logins, closing connection")
-        if failure.check(LoginFailed):
-            reply = b"535 5.7.8 Authentication credentials invalid"
-            return Final(reply) if failure.value.disconnect else reply
-        self.log.failure("Authentication error for {peer}", failure, peer=self.peerHost)
-        return b"454 4.7.0 Temporary authentication failure"
+    def _loginDone(self, result: LoginResult, username: bytes) -> bytes | None:
+        if result.outcome is LoginOutcome.SUCCEEDED:
+            assert result.logout is not None
+            if self._closing:
+                result.logout()
+                return None
+            self._setAvatar(result.avatar, result.logout)
+            user = getattr(result.avatar, "user", None) or username.decode("utf-8", "replace")
+            self._session.authenticated(user)
+            self.log.info("{peer} authenticated as {user}", peer=self.peerHost, user=user)
+        reply, close = loginReply(result.outcome, self._hostname)
+        return Final(reply) if close else reply
 
 
 def makeFactory(suite: Any, role: str) -> Any:

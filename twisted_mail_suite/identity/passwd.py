@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_credentials -*-
+# -*- test-case-name: tests.identity.test_passwd -*-
 """
 The users database (Dovecot passwd-file format) and the one credential
 checker every protocol logs in through.
@@ -16,12 +16,13 @@ from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import IUsernameHashedPassword, IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.threads import deferToThread
+from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from . import hashing
-from .interfaces import IUserDatabase
+from ..interfaces import IUserDatabase
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,16 @@ class InMemoryUsers:
         return sorted(self._entries)
 
 
-def _runInThread(f: Callable[..., object], *args: object) -> Deferred:
-    return deferToThread(f, *args)
+def inThreadPool(reactor: IReactorThreads) -> Callable[..., Deferred]:
+    """
+    A C{runInThread} for L{PasswordChecker}: C{f(*args)} in C{reactor}'s
+    thread pool, the result delivered in the reactor thread.
+    """
+
+    def runInThread(f: Callable[..., object], *args: object) -> Deferred:
+        return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+
+    return runInThread
 
 
 @implementer(ICredentialsChecker)
@@ -182,15 +191,33 @@ class PasswordChecker:
 
     A login name may carry a local domain (C{alice@example.test}); the
     avatar ID is the bare user name.
+
+    @param runInThread: C{runInThread(f, *args) -> Deferred} runs the slow
+        password hashes off the reactor thread (L{inThreadPool}).
     """
 
     credentialInterfaces = (IUsernamePassword, IUsernameHashedPassword)
 
-    def __init__(self, users: IUserDatabase, localDomains: Iterable[str] = (),
-                 runInThread: Callable[..., Deferred] = _runInThread) -> None:
+    def __init__(self, users: IUserDatabase, localDomains: Iterable[str],
+                 runInThread: Callable[..., Deferred]) -> None:
         self.users = users
         self._domains = {d.lower() for d in localDomains}
         self._runInThread = runInThread
+
+    def allowsHashedCredentials(self, name: str) -> bool:
+        """
+        May C{name} log in with hashed credentials (POP3's APOP)?  Only
+        where the clear password is stored.
+        """
+        entry = self.users.lookup(name)
+        return entry is not None and entry.allowsHashedCredentials
+
+    def anyAllowsHashedCredentials(self) -> bool:
+        """
+        Does some user's stored password permit hashed credentials (so APOP
+        is worth offering)?
+        """
+        return any(self.allowsHashedCredentials(name) for name in self.users.names())
 
     def userName(self, login: str) -> str | None:
         """

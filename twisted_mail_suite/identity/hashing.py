@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_hashing -*-
+# -*- test-case-name: tests.identity.test_hashing -*-
 """
 Password schemes of Dovecot's passwd-file: C{{ARGON2ID}}, C{{BLF-CRYPT}}
 (the default for new entries), C{{SHA512-CRYPT}} and C{{PLAIN}}.

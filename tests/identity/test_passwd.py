@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_credentials -*-
+# -*- test-case-name: tests.identity.test_passwd -*-
 """
 Tests for the passwd-file users database and the one checker.
 """
@@ -14,8 +14,8 @@ from twisted.mail.pop3 import APOPCredentials
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from twisted_mail_suite import hashing
-from twisted_mail_suite.credentials import (
+from twisted_mail_suite.identity import hashing
+from twisted_mail_suite.identity.passwd import (
     InMemoryUsers, PasswdFile, PasswordChecker, deleteUser, parseEntry, setUserPassword,
 )
 from twisted_mail_suite.interfaces import IUserDatabase

@@ -1,23 +1,31 @@
-# -*- test-case-name: tests.test_auth -*-
+# -*- test-case-name: tests.identity.test_policy -*-
 """
 The one failed-login policy, shared by SMTP AUTH, POP3 and chat /login:
 failures are counted per user and per client address (within a window);
 each failure is answered later than the one before; past the limits the
 client is refused and disconnected.  Protocols ask; they never count.
+
+L{AuthSession.login} answers every attempt with a L{LoginResult} whose
+L{LoginOutcome} each protocol maps to its reply through one table.
 """
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable
 
 from twisted.cred.credentials import IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from .config import AuthConfig
-from .errors import LoginRefused, PlaintextRefused
+from ..config import AuthConfig
+from ..errors import LoginRefused, MailboxInUse, PlaintextRefused
+
+__all__ = ["AuthSession", "LoginFailed", "LoginOutcome", "LoginPolicy", "LoginResult", "isLoopback"]
 
 
 def isLoopback(host: str | None) -> bool:
@@ -38,6 +46,48 @@ class LoginFailed(UnauthorizedLogin):
     def __init__(self, disconnect: bool) -> None:
         super().__init__("authentication failed")
         self.disconnect = disconnect
+
+
+class LoginOutcome(Enum):
+    """
+    How a login attempt ended, in words every protocol shares.
+    """
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"                        # wrong user or password; try again
+    FAILED_DISCONNECT = "failed-disconnect"  # wrong, and this connection has had enough
+    REFUSED = "refused"                      # too many failures: refused unchecked, disconnect
+    PLAINTEXT_REFUSED = "plaintext-refused"  # a password in the clear on an insecure channel
+    IN_USE = "in-use"                        # the avatar is held elsewhere (POP3 maildrop lock)
+    TEMPORARY = "temporary"                  # anything unexpected (logged): try again later
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """
+    The result of L{AuthSession.login}: the outcome, and for
+    L{LoginOutcome.SUCCEEDED} the avatar and its logout callable (which
+    the protocol must call exactly once, however the connection ends).
+    """
+
+    outcome: LoginOutcome
+    avatar: Any = None
+    logout: Callable[[], object] | None = None
+
+
+def _outcomeOf(failure: Failure) -> LoginOutcome:
+    error = failure.value
+    if isinstance(error, LoginFailed):
+        return LoginOutcome.FAILED_DISCONNECT if error.disconnect else LoginOutcome.FAILED
+    if isinstance(error, LoginRefused):
+        return LoginOutcome.REFUSED
+    if isinstance(error, PlaintextRefused):
+        return LoginOutcome.PLAINTEXT_REFUSED
+    if isinstance(error, MailboxInUse):
+        return LoginOutcome.IN_USE
+    if isinstance(error, UnauthorizedLogin):
+        return LoginOutcome.FAILED
+    return LoginOutcome.TEMPORARY
 
 
 @dataclass
@@ -152,3 +202,25 @@ class AuthSession:
             return later
 
         return d.addCallbacks(succeeded, failed)
+
+    def login(self, credentials: object, interface: type) -> Deferred:
+        """
+        Log in for C{interface}, as L{authenticate} does, with the same
+        policy.
+
+        @return: a Deferred that never fails, firing with a L{LoginResult}
+            (after the policy's delay for a wrong password).  An unexpected
+            error is logged here and becomes L{LoginOutcome.TEMPORARY}.
+        """
+
+        def succeeded(result: tuple) -> LoginResult:
+            interface, avatar, logout = result
+            return LoginResult(LoginOutcome.SUCCEEDED, avatar, logout)
+
+        def failed(failure: Failure) -> LoginResult:
+            outcome = _outcomeOf(failure)
+            if outcome is LoginOutcome.TEMPORARY:
+                self.log.failure("Login from {address} failed unexpectedly", failure, address=self.address)
+            return LoginResult(outcome)
+
+        return maybeDeferred(self.authenticate, credentials, interface).addCallbacks(succeeded, failed)

@@ -1,12 +1,12 @@
-# -*- test-case-name: tests.test_hashing -*-
+# -*- test-case-name: tests.identity.test_hashing -*-
 """
-Tests for L{twisted_mail_suite.hashing}.
+Tests for L{twisted_mail_suite.identity.hashing}.
 """
 from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite import hashing
+from twisted_mail_suite.identity import hashing
 
 
 class SchemeTests(SynchronousTestCase):

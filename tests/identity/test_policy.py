@@ -1,19 +1,21 @@
-# -*- test-case-name: tests.test_auth -*-
+# -*- test-case-name: tests.identity.test_policy -*-
 """
 Tests for the shared failed-login policy and the per-connection session.
 """
 from __future__ import annotations
 
 from twisted.cred.credentials import UsernamePassword
+from twisted.internet.defer import fail
 from twisted.internet.task import Clock
+from twisted.mail.pop3 import IMailbox
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite.auth import LoginFailed, LoginPolicy, isLoopback
 from twisted_mail_suite.config import AuthConfig
 from twisted_mail_suite.errors import LoginRefused, PlaintextRefused
+from twisted_mail_suite.identity.policy import LoginFailed, LoginOutcome, LoginPolicy, LoginResult, isLoopback
 from twisted_mail_suite.interfaces import IChatUser
 
-from .fakes import makeSuite
+from ..fakes import makeSuite
 
 
 class PolicyTests(SynchronousTestCase):
@@ -132,3 +134,81 @@ class SessionTests(SynchronousTestCase):
         """
         suite = makeSuite(self, allow_plaintext_auth=True)
         self.assertTrue(suite.portal.session("192.0.2.7", secure=False).plaintextAllowed)
+
+
+class LoginOutcomeTests(SynchronousTestCase):
+    """
+    L{AuthSession.login}: the same policy as C{authenticate}, answered with
+    a L{LoginResult} that never fails.
+    """
+
+    def setUp(self) -> None:
+        self.suite = makeSuite(self, **{"auth.max_failures_per_connection": 2, "auth.max_failures": 3})
+        self.clock = self.suite.reactor
+
+    def login(self, session, user: str, password: str, interface: type = IChatUser):  # type: ignore[no-untyped-def]
+        return session.login(UsernamePassword(user.encode(), password.encode()), interface)
+
+    def session(self, address: str = "127.0.0.1", secure: bool = False):  # type: ignore[no-untyped-def]
+        return self.suite.portal.session(address, secure)
+
+    def test_succeeded(self) -> None:
+        """
+        The right password gives C{SUCCEEDED} with the avatar and its logout.
+        """
+        result = self.successResultOf(self.login(self.session(), "alice", "secret"))
+        self.assertIs(result.outcome, LoginOutcome.SUCCEEDED)
+        self.assertEqual(result.avatar.name, "alice")
+        self.assertTrue(callable(result.logout))
+
+    def test_failedThenDisconnect(self) -> None:
+        """
+        A wrong password is C{FAILED} after the delay; the connection's last
+        allowed failure is C{FAILED_DISCONNECT}.
+        """
+        session = self.session()
+        first = self.login(session, "alice", "wrong")
+        self.assertNoResult(first)
+        self.clock.advance(10)
+        self.assertEqual(self.successResultOf(first), LoginResult(LoginOutcome.FAILED))
+        second = self.login(session, "alice", "wrong")
+        self.clock.advance(10)
+        self.assertIs(self.successResultOf(second).outcome, LoginOutcome.FAILED_DISCONNECT)
+
+    def test_refused(self) -> None:
+        """
+        An address past the limit is C{REFUSED}, even with the right password.
+        """
+        for _ in range(3):
+            self.login(self.session(), "bob", "wrong")
+            self.clock.advance(10)
+        result = self.successResultOf(self.login(self.session(), "bob", "hunter2"))
+        self.assertIs(result.outcome, LoginOutcome.REFUSED)
+
+    def test_plaintextRefused(self) -> None:
+        """
+        A password in the clear from a remote address without TLS is
+        C{PLAINTEXT_REFUSED}.
+        """
+        result = self.successResultOf(self.login(self.session("192.0.2.7"), "alice", "secret"))
+        self.assertIs(result.outcome, LoginOutcome.PLAINTEXT_REFUSED)
+
+    def test_inUse(self) -> None:
+        """
+        A held POP3 maildrop is C{IN_USE}; the holder's logout frees it.
+        """
+        held = self.successResultOf(self.login(self.session(), "alice", "secret", IMailbox))
+        again = self.successResultOf(self.login(self.session(), "alice", "secret", IMailbox))
+        self.assertIs(again.outcome, LoginOutcome.IN_USE)
+        held.logout()
+        self.assertIs(self.successResultOf(self.login(self.session(), "alice", "secret", IMailbox)).outcome,
+                      LoginOutcome.SUCCEEDED)
+
+    def test_temporary(self) -> None:
+        """
+        An unexpected error is logged and becomes C{TEMPORARY}.
+        """
+        self.suite.portal.checker._runInThread = lambda f, *args: fail(OSError("disk on fire"))
+        result = self.successResultOf(self.login(self.session(), "alice", "secret"))
+        self.assertIs(result.outcome, LoginOutcome.TEMPORARY)
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)

@@ -1,0 +1,4 @@
+# -*- test-case-name: tests.identity -*-
+"""
+Tests for L{twisted_mail_suite.identity}.
+"""

@@ -1,0 +1,33 @@
+# -*- test-case-name: tests.pop3.test_locks -*-
+"""
+POP3's avatar: a C{twisted.mail.pop3.IMailbox} over the mail store, one
+session per maildrop (the lock is held from login to logout).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.mail.pop3 import IMailbox
+
+from ..identity.realm import MailSuiteRealm
+from ..interfaces import IMailStore, IMaildropLocks
+from .mailbox import MaildirMailbox
+
+__all__ = ["registerAvatars"]
+
+
+def registerAvatars(realm: MailSuiteRealm, store: IMailStore, locks: IMaildropLocks) -> None:
+    """
+    Give logged-in users an C{IMailbox} over C{store}, holding their
+    maildrop in C{locks} until logout.
+    """
+
+    def mailbox(user: str) -> tuple[Any, Callable[[], None]]:
+        release = locks.acquire(user)
+        try:
+            return MaildirMailbox(store, user), release
+        except BaseException:
+            release()
+            raise
+
+    realm.register(IMailbox, mailbox)

@@ -1,0 +1,29 @@
+# -*- test-case-name: tests.identity.test_realm -*-
+"""
+SMTP's avatar: a C{twisted.mail.smtp.IMessageDelivery}, for anonymous MX
+clients and for users after AUTH.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.mail.smtp import IMessageDelivery
+
+from ..config import Config
+from ..identity.realm import MailSuiteRealm, nothing
+from ..interfaces import IMailStore, IUserDatabase
+from .delivery import LocalDelivery
+
+__all__ = ["registerAvatars"]
+
+
+def registerAvatars(realm: MailSuiteRealm, config: Config, store: IMailStore, users: IUserDatabase) -> None:
+    """
+    Give every client (anonymous or logged in) a L{LocalDelivery} into
+    C{store} for the local users in C{users}.
+    """
+
+    def delivery(user: str | None) -> tuple[Any, Callable[[], None]]:
+        return LocalDelivery(config, store, users, user), nothing
+
+    realm.register(IMessageDelivery, delivery, anonymous=True)

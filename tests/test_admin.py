@@ -17,8 +17,7 @@ from twisted_mail_suite import admin
 from twisted_mail_suite.config import loadConfig
 from twisted_mail_suite.credentials import PasswdFile
 from twisted_mail_suite.interfaces import IChatUser
-from twisted_mail_suite.maildir import MaildirStore, runSynchronously
-from twisted_mail_suite.events import EventBus
+from twisted_mail_suite.store.maildir import MaildirStore, runSynchronously
 from twisted_mail_suite.realm import makePortal
 
 
@@ -49,7 +48,7 @@ class AdminTests(SynchronousTestCase):
             content = f.read()
         self.assertTrue(content.startswith("alice:{BLF-CRYPT}$2y$"))
         self.assertNotIn("pa ss", content)
-        portal = makePortal(config, MaildirStore(config.mailDir, EventBus()), clock=MemoryReactorClock(),
+        portal = makePortal(config, MaildirStore(config.mailDir), clock=MemoryReactorClock(),
                             runInThread=runSynchronously)
         d = portal.session("127.0.0.1", False).authenticate(UsernamePassword(b"alice", b"pa ss"), IChatUser)
         self.assertEqual(self.successResultOf(d)[1].name, "alice")

@@ -15,7 +15,7 @@ from twisted_mail_suite.errors import MailboxInUse
 from twisted_mail_suite.interfaces import IChatUser
 from twisted_mail_suite.smtp.delivery import RelayDenied, UnknownUser
 
-from .fakes import makeSuite
+from .fakes import maildirOf, makeSuite
 
 
 class AvatarTests(SynchronousTestCase):
@@ -94,8 +94,8 @@ class AvatarTests(SynchronousTestCase):
         message.lineReceived(b"")
         message.lineReceived(b"body")
         self.successResultOf(message.eomReceived())
-        [stored] = self.suite.store.listMessages("bob")
-        with self.suite.store.openMessage("bob", stored.uid) as f:
+        [stored] = self.successResultOf(self.suite.store.listMessages("bob"))
+        with maildirOf(self.suite).openStored("bob", stored.uid) as f:
             self.assertEqual(f.read(), b"Subject: x\n\nbody\n")
 
     def test_receivedHeader(self) -> None:
@@ -115,8 +115,8 @@ class AvatarTests(SynchronousTestCase):
         """
         _, chatUser, _ = self.login(IChatUser, "bob", "hunter2")
         self.successResultOf(chatUser.sendOfflineMessage("alice", "see you at 5"))
-        [stored] = self.suite.store.listMessages("bob")
-        with self.suite.store.openMessage("bob", stored.uid) as f:
+        [stored] = self.successResultOf(self.suite.store.listMessages("bob"))
+        with maildirOf(self.suite).openStored("bob", stored.uid) as f:
             text = f.read()
         self.assertIn(b"<chat@mx.example.test>", text)
         self.assertIn(b"see you at 5", text)

@@ -21,9 +21,9 @@ from twisted.mail.smtp import IMessageDelivery, SMTPBadRcpt, SMTPBadSender
 from twisted.python.failure import Failure
 
 from ..auth import LoginFailed
-from ..errors import LoginRefused, PlaintextRefused, ProtocolError
+from ..errors import DeliveryFailed, LoginRefused, PlaintextRefused, ProtocolError
 from .address import parseMailArguments, parseRcptArguments
-from .data import DataScanner, MessageWriter
+from .data import DataScanner, MessageWriter, deliveryFailure
 from .delivery import LocalRecipient, MessagesDelivery, tlsDescription, traceFields, twistedAddress, twistedUser
 from .sasl import Challenge, SASLExchange
 from .session import Envelope, NoTransition, SessionCore, SessionMachine
@@ -324,6 +324,8 @@ class SMTPServer(Protocol):
         error = failure.value
         if isinstance(error, NoTransition):
             return BAD_SEQUENCE
+        if isinstance(error, DeliveryFailed):
+            error = deliveryFailure(error)
         if isinstance(error, ProtocolError):
             if error.reason:
                 self.log.info("{peer}: {code} {reason}", peer=self.peerHost,

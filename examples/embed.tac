@@ -16,6 +16,7 @@ import html
 import os
 
 from twisted.application import service, strports
+from twisted.internet import defer
 from twisted.web import resource, server
 
 from twisted_mail_suite.config import configFromDict
@@ -40,9 +41,18 @@ class Mailboxes(resource.Resource):
 
     def render_GET(self, request):
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        rows = "".join(
-            f"<li>{html.escape(name)}: {len(mail.store.listMessages(name))}</li>" for name in users.names())
-        return f"<!doctype html><title>mailboxes</title><ul>{rows}</ul>".encode("utf-8")
+        names = users.names()
+
+        def page(listings):
+            rows = "".join(f"<li>{html.escape(name)}: {len(messages) if ok else '?'}</li>"
+                           for name, (ok, messages) in zip(names, listings))
+            request.write(f"<!doctype html><title>mailboxes</title><ul>{rows}</ul>".encode("utf-8"))
+            request.finish()
+
+        # The store answers with Deferreds (a database store would too).
+        listings = [mail.store.listMessages(name) for name in names]
+        defer.DeferredList(listings, consumeErrors=True).addCallback(page)
+        return server.NOT_DONE_YET
 
 
 application = service.Application("embedded-mailsuite")

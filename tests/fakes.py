@@ -16,7 +16,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted_mail_suite.config import Config, configFromDict
 from twisted_mail_suite.configfile import suiteConfig
 from twisted_mail_suite.identity.passwd import InMemoryUsers
-from twisted_mail_suite.maildir import MaildirStore, runSynchronously
+from twisted_mail_suite.store.maildir import MaildirStore, runSynchronously
 from twisted_mail_suite.service import MailSuiteService
 
 DEFAULT_USERS = {"alice": "secret", "bob": "hunter2"}
@@ -42,9 +42,20 @@ def makeSuite(testCase: Any, users: Mapping[str, str] | None = None, **overrides
 
     bus = EventBus()
     os.makedirs(config.mailDir, exist_ok=True)
-    store = MaildirStore(config.mailDir, bus, runBlocking=runSynchronously)
+    store = MaildirStore(config.mailDir, runBlocking=runSynchronously)
     return MailSuiteService(config, reactor, users=InMemoryUsers(users or DEFAULT_USERS),
                             store=store, bus=bus, runInThread=runSynchronously)
+
+
+def maildirOf(suite: MailSuiteService) -> MaildirStore:
+    """
+    The Maildir backend behind C{suite.store} (under its decorators), for
+    tests that look at files or inject fsync failures.
+    """
+    store: Any = suite.store
+    while not isinstance(store, MaildirStore):
+        store = store.inner if hasattr(store, "inner") else store._inner
+    return store
 
 
 def writeConfigFile(testCase: Any, text: str, name: str = "tap.yaml") -> str:

@@ -19,7 +19,7 @@ from twisted_mail_suite.chat import avatars as chatAvatars
 from twisted_mail_suite.identity.passwd import PasswdFile
 from twisted_mail_suite.identity.realm import makePortal
 from twisted_mail_suite.interfaces import IChatUser
-from twisted_mail_suite.maildir import runSynchronously
+from twisted_mail_suite.store.maildir import runSynchronously
 
 
 class AdminTests(SynchronousTestCase):

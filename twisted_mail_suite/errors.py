@@ -35,10 +35,28 @@ class TemporaryFailure(ProtocolError):
         super().__init__(code, publicText, reason)
 
 
-class DeliveryFailed(TemporaryFailure):
+class DeliveryFailed(Exception):
     """
     The store could not make a message durable; nothing of it is kept.
+    It carries no reply: each protocol maps it (SMTP: C{451 4.3.0} when
+    temporary, C{554 5.3.0} when permanent).
+
+    @ivar reason: the detailed cause, logged and never sent.
+    @ivar permanent: retrying the same message will not help.
+    @ivar status: L{None}, or a three-digit status (4xx temporary, 5xx
+        permanent) that a fault injector asks an edge to report instead of
+        its default, where the edge speaks such codes (the test harness's
+        C{failDeliveries(code=...)}); stores leave it unset.
     """
+
+    def __init__(self, reason: str = "", permanent: bool = False, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent if status is None else status >= 500
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"{'permanent' if self.permanent else 'temporary'} delivery failure ({self.reason})"
 
 
 class ConfigError(Exception):

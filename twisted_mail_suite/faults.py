@@ -10,7 +10,8 @@ from __future__ import annotations
 import fnmatch
 from typing import Any, Callable, Iterable, Pattern
 
-from twisted.internet.defer import Deferred, fail
+from twisted.application.service import IService
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.mail.smtp import IMessageDelivery
@@ -19,11 +20,6 @@ from zope.interface import implementer
 from .errors import DeliveryFailed, ProtocolError
 from .interfaces import IMailStore, IPendingDelivery
 from .smtp.delivery import ISMTPDelivery, _addressText, recipientText
-
-
-def _code(code: int, default: bytes) -> bytes:
-    enhanced = {4: b"4.3.0", 5: b"5.3.0"}.get(code // 100, b"")
-    return b"%d %s" % (code, enhanced) if enhanced else default
 
 
 class Faults:
@@ -60,20 +56,17 @@ class _FaultyDelivery:
         if faults.failCount > 0:
             faults.failCount -= 1
             self._inner.abort()
-            code = faults.failCode
-            if code >= 500:
-                return fail(ProtocolError(_code(code, b"554 5.3.0"), b"Delivery failed (injected)",
-                                          "harness failDeliveries"))
-            return fail(DeliveryFailed("harness failDeliveries", code=_code(code, b"451 4.3.0")))
+            return fail(DeliveryFailed("harness failDeliveries", status=faults.failCode))
         if faults.delay > 0:
             return deferLater(self._clock, faults.delay, self._inner.commit)
         return self._inner.commit()
 
 
-@implementer(IMailStore)
+@implementer(IMailStore, IService)
 class FaultyStore:
     """
     The harness's store: the real one, with injectable faults at commit.
+    Starting and stopping it starts and stops the real one.
     """
 
     def __init__(self, inner: Any, faults: Faults, clock: IReactorTime) -> None:
@@ -84,17 +77,26 @@ class FaultyStore:
     def beginDelivery(self, users: Iterable[str], sender: str = "", subject: str = "") -> _FaultyDelivery:
         return _FaultyDelivery(self._inner.beginDelivery(users, sender, subject), self._faults, self._clock)
 
-    def listMessages(self, user: str) -> Any:
-        return self._inner.listMessages(user)
+    def listMessages(self, user: str) -> Deferred:
+        return self._inner.listMessages(user)  # type: ignore[no-any-return]
 
-    def openMessage(self, user: str, uid: str) -> Any:
-        return self._inner.openMessage(user, uid)
+    def readMessage(self, user: str, uid: str) -> Deferred:
+        return self._inner.readMessage(user, uid)  # type: ignore[no-any-return]
 
-    def markSeen(self, user: str, uids: Iterable[str]) -> None:
-        self._inner.markSeen(user, uids)
+    def markSeen(self, user: str, uids: Iterable[str]) -> Deferred:
+        return self._inner.markSeen(user, uids)  # type: ignore[no-any-return]
 
-    def deleteMessages(self, user: str, uids: Iterable[str]) -> None:
-        self._inner.deleteMessages(user, uids)
+    def deleteMessages(self, user: str, uids: Iterable[str]) -> Deferred:
+        return self._inner.deleteMessages(user, uids)  # type: ignore[no-any-return]
+
+    def privilegedStartService(self) -> None:
+        IService(self._inner).privilegedStartService()
+
+    def startService(self) -> None:
+        IService(self._inner).startService()
+
+    def stopService(self) -> Deferred:
+        return maybeDeferred(IService(self._inner).stopService)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

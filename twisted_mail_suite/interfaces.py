@@ -1,10 +1,12 @@
 # -*- test-case-name: tests.test_interfaces -*-
 """
-The few interfaces at real boundaries: the mail store, the users database,
-the event bus and the chat user.  SMTP and POP3 use Twisted's own
+The few interfaces at real boundaries: the mail store (and the values it
+hands out), the users database, the event bus and the chat user.  SMTP and POP3 use Twisted's own
 C{IMessageDelivery} and C{IMailbox}.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from zope.interface import Attribute, Interface
 
@@ -40,34 +42,49 @@ class IPendingDelivery(Interface):
 
 class IMailStore(Interface):
     """
-    Per-user mail storage.  UIDs are stable across sessions and restarts.
+    Per-user mail storage, as a database could implement it: every read and
+    every change answers with a Deferred.  UIDs are stable across sessions
+    and restarts.  A store is also an C{IService}: C{startService} readies
+    it (clean-up, a connection pool), C{stopService} closes it.  A store
+    publishes no events (see L{twisted_mail_suite.store.notifying}) and its
+    errors carry no wire code.
     """
 
     def beginDelivery(users, sender: str = "", subject: str = "") -> IPendingDelivery:  # type: ignore[misc]
         """
         Start one delivery to C{users} (a sequence of local user names).
-        C{sender} and C{subject} go into the new-mail event on commit.
+        C{sender} and C{subject} describe the message for whoever announces
+        it after commit.
+
+        @raise twisted_mail_suite.errors.DeliveryFailed: nothing can be
+            written for these users now.
         """
 
     def listMessages(user: str):  # type: ignore[misc]
         """
-        @return: a list of L{twisted_mail_suite.maildir.StoredMessage}, oldest first.
+        @return: a Deferred firing with a list of L{StoredMessage}, oldest
+            first.
         """
 
-    def openMessage(user: str, uid: str):  # type: ignore[misc]
+    def readMessage(user: str, uid: str):  # type: ignore[misc]
         """
-        @return: a binary file object reading the message as stored
-            (line ends as stored: LF on a Maildir).
+        @return: a Deferred firing with the L{IMessageContent} of the
+            message, or failing with C{KeyError} if there is no such message.
         """
 
-    def markSeen(user: str, uids) -> None:  # type: ignore[misc]
+    def markSeen(user: str, uids):  # type: ignore[misc]
         """
         Record that the messages were read (Maildir: move to C{cur/}, flag S).
+        Unknown UIDs are skipped.
+
+        @return: a Deferred firing when the change is made.
         """
 
-    def deleteMessages(user: str, uids) -> None:  # type: ignore[misc]
+    def deleteMessages(user: str, uids):  # type: ignore[misc]
         """
-        Remove the messages for good.
+        Remove the messages for good.  Unknown UIDs are skipped.
+
+        @return: a Deferred firing when they are gone.
         """
 
 
@@ -136,3 +153,52 @@ class IMaildropLocks(Interface):
         """
         Is C{user}'s maildrop held?
         """
+
+
+# --- store ---
+
+
+class IMessageContent(Interface):
+    """
+    One stored message, read in wire form: CRLF line ends, no dot-stuffing
+    (each protocol frames it its own way).  Read once, then closed.
+    """
+
+    size = Attribute("The number of octets L{chunks} yields in all (int), "
+                     "or L{None} where the store cannot tell without reading.")
+
+    def chunks():  # type: ignore[misc]
+        """
+        @return: an iterator of non-empty C{bytes} chunks, in order; at most
+            a few chunks are held in memory at a time, so a big message
+            streams.
+        """
+
+    def close() -> None:  # type: ignore[misc]
+        """
+        Release what the content holds (a file, a cursor); idempotent.
+        Stopping early is allowed.
+        """
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """
+    One message as a store lists it.
+
+    @ivar uid: the store's stable unique name for the message.
+    @ivar size: its size in wire form (CRLF line ends), the octets
+        L{IMessageContent.chunks} yields.
+    @ivar flags: the Maildir info letters (C{"S"} seen, C{"R"} replied,
+        C{"F"} flagged, C{"T"} trashed, C{"D"} draft) set on it.
+    @ivar internalDate: when the store received it (POSIX seconds).
+    """
+
+    uid: str
+    size: int
+    flags: frozenset[str] = frozenset()
+    internalDate: float = 0.0
+
+    @property
+    def seen(self) -> bool:
+        return "S" in self.flags

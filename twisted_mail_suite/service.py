@@ -23,10 +23,11 @@ from .events import EventBus
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
 from .interfaces import IEventBus, IMailStore, IUserDatabase
-from .maildir import MaildirStore
 from .pop3 import avatars as pop3Avatars
 from .pop3.locks import MaildropLocks
 from .smtp import avatars as smtpAvatars
+from .store.maildir import MaildirStore
+from .store.notifying import NotifyingStore
 
 # role -> (config section, "module:function" building its protocol factory)
 PROTOCOLS: dict[str, tuple[str, str]] = {
@@ -98,7 +99,9 @@ class MailSuiteService(MultiService):
         self.clock = clock if clock is not None else reactor
         self.bus = bus if bus is not None else EventBus()
         os.makedirs(config.mailDir, mode=0o700, exist_ok=True)
-        self.store = store if store is not None else MaildirStore(config.mailDir, self.bus)
+        # Whatever backend, new mail is announced on the bus after commit.
+        self.store = NotifyingStore(store if store is not None else MaildirStore(config.mailDir), self.bus)
+        self.store.setServiceParent(self)   # started before the listeners, stopped after
         self.users = users if users is not None else PasswdFile(config.usersFile)
         self.portal = makePortal(config, self.users, self.clock, runInThread or inThreadPool(reactor))
         self.maildropLocks = MaildropLocks()
@@ -133,8 +136,6 @@ class MailSuiteService(MultiService):
             reload.setServiceParent(self)
 
     def startService(self) -> None:
-        if isinstance(self.store, MaildirStore):
-            self.store.cleanTemporary()
         super().startService()
         self.reactor.callLater(0, self._ready)
 

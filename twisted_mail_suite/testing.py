@@ -105,6 +105,9 @@ class MailSuiteHarness:
         self._faults = Faults()
         self._userDatabase = InMemoryUsers(self.users)
         self.suite = MailSuiteService(self.config, reactor, users=self._userDatabase, clock=self.clock)
+        # The harness reads mailboxes synchronously, through the Maildir
+        # backend's own helpers (messagesFor's API is synchronous).
+        self._maildir = self.suite.store.inner
         self.store = self.suite.store = FaultyStore(self.suite.store, self._faults, self.clock)
         wrapRealm(self.suite.portal.realm, self.store, self._faults)
         self._connections: dict[Any, Deferred] = {}
@@ -232,7 +235,7 @@ class MailSuiteHarness:
         return local if at else to.lower()
 
     def _read(self, user: str, uid: str) -> DeliveredMessage:
-        with self.store.openMessage(user, uid) as f:
+        with self._maildir.openStored(user, uid) as f:
             raw = f.read()
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         return DeliveredMessage(user, uid, raw, parsed)  # type: ignore[arg-type]
@@ -242,7 +245,7 @@ class MailSuiteHarness:
         Every message in C{user}'s mailbox (a name or an address), oldest first.
         """
         name = self._userOf(user)
-        return [self._read(name, stored.uid) for stored in self.store.listMessages(name)]
+        return [self._read(name, stored.uid) for stored in self._maildir.storedMessages(name)]
 
     def waitForMessage(self, to: str | None = None, subject: str | Pattern[str] | None = None,
                        predicate: Callable[[DeliveredMessage], bool] | None = None,

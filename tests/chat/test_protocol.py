@@ -17,6 +17,7 @@ from twisted_mail_suite.chat.protocol import makeFactory
 from twisted_mail_suite.chat.room import IParticipant
 from twisted_mail_suite.events import NewMailEvent
 
+from ..fakes import maildirOf
 from .support import Client, StallingTransport, chatSuite
 
 GREETING = "*** welcome to the chat on mx.example.test; /help lists the commands"
@@ -314,8 +315,8 @@ class OfflineMessageTests(ChatTestCase):
         ann = self.connect()
         ann.send("to|bob|call me, please")
         self.assertEqual(ann.lines(), ["*** bob is offline; your message was mailed to them"])
-        [stored] = self.suite.store.listMessages("bob")
-        with self.suite.store.openMessage("bob", stored.uid) as f:
+        [stored] = self.successResultOf(self.suite.store.listMessages("bob"))
+        with maildirOf(self.suite).openStored("bob", stored.uid) as f:
             message = email.message_from_binary_file(f)
         self.assertIn("chat@mx.example.test", message["From"])
         self.assertIn("guest-1", message["Subject"])
@@ -338,7 +339,7 @@ class OfflineMessageTests(ChatTestCase):
         alice.lines()
         ann.send("to|alice|hi")
         self.assertEqual(alice.lines(), ["[private] guest-2: hi"])
-        self.assertEqual(self.suite.store.listMessages("alice"), [])
+        self.assertEqual(self.successResultOf(self.suite.store.listMessages("alice")), [])
 
 
 class LoginTests(ChatTestCase):

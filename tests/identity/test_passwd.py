@@ -19,7 +19,7 @@ from twisted_mail_suite.identity.passwd import (
     InMemoryUsers, PasswdFile, PasswordChecker, deleteUser, parseEntry, setUserPassword,
 )
 from twisted_mail_suite.interfaces import IUserDatabase
-from twisted_mail_suite.maildir import runSynchronously
+from twisted_mail_suite.store.maildir import runSynchronously
 
 
 def _collectLogs(testCase: SynchronousTestCase) -> list[dict]:

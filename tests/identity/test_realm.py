@@ -23,7 +23,7 @@ from twisted_mail_suite.identity.realm import MailSuiteRealm
 from twisted_mail_suite.interfaces import IChatUser
 from twisted_mail_suite.smtp.delivery import RelayDenied, UnknownUser
 
-from ..fakes import ROOT, makeSuite
+from ..fakes import ROOT, maildirOf, makeSuite
 
 
 class AvatarTests(SynchronousTestCase):
@@ -102,8 +102,8 @@ class AvatarTests(SynchronousTestCase):
         message.lineReceived(b"")
         message.lineReceived(b"body")
         self.successResultOf(message.eomReceived())
-        [stored] = self.suite.store.listMessages("bob")
-        with self.suite.store.openMessage("bob", stored.uid) as f:
+        [stored] = self.successResultOf(self.suite.store.listMessages("bob"))
+        with maildirOf(self.suite).openStored("bob", stored.uid) as f:
             self.assertEqual(f.read(), b"Subject: x\n\nbody\n")
 
     def test_receivedHeader(self) -> None:

@@ -21,7 +21,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 from tests.fakes import makeConfig
 from twisted_mail_suite.identity.passwd import InMemoryUsers
 from twisted_mail_suite.events import EventBus
-from twisted_mail_suite.maildir import MaildirStore, runSynchronously
+from twisted_mail_suite.store.maildir import MaildirStore, runSynchronously
 from twisted_mail_suite.service import MailSuiteService
 
 USERS = {"alice": "secret", "bob": "hunter2"}
@@ -89,7 +89,7 @@ class ChatLoopbackTestCase(TestCase):
         import os
 
         os.makedirs(config.mailDir, exist_ok=True)
-        store = MaildirStore(config.mailDir, bus, runBlocking=runSynchronously)
+        store = MaildirStore(config.mailDir, runBlocking=runSynchronously)
         self.suite = MailSuiteService(config, reactor, users=InMemoryUsers(USERS), store=store,
                                       bus=bus, runInThread=runSynchronously)
         self.suite.startService()

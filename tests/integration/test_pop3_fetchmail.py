@@ -79,7 +79,7 @@ class FetchmailTests(TestCase):
         expected = sorted(m.replace(b"\r\n", b"\n") + (b"" if m.endswith(b"\r\n") else b"\n")
                           for m in MESSAGES)
         self.assertEqual(sorted(self.fetched()), expected)
-        self.assertEqual(self.harness.store.listMessages("alice"), [])
+        self.assertEqual(self.successResultOf(self.harness.store.listMessages("alice")), [])
 
     @inlineCallbacks
     def test_keepWithUIDL(self) -> Any:
@@ -93,4 +93,4 @@ class FetchmailTests(TestCase):
         out, err, code = yield self.fetch(keep=True)
         self.assertEqual(code, 1, (out + err).decode("utf-8", "replace"))   # 1: no new mail
         self.assertEqual(len(self.fetched()), 3)
-        self.assertEqual(len(self.harness.store.listMessages("alice")), 3)
+        self.assertEqual(len(self.successResultOf(self.harness.store.listMessages("alice"))), 3)

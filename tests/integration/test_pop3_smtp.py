@@ -84,4 +84,4 @@ class SMTPToPOP3Tests(TestCase):
         self.assertTrue(received.endswith(MESSAGE), received)
         header = received[:-len(MESSAGE)]
         self.assertIn(b"Received: ", header)
-        self.assertEqual(self.harness.store.listMessages("alice"), [])
+        self.assertEqual(self.successResultOf(self.harness.store.listMessages("alice")), [])

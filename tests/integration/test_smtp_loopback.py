@@ -42,11 +42,7 @@ class LoopbackTestsMixin:
     harness: Any
 
     def storedFor(self, user: str) -> list[bytes]:
-        result = []
-        for stored in self.harness.store.listMessages(user):
-            with self.harness.store.openMessage(user, stored.uid) as f:
-                result.append(f.read())
-        return result
+        return [message.raw for message in self.harness.messagesFor(user)]
 
     exactEnd = True
 

@@ -6,6 +6,7 @@ and POP3's avatar registration.
 from __future__ import annotations
 
 from twisted.mail.pop3 import IMailbox
+from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -99,5 +100,5 @@ class FakeStore:
     An empty store.
     """
 
-    def listMessages(self, user: str) -> list:
-        return []
+    def listMessages(self, user: str) -> Deferred:
+        return succeed([])

@@ -13,6 +13,7 @@ from zope.interface.verify import verifyObject
 
 from twisted_mail_suite.pop3.mailbox import IPeekMailbox, MaildirMailbox, uniqueID
 
+from ..fakes import maildirOf
 from .support import deliver, maildirFiles, newSuite, storeFile
 
 
@@ -56,7 +57,7 @@ class MaildirMailboxTests(SynchronousTestCase):
         self.assertEqual(self.mailbox.listMessages()[1], 0)
         self.assertRaises(ValueError, self.mailbox.getMessage, 1)
         self.mailbox.sync()
-        self.assertEqual([m.uid for m in self.suite.store.listMessages("alice")],
+        self.assertEqual([m.uid for m in self.successResultOf(self.suite.store.listMessages("alice"))],
                          [self.uids[0], self.uids[2]])
 
     def test_undelete(self) -> None:
@@ -66,15 +67,15 @@ class MaildirMailboxTests(SynchronousTestCase):
         self.mailbox.deleteMessage(0)
         self.mailbox.undeleteMessages()
         self.mailbox.sync()
-        self.assertEqual(len(self.suite.store.listMessages("alice")), 3)
+        self.assertEqual(len(self.successResultOf(self.suite.store.listMessages("alice"))), 3)
 
     def test_retrievedFiledAsSeen(self) -> None:
         """
         A message read with C{getMessage} goes to C{cur/} with flag S at
         C{sync}; one read with C{peekMessage} stays in C{new/}.
         """
-        self.mailbox.getMessage(0).close()
-        self.mailbox.peekMessage(2).close()
+        self.successResultOf(self.mailbox.getMessage(0)).close()
+        self.successResultOf(self.mailbox.peekMessage(2)).close()
         self.mailbox.sync()
         files = maildirFiles(self.suite, "alice")
         self.assertEqual(files["cur"], [self.uids[0] + ":2,S"])
@@ -85,10 +86,11 @@ class MaildirMailboxTests(SynchronousTestCase):
         A message another Maildir reader moved to C{cur/} since login is
         still found.
         """
-        message = self.suite.store.listMessages("alice")[0]
-        os.rename(message.path, os.path.join(self.suite.config.mailDir, "alice", "cur", message.uid + ":2,S"))
-        with self.mailbox.getMessage(0) as f:
-            self.assertEqual(f.read(), b"Subject: 0\n\nbody\n")
+        message = self.successResultOf(self.suite.store.listMessages("alice"))[0]
+        os.rename(maildirOf(self.suite).pathOf("alice", message.uid),
+                  os.path.join(self.suite.config.mailDir, "alice", "cur", message.uid + ":2,S"))
+        content = self.successResultOf(self.mailbox.getMessage(0))
+        self.assertEqual(b"".join(content.chunks()), b"Subject: 0\r\n\r\nbody\r\n")
 
     def test_uidl(self) -> None:
         """

@@ -22,6 +22,7 @@ from twisted_mail_suite.pop3 import protocol as protocolModule
 from twisted_mail_suite.pop3.factory import POP3Factory
 from twisted_mail_suite.pop3.protocol import makeFactory
 
+from ..fakes import maildirOf
 from .support import (
     DOTTED, DOTTED_RETR, EIGHT_BIT, LONG_BODY, NO_NEWLINE, REMOTE, Client, deliver,
     holdPasswordChecks, maildirFiles, newSuite, plain, storeFile,
@@ -294,17 +295,17 @@ class TransactionCommandTests(SynchronousTestCase):
         self.assertEqual(self.client.send(b"DELE 1"), b"+OK Marked to be deleted.\r\n")
         self.assertEqual(self.client.send(b"RETR 1", b"TOP 1 0", b"LIST 1"),
                          b"-ERR Message 1 is deleted.\r\n" * 3)
-        self.assertEqual(len(self.suite.store.listMessages("alice")), 4)
+        self.assertEqual(len(self.successResultOf(self.suite.store.listMessages("alice"))), 4)
 
     def test_deletionsOnlyAfterQuit(self) -> None:
         """
         Marked messages are removed in the UPDATE state after QUIT.
         """
         self.client.send(b"DELE 1", b"DELE 3")
-        self.assertEqual(len(self.suite.store.listMessages("alice")), 4)
+        self.assertEqual(len(self.successResultOf(self.suite.store.listMessages("alice"))), 4)
         self.assertEqual(self.client.send(b"QUIT"), b"+OK Logging out.\r\n")
         self.assertTrue(self.client.closed)
-        remaining = [m.uid for m in self.suite.store.listMessages("alice")]
+        remaining = [m.uid for m in self.successResultOf(self.suite.store.listMessages("alice"))]
         self.assertEqual(remaining, [self.uids[1], self.uids[3]])
 
     def test_rsetThenQuit(self) -> None:
@@ -315,7 +316,7 @@ class TransactionCommandTests(SynchronousTestCase):
         self.assertEqual(self.client.send(b"RSET"), b"+OK 4 messages (%d octets).\r\n"
                          % sum(map(len, (DOTTED, EIGHT_BIT, NO_NEWLINE, LONG_BODY))))
         self.client.send(b"QUIT")
-        self.assertEqual(len(self.suite.store.listMessages("alice")), 4)
+        self.assertEqual(len(self.successResultOf(self.suite.store.listMessages("alice"))), 4)
 
     def test_dropDeletesNothing(self) -> None:
         """
@@ -376,16 +377,14 @@ class TransactionCommandTests(SynchronousTestCase):
         """
         self.assertEqual(self.client.send(b"DELE 1", b"QUIT", b"DELE 2"),
                          b"+OK Marked to be deleted.\r\n+OK Logging out.\r\n")
-        self.assertEqual(len(self.suite.store.listMessages("alice")), 3)
+        self.assertEqual(len(self.successResultOf(self.suite.store.listMessages("alice"))), 3)
 
     def test_messageVanished(self) -> None:
         """
         A message removed by another program since login is answered with
         C{-ERR}; the session goes on.
         """
-        for message in self.suite.store.listMessages("alice"):
-            if message.uid == self.uids[0]:
-                os.unlink(message.path)
+        os.unlink(maildirOf(self.suite).pathOf("alice", self.uids[0]))
         self.assertEqual(self.client.send(b"RETR 1"), b"-ERR [SYS/TEMP] Message 1 is not available.\r\n")
         self.assertEqual(self.client.send(b"NOOP"), b"+OK\r\n")
 
@@ -417,7 +416,7 @@ class PipeliningTests(SynchronousTestCase):
         self.assertEqual(output, b"+OK Send your password.\r\n+OK Logged in: 1 messages (14 octets).\r\n"
                                  b"+OK 1 14\r\n+OK 14 octets\r\na: b\r\n\r\nbody\r\n.\r\n"
                                  b"+OK Marked to be deleted.\r\n+OK Logging out.\r\n")
-        self.assertEqual(suite.store.listMessages("alice"), [])
+        self.assertEqual(self.successResultOf(suite.store.listMessages("alice")), [])
 
     def test_commandsWaitForLoginCheck(self) -> None:
         """
@@ -565,7 +564,7 @@ class STLSTests(SynchronousTestCase):
         self.assertEqual(client.take(), b"+OK Begin TLS negotiation now.\r\n")
         self.assertEqual(client.send(b"P"), b"-ERR Unknown command: P\r\n")
         self.assertEqual(client.send(b"NOOP"), b"-ERR NOOP is not valid in the AUTHORIZATION state.\r\n")
-        self.assertEqual(len(suite.store.listMessages("alice")), 1)
+        self.assertEqual(len(self.successResultOf(suite.store.listMessages("alice"))), 1)
 
     def test_stlsInsideTLS(self) -> None:
         """
@@ -721,7 +720,7 @@ class ShutdownTests(SynchronousTestCase):
         self.assertNoResult(drained)
         client.drop()
         self.successResultOf(drained)
-        self.assertEqual(len(self.suite.store.listMessages("alice")), 1)
+        self.assertEqual(len(self.successResultOf(self.suite.store.listMessages("alice"))), 1)
 
     def test_messageFinishedFirst(self) -> None:
         """
@@ -742,7 +741,7 @@ class ShutdownTests(SynchronousTestCase):
         self.assertTrue(output.endswith(b"\r\n.\r\n-ERR [SYS/TEMP] Server shutting down.\r\n"))
         self.assertTrue(client.closed)
         client.drop()
-        self.assertEqual(len(self.suite.store.listMessages("alice")), 1)
+        self.assertEqual(len(self.successResultOf(self.suite.store.listMessages("alice"))), 1)
 
     def test_stuckConnectionsAborted(self) -> None:
         """

@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.pop3.test_stream -*-
 """
-Tests for L{twisted_mail_suite.pop3.stream}: stored form -> wire form.
+Tests for L{twisted_mail_suite.pop3.stream}: stored form -> wire form (through
+L{twisted_mail_suite.store.content.FileContent}) -> a POP3 response body.
 """
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite.maildir import wireSize
+from twisted_mail_suite.store.maildir import wireSize
 from twisted_mail_suite.pop3.stream import MessageReader, WireEncoder, stuffDots
+from twisted_mail_suite.store.content import FileContent
 
 
 def readAll(data: bytes | str, bodyLines: int | None = None, chunkSize: int = 65536) -> bytes:
-    reader = MessageReader(io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data),
-                           bodyLines, chunkSize)
+    reader = MessageReader(FileContent(io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data),
+                                       chunkSize=chunkSize), bodyLines)
     out = []
     while not reader.done:
         out.append(reader.next())
@@ -166,12 +168,12 @@ class TopTests(SynchronousTestCase):
         Once the lines are sent, the rest of a big file is not read.
         """
         source = io.BytesIO(b"H: 1\n\nfirst\n" + b"x" * 1_000_000)
-        reader = MessageReader(source, 1, chunkSize=64)
+        reader = MessageReader(FileContent(source, chunkSize=64), 1)
         while not reader.done:
             reader.next()
         self.assertTrue(source.closed)
         encoder = WireEncoder(0)
-        encoder.encode(b"H: 1\n\nrest\n")
+        encoder.encode(b"H: 1\r\n\r\nrest\r\n")
         self.assertTrue(encoder.finished)
 
 

@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from twisted_mail_suite.interfaces import IMailStore, IPendingDelivery
 
-from ..fakes import makeSuite, peerTransport
+from ..fakes import maildirOf, makeSuite, peerTransport
 
 HEAD = (b"MAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
         b"DATA\r\n")
@@ -131,8 +131,9 @@ class StoreFaultTests(SynchronousTestCase):
     def tokens(self) -> list[bytes]:
         found = []
         for user in ("alice", "bob"):
-            for stored in self.suite.store.listMessages(user):
-                with open(stored.path, "rb") as f:
+            maildir = maildirOf(self.suite)
+            for stored in maildir.storedMessages(user):
+                with maildir.openStored(user, stored.uid) as f:
                     found.extend(line for line in f.read().split(b"\n") if line.startswith(b"X-Token: "))
         return sorted(found)
 
@@ -188,7 +189,7 @@ class StoreFaultTests(SynchronousTestCase):
                 raise OSError(errno.ENOSPC, "No space left on device")
             os.fsync(fd)
 
-        self.suite.store._inner.fsync = failingFsync
+        maildirOf(self.suite).fsync = failingFsync
         self.assertFaultContained(globalFault=True)
 
     def test_permissionRefusedForOneRecipient(self) -> None:
@@ -197,7 +198,7 @@ class StoreFaultTests(SynchronousTestCase):
         permission or I/O error there): 451, and the first recipient's copy
         is taken back too, so nobody has a message the client will resend.
         """
-        inner = self.suite.store._inner
+        inner = maildirOf(self.suite)
         bobNew = os.path.join(inner.ensureMaildir("bob"), "new")
         inner.ensureMaildir("alice")
         realLink = os.link

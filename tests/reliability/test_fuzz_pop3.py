@@ -149,12 +149,12 @@ class POP3FuzzTests(SynchronousTestCase):
         def check(stream: tuple[bytes, list[bytes], list[float]]) -> None:
             counter()
             data, chunks, steps = stream
-            before = [m.uid for m in self.suite.store.listMessages("alice")]
+            before = [m.uid for m in self.successResultOf(self.suite.store.listMessages("alice"))]
             with LoggedFailures() as watcher:
                 output = self.feed(chunks, steps)
             noFailures(self, watcher, lambda: repr(data))
             checkResponses(data, output)
-            after = [m.uid for m in self.suite.store.listMessages("alice")]
+            after = [m.uid for m in self.successResultOf(self.suite.store.listMessages("alice"))]
             if b"QUIT" not in data.upper():
                 self.assertEqual(before, after)
             if len(after) < len(MESSAGES):              # put the fixture back for the next example

@@ -18,7 +18,7 @@ from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from ..fakes import makeSuite, peerTransport
+from ..fakes import maildirOf, makeSuite, peerTransport
 from .support import FUZZ, ExampleCounter, LoggedFailures, noFailures
 
 REPLY_LINE = re.compile(rb"^[2-5][0-9][0-9]([ -][\x20-\x7e]*)?$")
@@ -121,7 +121,8 @@ class SMTPFuzzTests(SynchronousTestCase):
     def stored(self) -> list[str]:
         paths = []
         for user in ("alice", "bob"):
-            paths.extend(message.path for message in self.suite.store.listMessages(user))
+            maildir = maildirOf(self.suite)
+            paths.extend(maildir.pathOf(user, message.uid) for message in maildir.storedMessages(user))
         return paths
 
     def tmpLeftovers(self) -> list[str]:

@@ -173,7 +173,7 @@ class DrainTimeoutTests(SynchronousTestCase):
         self.assertEqual(os.listdir(os.path.join(self.suite.config.mailDir, "alice", "tmp")), [])
         protocol.connectionLost(Failure(ConnectionDone()))
         self.successResultOf(d)
-        self.assertEqual(self.suite.store.listMessages("alice"), [])
+        self.assertEqual(self.successResultOf(self.suite.store.listMessages("alice")), [])
 
     def test_silentClientCutOff(self) -> None:
         """
@@ -204,4 +204,4 @@ class DrainTimeoutTests(SynchronousTestCase):
         self.assertRegex(transport.value(), rb"^250 2\.0\.0 [^\r]*\r\n421 4\.3\.2 ")
         protocol.connectionLost(Failure(ConnectionDone()))
         self.successResultOf(d)
-        self.assertEqual(len(store.listMessages("alice")), 1)
+        self.assertEqual(len(self.successResultOf(store.listMessages("alice"))), 1)

@@ -21,7 +21,7 @@ from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from ..fakes import makeSuite, peerTransport
+from ..fakes import maildirOf, makeSuite, peerTransport
 from .support import STATEFUL, ExampleCounter
 
 USERS = {"alice": "secret", "bob": "hunter2", "carol": "pw"}
@@ -175,8 +175,9 @@ class SMTPSessionModel(RuleBasedStateMachine):
             return
         for user, bodies in self.expected.items():
             stored = []
-            for message in self.suite.store.listMessages(user):
-                with open(message.path, "rb") as f:
+            maildir = maildirOf(self.suite)
+            for message in maildir.storedMessages(user):
+                with maildir.openStored(user, message.uid) as f:
                     stored.append(f.read())
             assert len(stored) == len(bodies), (user, len(stored), len(bodies))
             for content, body in zip(stored, bodies):

@@ -15,7 +15,7 @@ from twisted.internet.interfaces import ISSLTransport, ITLSTransport
 from twisted.internet.testing import StringTransport
 from zope.interface import alsoProvides, implementer
 
-from ..fakes import makeSuite, peerTransport
+from ..fakes import maildirOf, makeSuite, peerTransport
 
 
 @implementer(ITLSTransport)
@@ -122,8 +122,9 @@ def newSuite(testCase: Any, **overrides: Any) -> Any:
 
 def storedMessages(suite: Any, user: str) -> list[bytes]:
     result = []
-    for message in suite.store.listMessages(user):
-        with open(message.path, "rb") as f:
+    maildir = maildirOf(suite)
+    for message in maildir.storedMessages(user):
+        with maildir.openStored(user, message.uid) as f:
             result.append(f.read())
     return result
 

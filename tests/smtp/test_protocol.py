@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted_mail_suite.events import NewMailEvent
 from twisted_mail_suite.smtp.factory import SMTPFactory, makeFactory
 
+from ..fakes import maildirOf
 from .helpers import Client, TLSStringTransport, newSuite, storedMessages, tmpFiles
 
 BODY = (b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: Lunch?\r\n\r\n"
@@ -108,8 +109,8 @@ class DeliveryTests(SynchronousTestCase):
         self.assertTrue(stored.startswith(b"Return-Path: <bob@example.test>\nReceived: from client.test ([127.0.0.1])"))
         self.assertIn(b"by mx.example.test (twisted-mail-suite) with ESMTP\n\tfor <alice@example.test>;", stored)
         self.assertTrue(stored.endswith(b"\n" + STORED_BODY))
-        [message] = self.suite.store.listMessages("alice")
-        self.assertEqual(self.suite.store.listMessages("alice")[0].path.split("/")[-2], "new")
+        [message] = self.successResultOf(self.suite.store.listMessages("alice"))
+        self.assertEqual(maildirOf(self.suite).pathOf("alice", message.uid).split("/")[-2], "new")
         self.assertEqual(tmpFiles(self.suite, "alice"), [])
         self.assertEqual(self.events, [NewMailEvent("alice", "bob@example.test", "Lunch?", message.uid)])
 
@@ -118,7 +119,7 @@ class DeliveryTests(SynchronousTestCase):
         The final 250 names the stored message.
         """
         last = self.client.send(transaction())[-1]
-        [message] = self.suite.store.listMessages("alice")
+        [message] = self.successResultOf(self.suite.store.listMessages("alice"))
         self.assertEqual(last, b"250 2.0.0 OK queued as " + message.uid.encode())
 
     def test_severalRecipientsOneTransaction(self) -> None:
@@ -201,7 +202,7 @@ class DeliveryTests(SynchronousTestCase):
         def broken(fd: int) -> None:
             raise OSError(5, "I/O error")
 
-        self.suite.store.fsync = broken
+        maildirOf(self.suite).fsync = broken
         self.assertEqual(self.client.codes(transaction())[-1], b"451 4.3.0")
         self.assertEqual(storedMessages(self.suite, "alice"), [])
         self.assertEqual(tmpFiles(self.suite, "alice"), [])

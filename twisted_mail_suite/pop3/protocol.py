@@ -36,6 +36,8 @@ from zope.interface import implementer
 
 from ..errors import ProtocolError
 from ..identity.policy import LoginOutcome, LoginResult
+from ..interfaces import IMessageContent
+from ..store.content import FileContent
 from .commands import PLAINTEXT_REFUSED, CommandParser
 from .mailbox import IPeekMailbox
 from .session import (
@@ -444,8 +446,11 @@ class POP3ServerProtocol(Protocol):
                       index=action.index + 1, user=self._user, error=failure.getErrorMessage())
         self.transport.write(b"-ERR [SYS/TEMP] Message %d is not available.\r\n" % (action.index + 1))
 
-    def _beginMessage(self, action: SendMessage, file: Any) -> None:
-        reader = MessageReader(file, action.bodyLines)
+    def _beginMessage(self, action: SendMessage, message: Any) -> None:
+        # Our mailbox hands out the store's IMessageContent (wire form); an
+        # embedder's Twisted IMailbox a file in stored form.
+        content = message if IMessageContent.providedBy(message) else FileContent(message)
+        reader = MessageReader(content, action.bodyLines)
         try:
             first = reader.next()
         except Exception as e:

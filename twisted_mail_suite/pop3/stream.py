@@ -1,24 +1,26 @@
 # -*- test-case-name: tests.pop3.test_stream -*-
 """
-A stored message -> the body of a POP3 multi-line response, a chunk at a
-time (RFC 1939 §3): bare LF becomes CRLF, CRLF stays CRLF, a line that
-starts with C{.} gets one more, and the response ends with C{.CRLF} on a
-line of its own.  For TOP, only the header, the blank line and the first
-I{n} body lines are sent.
+A message in wire form (CRLF line ends, from the store's
+L{IMessageContent}) -> the body of a POP3 multi-line response, a chunk at a
+time (RFC 1939 §3): a line that starts with C{.} gets one more, and the
+response ends with C{.CRLF} on a line of its own.  For TOP, only the
+header, the blank line and the first I{n} body lines are sent.
 
 Chunk boundaries may fall anywhere (between CR and LF, just before a dot):
 L{WireEncoder} keeps the little state needed to give the same octets as
-encoding the whole message at once.  Nothing here does I/O beyond reading
-the file it is given; the protocol drives L{MessageReader} as a producer.
+encoding the whole message at once.  Nothing here does I/O beyond pulling
+chunks from the content it is given; the protocol drives L{MessageReader}
+as a producer.
 """
 from __future__ import annotations
 
-from typing import IO, Union
+from typing import Iterator
 
-CHUNK_SIZE = 64 * 1024
+from ..interfaces import IMessageContent
+
 TERMINATOR = b".\r\n"
 
-__all__ = ["CHUNK_SIZE", "MessageReader", "WireEncoder", "stuffDots"]
+__all__ = ["MessageReader", "WireEncoder", "stuffDots"]
 
 
 _DOT_SCAN_LIMIT = 32
@@ -57,7 +59,8 @@ def stuffDots(data: bytes) -> bytes:
 
 class WireEncoder:
     """
-    Incremental stored-form -> wire-form encoder for one message.
+    Incremental encoder of one message's wire form (CRLF line ends) into
+    the body of a POP3 response.
 
     @ivar finished: the TOP limit was reached; later input is ignored.
     """
@@ -86,9 +89,6 @@ class WireEncoder:
             # It may be the first half of a CRLF split across two chunks.
             data = data[:-1]
             self._heldCR = True
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        data = data.replace(b"\n", b"\r\n")
         if self._linesLeft is not None:
             data = self._limit(data)
         if not data:
@@ -146,25 +146,25 @@ class WireEncoder:
 
 class MessageReader:
     """
-    Reads one message file and yields its wire form chunk by chunk; the
-    last chunk carries the terminating C{.CRLF}.  At most about two chunks
-    of the message are in memory at a time.
+    Pulls one message's content chunk by chunk and yields the response
+    body; the last piece carries the terminating C{.CRLF}.  At most about
+    two chunks of the message are in memory at a time.
 
-    @ivar done: the last chunk was returned and the file is closed.
+    @ivar done: the last piece was returned and the content is closed.
     """
 
-    def __init__(self, file: IO[bytes] | IO[str], bodyLines: int | None = None,
-                 chunkSize: int = CHUNK_SIZE) -> None:
-        self._file = file
+    def __init__(self, content: IMessageContent, bodyLines: int | None = None) -> None:
+        self._content = content
+        self._chunks: Iterator[bytes] = iter(content.chunks())
         self._encoder = WireEncoder(bodyLines)
-        self._chunkSize = chunkSize
+        self._ahead: bytes | None = None
         self.done = False
 
-    def _read(self) -> bytes:
-        data: Union[bytes, str] = self._file.read(self._chunkSize)
-        if isinstance(data, str):   # an embedder's IMailbox gave a text file
-            return data.encode("utf-8", "surrogateescape")
-        return data
+    def _pull(self) -> bytes:
+        if self._ahead is not None:
+            data, self._ahead = self._ahead, None
+            return data
+        return next(self._chunks, b"")
 
     def next(self) -> bytes:
         """
@@ -173,15 +173,14 @@ class MessageReader:
         """
         if self.done:
             return b""
-        data = self._read()
+        data = self._pull()
         out = self._encoder.encode(data) if data else b""
-        if data and len(data) < self._chunkSize and not self._encoder.finished:
-            # A short read is usually the end: check now so that a small
-            # message goes out in one piece.
-            more = self._read()
-            if more:
-                return out + self._encoder.encode(more)
-            data = b""
+        if data and not self._encoder.finished:
+            # Look one chunk ahead: at the end, the terminator goes out
+            # with the last chunk (a small message in one piece).
+            self._ahead = next(self._chunks, b"") or None
+            if self._ahead is None:
+                data = b""
         if not data or self._encoder.finished:
             self.close()
             return out + self._encoder.finish()
@@ -189,10 +188,11 @@ class MessageReader:
 
     def close(self) -> None:
         """
-        Stop early or after the end: close the file (idempotent).
+        Stop early or after the end: close the content (idempotent).
         """
         self.done = True
+        self._ahead = None
         try:
-            self._file.close()
+            self._content.close()
         except Exception:
             pass

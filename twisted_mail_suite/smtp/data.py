@@ -19,7 +19,7 @@ from twisted.internet.defer import Deferred, fail
 from ..errors import DeliveryFailed, ProtocolError
 from ..interfaces import IPendingDelivery
 
-__all__ = ["DataScanner", "MessageWriter", "subjectOf", "MAX_TEXT_LINE"]
+__all__ = ["DataScanner", "MessageWriter", "subjectOf", "deliveryFailure", "MAX_TEXT_LINE"]
 
 MAX_TEXT_LINE = 1000        # octets, with the CRLF (RFC 5321 §4.5.3.1.6)
 
@@ -29,6 +29,18 @@ BARE_NEWLINE = ProtocolError(b"550 5.6.0", b"Bare CR or LF in message text; mess
                              "bare CR or LF in DATA")
 TOO_BIG = ProtocolError(b"552 5.3.4", b"Message size exceeds fixed maximum message size",
                         "message too big")
+
+
+def deliveryFailure(error: DeliveryFailed) -> ProtocolError:
+    """
+    SMTP's reply to a store that could not keep a message: C{451 4.3.0}
+    when temporary, C{554 5.3.0} when permanent (or the status a fault
+    injector asked for, with the enhanced code of its class).
+    """
+    status = error.status if error.status is not None else 554 if error.permanent else 451
+    if status >= 500:
+        return ProtocolError(b"%d 5.3.0" % status, b"Delivery failed", error.reason)
+    return ProtocolError(b"%d 4.3.0" % status, b"Temporary local problem, try again later", error.reason)
 
 
 class DataScanner:
@@ -218,7 +230,7 @@ class MessageWriter:
                 self.abort()
         if self._error is not None:
             error = self._error
-            if not isinstance(error, ProtocolError):
+            if not isinstance(error, (ProtocolError, DeliveryFailed)):
                 error = DeliveryFailed(f"writing the message failed: {error!r}")
             return fail(error)
         assert self._pending is not None

@@ -22,12 +22,12 @@ from twisted.mail.smtp import IMessageDelivery, SMTPBadRcpt, SMTPBadSender
 from twisted.python.failure import Failure
 
 from ..delivery import DeliveryTarget
-from ..errors import ProtocolError
+from ..errors import DeliveryFailed, ProtocolError
 from ..identity.policy import LoginOutcome, LoginResult
 from ..identity.sasl import Challenge, SASLError, SASLExchange
 from .address import parseMailArguments, parseRcptArguments
 from .auth import loginReply, saslFailure
-from .data import DataScanner, MessageWriter
+from .data import DataScanner, MessageWriter, deliveryFailure
 from .adapter import smtpDelivery
 from .delivery import tlsDescription
 from .session import Envelope, NoTransition, SessionCore, SessionMachine
@@ -330,6 +330,8 @@ class SMTPServer(Protocol):
         error = failure.value
         if isinstance(error, NoTransition):
             return BAD_SEQUENCE
+        if isinstance(error, DeliveryFailed):
+            error = deliveryFailure(error)
         if isinstance(error, ProtocolError):
             if error.reason:
                 self.log.info("{peer}: {code} {reason}", peer=self.peerHost,

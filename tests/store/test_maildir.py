@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_maildir -*-
+# -*- test-case-name: tests.store.test_maildir -*-
 """
 Tests for the Maildir store: two-phase durable delivery, abort, listing,
 reading, flags and cleanup.
@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import mailbox
 import os
+import time
 from typing import Any
 
+from twisted.application.service import IService
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from twisted_mail_suite.errors import DeliveryFailed
 from twisted_mail_suite.events import EventBus, NewMailEvent
-from twisted_mail_suite.interfaces import IMailStore, IPendingDelivery
-from twisted_mail_suite.maildir import MaildirDelivery, MaildirStore, runSynchronously, wireSize
+from twisted_mail_suite.interfaces import IMailStore, IPendingDelivery, StoredMessage
+from twisted_mail_suite.store.maildir import MaildirDelivery, MaildirStore, runSynchronously, wireSize
+from twisted_mail_suite.store.maildir.groupcommit import GroupCommit, ICommitJob
+from twisted_mail_suite.store.notifying import NotifyingStore
+
+from ..fakes import maildirOf, makeSuite
 
 MESSAGE = b"From: a@b.test\r\nSubject: hi\r\n\r\nline one\r\n.dot line\r\n"
 
@@ -33,7 +40,8 @@ class StoreTests(SynchronousTestCase):
             self.synced.append(os.fstat(fd).st_mode)
             os.fsync(fd)
 
-        self.store = MaildirStore(self.root, self.bus, fsync=fsync, runBlocking=runSynchronously)
+        self.maildir = MaildirStore(self.root, fsync=fsync, runBlocking=runSynchronously)
+        self.store = NotifyingStore(self.maildir, self.bus)
 
     def deliver(self, users: list[str], data: bytes = MESSAGE) -> list[str]:
         delivery = self.store.beginDelivery(users, "a@b.test", "hi")
@@ -49,6 +57,7 @@ class StoreTests(SynchronousTestCase):
         The store and its pending delivery provide their interfaces.
         """
         verifyObject(IMailStore, self.store)
+        verifyObject(IMailStore, self.maildir)
         delivery = self.store.beginDelivery(["alice"])
         verifyObject(IPendingDelivery, delivery)
         delivery.abort()
@@ -84,7 +93,7 @@ class StoreTests(SynchronousTestCase):
         delivery.write(b"a\r")
         delivery.write(b"\nb\r\n")
         [uid] = self.successResultOf(delivery.commit())
-        with self.store.openMessage("alice", uid) as f:
+        with self.maildir.openStored("alice", uid) as f:
             self.assertEqual(f.read(), b"a\nb\n")
 
     def test_severalRecipients(self) -> None:
@@ -105,7 +114,7 @@ class StoreTests(SynchronousTestCase):
         def broken(fd: int) -> None:
             raise OSError(28, "No space left on device")
 
-        self.store.fsync = broken
+        self.maildir.fsync = broken
         delivery = self.store.beginDelivery(["alice", "bob"])
         delivery.write(MESSAGE)
         self.failureResultOf(delivery.commit(), DeliveryFailed)
@@ -125,7 +134,7 @@ class StoreTests(SynchronousTestCase):
             if len(calls) == 3:
                 raise OSError(5, "I/O error")
 
-        self.store.fsync = failOnThird
+        self.maildir.fsync = failOnThird
         delivery = self.store.beginDelivery(["alice", "bob"])
         delivery.write(MESSAGE)
         self.failureResultOf(delivery.commit(), DeliveryFailed)
@@ -141,7 +150,7 @@ class StoreTests(SynchronousTestCase):
         delivery.abort()
         delivery.abort()
         self.assertEqual(self.folder("alice", "tmp"), [])
-        self.assertEqual(self.store.listMessages("alice"), [])
+        self.assertEqual(self.successResultOf(self.store.listMessages("alice")), [])
 
     def test_listAndRead(self) -> None:
         """
@@ -150,10 +159,10 @@ class StoreTests(SynchronousTestCase):
         """
         first = self.deliver(["alice"])[0]
         second = self.deliver(["alice"], b"x\r\n")[0]
-        listed = self.store.listMessages("alice")
+        listed = self.successResultOf(self.store.listMessages("alice"))
         self.assertEqual([m.uid for m in listed], [first, second])
         self.assertEqual([m.size for m in listed], [len(MESSAGE), 3])
-        with self.store.openMessage("alice", second) as f:
+        with self.maildir.openStored("alice", second) as f:
             self.assertEqual(f.read(), b"x\n")
 
     def test_markSeenAndDelete(self) -> None:
@@ -162,12 +171,12 @@ class StoreTests(SynchronousTestCase):
         deletion removes them.
         """
         [uid] = self.deliver(["alice"])
-        self.store.markSeen("alice", [uid])
+        self.successResultOf(self.store.markSeen("alice", [uid]))
         self.assertEqual(self.folder("alice", "cur"), [uid + ":2,S"])
-        self.assertEqual(self.store.listMessages("alice")[0].uid, uid)
-        self.assertTrue(self.store.listMessages("alice")[0].seen)
-        self.store.deleteMessages("alice", [uid])
-        self.assertEqual(self.store.listMessages("alice"), [])
+        self.assertEqual(self.successResultOf(self.store.listMessages("alice"))[0].uid, uid)
+        self.assertTrue(self.successResultOf(self.store.listMessages("alice"))[0].seen)
+        self.successResultOf(self.store.deleteMessages("alice", [uid]))
+        self.assertEqual(self.successResultOf(self.store.listMessages("alice")), [])
 
     def test_foreignMaildir(self) -> None:
         """
@@ -177,7 +186,7 @@ class StoreTests(SynchronousTestCase):
         os.makedirs(self.root, exist_ok=True)
         box = mailbox.Maildir(os.path.join(self.root, "carol"), create=True)
         key = box.add(b"Subject: x\n\nbody\n")
-        [message] = self.store.listMessages("carol")
+        [message] = self.successResultOf(self.store.listMessages("carol"))
         self.assertEqual(message.uid, key)
         self.assertEqual(message.size, len(b"Subject: x\r\n\r\nbody\r\n"))
 
@@ -197,7 +206,7 @@ class StoreTests(SynchronousTestCase):
         """
         delivery = self.store.beginDelivery(["alice"])
         delivery.write(MESSAGE * (2 * MaildirDelivery.SPILL // len(MESSAGE)))   # big: streams to tmp/
-        self.assertEqual(self.store.cleanTemporary(), 1)
+        self.assertEqual(self.maildir.cleanTemporary(), 1)
         self.assertEqual(self.folder("alice", "tmp"), [])
 
     def test_badUserName(self) -> None:
@@ -228,7 +237,7 @@ class GroupCommitTests(SynchronousTestCase):
 
             self.synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
 
-        self.store = MaildirStore(self.root, EventBus(), fsync=fsync, runBlocking=runBlocking)
+        self.store = MaildirStore(self.root, fsync=fsync, runBlocking=runBlocking)
 
     def runJob(self) -> None:
         f, args, d = self.jobs.pop(0)
@@ -258,7 +267,7 @@ class GroupCommitTests(SynchronousTestCase):
         for d in others:
             self.successResultOf(d)
         self.assertEqual(self.synced, ["file", "file", "file", "file", "dir", "dir"])
-        self.assertEqual(len(self.store.listMessages("alice")), 4)
+        self.assertEqual(len(self.successResultOf(self.store.listMessages("alice"))), 4)
         self.assertEqual(os.listdir(os.path.join(self.root, "alice", "tmp")), [])
 
     def test_namedFallback(self) -> None:
@@ -266,7 +275,7 @@ class GroupCommitTests(SynchronousTestCase):
         Without unnamed files (not Linux, no C{/proc}) a named file in
         C{tmp/} is renamed into C{new/}.
         """
-        self.store._anonymous = False
+        self.store.writer.anonymous = False
         delivery = self.store.beginDelivery(["alice", "bob"])
         delivery.write(MESSAGE)
         d = delivery.commit()
@@ -274,5 +283,207 @@ class GroupCommitTests(SynchronousTestCase):
         self.runJob()
         self.assertEqual(len(self.successResultOf(d)), 2)
         for user in ("alice", "bob"):
-            self.assertEqual(len(self.store.listMessages(user)), 1)
+            self.assertEqual(len(self.successResultOf(self.store.listMessages(user))), 1)
             self.assertEqual(os.listdir(os.path.join(self.root, user, "tmp")), [])
+
+
+class ContractTests(SynchronousTestCase):
+    """
+    The asynchronous contract on Maildir: neutral listings, wire-form
+    content, the store as a service.
+    """
+
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        self.store = MaildirStore(self.root, runBlocking=runSynchronously)
+
+    def deliver(self, data: bytes = MESSAGE) -> str:
+        delivery = self.store.beginDelivery(["alice"])
+        delivery.write(data)
+        [uid] = self.successResultOf(delivery.commit())
+        return uid
+
+    def test_readMessageWireForm(self) -> None:
+        """
+        C{readMessage} gives the message with CRLF line ends and its size.
+        """
+        uid = self.deliver()
+        content = self.successResultOf(self.store.readMessage("alice", uid))
+        self.assertEqual(content.size, len(MESSAGE))
+        self.assertEqual(b"".join(content.chunks()), MESSAGE)
+
+    def test_readUnknown(self) -> None:
+        """
+        Reading a UID that is not there fails with C{KeyError}.
+        """
+        self.failureResultOf(self.store.readMessage("alice", "nothing"), KeyError)
+
+    def test_storedMessageIsNeutral(self) -> None:
+        """
+        A listed message has a UID, a wire size, flags and a date, and no
+        path.
+        """
+        before = time.time()
+        uid = self.deliver()
+        self.successResultOf(self.store.markSeen("alice", [uid]))
+        [message] = self.successResultOf(self.store.listMessages("alice"))
+        self.assertIsInstance(message, StoredMessage)
+        self.assertEqual((message.uid, message.size, message.flags), (uid, len(MESSAGE), frozenset("S")))
+        self.assertTrue(message.seen)
+        self.assertTrue(int(before) <= message.internalDate <= time.time())
+        self.assertFalse(hasattr(message, "path"))
+
+    def test_readAfterRename(self) -> None:
+        """
+        A message another Maildir reader renamed since the listing is read
+        all the same.
+        """
+        uid = self.deliver()
+        self.successResultOf(self.store.listMessages("alice"))
+        os.rename(self.store.pathOf("alice", uid), os.path.join(self.root, "alice", "cur", uid + ":2,S"))
+        content = self.successResultOf(self.store.readMessage("alice", uid))
+        self.assertEqual(b"".join(content.chunks()), MESSAGE)
+
+    def test_beginFailureIsDeliveryFailed(self) -> None:
+        """
+        When the recipient's folders cannot be made, C{beginDelivery}
+        raises a temporary L{DeliveryFailed}.
+        """
+        os.makedirs(self.root)
+        open(os.path.join(self.root, "alice"), "wb").close()     # a file where the Maildir goes
+        error = self.assertRaises(DeliveryFailed, self.store.beginDelivery, ["alice"])
+        self.assertFalse(error.permanent)
+
+    def test_serviceStartCleansTemporary(self) -> None:
+        """
+        Starting the store removes leftovers in C{tmp/} (a crash before
+        rename).
+        """
+        leftover = os.path.join(self.store.ensureMaildir("alice"), "tmp", "leftover")
+        open(leftover, "wb").close()
+        verifyObject(IService, self.store)
+        self.store.startService()
+        self.assertFalse(os.path.exists(leftover))
+        self.assertTrue(self.store.running)
+
+    def test_suiteStartsStore(self) -> None:
+        """
+        The suite starts its store (under the event decorator) when it
+        starts, so leftovers are cleaned before any connection.
+        """
+        suite = makeSuite(self)
+        leftover = os.path.join(maildirOf(suite).ensureMaildir("alice"), "tmp", "leftover")
+        open(leftover, "wb").close()
+        suite.startService()
+        self.addCleanup(suite.stopService)
+        self.assertFalse(os.path.exists(leftover))
+
+
+class StopTests(SynchronousTestCase):
+    """
+    Stopping the store lets commits in flight finish first.
+    """
+
+    def test_stopWaitsForCommit(self) -> None:
+        """
+        C{stopService} fires only once the commit under way has fired.
+        """
+        jobs: list[tuple[Any, tuple, Deferred]] = []
+
+        def runBlocking(f: Any, *args: Any) -> Deferred:
+            d: Deferred = Deferred()
+            jobs.append((f, args, d))
+            return d
+
+        store = MaildirStore(os.path.abspath(self.mktemp()), runBlocking=runBlocking)
+        store.startService()
+        delivery = store.beginDelivery(["alice"])
+        delivery.write(MESSAGE)
+        committed = delivery.commit()
+        stopped = store.stopService()
+        while jobs:
+            self.assertNoResult(stopped)
+            f, args, d = jobs.pop(0)
+            d.callback(f(*args))
+        self.successResultOf(committed)
+        self.successResultOf(stopped)
+
+
+@implementer(ICommitJob)
+class RecordingJob:
+    """
+    A commit job outside Maildir, as L{GroupCommit} sees any job.
+    """
+
+    def __init__(self, folder: str, name: str, steps: list[str]) -> None:
+        self.path = os.path.join(folder, name)
+        self.steps = steps
+        self.fd = -1
+
+    def prepare(self) -> int:
+        self.steps.append("prepare")
+        self.fd = os.open(self.path + ".tmp", os.O_CREAT | os.O_WRONLY, 0o600)
+        return self.fd
+
+    def publish(self) -> list[str]:
+        self.steps.append("publish")
+        os.close(self.fd)
+        os.rename(self.path + ".tmp", self.path)
+        return [self.path]
+
+    def unpublish(self, created: list[str]) -> None:
+        self.steps.append("unpublish")
+
+    def discard(self) -> None:
+        self.steps.append("discard")
+        os.close(self.fd)
+
+
+class GroupCommitJobTests(SynchronousTestCase):
+    """
+    L{GroupCommit} drives any L{ICommitJob} through its public steps.
+    """
+
+    def setUp(self) -> None:
+        self.folder = os.path.abspath(self.mktemp())
+        os.makedirs(self.folder)
+        self.steps: list[str] = []
+        self.synced: list[int] = []
+
+    def test_steps(self) -> None:
+        """
+        prepare, fsync of the file, publish, fsync of the folder; the
+        Deferred fires with the published names.
+        """
+        committer = GroupCommit(runSynchronously, self.synced.append)
+        d = committer.submit(RecordingJob(self.folder, "m1", self.steps))
+        self.assertEqual(self.successResultOf(d), ["m1"])
+        self.assertEqual(self.steps, ["prepare", "publish"])
+        self.assertEqual(len(self.synced), 2)
+        self.successResultOf(committer.whenIdle())
+
+    def test_fileSyncFailure(self) -> None:
+        """
+        If the file's fsync fails the job is discarded, never published.
+        """
+        def broken(fd: int) -> None:
+            raise OSError(5, "I/O error")
+
+        committer = GroupCommit(runSynchronously, broken)
+        self.failureResultOf(committer.submit(RecordingJob(self.folder, "m1", self.steps)), OSError)
+        self.assertEqual(self.steps, ["prepare", "discard"])
+
+    def test_folderSyncFailure(self) -> None:
+        """
+        If the folder's fsync fails the published job is taken back.
+        """
+        calls: list[int] = []
+
+        def secondFails(fd: int) -> None:
+            calls.append(fd)
+            if len(calls) == 2:
+                raise OSError(5, "I/O error")
+
+        committer = GroupCommit(runSynchronously, secondFails)
+        self.failureResultOf(committer.submit(RecordingJob(self.folder, "m1", self.steps)), OSError)
+        self.assertEqual(self.steps, ["prepare", "publish", "unpublish"])

@@ -1,0 +1,98 @@
+# -*- test-case-name: tests.store.test_layout -*-
+"""
+Tests for L{twisted_mail_suite.store.maildir.layout}: what Maildir names say
+and where a user's folders are.
+"""
+from __future__ import annotations
+
+import os
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_mail_suite.store.maildir.layout import (
+    MaildirLayout, flagsOf, internalDateOf, messageName, orderKey, seenName, uidOf, wireSizeOfName,
+)
+
+NAME = "1700000000.M123456P42Q7.host,S=10,W=12"
+
+
+class NameTests(SynchronousTestCase):
+    """
+    File names carry the UID, the flags and both sizes.
+    """
+
+    def test_uidAndFlags(self) -> None:
+        """
+        The UID is the name before C{:}; the flags follow C{:2,}.
+        """
+        self.assertEqual(uidOf(NAME + ":2,RS"), NAME)
+        self.assertEqual(flagsOf(NAME + ":2,RS"), "RS")
+        self.assertEqual(flagsOf(NAME), "")
+
+    def test_seenName(self) -> None:
+        """
+        Filing as seen adds C{S} to the flags, sorted, without doubling it.
+        """
+        self.assertEqual(seenName(NAME, "R"), NAME + ":2,RS")
+        self.assertEqual(seenName(NAME, "S"), NAME + ":2,S")
+
+    def test_messageName(self) -> None:
+        """
+        A new message's name records its size on disk and in wire form.
+        """
+        self.assertEqual(messageName("u", 10, 12), "u,S=10,W=12")
+        self.assertEqual(wireSizeOfName(messageName("u", 10, 12) + ":2,S"), 12)
+        self.assertIsNone(wireSizeOfName("1700000000.M1P2Q3.other"))
+
+    def test_orderAndDate(self) -> None:
+        """
+        Names sort by delivery time and counter; the time is the internal
+        date, and a name without one has none.
+        """
+        early = "1700000000.M5P1Q9.h"
+        later = "1700000000.M6P1Q1.h"
+        self.assertLess(orderKey(early), orderKey(later))
+        self.assertEqual(internalDateOf(NAME), 1700000000.123456)
+        self.assertIsNone(internalDateOf("foreign-name"))
+
+
+class LayoutTests(SynchronousTestCase):
+    """
+    L{MaildirLayout} keeps users inside the root and finds moved messages.
+    """
+
+    def setUp(self) -> None:
+        self.root = os.path.abspath(self.mktemp())
+        self.layout = MaildirLayout(self.root)
+
+    def test_badNames(self) -> None:
+        """
+        Names that would leave the root are refused.
+        """
+        for name in ("", "..", ".", "a/b", "a\0b"):
+            self.assertRaises(ValueError, self.layout.userPath, name)
+
+    def test_ensureMaildir(self) -> None:
+        """
+        The three folders are made with mode 0700.
+        """
+        path = self.layout.ensureMaildir("alice")
+        for sub in ("tmp", "new", "cur"):
+            self.assertEqual(os.stat(os.path.join(path, sub)).st_mode & 0o777, 0o700)
+
+    def test_findInCur(self) -> None:
+        """
+        A message renamed into C{cur/} with flags is found by its UID; an
+        unknown UID is a C{KeyError}.
+        """
+        path = self.layout.ensureMaildir("alice")
+        target = os.path.join(path, "cur", NAME + ":2,S")
+        open(target, "wb").close()
+        self.assertEqual(self.layout.find("alice", NAME), target)
+        self.assertRaises(KeyError, self.layout.find, "alice", "nothing")
+
+    def test_uniqueNames(self) -> None:
+        """
+        Unique names differ from one call to the next.
+        """
+        self.assertNotEqual(self.layout.newUnique(), self.layout.newUnique())

@@ -1,0 +1,180 @@
+# -*- test-case-name: tests.store.test_layout -*-
+"""
+Where things are in a Maildir, and what a file name says.
+
+One Maildir per user under the store's root (C{<root>/<user>/{tmp,new,cur}}).
+Files are named the Dovecot way, C{<unique>,S=<octets on disk>,W=<octets
+with CRLF>} (plus C{:2,<flags>} once in C{cur/}), so a listing needs no
+read; the unique part is C{<seconds>.M<micro>P<pid>Q<counter>.<host>}.
+Nothing here writes or reads message files except L{wireSize}, for names
+without C{,W=} (written by other software).
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import re
+import socket
+import time
+
+__all__ = ["MaildirLayout", "uidOf", "flagsOf", "messageName", "wireSize", "wireSizeOfName",
+           "orderKey", "internalDateOf"]
+
+_SIZES = re.compile(r",S=(\d+)(?:,W=(\d+))?")
+_UNIQUE_PARTS = re.compile(r"M(\d+)P(\d+)Q(\d+)")
+_INFO = ":2,"
+_counter = itertools.count(1)
+
+
+def uidOf(filename: str) -> str:
+    """
+    The Maildir unique name: the file name without its C{:2,flags} part.
+    """
+    return filename.split(":", 1)[0]
+
+
+def flagsOf(filename: str) -> str:
+    """
+    The info letters of a file name (C{""} for a name in C{new/}).
+    """
+    return filename.split(_INFO, 1)[1] if _INFO in filename else ""
+
+
+def seenName(uid: str, flags: str) -> str:
+    """
+    The name in C{cur/} of a message C{uid} whose flags were C{flags}, once
+    read: flag C{S} added, the letters sorted.
+    """
+    return f"{uid}{_INFO}{''.join(sorted(set(flags) | {'S'}))}"
+
+
+def messageName(unique: str, diskSize: int, wireSize: int) -> str:
+    """
+    The name a new message gets in C{new/}: its unique part and both sizes.
+    """
+    return f"{unique},S={diskSize},W={wireSize}"
+
+
+def wireSizeOfName(filename: str) -> int | None:
+    """
+    The CRLF size recorded in a name (C{,W=}), or L{None} if it has none.
+    """
+    match = _SIZES.search(uidOf(filename))
+    if match and match.group(2):
+        return int(match.group(2))
+    return None
+
+
+def wireSize(path: str, filename: str) -> int:
+    """
+    The size with CRLF line ends: from C{,W=} when the name has it,
+    otherwise by reading the file once (LF or CRLF stored).
+    """
+    recorded = wireSizeOfName(filename)
+    if recorded is not None:
+        return recorded
+    size = lineFeeds = crlf = 0
+    previous = b""
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            lineFeeds += chunk.count(b"\n")
+            if b"\r" in chunk or previous == b"\r":
+                crlf += chunk.count(b"\r\n") + (1 if previous == b"\r" and chunk[:1] == b"\n" else 0)
+            previous = chunk[-1:]
+    return size + lineFeeds - crlf
+
+
+@functools.lru_cache(maxsize=100_000)
+def orderKey(uid: str) -> tuple:
+    """
+    Sort key putting messages in delivery order: seconds, microseconds and
+    counter of the unique name; names of other shapes by their seconds.
+    """
+    seconds, _, rest = uid.partition(".")
+    micro = _UNIQUE_PARTS.match(rest)
+    if seconds.isdigit() and micro:
+        return (int(seconds), int(micro.group(1)), int(micro.group(3)), uid)
+    return (int(seconds) if seconds.isdigit() else 0, 0, 0, uid)
+
+
+def internalDateOf(uid: str) -> float | None:
+    """
+    The delivery time a unique name records (POSIX seconds), or L{None} if
+    the name does not start with one.
+    """
+    key = orderKey(uid)
+    if not uid.partition(".")[0].isdigit():
+        return None
+    return key[0] + key[1] / 1e6
+
+
+def hostPart() -> str:
+    """
+    This host's name as the last part of a unique name (C{/ : ,} escaped).
+    """
+    host = socket.gethostname().split(".")[0] or "localhost"
+    return host.replace("/", "\\057").replace(":", "\\072").replace(",", "\\054")[:24]
+
+
+class MaildirLayout:
+    """
+    The folders of a store rooted at C{root} and the unique names of new
+    messages.
+    """
+
+    SUBFOLDERS = ("tmp", "new", "cur")
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._host = hostPart()
+        self._known: set[str] = set()
+
+    def newUnique(self) -> str:
+        now = time.time()
+        seconds = int(now)
+        return f"{seconds}.M{int((now - seconds) * 1e6)}P{os.getpid()}Q{next(_counter)}.{self._host}"
+
+    def userPath(self, user: str) -> str:
+        """
+        @raise ValueError: C{user} would escape the root.
+        """
+        if not user or "/" in user or user in (".", "..") or "\0" in user:
+            raise ValueError(f"bad user name {user!r}")
+        return os.path.join(self.root, user)
+
+    def ensureMaildir(self, user: str) -> str:
+        """
+        C{user}'s Maildir, its three folders made (mode 0700) if missing.
+        """
+        path = self.userPath(user)
+        if path not in self._known:
+            for sub in self.SUBFOLDERS:
+                os.makedirs(os.path.join(path, sub), mode=0o700, exist_ok=True)
+            self._known.add(path)
+        return path
+
+    def find(self, user: str, uid: str) -> str:
+        """
+        The path of message C{uid} of C{user}, wherever it is now.
+
+        @raise KeyError: there is no such message.
+        """
+        path = self.userPath(user)
+        for sub in ("cur", "new"):
+            folder = os.path.join(path, sub)
+            candidate = os.path.join(folder, uid)
+            if os.path.exists(candidate):
+                return candidate
+            if sub == "cur":
+                try:
+                    for name in os.listdir(folder):
+                        if uidOf(name) == uid:
+                            return os.path.join(folder, name)
+                except FileNotFoundError:
+                    pass
+        raise KeyError(uid)

@@ -1,0 +1,312 @@
+# -*- test-case-name: tests.store.test_maildir -*-
+"""
+Two-phase, durable delivery into Maildirs: a L{MaildirDelivery} per
+message, made durable by a L{GroupCommit} (it provides L{ICommitJob}).  A
+commit fires only after its file was fsync'd, named in every recipient's
+C{new/} and each of those folders fsync'd; any failure removes every trace.
+
+A small message is held in memory, a big one streams into C{tmp/}; commit
+writes the file (an unnamed C{O_TMPFILE} file in C{tmp/} where Linux offers
+it, else a named one) and, after its fsync, names it in every recipient's
+C{new/} (link or rename).  Messages are stored with LF line ends.
+"""
+from __future__ import annotations
+
+import errno
+import os
+from typing import BinaryIO, Sequence
+
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
+
+from ...errors import DeliveryFailed
+from ...interfaces import IPendingDelivery
+from .groupcommit import GroupCommit, ICommitJob
+from .layout import MaildirLayout, messageName
+
+__all__ = ["MaildirWriter", "MaildirDelivery", "unlinkQuietly"]
+
+
+def unlinkQuietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class MaildirWriter:
+    """
+    What every delivery of one store shares: the layout, the group commit
+    and unnamed files (Linux C{O_TMPFILE}, probed once).
+
+    @ivar anonymous: whether unnamed files are used; L{None} until probed.
+    """
+
+    def __init__(self, layout: MaildirLayout, committer: GroupCommit) -> None:
+        self.layout = layout
+        self.committer = committer
+        self.anonymous: bool | None = None if hasattr(os, "O_TMPFILE") else False
+        self._procFD: int | None = None
+
+    def begin(self, users: Sequence[str]) -> MaildirDelivery:
+        """
+        @raise DeliveryFailed: the recipients' folders cannot be made.
+        """
+        try:
+            return MaildirDelivery(self, users)
+        except OSError as e:
+            raise DeliveryFailed(f"cannot create tmp file for {list(users)}: {e}") from e
+
+    def fsync(self, fd: int) -> None:
+        self.committer.fsync(fd)
+
+    def openAnonymous(self, folder: str) -> int | None:
+        """
+        An unnamed file in C{folder} (Linux C{O_TMPFILE}), or L{None} where
+        such files cannot be made or later named (probed once).
+        """
+        if self.anonymous is None:
+            self.anonymous = self._probeAnonymous(folder)
+        if not self.anonymous:
+            return None
+        return os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+
+    def _probeAnonymous(self, folder: str) -> bool:
+        probe = os.path.join(folder, f".probe-{self.layout.newUnique()}")
+        try:
+            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+        except OSError:
+            return False
+        try:
+            self.linkAnonymous(fd, probe)
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        unlinkQuietly(probe)
+        return True
+
+    def linkAnonymous(self, fd: int, target: str) -> None:
+        """
+        Give the unnamed file C{fd} the name C{target} (C{linkat} through
+        C{/proc/self/fd}).
+        """
+        if self._procFD is None:
+            self._procFD = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+        os.link(str(fd), target, src_dir_fd=self._procFD, follow_symlinks=True)
+
+    def close(self) -> None:
+        """
+        Release the C{/proc/self/fd} handle (idempotent).
+        """
+        if self._procFD is not None:
+            os.close(self._procFD)
+            self._procFD = None
+
+
+@implementer(IPendingDelivery, ICommitJob)
+class MaildirDelivery:
+    """
+    One message on its way into one or more Maildirs.
+    """
+
+    def __init__(self, writer: MaildirWriter, users: Sequence[str]) -> None:
+        self._writer = writer
+        self.users = list(users)
+        self.size = 0
+        self._diskSize = 0
+        self._pendingCR = False
+        self._finished = False
+        layout = writer.layout
+        self._unique = layout.newUnique()
+        self._tmpPath = os.path.join(layout.ensureMaildir(self.users[0]), "tmp", self._unique)
+        # Up to SPILL octets are held in memory and written in one go at
+        # commit (L{GroupCommit}); a bigger message streams into tmp/.
+        self._file: BinaryIO | None = None
+        self._held: list[bytes] = []
+        self._heldSize = 0
+        self._writable = True
+        self._anonymousFD: int | None = None
+        self._openFile: BinaryIO | None = None
+        self._staged: tuple[BinaryIO | None, bytes] = (None, b"")
+
+    SPILL = 256 * 1024
+
+    def _spill(self) -> None:
+        self._file = open(self._tmpPath, "xb", buffering=0)  # noqa: SIM115
+        self._file.write(b"".join(self._held))
+        self._held = []
+
+    def write(self, data: bytes) -> None:
+        if not self._writable:
+            raise ValueError("delivery already finished")
+        self.size += len(data)
+        if self._pendingCR:
+            data = b"\r" + data
+            self._pendingCR = False
+        if data.endswith(b"\r"):
+            data = data[:-1]
+            self._pendingCR = True
+        data = data.replace(b"\r\n", b"\n")
+        self._diskSize += len(data)
+        if self._file is not None:
+            self._file.write(data)
+            return
+        self._held.append(data)
+        self._heldSize += len(data)
+        if self._heldSize > self.SPILL:
+            try:
+                self._spill()
+            except OSError as e:
+                raise DeliveryFailed(f"cannot create tmp file for {self.users}: {e}") from e
+
+    def commit(self) -> Deferred:
+        if not self._writable:
+            raise ValueError("delivery already finished")
+        self._writable = False
+        if self._pendingCR:
+            if self._file is None:
+                self._held.append(b"\r")
+            else:
+                self._file.write(b"\r")
+            self._diskSize += 1
+            self._pendingCR = False
+        self._staged = (self._file, b"".join(self._held))
+        self._file, self._held = None, []
+        d = self._writer.committer.submit(self)
+        d.addCallbacks(self._committed, self._failed)
+        return d
+
+    # ICommitJob: the steps of L{GroupCommit}.
+
+    def prepare(self) -> int:
+        """
+        The file holding the whole message, written but not yet synced: the
+        tmp file a big message streamed into, or else an unnamed
+        (C{O_TMPFILE}) file, or a new file in C{tmp/}.
+
+        @return: its descriptor (closed by L{publish} or L{discard}).
+        """
+        f, held = self._staged
+        self._staged = (None, b"")
+        if f is None:
+            fd = self._writer.openAnonymous(os.path.dirname(self._tmpPath))
+            if fd is not None:
+                self._anonymousFD = fd
+                try:
+                    view = memoryview(held)
+                    while view:
+                        view = view[os.write(fd, view):]
+                except BaseException:
+                    self.discard()
+                    raise
+                return fd
+            f = open(self._tmpPath, "xb", buffering=0)  # noqa: SIM115
+            self._openFile = f
+            try:
+                f.write(held)
+            except BaseException:
+                self.discard()
+                raise
+        self._openFile = f
+        return f.fileno()
+
+    def publish(self) -> list[str]:
+        """
+        After the file's fsync: give it its name in every recipient's
+        C{new/} (those folders are synced next).  On failure nothing is left.
+
+        @return: the paths created.
+        """
+        return self._link(self._targets())
+
+    def unpublish(self, created: list[str]) -> None:
+        """
+        A C{new/} folder could not be synced: take back every name.
+        """
+        for path in created:
+            unlinkQuietly(path)
+        for user in self.users:
+            unlinkQuietly(os.path.join(self._writer.layout.userPath(user), "tmp", self._unique))
+
+    def discard(self) -> None:
+        """
+        The commit failed before any name in C{new/}: drop the file.
+        """
+        self._close()
+        unlinkQuietly(self._tmpPath)
+
+    def _targets(self) -> list[str]:
+        """
+        The message's path in every recipient's C{new/}.
+        """
+        name = messageName(self._unique, self._diskSize, self.size)
+        layout = self._writer.layout
+        return [os.path.join(layout.ensureMaildir(user), "new", name) for user in self.users]
+
+    def _link(self, targets: list[str]) -> list[str]:
+        """
+        Blocking, only system calls in the common case: name the synced
+        file C{targets[0]}, hard-link the others; close the file.
+        """
+        created: list[str] = []
+        try:
+            if self._anonymousFD is not None:
+                self._writer.linkAnonymous(self._anonymousFD, targets[0])
+            else:
+                os.rename(self._tmpPath, targets[0])
+            created.append(targets[0])
+            for target in targets[1:]:
+                try:
+                    os.link(targets[0], target)
+                except OSError as e:
+                    if e.errno != errno.EXDEV:
+                        raise
+                    other = os.path.join(os.path.dirname(os.path.dirname(target)), "tmp", self._unique)
+                    self._copy(targets[0], other)
+                    os.rename(other, target)
+                created.append(target)
+            return created
+        except BaseException:
+            self.unpublish(created)
+            raise
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._anonymousFD is not None:
+            os.close(self._anonymousFD)
+            self._anonymousFD = None
+        if self._openFile is not None:
+            self._openFile.close()
+            self._openFile = None
+
+    def _copy(self, source: str, target: str) -> None:
+        with open(source, "rb") as src, open(target, "xb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+            dst.flush()
+            self._writer.fsync(dst.fileno())
+
+    def _committed(self, uids: list[str]) -> list[str]:
+        self._finished = True
+        return uids
+
+    def _failed(self, failure):  # type: ignore[no-untyped-def]
+        self._finished = True
+        if failure.check(DeliveryFailed):
+            return failure
+        raise DeliveryFailed(f"commit to {self.users} failed: {failure.value!r}")
+
+    def abort(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._writable = False
+        self._held = []
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        unlinkQuietly(self._tmpPath)
+
+

@@ -32,8 +32,8 @@ from typing import Callable
 
 from common import LOOPBACK, freePort, log
 
-from twisted_mail_suite import configfile
-from twisted_mail_suite.launcher import SuiteProcess
+from twisted_mail_suite.testing import configfile
+from twisted_mail_suite.testing.process import SuiteProcess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ANCHORS = os.path.join(HERE, "anchors")

@@ -47,8 +47,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from twisted_mail_suite.configfile import prepareDirectory  
-from twisted_mail_suite.launcher import SuiteProcess  
+from twisted_mail_suite.testing.configfile import prepareDirectory  
+from twisted_mail_suite.testing.process import SuiteProcess  
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -46,8 +46,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
-from twisted_mail_suite.configfile import prepareDirectory  
-from twisted_mail_suite.launcher import SuiteProcess, openFiles  
+from twisted_mail_suite.testing.configfile import prepareDirectory  
+from twisted_mail_suite.testing.process import SuiteProcess, openFiles  
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from twisted_mail_suite.config import Config, configFromDict
-from twisted_mail_suite.configfile import suiteConfig
+from twisted_mail_suite.testing.configfile import suiteConfig
 from twisted_mail_suite.identity.passwd import InMemoryUsers
 from twisted_mail_suite.store.maildir import MaildirStore, runSynchronously
 from twisted_mail_suite.service import MailSuiteService
@@ -29,22 +29,28 @@ def makeConfig(dataDir: str, **overrides: Any) -> Config:
     return configFromDict(suiteConfig(dataDir), "test.yaml", overrides)
 
 
-def makeSuite(testCase: Any, users: Mapping[str, str] | None = None, **overrides: Any) -> MailSuiteService:
+def makeSuite(testCase: Any, users: Mapping[str, str] | None = None,
+              wrapStore: Callable[[Any], Any] | None = None, **overrides: Any) -> MailSuiteService:
     """
     A L{MailSuiteService} on a L{MemoryReactorClock} (C{suite.reactor}),
     nothing listening, every blocking step synchronous; the data directory
-    is a fresh temporary folder.
+    is a fresh temporary folder.  C{wrapStore(maildirStore)} gives the
+    store the suite is built with (a test double around the real one).
     """
     dataDir = testCase.mktemp() if hasattr(testCase, "mktemp") else tempfile.mkdtemp()
     config = makeConfig(dataDir, **overrides)
     reactor = MemoryReactorClock()
-    from twisted_mail_suite.events import EventBus
+    from twisted_mail_suite.bus import EventBus
 
     bus = EventBus()
     os.makedirs(config.mailDir, exist_ok=True)
     store = MaildirStore(config.mailDir, runBlocking=runSynchronously)
-    return MailSuiteService(config, reactor, users=InMemoryUsers(users or DEFAULT_USERS),
-                            store=store, bus=bus, runInThread=runSynchronously)
+    if wrapStore is not None:
+        store = wrapStore(store)
+    suite = MailSuiteService(config, reactor, users=InMemoryUsers(users or DEFAULT_USERS),
+                             store=store, bus=bus, runInThread=runSynchronously)
+    suite.tls.ensure()          # as the start would: the protocols are driven without starting the suite
+    return suite
 
 
 def maildirOf(suite: MailSuiteService) -> MaildirStore:
@@ -56,6 +62,20 @@ def maildirOf(suite: MailSuiteService) -> MaildirStore:
     while not isinstance(store, MaildirStore):
         store = store.inner if hasattr(store, "inner") else store._inner
     return store
+
+
+def makeSuiteAround(testCase: Any, double: Callable[[Any], Any], **overrides: Any) -> tuple[MailSuiteService, Any]:
+    """
+    L{makeSuite} built on C{double(realStore)}; returns the suite and the double.
+    """
+    made: list[Any] = []
+
+    def wrap(store: Any) -> Any:
+        made.append(double(store))
+        return made[0]
+
+    suite = makeSuite(testCase, wrapStore=wrap, **overrides)
+    return suite, made[0]
 
 
 def writeConfigFile(testCase: Any, text: str, name: str = "tap.yaml") -> str:

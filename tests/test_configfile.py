@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_configfile -*-
 """
-Tests for L{twisted_mail_suite.configfile}, the one config writer of
+Tests for L{twisted_mail_suite.testing.configfile}, the one config writer of
 tests, scripts and benchmarks.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_mail_suite.config import loadConfig
-from twisted_mail_suite.configfile import EPHEMERAL, prepareDirectory, suiteConfig, writeConfig
+from twisted_mail_suite.testing.configfile import EPHEMERAL, prepareDirectory, suiteConfig, writeConfig
 from twisted_mail_suite.registry import PROTOCOLS
 
 

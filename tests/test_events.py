@@ -7,7 +7,8 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from twisted_mail_suite.events import EventBus, NewMailEvent
+from twisted_mail_suite.bus import EventBus
+from twisted_mail_suite.events import NewMailEvent
 from twisted_mail_suite.interfaces import IEventBus
 
 

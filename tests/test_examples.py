@@ -16,7 +16,7 @@ from twisted.internet import defer, reactor, threads, utils
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, readBody
 
-from twisted_mail_suite.launcher import SuiteProcess
+from twisted_mail_suite.testing.process import SuiteProcess
 
 from .fakes import ROOT
 

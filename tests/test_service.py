@@ -13,9 +13,9 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite import service as serviceModule
 from twisted_mail_suite import tap
 from twisted_mail_suite.config import configFromDict
+from twisted_mail_suite.registry import PROTOCOLS
 from twisted_mail_suite.service import makeService
 
 from .fakes import makeConfig
@@ -36,8 +36,7 @@ class AssemblyTests(SynchronousTestCase):
         suite.privilegedStartService()
         suite.startService()
         self.addCleanup(suite.stopService)
-        expected = [(role, d) for role, (section, _) in serviceModule.PROTOCOLS.items()
-                    if role in suite.factories for d in getattr(config, section).listen]
+        expected = [(entry.role, d) for entry in PROTOCOLS for d in getattr(config, entry.role).listen]
         self.assertEqual([(listener.role, listener.description) for listener in suite.listeners], expected)
         ports = sorted(port for port, *_ in reactor.tcpServers)
         self.assertEqual(ports, sorted(int(d.split(":")[1]) for _, d in expected))
@@ -60,17 +59,23 @@ class AssemblyTests(SynchronousTestCase):
     def test_selfSignedCertificateReused(self) -> None:
         """
         Without a configured pair a certificate is generated once into
-        data_dir and reused by the next start.
+        data_dir at start (building the service does no I/O) and reused by
+        the next start.
         """
         dataDir = os.path.abspath(self.mktemp())
-        config = configFromDict({"data_dir": dataDir, "smtp": {"listen": []}})
+        config = configFromDict({"data_dir": dataDir, **{entry.role: {"listen": []} for entry in PROTOCOLS}})
         first = makeService(config, MemoryReactorClock())
+        self.assertFalse(os.path.exists(dataDir))
+        first.privilegedStartService()
+        first.startService()
+        self.addCleanup(first.stopService)
         with open(first.certPath, "rb") as f:
             pem = f.read()
         second = makeService(config, MemoryReactorClock())
+        second.privilegedStartService()
         with open(second.certPath, "rb") as f:
             self.assertEqual(f.read(), pem)
-        self.assertEqual(os.stat(second.keyPath).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(second.tls.keyPath).st_mode & 0o777, 0o600)
 
     def test_sslEndpointGetsCertificate(self) -> None:
         """

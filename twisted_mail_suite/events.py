@@ -1,16 +1,11 @@
 # -*- test-case-name: tests.test_events -*-
 """
-The in-process event bus and the events the suite publishes.
+The events the suite publishes (values only; the buses are in
+L{twisted_mail_suite.bus}).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
-
-from twisted.logger import Logger
-from zope.interface import implementer
-
-from .interfaces import IEventBus
 
 
 @dataclass(frozen=True)
@@ -23,33 +18,3 @@ class NewMailEvent:
     sender: str
     subject: str
     uid: str
-
-
-@implementer(IEventBus)
-class EventBus:
-    """
-    Synchronous in-process bus: subscribers run in the publisher's call.
-    """
-
-    log = Logger()
-
-    def __init__(self) -> None:
-        self._subscribers: dict[type, list[Callable[[Any], object]]] = {}
-
-    def subscribe(self, eventType: type, callback: Callable[[Any], object]) -> Callable[[], None]:
-        callbacks = self._subscribers.setdefault(eventType, [])
-        callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in callbacks:
-                callbacks.remove(callback)
-
-        return unsubscribe
-
-    def publish(self, event: object) -> None:
-        for callback in list(self._subscribers.get(type(event), ())):
-            try:
-                callback(event)
-            except Exception:
-                self.log.failure("Subscriber {callback!r} failed on {event!r}",
-                                 callback=callback, event=event)

@@ -18,9 +18,46 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .config import Config
 from .errors import ConfigError
+from .interfaces import IEventBus, IMaildropLocks, IMailStore, IUserDatabase
 
-__all__ = ["ProtocolRecord", "PROTOCOLS", "record", "loadMaker"]
+__all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction"]
+
+
+@dataclass(frozen=True)
+class SuiteParts:
+    """
+    What a protocol is built from: the typed pieces of one suite, given to
+    each maker, which hands its factory only the ones it needs.
+
+    @ivar reactor: for listening and threads.
+    @ivar clock: every timeout and delay (a C{task.Clock} in tests).
+    @ivar portal: the one portal (L{twisted_mail_suite.identity.realm.MailSuitePortal}).
+    @ivar router: address -> local users or remote
+        (L{twisted_mail_suite.delivery.router.Router}).
+    @ivar tls: the server certificate and STARTTLS options
+        (L{twisted_mail_suite.net.tls.ServerTLS}); C{tls.options} is
+        L{None} before start and when STARTTLS is off.
+    """
+
+    config: Config
+    reactor: Any
+    clock: Any
+    portal: Any
+    users: IUserDatabase
+    store: IMailStore
+    bus: IEventBus
+    router: Any
+    tls: Any
+    maildropLocks: IMaildropLocks
+
+    @property
+    def tlsOptions(self) -> Any:
+        """
+        Transitional: the STARTTLS options (C{tls.options}).
+        """
+        return self.tls.options
 
 
 @dataclass(frozen=True)
@@ -34,18 +71,26 @@ class ProtocolRecord:
         L{twisted_mail_suite.service.SuiteParts} and the role and returns
         the protocol factory (one per role, shared by its endpoints).
     @ivar summary: one line for C{--help}.
+    @ivar avatars: C{"module:function"} registering the protocol's avatars
+        with the realm, called with the realm and the L{SuiteParts} (once
+        per function, for the configured protocols).
     """
 
     role: str
     maker: str
     summary: str
+    avatars: str | None = None
 
 
 PROTOCOLS: tuple[ProtocolRecord, ...] = (
-    ProtocolRecord("smtp", "twisted_mail_suite.smtp.factory:makeFactory", "MX SMTP (AUTH optional)"),
-    ProtocolRecord("submission", "twisted_mail_suite.smtp.factory:makeFactory", "submission (AUTH required)"),
-    ProtocolRecord("pop3", "twisted_mail_suite.pop3.protocol:makeFactory", "POP3"),
-    ProtocolRecord("chat", "twisted_mail_suite.chat.protocol:makeFactory", "the chat room"),
+    ProtocolRecord("smtp", "twisted_mail_suite.smtp.factory:makeFactory", "MX SMTP (AUTH optional)",
+                   "twisted_mail_suite.smtp.avatars:register"),
+    ProtocolRecord("submission", "twisted_mail_suite.smtp.factory:makeFactory", "submission (AUTH required)",
+                   "twisted_mail_suite.smtp.avatars:register"),
+    ProtocolRecord("pop3", "twisted_mail_suite.pop3.factory:makeFactory", "POP3",
+                   "twisted_mail_suite.pop3.avatars:register"),
+    ProtocolRecord("chat", "twisted_mail_suite.chat.factory:makeFactory", "the chat room",
+                   "twisted_mail_suite.chat.avatars:register"),
 )
 
 
@@ -68,7 +113,14 @@ def loadMaker(entry: ProtocolRecord) -> Callable[..., Any]:
     @raise ConfigError: if its module or function is missing: the config
         asks for a listener this installation cannot serve.
     """
-    module, _, name = entry.maker.partition(":")
+    return loadFunction(entry, entry.maker)
+
+
+def loadFunction(entry: ProtocolRecord, path: str) -> Callable[..., Any]:
+    """
+    Import C{"module:function"} for C{entry}; see L{loadMaker}.
+    """
+    module, _, name = path.partition(":")
     try:
         return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
     except (ImportError, AttributeError) as e:

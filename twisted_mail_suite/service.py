@@ -1,132 +1,170 @@
 # -*- test-case-name: tests.test_service -*-
 """
-Assembly: one C{MultiService} holding one named child per listener endpoint
-string, sharing one store, one event bus and one portal.
+The one wiring site: the protocol registry -> the suite's parts -> one
+C{MultiService} with one named listener per endpoint string, all sharing
+one store, one event bus, one router and one portal.
+
+Building the service does no I/O; starting it creates folders, the
+certificate and the store's state, then listens.  Stopping it closes the
+listeners first, then drains every protocol (L{IDrainable}) within
+C{shutdown_timeout}, then stops the store.
 """
 from __future__ import annotations
 
-import importlib
-import os
 from typing import Any, Callable
 
-from twisted.application.internet import StreamServerEndpointService, TimerService
-from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.application.internet import TimerService
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from . import tls
-from .chat import avatars as chatAvatars
+from .bus import EventBus
 from .config import Config
-from .events import EventBus
+from .delivery.router import Router
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
 from .interfaces import IEventBus, IMailStore, IUserDatabase
-from .pop3 import avatars as pop3Avatars
+from .net.lifecycle import IDrainable
+from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
-from .smtp import avatars as smtpAvatars
+from .reactor import globalReactor
+from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker
 from .store.maildir import MaildirStore
 from .store.notifying import NotifyingStore
 
-# role -> (config section, "module:function" building its protocol factory)
-PROTOCOLS: dict[str, tuple[str, str]] = {
-    "smtp": ("smtp", "twisted_mail_suite.smtp.protocol:makeFactory"),
-    "submission": ("submission", "twisted_mail_suite.smtp.protocol:makeFactory"),
-    "pop3": ("pop3", "twisted_mail_suite.pop3.protocol:makeFactory"),
-    "chat": ("chat", "twisted_mail_suite.chat.protocol:makeFactory"),
-}
+__all__ = ["ListenerService", "MailSuiteService", "makeService"]
 
-FactoryMaker = Callable[["MailSuiteService", str], IProtocolFactory]
+FactoryWrapper = Callable[[IProtocolFactory], IProtocolFactory]
 
 
-def _loadMaker(path: str) -> FactoryMaker | None:
-    module, _, name = path.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-    except ModuleNotFoundError as e:
-        if e.name and module.startswith(e.name):
-            return None
-        raise
-
-
-class ListenerService(StreamServerEndpointService):
+class ListenerService(Service):
     """
-    One listening endpoint; logs where it listens and remembers the port.
+    One listening endpoint.  The endpoint is parsed at start (an C{ssl:}
+    endpoint reads its certificate then); L{whenListening} tells when the
+    port is bound.
     """
 
     log = Logger()
 
-    def __init__(self, role: str, description: str, endpoint: Any, factory: IProtocolFactory) -> None:
-        super().__init__(endpoint, factory)
+    def __init__(self, role: str, description: str, reactor: Any, factory: IProtocolFactory,
+                 tls: ServerTLS) -> None:
         self.role = role
         self.description = description
-        self.port: Any = None
+        self.factory = factory
+        self.port: IListeningPort | None = None
+        self._reactor = reactor
+        self._tls = tls
+        self._waiting: list[Deferred] = []
+        self._failure: Failure | None = None
+        self._listened = False
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
-        self._waitingForPort.addCallback(self._listening)
+        self._listened = True
+        endpoint = serverFromString(self._reactor, self._tls.endpoint(self.description))
+        d = endpoint.listen(self.factory)
+        d.addCallbacks(self._listening, self._failed)
+        if self._failure is not None:        # a port that cannot be bound stops the start
+            self._failure.raiseException()
 
-    def _listening(self, port: Any) -> Any:
+    def _listening(self, port: IListeningPort) -> None:
         self.port = port
         host = port.getHost()
         self.log.info("{role} listening on {host}:{port} ({description})", role=self.role,
                       host=getattr(host, "host", host), port=getattr(host, "port", ""),
                       description=self.description)
-        return port
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            d.callback(port)
+
+    def _failed(self, failure: Failure) -> None:
+        self._failure = failure
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            d.errback(failure)
+
+    def startService(self) -> None:
+        super().startService()
+        if not self._listened:              # started without the privileged step
+            self.privilegedStartService()
+
+    def whenListening(self) -> Deferred:
+        """
+        @return: a Deferred firing with the C{IListeningPort} once bound
+            (at once if it is), or failing with why it could not be.
+        """
+        if self.port is not None:
+            return succeed(self.port)
+        if self._failure is not None:
+            return fail(self._failure)
+        d: Deferred = Deferred()
+        self._waiting.append(d)
+        return d
+
+    def stopService(self) -> Deferred:
+        super().stopService()
+        port, self.port = self.port, None
+        self._listened = False
+        if port is None:
+            return succeed(None)
+        return maybeDeferred(port.stopListening)
 
 
 class MailSuiteService(MultiService):
     """
-    The whole suite.  Attributes shared with the protocols: C{config},
-    C{reactor} (listening, threads), C{clock} (every timeout and delay:
-    injectable, so tests drive time with C{task.Clock}), C{store}, C{bus},
-    C{portal}, C{users}, C{maildropLocks}, C{tlsOptions}.
+    The whole suite.
+
+    @param reactor: listening and threads (default: the global reactor).
+    @param clock: every timeout and delay (default: C{reactor}).
+    @param users: the users database (default: the passwd-file of the config).
+    @param store: the mail store (default: Maildir under C{data_dir/mail});
+        whatever it is, new mail is announced on C{bus} after commit.
+    @param router: address -> local users or remote (default: from the config).
+    @param wrapFactory: applied to each protocol factory before it listens
+        (the test harness observes and cuts connections this way).
+    @ivar parts: the L{SuiteParts} the protocols were built from.
+    @ivar factories: role -> protocol factory.
     """
 
     log = Logger()
 
     def __init__(self, config: Config, reactor: Any = None, users: IUserDatabase | None = None,
                  store: IMailStore | None = None, bus: IEventBus | None = None,
-                 runInThread: Callable[..., Any] | None = None, clock: Any = None) -> None:
+                 runInThread: Callable[..., Any] | None = None, clock: Any = None,
+                 router: Router | None = None, wrapFactory: FactoryWrapper | None = None) -> None:
         super().__init__()
-        if reactor is None:
-            from twisted.internet import reactor as globalReactor
-            reactor = globalReactor
-
+        reactor = reactor if reactor is not None else globalReactor()
         self.config = config
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.bus = bus if bus is not None else EventBus()
-        os.makedirs(config.mailDir, mode=0o700, exist_ok=True)
-        # Whatever backend, new mail is announced on the bus after commit.
         self.store = NotifyingStore(store if store is not None else MaildirStore(config.mailDir), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
         self.users = users if users is not None else PasswdFile(config.usersFile)
         self.portal = makePortal(config, self.users, self.clock, runInThread or inThreadPool(reactor))
-        self.maildropLocks = MaildropLocks()
-        smtpAvatars.registerAvatars(self.portal.realm, config, self.store, self.users)
-        pop3Avatars.registerAvatars(self.portal.realm, self.store, self.maildropLocks)
-        chatAvatars.registerAvatars(self.portal.realm)
-        self.certPath, self.keyPath = tls.ensureCertificate(config)
-        # None: STARTTLS/STLS are not offered (implicit-TLS listeners still work).
-        self.tlsOptions = tls.serverOptions(self.certPath, self.keyPath) if config.tls.starttls else None
+        self.tls = ServerTLS(config)
+        self.parts = SuiteParts(
+            config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
+            store=self.store, bus=self.bus, router=router or Router.fromConfig(config, self.users),
+            tls=self.tls, maildropLocks=MaildropLocks())
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
-        for role, (section, makerPath) in PROTOCOLS.items():
-            descriptions = getattr(config, section).listen
+        registered: set[str] = set()
+        for entry in PROTOCOLS:
+            descriptions = getattr(config, entry.role).listen
             if not descriptions:
                 continue
-            maker = _loadMaker(makerPath)
-            if maker is None:
-                self.log.warn("{role}: not available in this build, not listening", role=role)
-                continue
-            factory = maker(self, role)
-            self.factories[role] = factory
+            if entry.avatars and entry.avatars not in registered:
+                registered.add(entry.avatars)
+                loadFunction(entry, entry.avatars)(self.portal.realm, self.parts)
+            factory = self.factories[entry.role] = loadMaker(entry)(self.parts, entry.role)
+            listening = wrapFactory(factory) if wrapFactory is not None else factory
             for description in descriptions:
-                full = tls.withCertificate(description, self.certPath, self.keyPath)
-                listener = ListenerService(role, description, serverFromString(reactor, full), factory)
-                listener.setName(f"{role} {description}")
+                listener = ListenerService(entry.role, description, reactor, listening, self.tls)
+                listener.setName(f"{entry.role} {description}")
                 listener.setServiceParent(self)
                 self.listeners.append(listener)
         if isinstance(self.users, PasswdFile):
@@ -135,16 +173,32 @@ class MailSuiteService(MultiService):
             reload.setName("users-file-reload")
             reload.setServiceParent(self)
 
+    @property
+    def maildropLocks(self) -> Any:
+        return self.parts.maildropLocks
+
+    @property
+    def certPath(self) -> str:
+        return self.tls.certPath  # type: ignore[no-any-return]
+
+    @property
+    def tlsOptions(self) -> Any:
+        return self.tls.options
+
+    def privilegedStartService(self) -> None:
+        self.tls.ensure()
+        super().privilegedStartService()
+
     def startService(self) -> None:
+        self.tls.ensure()                   # idempotent: started without the privileged step
         super().startService()
         self.reactor.callLater(0, self._ready)
 
     def stopService(self) -> Deferred:
         """
         Graceful shutdown: close every listener first, then let each
-        protocol factory that can (C{drain(timeout)} -> Deferred) finish or
-        refuse what is in flight within C{config.shutdown_timeout}, then
-        stop the rest.
+        protocol factory (L{IDrainable}) finish or refuse what is in
+        flight within C{config.shutdown_timeout}, then stop the rest.
         """
         listening = [maybeDeferred(listener.stopService) for listener in self.listeners if listener.running]
         d = DeferredList(listening, consumeErrors=True)
@@ -152,7 +206,7 @@ class MailSuiteService(MultiService):
         def drain(_: object) -> Deferred:
             timeout = self.config.shutdown_timeout
             draining = [maybeDeferred(factory.drain, timeout) for factory in set(self.factories.values())
-                        if hasattr(factory, "drain")]
+                        if IDrainable.providedBy(factory)]
             return DeferredList(draining, consumeErrors=True)
 
         d.addCallback(drain)
@@ -161,6 +215,16 @@ class MailSuiteService(MultiService):
 
     def _ready(self) -> None:
         self.log.info("twisted-mail-suite ready: {roles}", roles=", ".join(sorted(self.factories)) or "nothing")
+
+    def whenListening(self) -> Deferred:
+        """
+        @return: a Deferred firing with this service once every listener
+            is bound (after start), failing if one cannot be.
+        """
+        d = DeferredList([listener.whenListening() for listener in self.listeners],
+                         fireOnOneErrback=True, consumeErrors=True)
+        d.addErrback(lambda failure: failure.value.subFailure)
+        return d.addCallback(lambda _: self)
 
     def portsFor(self, role: str) -> list[int]:
         """

@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from twisted_mail_suite.chat import output
-from twisted_mail_suite.chat.protocol import makeFactory
+from twisted_mail_suite.chat.factory import makeFactory
 from twisted_mail_suite.chat.room import IParticipant
 from twisted_mail_suite.events import NewMailEvent
 
@@ -52,7 +52,7 @@ class ConnectionTests(ChatTestCase):
         """
         The suite built its chat factory with L{makeFactory}.
         """
-        self.assertEqual(type(makeFactory(self.suite, "chat")), type(self.factory))
+        self.assertEqual(type(makeFactory(self.suite.parts, "chat")), type(self.factory))
 
     def test_interfaces(self) -> None:
         """

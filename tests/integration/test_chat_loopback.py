@@ -20,7 +20,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.fakes import makeConfig
 from twisted_mail_suite.identity.passwd import InMemoryUsers
-from twisted_mail_suite.events import EventBus
+from twisted_mail_suite.bus import EventBus
 from twisted_mail_suite.store.maildir import MaildirStore, runSynchronously
 from twisted_mail_suite.service import MailSuiteService
 
@@ -94,8 +94,7 @@ class ChatLoopbackTestCase(TestCase):
                                       bus=bus, runInThread=runSynchronously)
         self.suite.startService()
         self.addCleanup(self.suite.stopService)
-        waiting = [listener._waitingForPort for listener in self.suite.listeners]
-        return defer.gatherResults(waiting)
+        return self.suite.whenListening()
 
     def port(self, role: str = "chat") -> int:
         ports = self.suite.portsFor(role)

@@ -13,8 +13,8 @@ from twisted.internet import defer, protocol, reactor
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
-from twisted_mail_suite.configfile import suiteConfig, writeConfig
-from twisted_mail_suite.launcher import SuiteProcess
+from twisted_mail_suite.testing.configfile import suiteConfig, writeConfig
+from twisted_mail_suite.testing.process import SuiteProcess
 from twisted_mail_suite.registry import PROTOCOLS
 
 from ..fakes import ROOT, writeConfigFile

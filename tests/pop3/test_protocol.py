@@ -20,7 +20,7 @@ from zope.interface import implementer
 from twisted_mail_suite.identity.passwd import InMemoryUsers
 from twisted_mail_suite.pop3 import protocol as protocolModule
 from twisted_mail_suite.pop3.factory import POP3Factory
-from twisted_mail_suite.pop3.protocol import makeFactory
+from twisted_mail_suite.pop3.factory import makeFactory
 
 from ..fakes import maildirOf
 from .support import (
@@ -80,7 +80,7 @@ class GreetingTests(SynchronousTestCase):
         C{makeFactory} is what the service uses for the C{pop3} role.
         """
         suite = newSuite(self)
-        self.assertIsInstance(makeFactory(suite, "pop3"), POP3Factory)
+        self.assertIsInstance(makeFactory(suite.parts, "pop3"), POP3Factory)
         suite.privilegedStartService()
         suite.startService()
         self.addCleanup(suite.stopService)

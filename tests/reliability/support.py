@@ -190,7 +190,7 @@ def writeConfig(testCase: Any, text: str, users: dict[str, str] | None = None) -
 
     @return: the config's absolute path.
     """
-    from twisted_mail_suite.configfile import writeUsers
+    from twisted_mail_suite.testing.configfile import writeUsers
 
     from ..fakes import writeConfigFile
 

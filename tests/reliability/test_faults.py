@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from twisted_mail_suite.interfaces import IMailStore, IPendingDelivery
 
-from ..fakes import maildirOf, makeSuite, peerTransport
+from ..fakes import maildirOf, makeSuite, makeSuiteAround, peerTransport
 
 HEAD = (b"MAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
         b"DATA\r\n")
@@ -98,9 +98,7 @@ class StoreFaultTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
-        self.suite = makeSuite(self)
-        self.store = FailingStore(self.suite.store)
-        self.suite.store = self.store
+        self.suite, self.store = makeSuiteAround(self, FailingStore)
         self.mailDir = self.suite.config.mailDir
         self.guilty = self.connect("192.0.2.1")
         self.normal = self.connect("192.0.2.2")

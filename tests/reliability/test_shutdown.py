@@ -25,9 +25,9 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from twisted_mail_suite.smtp.protocol import ABANDON_GRACE
 
-from twisted_mail_suite.launcher import SuiteProcess
+from twisted_mail_suite.testing.process import SuiteProcess
 
-from ..fakes import ROOT, makeSuite, peerTransport
+from ..fakes import ROOT, makeSuite, makeSuiteAround, peerTransport
 from ..smtp.helpers import ManualCommitStore
 from .support import connect, writeConfig
 
@@ -193,8 +193,8 @@ class DrainTimeoutTests(SynchronousTestCase):
         A message whose commit is under way when the timeout passes is
         answered when the commit returns (250, then 421), not dropped.
         """
-        store = ManualCommitStore(self.suite.store)
-        self.suite.store = store
+        self.suite, store = makeSuiteAround(self, ManualCommitStore)
+        self.factory = self.suite.factories["smtp"]
         protocol, transport = self.connect()
         protocol.dataReceived(b"Subject: slow disk\r\n\r\nbody\r\n.\r\n")
         d = self.factory.drain(10)

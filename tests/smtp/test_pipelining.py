@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from ..fakes import makeSuiteAround
 from .helpers import Client, ManualCommitStore, newSuite, storedMessages
 
 BATCH = (b"EHLO client.test\r\n"
@@ -54,8 +55,7 @@ class SplitTests(SynchronousTestCase):
 
 class OrderTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.suite = newSuite(self, **{"smtp.junk_command_limit": 0})
-        self.store = self.suite.store = ManualCommitStore(self.suite.store)
+        self.suite, self.store = makeSuiteAround(self, ManualCommitStore, **{"smtp.junk_command_limit": 0})
         self.client = Client(self.suite)
         self.client.greet()
 

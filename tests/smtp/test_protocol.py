@@ -83,10 +83,10 @@ class GreetingTests(SynchronousTestCase):
         """
         One factory class serves both roles; only submission requires AUTH.
         """
-        smtp, submission = makeFactory(self.suite, "smtp"), makeFactory(self.suite, "submission")
+        smtp, submission = makeFactory(self.suite.parts, "smtp"), makeFactory(self.suite.parts, "submission")
         self.assertIsInstance(submission, SMTPFactory)
         self.assertEqual((smtp.authRequired, submission.authRequired), (False, True))
-        self.assertRaises(ValueError, makeFactory, self.suite, "pop3")
+        self.assertRaises(ValueError, makeFactory, self.suite.parts, "pop3")
 
 
 class DeliveryTests(SynchronousTestCase):

@@ -14,7 +14,8 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from twisted_mail_suite.errors import DeliveryFailed
-from twisted_mail_suite.events import EventBus, NewMailEvent
+from twisted_mail_suite.bus import EventBus
+from twisted_mail_suite.events import NewMailEvent
 from twisted_mail_suite.interfaces import IMailStore, IPendingDelivery, StoredMessage
 from twisted_mail_suite.store.notifying import NotifyingStore
 

@@ -8,10 +8,11 @@ from typing import Callable
 
 from zope.interface import implementer
 
+from ..registry import SuiteParts
 from ..identity.realm import MailSuiteRealm, nothing
 from ..interfaces import IChatUser
 
-__all__ = ["ChatUser", "registerAvatars"]
+__all__ = ["ChatUser", "register", "registerAvatars"]
 
 
 @implementer(IChatUser)
@@ -33,3 +34,10 @@ def registerAvatars(realm: MailSuiteRealm) -> None:
         return ChatUser(user), nothing
 
     realm.register(IChatUser, chatUser)
+
+
+def register(realm: MailSuiteRealm, parts: SuiteParts) -> None:
+    """
+    The registry's hook (L{twisted_mail_suite.registry.PROTOCOLS}).
+    """
+    registerAvatars(realm)

@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ..net.lifecycle import IDrainable
 from ..delivery import DeliveryTarget, deliverChatMail
 from ..events import NewMailEvent
 from ..identity.policy import LoginOutcome, LoginResult
@@ -378,6 +379,7 @@ _HANDLERS: dict[type, Callable[[ChatProtocol, Any], None]] = {
 }
 
 
+@implementer(IDrainable)
 class ChatFactory(Factory):
     """
     The chat service of one suite: one hub, one idle tracker, connection
@@ -493,12 +495,5 @@ class ChatFactory(Factory):
             d.callback(None)
 
 
-def makeFactory(suite: Any, role: str = "chat") -> ChatFactory:
-    """
-    The factory C{service.py} asks for: one per suite, shared by every
-    C{chat.listen} endpoint.
-    """
-    return ChatFactory(suite, role)
 
-
-__all__ = ["ChatProtocol", "ChatFactory", "makeFactory"]
+__all__ = ["ChatProtocol", "ChatFactory"]

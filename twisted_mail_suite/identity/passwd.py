@@ -91,8 +91,7 @@ class PasswdFile:
     def __init__(self, path: str) -> None:
         self.path = path
         self._stamp: tuple[float, int] | None = None
-        self._entries: dict[str, UserEntry] = {}
-        self.reloadIfChanged()
+        self._entries: dict[str, UserEntry] = {}       # read at the first look-up, not here
 
     def _currentStamp(self) -> tuple[float, int] | None:
         try:

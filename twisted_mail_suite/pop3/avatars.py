@@ -9,11 +9,12 @@ from typing import Any, Callable
 
 from twisted.mail.pop3 import IMailbox
 
+from ..registry import SuiteParts
 from ..identity.realm import MailSuiteRealm
 from ..interfaces import IMailStore, IMaildropLocks
 from .mailbox import MaildirMailbox
 
-__all__ = ["registerAvatars"]
+__all__ = ["register", "registerAvatars"]
 
 
 def registerAvatars(realm: MailSuiteRealm, store: IMailStore, locks: IMaildropLocks) -> None:
@@ -31,3 +32,10 @@ def registerAvatars(realm: MailSuiteRealm, store: IMailStore, locks: IMaildropLo
             raise
 
     realm.register(IMailbox, mailbox)
+
+
+def register(realm: MailSuiteRealm, parts: SuiteParts) -> None:
+    """
+    The registry's hook (L{twisted_mail_suite.registry.PROTOCOLS}).
+    """
+    registerAvatars(realm, parts.store, parts.maildropLocks)

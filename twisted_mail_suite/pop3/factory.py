@@ -13,12 +13,15 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
+from zope.interface import implementer
 
+from ..net.lifecycle import IDrainable
 from .protocol import POP3ServerProtocol
 
 __all__ = ["POP3Factory"]
 
 
+@implementer(IDrainable)
 class POP3Factory(ServerFactory):
     """
     Builds L{POP3ServerProtocol}s for one suite; counts connections (total
@@ -101,3 +104,11 @@ class POP3Factory(ServerFactory):
         if self._apop is None or now - self._apop[0] >= self.APOP_RECHECK:
             self._apop = (now, self.suite.portal.checker.anyAllowsHashedCredentials())
         return self._apop[1]
+
+
+def makeFactory(parts: Any, role: str = "pop3") -> POP3Factory:
+    """
+    The factory the registry names: one per suite, shared by every
+    C{pop3.listen} endpoint.
+    """
+    return POP3Factory(parts)

@@ -49,7 +49,7 @@ from .stream import MessageReader
 if TYPE_CHECKING:
     from .factory import POP3Factory
 
-__all__ = ["POP3ServerProtocol", "makeFactory"]
+__all__ = ["POP3ServerProtocol"]
 
 MAX_LINE = 8192          # RFC 2449 says 255 for commands; SASL responses may be longer
 MAX_QUEUED_LINES = 256   # pipelined commands held before we stop reading
@@ -510,13 +510,3 @@ class POP3ServerProtocol(Protocol):
                 self._perform(self._session.updated(succeeded))
 
         maybeDeferred(apply).addCallbacks(done, failed).addCallback(finish).addErrback(self._unexpected)
-
-
-def makeFactory(suite: Any, role: str) -> POP3Factory:
-    """
-    The POP3 factory for C{role} (C{"pop3"}) of C{suite}; used by
-    L{twisted_mail_suite.service}.
-    """
-    from .factory import POP3Factory
-
-    return POP3Factory(suite)

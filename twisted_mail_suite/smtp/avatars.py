@@ -10,20 +10,29 @@ from typing import Any, Callable
 from twisted.mail.smtp import IMessageDelivery
 
 from ..config import Config
+from ..registry import SuiteParts
 from ..identity.realm import MailSuiteRealm, nothing
 from ..interfaces import IMailStore, IUserDatabase
 from .delivery import LocalDelivery
 
-__all__ = ["registerAvatars"]
+__all__ = ["register", "registerAvatars"]
 
 
-def registerAvatars(realm: MailSuiteRealm, config: Config, store: IMailStore, users: IUserDatabase) -> None:
+def registerAvatars(realm: MailSuiteRealm, config: Config, store: IMailStore, users: IUserDatabase,
+                    router: Any = None) -> None:
     """
     Give every client (anonymous or logged in) a L{LocalDelivery} into
     C{store} for the local users in C{users}.
     """
 
     def delivery(user: str | None) -> tuple[Any, Callable[[], None]]:
-        return LocalDelivery(config, store, users, user), nothing
+        return LocalDelivery(config, store, users, user, router), nothing
 
     realm.register(IMessageDelivery, delivery, anonymous=True)
+
+
+def register(realm: MailSuiteRealm, parts: SuiteParts) -> None:
+    """
+    The registry's hook (L{twisted_mail_suite.registry.PROTOCOLS}).
+    """
+    registerAvatars(realm, parts.config, parts.store, parts.users, parts.router)

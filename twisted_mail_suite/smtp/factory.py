@@ -10,12 +10,15 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.protocol import Factory
+from zope.interface import implementer
 
+from ..net.lifecycle import IDrainable
 from .protocol import SMTPServer
 
 __all__ = ["SMTPFactory", "makeFactory"]
 
 
+@implementer(IDrainable)
 class SMTPFactory(Factory):
     """
     Builds L{SMTPServer}s for one role and counts their connections.

@@ -35,7 +35,7 @@ from .session import Envelope, NoTransition, SessionCore, SessionMachine
 if TYPE_CHECKING:
     from .factory import SMTPFactory
 
-__all__ = ["SMTPServer", "makeFactory"]
+__all__ = ["SMTPServer"]
 
 MAX_COMMAND_LINE = 512       # octets with CRLF (RFC 5321 §4.5.3.1.4)
 MAX_AUTH_LINE = 12288        # RFC 4954 §4
@@ -559,13 +559,3 @@ class SMTPServer(Protocol):
             self.log.info("{peer} authenticated as {user}", peer=self.peerHost, user=user)
         reply, close = loginReply(result.outcome, self._hostname)
         return Final(reply) if close else reply
-
-
-def makeFactory(suite: Any, role: str) -> Any:
-    """
-    The factory for C{role} (C{"smtp"} or C{"submission"}), called by
-    L{twisted_mail_suite.service}; see L{twisted_mail_suite.smtp.factory}.
-    """
-    from .factory import makeFactory as make
-
-    return make(suite, role)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tls -*-
+# -*- test-case-name: tests.test_service -*-
 """
 The server certificate: the configured pair, or a self-signed one for the
 hostname generated into C{<data_dir>/tls/} on first start and reused after.
@@ -11,7 +11,38 @@ import os
 
 from twisted.internet import ssl
 
-from .config import Config
+from ..config import Config
+
+
+class ServerTLS:
+    """
+    The suite's server certificate and TLS options, shared by every
+    protocol: built without I/O, made ready by L{ensure} at start (the
+    certificate generated if needed, the options loaded).
+
+    @ivar options: the server context factory for STARTTLS/STLS, or
+        L{None} before start and when C{tls.starttls} is off (implicit-TLS
+        listeners work either way).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self.certPath, self.keyPath = certificatePaths(config)
+        self.options: ssl.CertificateOptions | None = None
+
+    def ensure(self) -> None:
+        """
+        Generate the self-signed pair if needed and load the options.
+        """
+        self.certPath, self.keyPath = ensureCertificate(self._config)
+        if self._config.tls.starttls and self.options is None:
+            self.options = serverOptions(self.certPath, self.keyPath)
+
+    def endpoint(self, description: str) -> str:
+        """
+        C{description} with our certificate for an C{ssl:} endpoint.
+        """
+        return withCertificate(description, self.certPath, self.keyPath)
 
 
 def certificatePaths(config: Config) -> tuple[str, str]:

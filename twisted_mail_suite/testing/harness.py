@@ -32,11 +32,16 @@ from twisted.internet import ssl
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
 
-from .config import Config, configFromDict
-from .identity.passwd import InMemoryUsers
-from .events import NewMailEvent
-from .faults import Faults, FaultyStore, matcher, watchFactory, wrapRealm
-from .service import MailSuiteService
+from ..config import Config, configFromDict
+from ..delivery.router import Router
+from ..events import NewMailEvent
+from ..identity.passwd import InMemoryUsers
+from ..reactor import globalReactor
+from ..registry import PROTOCOLS
+from ..service import MailSuiteService
+from ..store.maildir import MaildirStore
+from .configfile import EPHEMERAL, suiteConfig
+from .faults import Faults, FaultyRouter, FaultyStore, WatchingFactory, matcher
 
 __all__ = ["MailSuiteHarness", "DeliveredMessage", "MessageTimeout", "startHarness"]
 
@@ -92,9 +97,7 @@ class MailSuiteHarness:
     def __init__(self, users: Mapping[str, str] | None = None, domain: str = DEFAULT_DOMAIN,
                  tls: bool = False, clock: IReactorTime | None = None, reactor: Any = None,
                  dataDir: str | None = None, overrides: Mapping[str, object] | None = None) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as globalReactor
-            reactor = globalReactor
+        reactor = reactor if reactor is not None else globalReactor()
         self.reactor = reactor
         self.clock: IReactorTime = clock if clock is not None else reactor
         self.users: dict[str, str] = dict(users if users is not None else {"alice": "secret", "bob": "hunter2"})
@@ -104,31 +107,28 @@ class MailSuiteHarness:
         self.config: Config = configFromDict(self._raw(tls), "<harness>", overrides)
         self._faults = Faults()
         self._userDatabase = InMemoryUsers(self.users)
-        self.suite = MailSuiteService(self.config, reactor, users=self._userDatabase, clock=self.clock)
         # The harness reads mailboxes synchronously, through the Maildir
         # backend's own helpers (messagesFor's API is synchronous).
-        self._maildir = self.suite.store.inner
-        self.store = self.suite.store = FaultyStore(self.suite.store, self._faults, self.clock)
-        wrapRealm(self.suite.portal.realm, self.store, self._faults)
-        self._connections: dict[Any, Deferred] = {}
-        for factory in self.suite.factories.values():
-            watchFactory(factory, self._faults, self._connections)
+        self._maildir = MaildirStore(self.config.mailDir)
+        self._watched: list[WatchingFactory] = []
+
+        def watch(factory: Any) -> WatchingFactory:
+            watching = WatchingFactory(factory, self._faults)
+            self._watched.append(watching)
+            return watching
+
+        self.suite = MailSuiteService(
+            self.config, reactor, users=self._userDatabase, clock=self.clock,
+            store=FaultyStore(self._maildir, self._faults, self.clock),
+            router=FaultyRouter(Router.fromConfig(self.config, self._userDatabase), self._faults),
+            wrapFactory=watch)
+        self.store = self.suite.store
         self.running = False
 
     def _raw(self, tls: bool) -> dict[str, Any]:
-        def listen(implicit: bool = True) -> dict[str, list[str]]:
-            endpoints = ["tcp:0:interface=127.0.0.1"]
-            if tls and implicit:
-                endpoints.append("ssl:0:interface=127.0.0.1")
-            return {"listen": endpoints}
-
-        return {
-            "hostname": f"mail.{self.domain}",
-            "domains": [self.domain, "localhost"],
-            "data_dir": self.dataDir,
-            "tls": {"starttls": tls},
-            "smtp": listen(), "submission": listen(), "pop3": listen(), "chat": listen(),
-        }
+        listen = [EPHEMERAL, EPHEMERAL.replace("tcp:", "ssl:", 1)] if tls else [EPHEMERAL]
+        return suiteConfig(self.dataDir, hostname=f"mail.{self.domain}", domains=[self.domain, "localhost"],
+                           listen=listen, sections={"tls": {"starttls": tls}})
 
     # Life cycle
 
@@ -141,10 +141,7 @@ class MailSuiteHarness:
         self.suite.privilegedStartService()
         self.suite.startService()
         self.running = True
-        waiting = [listener._waitingForPort for listener in self.suite.listeners
-                   if listener._waitingForPort is not None]
-        d = DeferredList(waiting, fireOnOneErrback=True, consumeErrors=True)
-        return d.addCallback(lambda _: self)
+        return self.suite.whenListening().addCallback(lambda _: self)
 
     def stop(self) -> Deferred:
         """
@@ -155,12 +152,7 @@ class MailSuiteHarness:
             return succeed(None)
         self.running = False
         self.reset()
-        waiting = list(self._connections.values())
-        for protocol in list(self._connections):
-            transport = getattr(protocol, "transport", None)
-            if transport is not None:
-                transport.abortConnection()
-        d = DeferredList(waiting)
+        d = DeferredList([watching.abortAll() for watching in self._watched])
         d.addCallback(lambda _: self.suite.stopService())
         d.addCallback(self._removeData)
         return d
@@ -179,14 +171,6 @@ class MailSuiteHarness:
                 return listener.port.getHost().port  # type: ignore[no-any-return]
         raise RuntimeError(f"no {'TLS ' if implicitTLS else ''}{role} listener (started? tls=True?)")
 
-    smtpPort = property(lambda self: self._port("smtp", False))
-    submissionPort = property(lambda self: self._port("submission", False))
-    pop3Port = property(lambda self: self._port("pop3", False))
-    chatPort = property(lambda self: self._port("chat", False))
-    smtpsPort = property(lambda self: self._port("smtp", True))
-    submissionsPort = property(lambda self: self._port("submission", True))
-    pop3sPort = property(lambda self: self._port("pop3", True))
-    chatsPort = property(lambda self: self._port("chat", True))
 
     @property
     def tlsCertificatePath(self) -> str:
@@ -280,7 +264,7 @@ class MailSuiteHarness:
                 if matches(message):
                     return succeed(message)
 
-        result: Deferred = Deferred()
+        result: Deferred = Deferred(lambda d: finish())
 
         def onEvent(event: NewMailEvent) -> None:
             if result.called or (user and event.user != user):
@@ -306,10 +290,6 @@ class MailSuiteHarness:
             if timer.active():
                 timer.cancel()
 
-        def cancelled(d: Deferred) -> None:
-            finish()
-
-        result._canceller = cancelled  # type: ignore[attr-defined]
         return result
 
     # Faults
@@ -347,6 +327,18 @@ class MailSuiteHarness:
         Undo every fault.
         """
         self._faults.reset()
+
+
+def _portProperty(role: str, implicitTLS: bool) -> property:
+    return property(lambda self: self._port(role, implicitTLS),
+                    doc=f"The {'implicit-TLS ' if implicitTLS else ''}{role} port (after start).")
+
+
+# smtpPort, smtpsPort, pop3Port, pop3sPort, ...: one pair per protocol of the registry.
+for _entry in PROTOCOLS:
+    setattr(MailSuiteHarness, f"{_entry.role}Port", _portProperty(_entry.role, False))
+    setattr(MailSuiteHarness, f"{_entry.role}sPort", _portProperty(_entry.role, True))
+del _entry
 
 
 def startHarness(testCase: Any, **kwargs: Any) -> Deferred:

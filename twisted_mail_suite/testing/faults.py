@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.test_testing -*-
 """
-Fault injection for L{twisted_mail_suite.testing}: a store whose commits can
-fail or lag, an C{IMessageDelivery} wrapper that refuses chosen recipients,
-and a watch on every protocol factory that can cut connections and lets the
-harness close them all at stop.  Inactive faults cost one attribute check.
+Fault injection for L{twisted_mail_suite.testing}, given to the suite at
+construction (no patching): a store whose commits can fail or lag, a
+router that refuses chosen recipients, and a wrapping factory that can cut
+connections and lets the harness close them all at stop.  Inactive faults
+cost one attribute check.
 """
 from __future__ import annotations
 
@@ -11,15 +12,14 @@ import fnmatch
 from typing import Any, Callable, Iterable, Pattern
 
 from twisted.application.service import IService
-from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
-from twisted.mail.smtp import IMessageDelivery
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
 
-from .errors import DeliveryFailed, ProtocolError
-from .interfaces import IMailStore, IPendingDelivery
-from .smtp.delivery import ISMTPDelivery, _addressText, recipientText
+from ..errors import DeliveryFailed, ProtocolError
+from ..interfaces import IMailStore, IPendingDelivery
 
 
 class Faults:
@@ -102,41 +102,22 @@ class FaultyStore:
         return getattr(self._inner, name)
 
 
-@implementer(IMessageDelivery, ISMTPDelivery)
-class _RejectingDelivery:
+class FaultyRouter:
     """
-    Wraps the realm's C{IMessageDelivery} avatar (our L{LocalDelivery},
-    so also its C{ISMTPDelivery} side): recipients matching an injected
-    pattern are refused with the injected code.
+    The harness's router: the real one, refusing the recipients that match
+    an injected pattern with the injected code (before routing them).
     """
 
     def __init__(self, inner: Any, faults: Faults) -> None:
         self._inner = inner
         self._faults = faults
 
-    def _check(self, address: str) -> None:
+    def route(self, address: str) -> Any:
         for matches, code in self._faults.rejections:
             if matches(address):
                 raise ProtocolError(b"%d %s" % (code, b"5.1.1" if code >= 500 else b"4.2.0"),
                                     b"Recipient rejected (injected)", f"harness rejects {address}")
-
-    def receivedHeader(self, helo: Any, origin: Any, recipients: Any, *args: Any, **kwargs: Any) -> Any:
-        return self._inner.receivedHeader(helo, origin, recipients, *args, **kwargs)
-
-    def validateFrom(self, helo: Any, origin: Any) -> Any:
-        return self._inner.validateFrom(helo, origin)
-
-    def validateTo(self, user: Any) -> Any:
-        self._check(_addressText(user))
-        return self._inner.validateTo(user)
-
-    def checkRecipient(self, helo: Any, sender: bytes, address: bytes) -> Any:
-        self._check(recipientText(address))
-        return self._inner.checkRecipient(helo, sender, address)
-
-    def resolve(self, address: str) -> Any:
-        self._check(address)
-        return self._inner.resolve(address)
+        return self._inner.route(address)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -149,67 +130,65 @@ def matcher(pattern: str | Pattern[str]) -> Callable[[str], bool]:
     return lambda address: pattern.search(address) is not None
 
 
-def wrapRealm(realm: Any, store: IMailStore, faults: Faults) -> None:
+class _WatchedConnection(ProtocolWrapper):
     """
-    Make C{realm} hand out deliveries over C{store} that honour the
-    recipient faults.
+    One connection of the harness: counts the client's lines for the drop
+    fault.
     """
-    realm.store = store
-    original = realm.requestAvatar
 
-    def requestAvatar(avatarId: Any, mind: Any, *interfaces: Any) -> Any:
-        interface, avatar, logout = original(avatarId, mind, *interfaces)
-        if interface is IMessageDelivery:
-            avatar = _RejectingDelivery(avatar, faults)
-        return interface, avatar, logout
+    lines = 0
 
-    realm.requestAvatar = requestAvatar
+    def makeConnection(self, transport: Any) -> None:
+        super().makeConnection(transport)
+        if self.factory.faults.dropAfter == 0:
+            transport.abortConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        dropAfter = self.factory.faults.dropAfter
+        if dropAfter is not None:
+            self.lines += data.count(b"\n")
+            if self.lines >= dropAfter:
+                self.transport.abortConnection()
+                return
+        super().dataReceived(data)
+
+    def connectionLost(self, reason: Any) -> None:
+        try:
+            super().connectionLost(reason)
+        finally:
+            self.factory.lost(self)
 
 
-def watchFactory(factory: Any, faults: Faults, connections: dict[Any, Deferred]) -> None:
+class WatchingFactory(WrappingFactory):
     """
-    Track every connection of C{factory} in C{connections} (protocol ->
-    Deferred firing at connection loss) and apply the drop fault, without
-    wrapping the transport.
+    Wraps a protocol factory of the suite (the service's C{wrapFactory}
+    seam): applies the drop fault and knows the open connections, so the
+    harness can close them all at stop.
     """
-    build = factory.buildProtocol
 
-    def buildProtocol(addr: Any) -> Any:
-        protocol = build(addr)
-        if protocol is None:
-            return None
-        closed: Deferred = Deferred()
-        connections[protocol] = closed
-        lost = protocol.connectionLost
-        made = protocol.makeConnection
-        received = protocol.dataReceived
-        seen = [0]
+    protocol = _WatchedConnection
 
-        def connectionLost(reason: Any = None) -> Any:
-            connections.pop(protocol, None)
-            try:
-                return lost(reason)
-            finally:
-                if not closed.called:
-                    closed.callback(None)
+    def __init__(self, wrappedFactory: Any, faults: Faults) -> None:
+        super().__init__(wrappedFactory)
+        self.faults = faults
+        self._closed: dict[Any, Deferred] = {}
 
-        def makeConnection(transport: Any) -> Any:
-            result = made(transport)
-            if faults.dropAfter == 0:
-                transport.abortConnection()
-            return result
+    def registerProtocol(self, protocol: Any) -> None:
+        super().registerProtocol(protocol)
+        self._closed[protocol] = Deferred()
 
-        def dataReceived(data: bytes) -> Any:
-            if faults.dropAfter is not None:
-                seen[0] += data.count(b"\n")
-                if seen[0] >= faults.dropAfter:
-                    protocol.transport.abortConnection()
-                    return None
-            return received(data)
+    def lost(self, protocol: Any) -> None:
+        closed = self._closed.pop(protocol, None)
+        if closed is not None:
+            closed.callback(None)
 
-        protocol.connectionLost = connectionLost
-        protocol.makeConnection = makeConnection
-        protocol.dataReceived = dataReceived
-        return protocol
+    def abortAll(self) -> Deferred:
+        """
+        Abort every open connection.
 
-    factory.buildProtocol = buildProtocol
+        @return: a Deferred firing when they are all gone.
+        """
+        waiting = list(self._closed.values())
+        for protocol in list(self._closed):
+            protocol.transport.abortConnection()
+        return DeferredList(waiting)

@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any, Iterable, Mapping
 
-from .registry import PROTOCOLS
+from ..registry import PROTOCOLS
 
 __all__ = ["EPHEMERAL", "suiteConfig", "writeConfig", "writeUsers", "prepareDirectory"]
 
@@ -59,7 +59,7 @@ def writeUsers(path: str, users: Mapping[str, str], scheme: str = "PLAIN") -> st
     Write a passwd-file with C{users} (name -> password) stored with
     C{scheme}; return its path.
     """
-    from .identity.hashing import hashPassword
+    from ..identity.hashing import hashPassword
 
     folder = os.path.dirname(path)
     if folder:

@@ -1,0 +1,9 @@
+# -*- test-case-name: tests.test_events -*-
+"""
+Event buses: L{local.EventBus} in one process.
+"""
+from __future__ import annotations
+
+from .local import EventBus
+
+__all__ = ["EventBus"]

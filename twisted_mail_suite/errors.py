@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_errors -*-
+# -*- test-case-name: tests.test_config -*-
 """
 Failures a peer may learn about.  Raised in the store, the realm or a session;
 caught only in a protocol module, which turns them into a reply.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_interfaces -*-
+# -*- test-case-name: tests.test_layout -*-
 """
 The few interfaces at real boundaries: the mail store (and the values it
 hands out), the users database, the event bus and the chat user.  SMTP and POP3 use Twisted's own

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.test_service -*-
 """
 The twistd plugin's options and service: the only place that touches the
 global reactor.  A bad configuration exits with status 2 before any port is

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.test_service -*-
 """
 The twistd dropin for C{twistd -n mailsuite}: import-light by design.
 """

@@ -97,3 +97,5 @@ the manager)::
 
 The service finds what to drain with C{IDrainable.providedBy(factory)}.
 """
+
+from __future__ import annotations

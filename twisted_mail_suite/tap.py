@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_service -*-
 """
-The twistd plugin's options and service: the only place that touches the
-global reactor.  A bad configuration exits with status 2 before any port is
+The twistd plugin's options and service (the process's reactor comes from
+L{twisted_mail_suite.reactor}, the one module that names it).  A bad configuration exits with status 2 before any port is
 bound.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from twisted.python import usage
 
 from .config import loadConfig
 from .errors import ConfigError
+from .reactor import globalReactor
 from .registry import PROTOCOLS
 
 log = Logger()
@@ -72,8 +73,7 @@ def makeService(options: Options) -> Any:
     except ConfigError as e:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2) from None
-    from twisted.internet import reactor
-
+    reactor = globalReactor()
     service = buildService(config, reactor)
     users = service.users
     if hasattr(users, "reload") and hasattr(signal, "SIGHUP"):

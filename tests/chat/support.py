@@ -12,7 +12,8 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
 from tests.fakes import makeSuite
-from twisted_mail_suite.chat.protocol import ChatFactory, ChatProtocol
+from twisted_mail_suite.chat.factory import ChatFactory
+from twisted_mail_suite.chat.protocol import ChatProtocol
 
 # Only the chat listens in these suites: the other protocols are not needed.
 _ONLY_CHAT = {"smtp.listen": [], "submission.listen": [], "pop3.listen": []}
@@ -22,13 +23,15 @@ def chatSuite(testCase: Any, overrides: dict[str, Any] | None = None,
               **chat: Any) -> tuple[Any, ChatFactory]:
     """
     A fake suite whose C{chat} section has the given keys (plus any other
-    dotted C{overrides}), and its chat factory.
+    dotted C{overrides}), and its chat factory, started (nothing listens).
     """
     dotted: dict[str, Any] = dict(_ONLY_CHAT)
     dotted.update({f"chat.{key}": value for key, value in chat.items()})
     dotted.update(overrides or {})
     suite = makeSuite(testCase, **dotted)
-    return suite, suite.factories["chat"]
+    factory = suite.factories["chat"]
+    factory.doStart()           # as its first listener would: the new-mail subscription
+    return suite, factory
 
 
 class StallingTransport(StringTransport):

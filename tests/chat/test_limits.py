@@ -1,13 +1,15 @@
 # -*- test-case-name: tests.chat.test_limits -*-
 """
-Tests for L{twisted_mail_suite.chat.limits}.
+Tests for L{twisted_mail_suite.chat.limits} and the chat's use of
+L{twisted_mail_suite.net.idle}.
 """
 from __future__ import annotations
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite.chat.limits import IdleTracker, TokenBucket
+from twisted_mail_suite.chat.limits import TokenBucket
+from twisted_mail_suite.net.idle import IdleTracker
 
 
 class TokenBucketTests(SynchronousTestCase):
@@ -36,7 +38,8 @@ class TokenBucketTests(SynchronousTestCase):
 
 class IdleTrackerTests(SynchronousTestCase):
     """
-    L{IdleTracker} expires keys not touched for C{timeout} seconds.
+    L{IdleTracker} expires keys not touched for C{timeout} seconds: what the
+    chat expects of the chassis's tracker (which replaced the chat's own).
     """
 
     def setUp(self) -> None:

@@ -12,7 +12,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from twisted_mail_suite.chat import output
+from twisted_mail_suite.net import output
 from twisted_mail_suite.chat.factory import makeFactory
 from twisted_mail_suite.chat.room import IParticipant
 from twisted_mail_suite.events import NewMailEvent

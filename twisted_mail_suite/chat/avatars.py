@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.identity.test_realm -*-
+# -*- test-case-name: tests.chat.test_avatars -*-
 """
 The chat's avatar: an L{IChatUser}, a logged-in user of the chat room.
 """

@@ -1,18 +1,164 @@
-# -*- test-case-name: tests.chat.test_protocol -*-
+# -*- test-case-name: tests.chat.test_factory -*-
 """
-The chat factory the registry names.
+The chat service of one suite (L{ChatFactory}) and the registry's maker
+(L{makeFactory}), which hands the factory the pieces it needs and nothing
+else: its config section, the hostname, the portal, the users database,
+the event bus, the offline mail (through one L{DeliveryTarget}) and the
+clock.  The chat has no TLS of its own (no STARTTLS): an C{ssl:} listener
+is the service's business.
 """
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Callable
 
-from .protocol import ChatFactory
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+from zope.interface import implementer
 
-__all__ = ["ChatFactory", "makeFactory"]
+from ..config import ChatConfig
+from ..delivery import DeliveryTarget, deliverChatMail
+from ..events import NewMailEvent
+from ..identity.policy import AuthSession
+from ..identity.realm import MailSuitePortal
+from ..interfaces import IEventBus, IUserDatabase
+from ..net.admission import ConnectionRegistry
+from ..net.idle import IdleTracker
+from ..net.lifecycle import ConnectionManager, IDrainable
+from ..registry import SuiteParts
+from . import lines
+from .protocol import ChatProtocol
+from .room import ChatHub
+
+__all__ = ["ABANDON_GRACE", "ChatFactory", "makeFactory"]
+
+# A chat connection has no work in hand for the shutdown to finish: its
+# goodbye goes out at once, and whoever is still there at the drain's
+# timeout is aborted then, without a further grace.
+ABANDON_GRACE = 0.0
+
+OfflineMail = Callable[[str, str, str], Deferred]
+"""
+C{mailOffline(sender, recipient, text)}: mail a private message to a
+registered user who is offline; fires once the mail is durable.
+"""
 
 
-def makeFactory(parts: Any, role: str = "chat") -> ChatFactory:
+@implementer(IDrainable)
+class ChatFactory(ServerFactory):
     """
-    One per suite, shared by every C{chat.listen} endpoint.
+    The chat service: one hub, one idle tracker (one timer for every
+    connection), one connection manager (admission and the drain), and the
+    new-mail subscription while listening.
+
+    @ivar config: the chat's config section.
+    @ivar hub: the rooms and names (L{ChatHub}).
+    @ivar idle: the shared idle timer.
+    @ivar manager: admission and the graceful drain.
     """
-    return ChatFactory(parts, role)
+
+    log = Logger()
+    protocol = ChatProtocol
+
+    def __init__(self, config: ChatConfig, hostname: str, portal: MailSuitePortal,
+                 users: IUserDatabase, bus: IEventBus, mailOffline: OfflineMail,
+                 clock: IReactorTime) -> None:
+        self.config = config
+        self.clock = clock
+        self.mailOffline = mailOffline
+        self.maxLine = config.max_line_length
+        self.maxPending = config.max_pending_output
+        self.greeting = lines.system(f"welcome to the chat on {hostname}; /help lists the commands")
+        self.hub = ChatHub(self.ownerOf, config.announce_limit)
+        self.idle = IdleTracker(clock, config.idle_timeout, ChatProtocol.idleExpired)
+        self.manager = ConnectionManager(
+            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip),
+            abandonGrace=ABANDON_GRACE)
+        self._portal = portal
+        self._users = users
+        self._bus = bus
+        self._unsubscribe: Callable[[], object] | None = None
+
+    def buildProtocol(self, addr: IAddress) -> ChatProtocol:
+        protocol = ChatProtocol()
+        protocol.factory = self
+        return protocol
+
+    @property
+    def connections(self) -> int:
+        """
+        The number of admitted connections still open.
+        """
+        return self.manager.registry.connections
+
+    def ownerOf(self, name: str) -> str | None:
+        """
+        The registered user whose name is C{name}, if any.
+        """
+        entry = self._users.lookup(name)
+        return entry.name if entry is not None else None
+
+    def loginSession(self, peerHost: str, secure: bool) -> AuthSession:
+        """
+        The login helper for one connection from C{peerHost}.
+        """
+        return self._portal.session(peerHost, secure)
+
+    # -- listening -------------------------------------------------------------
+
+    def startFactory(self) -> None:
+        """
+        The first listener started: hear of new mail.
+        """
+        if self._unsubscribe is None:
+            self._unsubscribe = self._bus.subscribe(NewMailEvent, self.newMail)
+
+    def newMail(self, event: NewMailEvent) -> None:
+        """
+        Tell a logged-in user about mail that reached their mailbox.
+        """
+        participant = self.hub.findUser(event.user)
+        if participant is not None:
+            sender = lines.oneLine(event.sender or "<>", 100)
+            subject = lines.oneLine(event.subject or "(no subject)")
+            participant.deliver(lines.system(f"new mail from {sender}: {subject}"))
+
+    def stopFactory(self) -> None:
+        """
+        The last listener stopped: stop hearing of new mail, tell everyone
+        and close their connections.
+        """
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+        self.idle.stop()
+        for protocol in list(self.manager.registry.live):
+            protocol.shutdown()
+
+    # -- IDrainable --------------------------------------------------------------
+
+    def drain(self, timeout: float) -> Deferred:
+        """
+        Graceful shutdown (called by the service once the listeners are
+        closed): refuse newcomers, tell everyone and close them; abort
+        those still there after C{timeout} seconds.
+
+        @return: a Deferred firing when no chat connection is left.
+        """
+        self.idle.stop()
+        return self.manager.drain(timeout)
+
+
+def makeFactory(parts: SuiteParts, role: str = "chat") -> ChatFactory:
+    """
+    The chat factory of a suite from its parts (one per suite, shared by
+    every C{chat.listen} endpoint); C{role} names the config section.
+    """
+    config = parts.config
+    return ChatFactory(
+        config=getattr(config, role), hostname=config.hostname, portal=parts.portal,
+        users=parts.users, bus=parts.bus,
+        mailOffline=partial(deliverChatMail, config, DeliveryTarget(parts.store)),
+        clock=parts.clock)

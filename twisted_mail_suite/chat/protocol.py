@@ -4,31 +4,40 @@ The chat protocol: bytes in, lines validated and parsed into commands, the
 hub (L{room}) acting on them, formatted lines out.
 
 Per client it enforces the line length limit (without buffering an overlong
-line), the flood throttle, the idle timeout (one shared timer, see
-L{limits.IdleTracker}) and the output bound for a client that stops reading
-(through the transport's producer interface, see L{output}).
+line) and the flood throttle (L{limits.TokenBucket}); around that it sits
+on the connection chassis (L{twisted_mail_suite.net}): admission through
+the factory's C{ConnectionManager} (each L{Refusal} answered by a line of
+L{REFUSALS}), the idle timeout through the factory's shared C{IdleTracker},
+the graceful shutdown as an C{IManagedConnection}, and every line out
+through L{BoundedOutput} (the slow-reader bound and the plain-TCP fast path).
+
+The protocol knows its factory only as a L{ChatServer}, the few things it
+asks of it (built by L{twisted_mail_suite.chat.factory}).
 """
 from __future__ import annotations
 
+import typing
 from typing import Any, Callable
 
 from twisted.cred.credentials import UsernamePassword
-from twisted.internet.interfaces import IAddress, IPullProducer, IPushProducer, ISSLTransport
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..net.lifecycle import IDrainable
-from ..delivery import DeliveryTarget, deliverChatMail
-from ..events import NewMailEvent
-from ..identity.policy import LoginOutcome, LoginResult
+from ..config import ChatConfig
+from ..identity.policy import AuthSession, LoginOutcome, LoginResult
 from ..interfaces import IChatUser
+from ..net.admission import Refusal, Ticket
+from ..net.idle import IdleTracker
+from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle
+from ..net.output import BoundedOutput
+from ..net.transport import isSecure, peerHost as hostOf, setNoDelay
 from . import commands as C
 from . import lines
-from .limits import IdleTracker, TokenBucket
-from .output import OutputMixin
+from .limits import TokenBucket
 from .room import ChatError, ChatHub, IParticipant
 
 _BEFORE_LOGIN = (C.Login, C.Help, C.Quit, C.Nothing, C.Invalid)
@@ -48,22 +57,58 @@ LOGIN_REPLIES: dict[LoginOutcome, tuple[str, bool]] = {
     LoginOutcome.TEMPORARY: ("login is unavailable, try again later", False),
 }
 
+# what everyone hears when the server stops
+SHUTTING_DOWN = lines.system("the chat server is shutting down")
 
-@implementer(IParticipant, IPushProducer, IPullProducer)
-class ChatProtocol(OutputMixin, Protocol):
+# why a connection was not admitted -> the one line it gets before the close
+REFUSALS: dict[Refusal, bytes] = {
+    Refusal.BUSY: lines.error("too many connections, try again later"),
+    Refusal.ADDRESS: lines.error("too many connections from your address"),
+    Refusal.DRAINING: SHUTTING_DOWN,
+}
+
+
+class ChatServer(typing.Protocol):
+    """
+    What a L{ChatProtocol} needs of its factory (L{ChatFactory
+    <twisted_mail_suite.chat.factory.ChatFactory>}).
+    """
+
+    config: ChatConfig
+    clock: IReactorTime
+    hub: ChatHub
+    idle: IdleTracker
+    manager: ConnectionManager
+    greeting: bytes
+    maxLine: int
+    maxPending: int
+
+    def ownerOf(self, name: str) -> str | None:
+        """The registered user owning C{name}, if any."""
+
+    def loginSession(self, peerHost: str, secure: bool) -> AuthSession:
+        """The login helper (failed-login policy) for one connection."""
+
+    def mailOffline(self, sender: str, recipient: str, text: str) -> Deferred:
+        """Mail C{text} from chat user C{sender} to local user C{recipient}."""
+
+
+@implementer(IParticipant, IManagedConnection)
+class ChatProtocol(BoundedOutput, Protocol):
     """
     One chat client.  Attribute defaults live on the class so that an idle
     connection carries only what differs.
     """
 
     log = Logger()
-    factory: ChatFactory
+    factory: ChatServer
 
     name: str | None = None
     user: str | None = None
     room: Any = None
     peerHost = ""
-    _admitted = False
+    _ticket: Ticket | None = None       # admitted and not yet gone
+    _lifecycle: Lifecycle | None = None  # made when the shutdown asks (see shutdown)
     _buffer = b""
     _discarding = False
     _bucket: TokenBucket | None = None
@@ -73,22 +118,32 @@ class ChatProtocol(OutputMixin, Protocol):
     _loginPending = False
     _said: list[bytes] | None = None
 
+    # -- what BoundedOutput asks of the protocol -------------------------------
+
+    @property
+    def maxPendingOutput(self) -> int:  # type: ignore[override]
+        return self.factory.maxPending
+
+    @property
+    def clock(self) -> IReactorTime:  # type: ignore[override]
+        return self.factory.clock
+
+    def outputDropped(self, pending: int) -> None:
+        self.log.info("Chat client {peer} ({name}) stopped reading; dropped after {size} bytes pending",
+                      peer=self.peerHost, name=self.name, size=pending)
+
     # -- connection ----------------------------------------------------------
 
     def connectionMade(self) -> None:
         factory = self.factory
-        peer = self.transport.getPeer()
-        self.peerHost = getattr(peer, "host", "") or "local"
-        refusal = factory.admit(self)
-        if refusal:
-            self.transport.write(lines.error(refusal))
+        self.peerHost = hostOf(self.transport)
+        admitted = factory.manager.admit(self.peerHost, self)
+        if isinstance(admitted, Refusal):   # not counted: nothing to release
+            self.transport.write(REFUSALS[admitted])
             self.transport.loseConnection()
             return
-        self._admitted = True
-        try:
-            self.transport.setTcpNoDelay(True)
-        except (AttributeError, NotImplementedError, OSError):
-            pass
+        self._ticket = admitted
+        setNoDelay(self.transport)
         self.startOutput()
         config = factory.config
         if config.lines_per_second:
@@ -102,13 +157,16 @@ class ChatProtocol(OutputMixin, Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.stopOutput()
-        if not self._admitted:
+        ticket = self._ticket
+        if ticket is None:                  # refused, or gone already
             return
-        self._admitted = False
+        self._ticket = None
         factory = self.factory
         factory.hub.leave(self)
         factory.idle.forget(self)
-        factory.release(self)
+        ticket.release()
+        if self._lifecycle is not None:
+            self._lifecycle.lost()
         if self._logout is not None:
             logout, self._logout = self._logout, None
             logout()
@@ -122,6 +180,36 @@ class ChatProtocol(OutputMixin, Protocol):
             self.deliver(lastLine)
         self.factory.hub.leave(self)
         self.closeOutput()
+
+    # -- IManagedConnection, called by the factory's ConnectionManager ----------
+
+    def shutdown(self) -> Deferred:
+        """
+        The server is stopping: say so and close at once (a pending login
+        or offline mail is not waited for).  The L{Lifecycle} is made only
+        here, to say when the connection is gone: an idle one carries none.
+        """
+        if self._ticket is None:
+            return succeed(None)
+        lifecycle = self._lifecycle
+        if lifecycle is None:
+            lifecycle = self._lifecycle = Lifecycle()
+        gone = lifecycle.whenGone()
+        if lifecycle.drain():               # once
+            lifecycle.close()
+            self.close(SHUTTING_DOWN)
+        return gone
+
+    def abandon(self) -> None:
+        """
+        The shutdown timeout passed (the goodbye went out with L{shutdown}).
+        """
+        self.close(SHUTTING_DOWN)
+
+    def idleExpired(self) -> None:
+        """Called by the factory's L{IdleTracker}: say why, and close."""
+        self.log.info("Chat client {peer} ({name}) idle, disconnecting", peer=self.peerHost, name=self.name)
+        self.close(lines.system(f"disconnecting: idle for {self.factory.idle.timeout:g} seconds"))
 
     # -- input ---------------------------------------------------------------
 
@@ -289,7 +377,7 @@ class ChatProtocol(OutputMixin, Protocol):
         if owner is None:
             raise ChatError(f"no such user: {command.name}")
         sender = self.name or "?"
-        d = deliverChatMail(factory.suite.config, DeliveryTarget(factory.suite.store), sender, owner, command.text)
+        d = factory.mailOffline(sender, owner, command.text)
 
         def mailed(_: object) -> None:
             self.deliver(lines.system(f"{owner} is offline; your message was mailed to them"))
@@ -309,8 +397,7 @@ class ChatProtocol(OutputMixin, Protocol):
         if self._loginPending:
             raise ChatError("a login is already in progress")
         if self._auth is None:
-            secure = ISSLTransport.providedBy(self.transport)
-            self._auth = self.factory.suite.portal.session(self.peerHost, secure)
+            self._auth = self.factory.loginSession(self.peerHost, isSecure(self.transport))
         self._loginPending = True
         credentials = UsernamePassword(command.user.encode("utf-8"), command.password.encode("utf-8"))
         d = self._auth.login(credentials, IChatUser)
@@ -339,7 +426,7 @@ class ChatProtocol(OutputMixin, Protocol):
             self._loginDone()
 
     def _loggedIn(self, avatar: Any, logout: Callable[[], object]) -> None:
-        if not self._admitted or self.outputClosed:
+        if self._ticket is None or self.outputClosed:
             self._loginPending = False
             logout()
             return
@@ -354,12 +441,6 @@ class ChatProtocol(OutputMixin, Protocol):
         self.log.failure("Chat login from {peer} broke", failure, peer=self.peerHost)
         self.deliver(lines.error("login is unavailable, try again later"))
         self._loginDone()
-
-    # -- called by the factory -------------------------------------------------
-
-    def idleKick(self) -> None:
-        self.log.info("Chat client {peer} ({name}) idle, disconnecting", peer=self.peerHost, name=self.name)
-        self.close(lines.system(f"disconnecting: idle for {self.factory.idle.timeout:g} seconds"))
 
 
 _HANDLERS: dict[type, Callable[[ChatProtocol, Any], None]] = {
@@ -379,121 +460,4 @@ _HANDLERS: dict[type, Callable[[ChatProtocol, Any], None]] = {
 }
 
 
-@implementer(IDrainable)
-class ChatFactory(Factory):
-    """
-    The chat service of one suite: one hub, one idle tracker, connection
-    counts, and the new-mail subscription.
-    """
-
-    log = Logger()
-    protocol = ChatProtocol
-
-    def __init__(self, suite: Any, role: str = "chat") -> None:
-        self.suite = suite
-        self.role = role
-        self.config = config = suite.config.chat
-        self.clock = suite.clock
-        self.maxLine = config.max_line_length
-        self.maxPending = config.max_pending_output
-        self.hub = ChatHub(self.ownerOf, config.announce_limit)
-        self.idle = IdleTracker(self.clock, config.idle_timeout, self._expire)
-        self.greeting = lines.system(
-            f"welcome to the chat on {suite.config.hostname}; /help lists the commands")
-        self.connections = 0
-        self._perAddress: dict[str, int] = {}
-        self._protocols: set[ChatProtocol] = set()
-        self._drained: list[Deferred] = []
-        self._unsubscribe = suite.bus.subscribe(NewMailEvent, self.newMail)
-
-    def buildProtocol(self, addr: IAddress) -> ChatProtocol:
-        protocol = ChatProtocol()
-        protocol.factory = self
-        return protocol
-
-    def ownerOf(self, name: str) -> str | None:
-        """
-        The registered user whose name is C{name}, if any.
-        """
-        entry = self.suite.users.lookup(name)
-        return entry.name if entry is not None else None
-
-    def admit(self, protocol: ChatProtocol) -> str | None:
-        """
-        Count a new connection; return the refusal text if over a limit.
-        """
-        config = self.config
-        host = protocol.peerHost
-        perAddress = self._perAddress.get(host, 0)
-        if config.max_connections and self.connections >= config.max_connections:
-            return "too many connections, try again later"
-        if config.max_connections_per_ip and perAddress >= config.max_connections_per_ip:
-            return "too many connections from your address"
-        self.connections += 1
-        self._perAddress[host] = perAddress + 1
-        self._protocols.add(protocol)
-        return None
-
-    def release(self, protocol: ChatProtocol) -> None:
-        self.connections -= 1
-        self._protocols.discard(protocol)
-        if not self._protocols:
-            drained, self._drained = self._drained, []
-            for d in drained:
-                d.callback(None)
-        host = protocol.peerHost
-        count = self._perAddress.get(host, 0) - 1
-        if count > 0:
-            self._perAddress[host] = count
-        else:
-            self._perAddress.pop(host, None)
-
-    def _expire(self, protocol: ChatProtocol) -> None:
-        protocol.idleKick()
-
-    def newMail(self, event: NewMailEvent) -> None:
-        """
-        Tell a logged-in user about mail that reached their mailbox.
-        """
-        participant = self.hub.findUser(event.user)
-        if participant is not None:
-            sender = lines.oneLine(event.sender or "<>", 100)
-            subject = lines.oneLine(event.subject or "(no subject)")
-            participant.deliver(lines.system(f"new mail from {sender}: {subject}"))
-
-    def stopFactory(self) -> None:
-        """
-        The last listener stopped: tell everyone and close their connections.
-        """
-        self.idle.stop()
-        for protocol in list(self._protocols):
-            protocol.close(lines.system("the chat server is shutting down"))
-
-    def drain(self, timeout: float) -> Deferred:
-        """
-        Graceful shutdown (called by the service once the listeners are
-        closed): everyone has been told and is being closed; wait up to
-        C{timeout} seconds for the connections to go, then abort the rest.
-
-        @return: a Deferred firing when no chat connection is left.
-        """
-        self.stopFactory()
-        if not self._protocols:
-            return succeed(None)
-        d: Deferred = Deferred()
-        self._drained.append(d)
-        timer = self.clock.callLater(timeout, self._abortAll)
-        d.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
-        return d
-
-    def _abortAll(self) -> None:
-        for protocol in list(self._protocols):
-            protocol.transport.abortConnection()
-        self._protocols.clear()
-        drained, self._drained = self._drained, []
-        for d in drained:
-            d.callback(None)
-
-
-
-__all__ = ["ChatProtocol", "ChatFactory"]
+__all__ = ["ChatProtocol", "ChatServer", "LOGIN_REPLIES", "REFUSALS"]

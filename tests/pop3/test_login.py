@@ -10,14 +10,20 @@ import hashlib
 import re
 from typing import Any
 
+from twisted.cred.credentials import IUsernamePassword
+from twisted.internet.defer import succeed
+from twisted.mail.pop3 import APOPCredentials
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from twisted_mail_suite.identity.passwd import parseEntry
 from twisted_mail_suite.identity.hashing import hashPassword
 from twisted_mail_suite.interfaces import IUserDatabase
+from twisted_mail_suite.identity.policy import LoginOutcome
 from twisted_mail_suite.identity.sasl import Credentials, SASLExchange, SASLMalformed
+from twisted_mail_suite.pop3.actions import Login
 from twisted_mail_suite.pop3.commands import MECHANISMS, saslFailure
+from twisted_mail_suite.pop3.login import LOGIN_REPLIES, apopChallenge, credentialsFor, listMaildrop
 from twisted_mail_suite.pop3.session import POP3Error
 
 from .support import REMOTE, Client, deliver, holdPasswordChecks, newSuite, plain
@@ -386,3 +392,61 @@ class InUseTests(SynchronousTestCase):
         first.drop()
         checks[0].callback(True)
         self.assertTrue(Client(suite).login().endswith(b"+OK Logged in: 0 messages (0 octets).\r\n"))
+
+
+class ListingMailbox:
+    """
+    Two messages; one unique-id as text, one as bytes.
+    """
+
+    def listMessages(self, index: int | None = None) -> Any:
+        return succeed([10, 20])
+
+    def getUidl(self, index: int) -> Any:
+        return f"uid-{index}" if index else b"raw"
+
+
+class LoginPieceTests(SynchronousTestCase):
+    """
+    L{credentialsFor}, L{apopChallenge}, L{listMaildrop}, L{LOGIN_REPLIES}.
+    """
+
+    def test_passwordCredentials(self) -> None:
+        """
+        A password login checks a user name and password.
+        """
+        credentials = credentialsFor(Login(b"alice", password=b"secret"), b"<1.2@host>")
+        self.assertTrue(IUsernamePassword.providedBy(credentials))
+        self.assertEqual((credentials.username, credentials.password), (b"alice", b"secret"))
+
+    def test_apopCredentials(self) -> None:
+        """
+        An APOP login checks the digest against the greeting's timestamp.
+        """
+        credentials = credentialsFor(Login(b"alice", digest=b"0" * 32), b"<1.2@host>")
+        self.assertIsInstance(credentials, APOPCredentials)
+        self.assertEqual((credentials.magic, credentials.username, credentials.digest),
+                         (b"<1.2@host>", b"alice", b"0" * 32))
+
+    def test_challengesDiffer(self) -> None:
+        """
+        Each timestamp is new and names the host.
+        """
+        first, second = apopChallenge(b"host"), apopChallenge(b"host")
+        self.assertNotEqual(first, second)
+        self.assertRegex(first, rb"^<\d+\.\d+\.[0-9a-f]{12}@host>$")
+
+    def test_listMaildrop(self) -> None:
+        """
+        The maildrop has each message's size and unique-id, text ids encoded.
+        """
+        maildrop = self.successResultOf(listMaildrop(ListingMailbox()))
+        self.assertEqual((maildrop.sizes, maildrop.uids), ([10, 20], [b"raw", b"uid-1"]))
+
+    def test_everyFailureAnswered(self) -> None:
+        """
+        Every outcome but success has a C{-ERR} reply.
+        """
+        failures = set(LoginOutcome) - {LoginOutcome.SUCCEEDED}
+        self.assertEqual(set(LOGIN_REPLIES), failures)
+        self.assertTrue(all(reply.startswith(b"-ERR ") for reply, _ in LOGIN_REPLIES.values()))

@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from twisted_mail_suite.identity.passwd import InMemoryUsers
-from twisted_mail_suite.pop3 import protocol as protocolModule
+from twisted_mail_suite.pop3.connection import MAX_LINE, MAX_QUEUED_LINES
 from twisted_mail_suite.pop3.factory import POP3Factory
 from twisted_mail_suite.pop3.factory import makeFactory
 
@@ -174,7 +174,7 @@ class UnknownAndStateTests(SynchronousTestCase):
         """
         A line longer than the limit is refused and the connection closed.
         """
-        reply = self.client.send(b"NOOP " + b"x" * (protocolModule.MAX_LINE + 1))
+        reply = self.client.send(b"NOOP " + b"x" * (MAX_LINE + 1))
         self.assertEqual(reply, b"-ERR Line too long.\r\n")
         self.assertTrue(self.client.closed)
 
@@ -182,7 +182,7 @@ class UnknownAndStateTests(SynchronousTestCase):
         """
         An endless line without a line end is cut off too.
         """
-        self.client.protocol.dataReceived(b"x" * (protocolModule.MAX_LINE + 1))
+        self.client.protocol.dataReceived(b"x" * (MAX_LINE + 1))
         self.assertEqual(self.client.take(), b"-ERR Line too long.\r\n")
         self.assertTrue(self.client.closed)
 
@@ -438,11 +438,11 @@ class PipeliningTests(SynchronousTestCase):
         suite = newSuite(self)
         checks = holdPasswordChecks(suite)
         client = Client(suite)
-        client.send(b"USER alice", b"PASS secret", *[b"NOOP"] * protocolModule.MAX_QUEUED_LINES)
+        client.send(b"USER alice", b"PASS secret", *[b"NOOP"] * MAX_QUEUED_LINES)
         self.assertEqual(client.transport.producerState, "paused")
         checks[0].callback(True)
         self.assertEqual(client.transport.producerState, "producing")
-        self.assertEqual(client.take().count(b"+OK\r\n"), protocolModule.MAX_QUEUED_LINES)
+        self.assertEqual(client.take().count(b"+OK\r\n"), MAX_QUEUED_LINES)
 
 
 class StreamingTests(SynchronousTestCase):

@@ -20,13 +20,16 @@ from ..identity.sasl import (
     Challenge, Credentials, SASLAuthzMismatch, SASLBadEncoding, SASLCancelled, SASLError, SASLExchange,
     SASLMalformed, SASLUnknownMechanism, Step,
 )
-from .session import CRLF, STATE_NAMES, Action, POP3Error, SessionCore, SessionInput
+from .actions import CRLF, Action, POP3Error
+from .session import STATE_NAMES, SessionCore, SessionInput
 
 __all__ = ["CommandParser", "MECHANISMS", "PLAINTEXT_REFUSED", "SASL_REPLIES", "saslFailure"]
 
 PLAINTEXT_REFUSED = b"[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 
 MECHANISMS = (b"PLAIN",)
+
+_Handler = Callable[["CommandParser", bytes], Action]
 
 SASL_REPLIES: dict[type[SASLError], bytes] = {
     SASLCancelled: b"Authentication cancelled.",
@@ -55,40 +58,43 @@ def _printable(data: bytes, limit: int = 20) -> bytes:
     return bytes(c if 0x21 <= c <= 0x7E else 0x3F for c in data[:limit])
 
 
-def _noArguments(input: Callable[[], Action]) -> Callable[[bytes], Action]:
-    return lambda argument: input()
+def _noArguments(name: str) -> _Handler:
+    def handler(parser: CommandParser, argument: bytes) -> Action:
+        return getattr(parser._session, name)()  # type: ignore[no-any-return]
+
+    return handler
 
 
-def _optionalNumber(input: Callable[[int | None], Action]) -> Callable[[bytes], Action]:
-    return lambda argument: input(_number(argument) if argument else None)
+def _optionalNumber(name: str) -> _Handler:
+    def handler(parser: CommandParser, argument: bytes) -> Action:
+        return getattr(parser._session, name)(_number(argument) if argument else None)  # type: ignore[no-any-return]
+
+    return handler
 
 
-def _oneNumber(input: Callable[[int], Action]) -> Callable[[bytes], Action]:
-    return lambda argument: input(_number(argument))
+def _oneNumber(name: str) -> _Handler:
+    def handler(parser: CommandParser, argument: bytes) -> Action:
+        return getattr(parser._session, name)(_number(argument))  # type: ignore[no-any-return]
+
+    return handler
 
 
 class CommandParser:
     """
-    The command table of one connection.
+    The command line parser of one connection (the command table,
+    L{_COMMANDS}, is shared by every connection).
 
     @ivar challenge: the APOP timestamp of the greeting, or L{None} when
         APOP is not offered.
     """
+
+    __slots__ = ("_session", "_core", "challenge", "_exchange")
 
     def __init__(self, session: SessionInput, core: SessionCore, challenge: bytes | None) -> None:
         self._session = session
         self._core = core
         self.challenge = challenge
         self._exchange: SASLExchange | None = None
-        self._commands: dict[bytes, Callable[[bytes], Action]] = {
-            b"USER": self._user, b"PASS": self._pass, b"APOP": self._apop,
-            b"AUTH": self._auth, b"TOP": self._top,
-            b"STLS": _noArguments(session.stls), b"CAPA": _noArguments(session.capa),
-            b"STAT": _noArguments(session.stat), b"RSET": _noArguments(session.rset),
-            b"NOOP": _noArguments(session.noop), b"QUIT": _noArguments(session.quit),
-            b"LIST": _optionalNumber(session.list), b"UIDL": _optionalNumber(session.uidl),
-            b"RETR": _oneNumber(session.retr), b"DELE": _oneNumber(session.dele),
-        }
 
     def parse(self, line: bytes) -> Action:
         """
@@ -100,12 +106,12 @@ class CommandParser:
         """
         verb, _, argument = line.partition(b" ")
         verb = verb.upper()
-        handler = self._commands.get(verb)
+        handler = _COMMANDS.get(verb)
         if handler is None:
             raise POP3Error(b"Unknown command: %s" % _printable(verb))
         try:
             # A password is taken as sent, spaces and all.
-            return handler(argument if verb == b"PASS" else argument.strip(b" "))
+            return handler(self, argument if verb == b"PASS" else argument.strip(b" "))
         except NoTransition as e:
             state = STATE_NAMES.get(getattr(e.state, "name", ""), "current")
             raise POP3Error(b"%s is not valid in the %s state." % (verb, state.encode("ascii"))) from None
@@ -177,3 +183,15 @@ class CommandParser:
         if not lines.isdigit():
             raise POP3Error(b"Usage: TOP msg lines.")
         return self._session.top(_number(number), int(lines))
+
+
+# verb -> handler(parser, argument); one table for every connection
+_COMMANDS: dict[bytes, _Handler] = {
+    b"USER": CommandParser._user, b"PASS": CommandParser._pass, b"APOP": CommandParser._apop,
+    b"AUTH": CommandParser._auth, b"TOP": CommandParser._top,
+    b"STLS": _noArguments("stls"), b"CAPA": _noArguments("capa"),
+    b"STAT": _noArguments("stat"), b"RSET": _noArguments("rset"),
+    b"NOOP": _noArguments("noop"), b"QUIT": _noArguments("quit"),
+    b"LIST": _optionalNumber("list"), b"UIDL": _optionalNumber("uidl"),
+    b"RETR": _oneNumber("retr"), b"DELE": _oneNumber("dele"),
+}

@@ -1,99 +1,90 @@
-# -*- test-case-name: tests.pop3.test_protocol -*-
+# -*- test-case-name: tests.pop3.test_connection,tests.pop3.test_protocol -*-
 """
 The POP3 factory: one per suite, shared by every C{pop3} listener (plain
-C{tcp:} with STLS, and C{ssl:} with implicit TLS).  It counts connections
-against the configured limits, knows whether APOP is offered, and drains
-the connections at shutdown.
+C{tcp:} with STLS, and C{ssl:} with implicit TLS).  It holds what the
+connections share: the chassis (admission and the drain through a
+L{ConnectionManager}, one L{IdleTracker} for every idle timeout), the
+portal, the STLS options and whether APOP is offered.
 """
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
+from operator import methodcaller
+from typing import Any, Callable
 
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import ServerFactory
-from twisted.logger import Logger
 from zope.interface import implementer
 
-from ..net.lifecycle import IDrainable
+from ..config import POP3Config
+from ..net.admission import ConnectionRegistry
+from ..net.idle import IdleTracker
+from ..net.lifecycle import ConnectionManager, IDrainable
+from ..registry import SuiteParts
 from .protocol import POP3ServerProtocol
 
-__all__ = ["POP3Factory"]
+__all__ = ["POP3Factory", "makeFactory"]
 
 
 @implementer(IDrainable)
 class POP3Factory(ServerFactory):
     """
-    Builds L{POP3ServerProtocol}s for one suite; counts connections (total
-    and per client address) against the configured limits.
+    Builds L{POP3ServerProtocol}s for one suite.
+
+    @ivar config: the C{pop3} section (limits, idle timeout).
+    @ivar hostname: the name in the greeting and the APOP timestamp.
+    @ivar portal: checks logins (C{portal.session(address, secure)}).
+    @ivar tls: the suite's L{twisted_mail_suite.net.tls.ServerTLS}; its
+        C{options} (for STLS) are read per connection, as they exist only
+        once the suite has started.
+    @ivar manager: admission (total and per-address limits) and the drain.
+    @ivar idle: the idle timeout of every connection, one timer for all.
     """
 
     protocol = POP3ServerProtocol
-    log = Logger()
     APOP_RECHECK = 2.0   # seconds between looks at the users database for APOP
 
-    def __init__(self, suite: Any) -> None:
-        self.suite = suite
-        self.protocols: set[POP3ServerProtocol] = set()
-        self.config = suite.config.pop3
-        self.clock = getattr(suite, "clock", None) or suite.reactor
+    def __init__(self, config: POP3Config, hostname: str, portal: Any,
+                 apopAllowed: Callable[[], bool], tls: Any, clock: IReactorTime) -> None:
+        """
+        @param apopAllowed: does some user's stored password allow APOP
+            (C{PasswordChecker.anyAllowsHashedCredentials})?  Asked at most
+            every L{APOP_RECHECK} seconds.
+        """
+        self.config = config
         try:
-            self.hostname = suite.config.hostname.encode("idna")
+            self.hostname = hostname.encode("idna")
         except UnicodeError:
-            self.hostname = suite.config.hostname.encode("ascii", "replace")
-        self.connections = 0
-        self.perAddress: Counter[str] = Counter()
+            self.hostname = hostname.encode("ascii", "replace")
+        self.portal = portal
+        self.tls = tls
+        self.clock = clock
+        self.manager = ConnectionManager(
+            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip))
+        self.idle = IdleTracker(clock, config.idle_timeout, methodcaller("idleExpired"))
+        self._apopAllowed = apopAllowed
         self._apop: tuple[float, bool] | None = None
 
     def buildProtocol(self, addr: Any) -> POP3ServerProtocol:
-        return POP3ServerProtocol(self)
+        return self.protocol(self)
 
-    def admit(self, address: str) -> bool:
+    @property
+    def connections(self) -> int:
         """
-        Count a new connection from C{address}, unless a limit is reached.
+        The number of admitted connections not yet gone.
         """
-        if (self.config.max_connections and self.connections >= self.config.max_connections) \
-                or (self.config.max_connections_per_ip
-                    and self.perAddress[address] >= self.config.max_connections_per_ip):
-            self.log.warn("POP3 connection from {address} refused: too many connections",
-                          address=address)
-            return False
-        self.connections += 1
-        self.perAddress[address] += 1
-        return True
+        return self.manager.registry.connections
 
-    def release(self, address: str) -> None:
-        self.connections -= 1
-        self.perAddress[address] -= 1
-        if self.perAddress[address] <= 0:
-            del self.perAddress[address]
-
-    def drain(self, timeout: float) -> Deferred:
+    def drain(self, timeout: float) -> Deferred[None]:
         """
-        Graceful shutdown (after the listeners closed): every connection
-        finishes what it is doing and closes; after C{timeout} seconds the
-        rest are aborted.  Nothing marked for deletion without QUIT is
-        deleted.
+        Graceful shutdown (after the listeners closed; L{IDrainable}): new
+        connections are refused, every connection finishes what it is
+        doing and closes; after C{timeout} seconds the rest are aborted.
+        Nothing marked for deletion without QUIT is deleted.
 
         @return: a Deferred firing when every connection is gone.
         """
-        protocols = list(self.protocols)
-        if not protocols:
-            return succeed(None)
-        d = DeferredList([protocol.shutdown() for protocol in protocols], consumeErrors=True)
-
-        def giveUp() -> None:
-            for protocol in list(self.protocols):
-                self.log.warn("POP3 connection from {peer} aborted at shutdown", peer=protocol.peer)
-                protocol.transport.abortConnection()
-
-        timer = self.clock.callLater(timeout, giveUp)
-
-        def finished(result: object) -> None:
-            if timer.active():
-                timer.cancel()
-
-        return d.addBoth(finished)
+        return self.manager.drain(timeout)
 
     def apopOffered(self) -> bool:
         """
@@ -102,13 +93,15 @@ class POP3Factory(ServerFactory):
         """
         now = self.clock.seconds()
         if self._apop is None or now - self._apop[0] >= self.APOP_RECHECK:
-            self._apop = (now, self.suite.portal.checker.anyAllowsHashedCredentials())
+            self._apop = (now, self._apopAllowed())
         return self._apop[1]
 
 
-def makeFactory(parts: Any, role: str = "pop3") -> POP3Factory:
+def makeFactory(parts: SuiteParts, role: str = "pop3") -> POP3Factory:
     """
     The factory the registry names: one per suite, shared by every
     C{pop3.listen} endpoint.
     """
-    return POP3Factory(parts)
+    return POP3Factory(
+        config=getattr(parts.config, role), hostname=parts.config.hostname, portal=parts.portal,
+        apopAllowed=parts.portal.checker.anyAllowsHashedCredentials, tls=parts.tls, clock=parts.clock)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -55,13 +56,15 @@ class SuiteProcess:
         read from that log file instead of the child's output.
     @param env: added to this process's environment.
     @param pythonPath: put first on the child's C{PYTHONPATH} (a checkout).
+    @param nofile: if given, the child's C{RLIMIT_NOFILE}, soft and hard
+        (set before it runs, so it cannot raise it again).
     @ivar ports: role -> port, from the log of the current child.
     @ivar output: everything the current child printed.
     """
 
     def __init__(self, configPath: str, env: Mapping[str, str] | None = None,
                  arguments: Sequence[str] = (), pythonPath: str | None = None,
-                 name: str = "ours") -> None:
+                 name: str = "ours", nofile: int | None = None) -> None:
         self.configPath = os.path.abspath(configPath)
         self.name = name
         self.arguments = list(arguments)
@@ -70,6 +73,7 @@ class SuiteProcess:
             environment["PYTHONPATH"] = os.pathsep.join(
                 p for p in (pythonPath, environment.get("PYTHONPATH")) if p)
         self.env = {**environment, **(env or {})}
+        self.nofile = nofile
         self.process: subprocess.Popen | None = None
         self.output = b""
         self.ports: dict[str, int] = {}
@@ -108,7 +112,8 @@ class SuiteProcess:
         self._ready.clear()
         self.process = subprocess.Popen(
             self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env=self.env, cwd=self.folder)
+            stdin=subprocess.DEVNULL, env=self.env, cwd=self.folder,
+            preexec_fn=self._limitFiles if self.nofile is not None else None)
         self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
         self._reader.start()
         logFile = self._logFile()
@@ -121,6 +126,10 @@ class SuiteProcess:
                 raise RuntimeError("mailsuite did not start:\n" + self.output.decode("utf-8", "replace")[-3000:])
         self.starts += 1
         return time.monotonic() - began
+
+    def _limitFiles(self) -> None:
+        # Runs in the forked child, just before it execs twistd.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _logFile(self) -> str | None:
         if "-l" in self.arguments:

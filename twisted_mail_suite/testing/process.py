@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -59,6 +60,8 @@ class SuiteProcess:
     @param application: what twistd runs, instead of C{mailsuite --config
         configPath} (e.g. C{["-y", "app.tac"]}, with C{configPath=None}).
     @param ready: the log line that says the child is ready.
+    @param nofile: if given, the child's C{RLIMIT_NOFILE}, soft and hard
+        (set before it runs, so it cannot raise it again).
     @ivar ports: role -> port, from the log of the current child.
     @ivar output: everything the current child printed.
     """
@@ -66,7 +69,7 @@ class SuiteProcess:
     def __init__(self, configPath: str | None, env: Mapping[str, str] | None = None,
                  arguments: Sequence[str] = (), pythonPath: str | None = None,
                  name: str = "ours", application: Sequence[str] | None = None,
-                 cwd: str | None = None, ready: bytes = READY) -> None:
+                 cwd: str | None = None, ready: bytes = READY, nofile: int | None = None) -> None:
         self.configPath = os.path.abspath(configPath) if configPath else None
         self.application = list(application) if application is not None else \
             ["mailsuite", "--config", self.configPath or "none"]
@@ -79,6 +82,7 @@ class SuiteProcess:
             environment["PYTHONPATH"] = os.pathsep.join(
                 p for p in (pythonPath, environment.get("PYTHONPATH")) if p)
         self.env = {**environment, **(env or {})}
+        self.nofile = nofile
         self.process: subprocess.Popen | None = None
         self.output = b""
         self.ports: dict[str, int] = {}
@@ -116,7 +120,8 @@ class SuiteProcess:
         self._ready.clear()
         self.process = subprocess.Popen(
             self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env=self.env, cwd=self.folder)
+            stdin=subprocess.DEVNULL, env=self.env, cwd=self.folder,
+            preexec_fn=self._limitFiles if self.nofile is not None else None)
         self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
         self._reader.start()
         logFile = self._logFile()
@@ -129,6 +134,10 @@ class SuiteProcess:
                 raise RuntimeError("mailsuite did not start:\n" + self.output.decode("utf-8", "replace")[-3000:])
         self.starts += 1
         return time.monotonic() - began
+
+    def _limitFiles(self) -> None:
+        # Runs in the forked child, just before it execs twistd.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _logFile(self) -> str | None:
         if "-l" in self.arguments:

@@ -46,6 +46,10 @@ class SMTPServer(SMTPConnection):
     __slots__ = ()
 
     def lineReceived(self, line: bytes) -> None:
+        """
+        A command line from the wire: the response to a SASL challenge
+        while one is out, else a verb and its argument for the table.
+        """
         if self._core.sasl is not None:
             self._handle(SMTPServer._saslResponse, line, False)
             return
@@ -59,13 +63,6 @@ class SMTPServer(SMTPConnection):
             self._commandReply(b"500 5.5.1 Command unrecognized", True)
             return
         self._handle(handler, argument.strip(b" "), verb in JUNK_VERBS)
-
-    def _tlsOptions(self) -> Any:
-        """
-        The STARTTLS context factory, or L{None} if STARTTLS is off.
-        """
-        tls = self.factory.tls
-        return None if tls is None else tls.options
 
     # The session.
 
@@ -201,6 +198,14 @@ class SMTPServer(SMTPConnection):
         return b"250 2.0.0 OK queued as " + uid.encode("ascii", "replace")
 
     # TLS and AUTH.
+
+    def _tlsOptions(self) -> Any:
+        """
+        The STARTTLS context factory, or L{None} if STARTTLS is off (or
+        not ready yet: the suite loads it at start).
+        """
+        tls = self.factory.tls
+        return None if tls is None else tls.options
 
     def _starttls(self, argument: bytes) -> None:
         if argument:

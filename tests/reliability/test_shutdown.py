@@ -23,7 +23,7 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from twisted_mail_suite.smtp.protocol import ABANDON_GRACE
+from twisted_mail_suite.net.lifecycle import ABANDON_GRACE
 
 from twisted_mail_suite.testing.process import SuiteProcess
 

@@ -79,6 +79,16 @@ class LocalDeliveryTests(SynchronousTestCase):
         """
         verifyObject(IMessageDelivery, self.avatar)
 
+    def test_oneTargetForAllAvatars(self) -> None:
+        """
+        The avatars the realm hands out share one delivery target.
+        """
+        portal = self.suite.portal
+        first = self.successResultOf(portal.loginAnonymous(IMessageDelivery))[1]
+        second = self.successResultOf(portal.loginAnonymous(IMessageDelivery))[1]
+        self.assertIsNot(first, second)
+        self.assertIs(first._target, second._target)
+
     def test_resolve(self) -> None:
         """
         Users, aliases and subaddresses resolve; foreign and unknown addresses raise.

@@ -19,6 +19,7 @@ SETUP: dict[str, list[Callable[[Any], object]]] = {
                        lambda m: m.recipientAccepted(b"alice@example.test", object())],
     "receiving": [lambda m: m.hello(b"client.test", True), lambda m: m.senderAccepted(Envelope(b"a@b.test")),
                   lambda m: m.recipientAccepted(b"alice@example.test", object()), lambda m: m.data()],
+    "authenticating": [lambda m: m.hello(b"client.test", True), lambda m: m.challenge(object())],
     "closed": [lambda m: m.quit()],
 }
 
@@ -26,6 +27,8 @@ INPUTS: dict[str, Callable[[Any], object]] = {
     "hello": lambda m: m.hello(b"other.test", True),
     "startTLS": lambda m: m.startTLS(),
     "auth": lambda m: m.auth(),
+    "challenge": lambda m: m.challenge(object()),
+    "response": lambda m: m.response(),
     "authenticated": lambda m: m.authenticated("alice"),
     "mailFrom": lambda m: m.mailFrom(),
     "senderAccepted": lambda m: m.senderAccepted(Envelope(b"c@d.test")),
@@ -47,6 +50,8 @@ TABLE.update({
     ("greeted", "startTLS"): "idle",
     ("greeted", "auth"): "greeted",
     ("greeted", "authenticated"): "greeted",
+    ("greeted", "challenge"): "authenticating",
+    ("authenticating", "response"): "greeted",
     ("greeted", "mailFrom"): "greeted",
     ("greeted", "senderAccepted"): "haveSender",
     ("haveSender", "rcptTo"): "haveSender",
@@ -144,3 +149,31 @@ class CoreTests(SynchronousTestCase):
         machine, core = machineIn("greeted")
         machine.authenticated("alice")
         self.assertEqual(core.user, "alice")
+
+    def test_challengeHoldsExchange(self) -> None:
+        """
+        A SASL challenge keeps its exchange until the response line takes it back.
+        """
+        machine, core = machineIn("greeted")
+        exchange = object()
+        machine.challenge(exchange)
+        self.assertIs(core.sasl, exchange)
+        self.assertIs(machine.response(), exchange)
+        self.assertIsNone(core.sasl)
+
+    def test_noCommandWhileAuthenticating(self) -> None:
+        """
+        While a challenge is out, no command is legal: the next line is its response.
+        """
+        machine, core = machineIn("authenticating")
+        self.assertRaises(NoTransition, machine.mailFrom)
+        self.assertRaises(NoTransition, machine.hello, b"client.test", True)
+
+    def test_countersSurviveStartTLS(self) -> None:
+        """
+        STARTTLS forgets the session but not its junk and accepted counts.
+        """
+        machine, core = machineIn("greeted")
+        core.junk, core.accepted = 3, 2
+        machine.startTLS()
+        self.assertEqual((core.junk, core.accepted), (3, 2))

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from twisted.mail.smtp import IMessageDelivery
 
 from ..config import Config
+from ..delivery import DeliveryTarget
 from ..registry import SuiteParts
 from ..identity.realm import MailSuiteRealm, nothing
 from ..interfaces import IMailStore, IUserDatabase
@@ -22,11 +23,13 @@ def registerAvatars(realm: MailSuiteRealm, config: Config, store: IMailStore, us
                     router: Any = None) -> None:
     """
     Give every client (anonymous or logged in) a L{LocalDelivery} into
-    C{store} for the local users in C{users}.
+    C{store} for the local users in C{users}, all through one delivery
+    target.
     """
+    target = DeliveryTarget(store)
 
     def delivery(user: str | None) -> tuple[Any, Callable[[], None]]:
-        return LocalDelivery(config, store, users, user, router), nothing
+        return LocalDelivery(config, store, users, user, router, target), nothing
 
     realm.register(IMessageDelivery, delivery, anonymous=True)
 

@@ -168,16 +168,18 @@ class LocalDelivery:
     @ivar user: the authenticated user name, or L{None} (MX, anonymous).
     @ivar router: where recipients go (built from C{config} and C{users}
         unless given).
+    @param target: the delivery target of Twisted's C{validateTo} path
+        (one over C{store} unless given: share one between avatars).
     """
 
     def __init__(self, config: Config, store: IMailStore, users: IUserDatabase, user: str | None,
-                 router: Router | None = None) -> None:
+                 router: Router | None = None, target: DeliveryTarget | None = None) -> None:
         self.config = config
         self.store = store
         self.users = users
         self.user = user
         self.router = router if router is not None else Router.fromConfig(config, users)
-        self._target = DeliveryTarget(store)
+        self._target = target if target is not None else DeliveryTarget(store)
 
     def route(self, address: str) -> LocalRoute:
         """

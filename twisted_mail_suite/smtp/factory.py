@@ -1,107 +1,90 @@
 # -*- test-case-name: tests.smtp.test_limits -*-
 """
 The SMTP protocol factory: one class for both roles (C{smtp}: MX, AUTH
-optional; C{submission}: AUTH required), connection counting for the
-limits in total and per client address, and graceful shutdown.
+optional; C{submission}: AUTH required), built from explicit dependencies.
+Admission (the connection limits) and the graceful shutdown are the
+chassis's L{ConnectionManager}; the command and DATA timeouts one
+L{IdleTracker} with two lanes.
 """
 from __future__ import annotations
 
+from operator import methodcaller
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory
 from zope.interface import implementer
 
-from ..net.lifecycle import IDrainable
+from ..config import SMTPConfig
+from ..delivery import DeliveryTarget
+from ..net.admission import ConnectionRegistry
+from ..net.idle import IdleTracker
+from ..net.lifecycle import ConnectionManager, IDrainable
+from ..registry import SuiteParts
 from .protocol import SMTPServer
 
 __all__ = ["SMTPFactory", "makeFactory"]
+
+ROLES = ("smtp", "submission")
 
 
 @implementer(IDrainable)
 class SMTPFactory(Factory):
     """
-    Builds L{SMTPServer}s for one role and counts their connections.
+    Builds L{SMTPServer}s for one listener role (provides the
+    L{twisted_mail_suite.smtp.connection.SMTPContext} they read).
 
-    @ivar connections: open connections in total.
-    @ivar perAddress: open connections per client address.
+    @param config: the role's config section.
+    @param hostname: the server's name in replies (ASCII, IDNA-encoded).
+    @param portal: the suite's portal.
+    @param target: where every connection's messages go.
+    @param tls: the server's TLS (its C{options} are read at EHLO and
+        STARTTLS, so they may appear after the factory is built), or
+        L{None} for no STARTTLS.
+    @param clock: the idle timeouts and the shutdown's delays.
+    @param authRequired: MAIL needs AUTH first (submission).
+
+    @ivar manager: admission (C{manager.registry} counts the connections)
+        and the drain.
+    @ivar idle: the command timeout (default lane) and the DATA timeout.
     """
 
-    def __init__(self, suite: Any, role: str) -> None:
-        self.suite = suite
-        self.role = role
-        self.config = getattr(suite.config, role)
-        self.authRequired = role == "submission"
-        self.connections = 0
-        self.perAddress: dict[str, int] = {}
-        self.protocols: set[SMTPServer] = set()
-        self.draining = False
+    protocol = SMTPServer
+
+    def __init__(self, config: SMTPConfig, hostname: bytes, portal: Any, target: DeliveryTarget,
+                 tls: Any, clock: IReactorTime, authRequired: bool = False) -> None:
+        self.config = config
+        self.hostname = hostname
+        self.portal = portal
+        self.target = target
+        self.tls = tls
+        self.clock = clock
+        self.authRequired = authRequired
+        self.manager = ConnectionManager(
+            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip))
+        self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"))
 
     def buildProtocol(self, addr: Any) -> SMTPServer:
-        return SMTPServer(self)
-
-    def admit(self, host: str, protocol: SMTPServer | None = None) -> str | None:
-        """
-        Count a new connection from C{host}.
-
-        @return: L{None} to serve it, or why it is refused (it still
-            counts until L{release}).
-        """
-        if protocol is not None:
-            self.protocols.add(protocol)
-        self.connections += 1
-        count = self.perAddress[host] = self.perAddress.get(host, 0) + 1
-        if self.draining:
-            return "shutting down"
-        if self.config.max_connections and self.connections > self.config.max_connections:
-            return "too many connections"
-        if self.config.max_connections_per_ip and count > self.config.max_connections_per_ip:
-            return "too many connections from this address"
-        return None
-
-    def release(self, host: str, protocol: SMTPServer | None = None) -> None:
-        self.protocols.discard(protocol)  # type: ignore[arg-type]
-        self.connections -= 1
-        count = self.perAddress.get(host, 0) - 1
-        if count > 0:
-            self.perAddress[host] = count
-        else:
-            self.perAddress.pop(host, None)
-
+        return self.protocol(self)
 
     def drain(self, timeout: float) -> Deferred:
         """
-        Graceful shutdown (the listeners are closed already): every
-        connection finishes the message in hand and closes; after
-        C{timeout} seconds the rest get 421 and are closed (see
-        L{SMTPServer.abandon}), keeping nothing half-written.
-
-        @return: a Deferred firing when every connection is gone.
+        Graceful shutdown (L{IDrainable}; the listeners are closed
+        already): see L{ConnectionManager.drain} and
+        L{SMTPServer.shutdown}/L{SMTPServer.abandon}.
         """
-        self.draining = True
-        protocols = list(self.protocols)
-        if not protocols:
-            return succeed(None)
-        clock = getattr(self.suite, "clock", None) or self.suite.reactor
-
-        def giveUp() -> None:
-            for protocol in list(self.protocols):
-                protocol.log.warn("SMTP connection from {peer} abandoned at shutdown", peer=protocol.peerHost)
-                protocol.abandon()
-
-        timer = clock.callLater(timeout, giveUp)
-
-        def finished(result: object) -> None:
-            if timer.active():
-                timer.cancel()
-
-        return DeferredList([p.shutdown() for p in protocols], consumeErrors=True).addBoth(finished)
+        return self.manager.drain(timeout)
 
 
-def makeFactory(suite: Any, role: str) -> SMTPFactory:
+def makeFactory(parts: SuiteParts, role: str) -> SMTPFactory:
     """
-    The factory for C{role} (C{"smtp"} or C{"submission"}).
+    The factory for C{role} (C{"smtp"} or C{"submission"}), from the
+    suite's parts (the registry's maker).
     """
-    if role not in ("smtp", "submission"):
+    if role not in ROLES:
         raise ValueError(f"unknown SMTP role {role!r}")
-    return SMTPFactory(suite, role)
+    return SMTPFactory(
+        config=getattr(parts.config, role), hostname=parts.config.hostname.encode("idna"),
+        portal=parts.portal, target=DeliveryTarget(parts.store), tls=parts.tls, clock=parts.clock,
+        authRequired=role == "submission")

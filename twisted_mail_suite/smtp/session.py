@@ -4,8 +4,9 @@ The SMTP session state machine (RFC 5321 §4.1.4, RFC 3207, RFC 4954), free
 of I/O: no transport, no reactor, no store.
 
 States: C{idle} (connected, or just after STARTTLS: EHLO/HELO needed),
-C{greeted}, C{haveSender}, C{haveRecipients}, C{receiving} (inside DATA)
-and C{closed} (after QUIT).
+C{greeted}, C{haveSender}, C{haveRecipients}, C{receiving} (inside DATA),
+C{authenticating} (a SASL challenge is out: the next line is its response,
+not a command) and C{closed} (after QUIT).
 
 Commands whose outcome needs I/O (MAIL, RCPT, AUTH) come in two inputs:
 the command itself, which only checks that it is legal now, and the result
@@ -24,7 +25,7 @@ from automat import NoTransition, TypeMachineBuilder
 __all__ = ["Envelope", "SessionCore", "SessionInput", "SessionMachine", "NoTransition"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Envelope:
     """
     One mail transaction (from MAIL to the end of DATA or RSET).
@@ -45,7 +46,7 @@ class Envelope:
     utf8: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionCore:
     """
     What the session knows besides its state.
@@ -54,21 +55,31 @@ class SessionCore:
     @ivar extended: EHLO (not HELO) was used.
     @ivar user: the authenticated user, or L{None}.
     @ivar envelope: the current transaction, or L{None}.
+    @ivar sasl: the SASL exchange whose challenge is out (state
+        C{authenticating}), or L{None}; opaque to the machine.
+    @ivar junk: junk or failed commands since the last accepted message
+        (counted by the protocol against its limit).
+    @ivar accepted: messages accepted in this session (for the log).
     """
 
     heloName: bytes | None = None
     extended: bool = False
     user: str | None = None
     envelope: Envelope | None = None
+    sasl: object | None = None
+    junk: int = 0
+    accepted: int = 0
 
     def forget(self) -> None:
         """
-        Back to the state right after connecting (used after STARTTLS).
+        Back to the state right after connecting (used after STARTTLS);
+        the counters go on.
         """
         self.heloName = None
         self.extended = False
         self.user = None
         self.envelope = None
+        self.sasl = None
 
 
 class SessionInput(Protocol):
@@ -80,6 +91,12 @@ class SessionInput(Protocol):
 
     def auth(self) -> None:
         "AUTH may start now (after EHLO, outside a transaction)."
+
+    def challenge(self, exchange: object) -> None:
+        "The SASL C{exchange} sent a challenge: the next line is its response."
+
+    def response(self) -> object:
+        "The line answering the challenge came (or the exchange is dropped); returns the exchange."
 
     def authenticated(self, user: str) -> None:
         "The SASL exchange succeeded for C{user}."
@@ -116,6 +133,7 @@ def _build() -> type:
     haveSender = builder.state("haveSender")
     haveRecipients = builder.state("haveRecipients")
     receiving = builder.state("receiving")
+    authenticating = builder.state("authenticating")
     closed = builder.state("closed")
     commandStates = (idle, greeted, haveSender, haveRecipients)
 
@@ -129,6 +147,13 @@ def _build() -> type:
 
     def nothing(inputs: SessionInput, core: SessionCore) -> None:
         return None
+
+    def challenge(inputs: SessionInput, core: SessionCore, exchange: object) -> None:
+        core.sasl = exchange
+
+    def response(inputs: SessionInput, core: SessionCore) -> object:
+        exchange, core.sasl = core.sasl, None
+        return exchange
 
     def authenticated(inputs: SessionInput, core: SessionCore, user: str) -> None:
         core.user = user
@@ -168,6 +193,8 @@ def _build() -> type:
         state.upon(SessionInput.reset).to(greeted)(dropTransaction)
     greeted.upon(SessionInput.startTLS).to(idle)(startTLS)
     greeted.upon(SessionInput.auth).to(greeted)(nothing)
+    greeted.upon(SessionInput.challenge).to(authenticating)(challenge)
+    authenticating.upon(SessionInput.response).to(greeted)(response)
     greeted.upon(SessionInput.authenticated).to(greeted)(authenticated)
     return builder.build()
 

@@ -1,0 +1,299 @@
+# -*- test-case-name: tests.smtp.test_connection -*-
+"""
+One SMTP connection on the chassis (L{twisted_mail_suite.net}), under the
+verbs: admission and the refusal replies, the connection's L{Lifecycle}
+(shutdown, abandon, idle timeout, goodbye), the delivery avatar of the
+session, and the one place that turns a step's outcome into a reply, in
+command order, counting junk.
+
+L{SMTPConnection} is the base of L{twisted_mail_suite.smtp.protocol.SMTPServer},
+which adds the verb table; it reads its input through an
+L{twisted_mail_suite.smtp.wire.SMTPWire}.  What it needs from its factory
+is L{SMTPContext}, so this module does not know the factory.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol as TypingProtocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.mail.smtp import IMessageDelivery, SMTPBadRcpt, SMTPBadSender
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..config import SMTPConfig
+from ..delivery import DeliveryTarget
+from ..errors import DeliveryFailed, ProtocolError
+from ..net.admission import Refusal, Ticket
+from ..net.idle import IdleTracker
+from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle
+from ..net.transport import isSecure, peerHost, setNoDelay
+from .adapter import smtpDelivery
+from .data import MessageWriter, deliveryFailure
+from .delivery import ISMTPDelivery
+from .session import NoTransition, SessionCore, SessionMachine
+from .wire import MAX_AUTH_LINE, MAX_COMMAND_LINE, SMTPWire
+
+__all__ = ["BAD_SEQUENCE", "Final", "LOCAL_ERROR", "REFUSALS", "SMTPConnection", "SMTPContext", "errorReply"]
+
+BAD_SEQUENCE = b"503 5.5.1 Bad sequence of commands"
+LOCAL_ERROR = b"451 4.3.0 Temporary local problem, try again later"
+LONG_LINE = b"500 5.5.2 Line too long"
+BAD_LINE = b"500 5.5.2 Bare CR or LF in command line refused"
+
+# refusal -> (reply before the host name, reply after it, why (for the log))
+REFUSALS: dict[Refusal, tuple[bytes, bytes, str]] = {
+    Refusal.DRAINING: (b"421 4.3.2 ", b" Service shutting down", "shutting down"),
+    Refusal.BUSY: (b"421 4.7.0 ", b" Too many connections, try again later", "too many connections"),
+    Refusal.ADDRESS: (b"421 4.7.0 ", b" Too many connections, try again later",
+                      "too many connections from this address"),
+}
+
+
+class Final(bytes):
+    """
+    A reply after which the server closes the connection.
+    """
+
+
+def errorReply(error: ProtocolError) -> bytes:
+    return error.code + b" " + error.publicText
+
+
+class SMTPContext(TypingProtocol):
+    """
+    What an SMTP connection needs from its factory
+    (L{twisted_mail_suite.smtp.factory.SMTPFactory}).
+
+    @ivar config: the listener's section (C{smtp} or C{submission}).
+    @ivar hostname: the server's name in replies.
+    @ivar portal: the suite's portal (C{session}, C{loginAnonymous}).
+    @ivar target: where messages go (handed to the delivery avatar).
+    @ivar tls: the server's TLS (C{.options}: the STARTTLS context
+        factory, L{None} while there is none), or L{None}: no STARTTLS.
+    @ivar authRequired: MAIL needs AUTH first (submission).
+    @ivar manager: admission and drain.
+    @ivar idle: the idle timeouts (the command timeout by default).
+    """
+
+    config: SMTPConfig
+    hostname: bytes
+    portal: Any
+    target: DeliveryTarget
+    tls: Any
+    authRequired: bool
+    manager: ConnectionManager
+    idle: IdleTracker
+
+
+@implementer(IManagedConnection)
+class SMTPConnection(Protocol):
+    """
+    One SMTP connection without its verbs; see the module docstring.
+    Subclasses provide C{lineReceived} and C{textReceived} (see
+    L{twisted_mail_suite.smtp.wire.WireReceiver}).
+
+    @ivar peerHost: the client's address.
+    @ivar secure: the channel is encrypted (implicit TLS or STARTTLS).
+    """
+
+    log = Logger()
+
+    __slots__ = ("factory", "peerHost", "secure", "_lifecycle", "_ticket", "_wire", "_core", "_session",
+                 "_writer", "_avatar", "_logout", "_authSession")
+
+    def __init__(self, factory: SMTPContext) -> None:
+        self.factory = factory
+        self.peerHost = ""
+        self.secure = False
+        self._lifecycle = Lifecycle()
+        self._ticket: Ticket | None = None
+        self._wire = SMTPWire(self, self._lifecycle, factory.idle, factory.config.data_timeout)
+        self._core = SessionCore()
+        self._session = SessionMachine(self._core)
+        self._writer: MessageWriter | None = None
+        self._avatar: ISMTPDelivery | None = None
+        self._logout: Callable[[], object] | None = None
+        self._authSession: Any = None
+
+    # Connection life.
+
+    def connectionMade(self) -> None:
+        context, transport = self.factory, self.transport
+        setNoDelay(transport)
+        self.peerHost = peerHost(transport)
+        self.secure = isSecure(transport)
+        admitted = context.manager.admit(self.peerHost, self)
+        if isinstance(admitted, Refusal):           # not counted: nothing to release
+            before, after, why = REFUSALS[admitted]
+            self.log.warn("Refused {peer}: {why}", peer=self.peerHost, why=why)
+            self._lifecycle.close()
+            transport.write(before + context.hostname + after + b"\r\n")
+            transport.loseConnection()
+            return
+        self._ticket = admitted
+        self._authSession = context.portal.session(self.peerHost, self.secure)
+        self._useAnonymousAvatar()
+        context.idle.touch(self)
+        transport.write(b"220 " + context.hostname + b" ESMTP twisted-mail-suite ready\r\n")
+
+    def dataReceived(self, data: bytes) -> None:
+        self._wire.dataReceived(data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._lifecycle.lost()                      # first: a step answered from here on writes nothing
+        self._wire.stop()
+        self._dropMessage()
+        self._setAvatar(None, None)
+        ticket = self._ticket
+        if ticket is not None and not ticket.released:
+            self.factory.idle.forget(self)
+            if self._core.accepted:
+                # One line per session, not per message: logging is costly on the hot path.
+                self.log.info("{peer}: {count} messages accepted", peer=self.peerHost, count=self._core.accepted)
+            ticket.release()                        # last: a drain waiting for it may go on at once
+
+    def shutdown(self) -> Deferred:
+        """
+        Graceful shutdown (L{IManagedConnection}): a message being received
+        or committed (or any pending step) is finished and answered, then
+        (or at once, if idle) the client gets 421 4.3.2 and the connection
+        closes; commands pipelined after it are not started.
+
+        @return: a Deferred firing when the connection is gone.
+        """
+        gone = self._lifecycle.whenGone()
+        if self._lifecycle.drain():
+            self.drained()
+        return gone
+
+    def drained(self) -> None:
+        """
+        Shutting down with nothing in hand: say goodbye.
+        """
+        self._reply(Final(b"421 4.3.2 " + self.factory.hostname + b" Service shutting down, closing connection"))
+
+    def abandon(self) -> None:
+        """
+        The shutdown timeout passed with this session still busy: a message
+        still being received is dropped (nothing of it is kept), the client
+        gets 421 4.3.2 and the connection closes (the manager cuts off what
+        is left of it after a grace).  A pending step (a commit under way)
+        is still answered when it returns.
+        """
+        if self._lifecycle.closing or self._wire.waiting:
+            return
+        self._dropMessage()
+        self._reply(Final(b"421 4.3.2 " + self.factory.hostname + b" Service shutting down, transaction abandoned"))
+
+    def idleExpired(self) -> None:
+        """
+        The client was silent for the command (or DATA) timeout.
+        """
+        if self._lifecycle.closing:
+            return
+        self.log.info("Timeout for {peer}", peer=self.peerHost)
+        self._reply(Final(b"421 4.4.2 " + self.factory.hostname + b" Timeout, closing connection"))
+
+    def _dropMessage(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.abort()
+        self._wire.dropText()
+
+    # The delivery avatar.
+
+    def _useAnonymousAvatar(self) -> None:
+        self._setAvatar(None, None)
+        if self.factory.authRequired:
+            return
+        self.factory.portal.loginAnonymous(IMessageDelivery).addCallbacks(
+            lambda result: self._setAvatar(result[1], result[2]),
+            lambda failure: self.log.failure("No anonymous delivery avatar", failure))
+
+    def _setAvatar(self, avatar: Any, logout: Callable[[], object] | None) -> None:
+        """Every command goes through C{avatar} seen as an C{ISMTPDelivery}."""
+        if self._logout is not None:
+            self._logout()
+        self._avatar = None if avatar is None else smtpDelivery(avatar, self)
+        self._logout = logout
+
+    # From the wire (see WireReceiver).
+
+    def badLine(self) -> None:
+        if self._core.sasl is not None:
+            self._session.response()               # the exchange is dropped
+        self._commandReply(BAD_LINE, True)
+
+    def longLine(self) -> None:
+        self._commandReply(LONG_LINE, True)
+
+    def lineLimit(self, partial: bytes) -> int:
+        if self._core.sasl is not None or partial[:5].upper() == b"AUTH ":
+            return MAX_AUTH_LINE
+        return MAX_COMMAND_LINE
+
+    # Replies.
+
+    def _handle(self, step: Callable[[Any, Any], Any], argument: Any, junk: bool) -> None:
+        """
+        The one place that turns a step's outcome into a reply: C{step(self,
+        argument)} returns the reply (bytes), L{None} (it replied itself)
+        or a Deferred (the wire reads no further until it fired and its
+        reply is out), or raises.
+        """
+        try:
+            result = step(self, argument)
+        except NoTransition:
+            result = BAD_SEQUENCE
+        except Exception as e:
+            result = self._replyFor(Failure(e))
+        if isinstance(result, Deferred):
+            self._wire.waiting = True
+            result.addErrback(self._replyFor).addCallback(self._asyncReply, junk)
+        elif result is not None:
+            self._commandReply(result, junk)
+
+    def _replyFor(self, failure: Failure) -> bytes:
+        error = failure.value
+        if isinstance(error, NoTransition):
+            return BAD_SEQUENCE
+        if isinstance(error, DeliveryFailed):
+            error = deliveryFailure(error)
+        if isinstance(error, ProtocolError):
+            if error.reason:
+                self.log.info("{peer}: {code} {reason}", peer=self.peerHost,
+                              code=error.code.decode("ascii", "replace"), reason=error.reason)
+            return errorReply(error)
+        if isinstance(error, SMTPBadRcpt):
+            return b"550 5.1.1 Mailbox unavailable"
+        if isinstance(error, SMTPBadSender):
+            return b"550 5.1.7 Sender rejected"
+        self.log.failure("Unexpected error for {peer}", failure, peer=self.peerHost)
+        return LOCAL_ERROR
+
+    def _asyncReply(self, reply: bytes | None, junk: bool) -> None:
+        wire = self._wire
+        wire.waiting = False
+        if self._lifecycle.closing:
+            return
+        if reply is not None:
+            self._commandReply(reply, junk)
+        wire.process()
+
+    def _commandReply(self, reply: bytes, junk: bool) -> None:
+        if junk or reply[:1] == b"5":
+            core = self._core
+            core.junk += 1
+            limit = self.factory.config.junk_command_limit
+            if limit and core.junk > limit and not isinstance(reply, Final):
+                self.log.info("Too many junk commands from {peer}", peer=self.peerHost)
+                reply = Final(b"421 4.7.0 " + self.factory.hostname + b" Too many errors, closing connection")
+        self._reply(reply)
+
+    def _reply(self, reply: bytes) -> None:
+        self.transport.write(reply + b"\r\n")
+        if isinstance(reply, Final) and self._lifecycle.close():
+            self._wire.stop()
+            self.transport.loseConnection()

@@ -52,13 +52,6 @@ class SuiteParts:
     tls: Any
     maildropLocks: IMaildropLocks
 
-    @property
-    def tlsOptions(self) -> Any:
-        """
-        Transitional: the STARTTLS options (C{tls.options}).
-        """
-        return self.tls.options
-
 
 @dataclass(frozen=True)
 class ProtocolRecord:

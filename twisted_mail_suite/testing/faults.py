@@ -11,15 +11,14 @@ from __future__ import annotations
 import fnmatch
 from typing import Any, Callable, Iterable, Pattern
 
-from twisted.application.service import IService
-from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred
+from twisted.internet.defer import Deferred, DeferredList, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
-from zope.interface import implementer
 
 from ..errors import DeliveryFailed, ProtocolError
 from ..interfaces import IMailStore, IPendingDelivery
+from ..store.wrapping import ForwardingDelivery, ForwardingStore
 
 
 class Faults:
@@ -34,72 +33,36 @@ class Faults:
         self.dropAfter: int | None = None
 
 
-@implementer(IPendingDelivery)
-class _FaultyDelivery:
+class _FaultyDelivery(ForwardingDelivery):
     def __init__(self, inner: IPendingDelivery, faults: Faults, clock: IReactorTime) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._faults = faults
         self._clock = clock
-
-    @property
-    def size(self) -> int:
-        return self._inner.size  # type: ignore[no-any-return]
-
-    def write(self, data: bytes) -> None:
-        self._inner.write(data)
-
-    def abort(self) -> None:
-        self._inner.abort()
 
     def commit(self) -> Deferred:
         faults = self._faults
         if faults.failCount > 0:
             faults.failCount -= 1
-            self._inner.abort()
+            self.inner.abort()
             return fail(DeliveryFailed("harness failDeliveries", status=faults.failCode))
         if faults.delay > 0:
-            return deferLater(self._clock, faults.delay, self._inner.commit)
-        return self._inner.commit()
+            return deferLater(self._clock, faults.delay, self.inner.commit)
+        return self.inner.commit()  # type: ignore[no-any-return]
 
 
-@implementer(IMailStore, IService)
-class FaultyStore:
+class FaultyStore(ForwardingStore):
     """
     The harness's store: the real one, with injectable faults at commit.
     Starting and stopping it starts and stops the real one.
     """
 
-    def __init__(self, inner: Any, faults: Faults, clock: IReactorTime) -> None:
-        self._inner = inner
+    def __init__(self, inner: IMailStore, faults: Faults, clock: IReactorTime) -> None:
+        super().__init__(inner)
         self._faults = faults
         self._clock = clock
 
     def beginDelivery(self, users: Iterable[str], sender: str = "", subject: str = "") -> _FaultyDelivery:
-        return _FaultyDelivery(self._inner.beginDelivery(users, sender, subject), self._faults, self._clock)
-
-    def listMessages(self, user: str) -> Deferred:
-        return self._inner.listMessages(user)  # type: ignore[no-any-return]
-
-    def readMessage(self, user: str, uid: str) -> Deferred:
-        return self._inner.readMessage(user, uid)  # type: ignore[no-any-return]
-
-    def markSeen(self, user: str, uids: Iterable[str]) -> Deferred:
-        return self._inner.markSeen(user, uids)  # type: ignore[no-any-return]
-
-    def deleteMessages(self, user: str, uids: Iterable[str]) -> Deferred:
-        return self._inner.deleteMessages(user, uids)  # type: ignore[no-any-return]
-
-    def privilegedStartService(self) -> None:
-        IService(self._inner).privilegedStartService()
-
-    def startService(self) -> None:
-        IService(self._inner).startService()
-
-    def stopService(self) -> Deferred:
-        return maybeDeferred(IService(self._inner).stopService)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        return _FaultyDelivery(self.inner.beginDelivery(users, sender, subject), self._faults, self._clock)
 
 
 class FaultyRouter:

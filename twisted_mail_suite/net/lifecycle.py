@@ -96,6 +96,10 @@ class Phase(Enum):
     CLOSING = "closing"     # the last reply is out; waiting for the transport to go
     GONE = "gone"           # connectionLost
 
+    # Enum hashes members by name in Python; identity is enough and C-fast
+    # (every transition looks a (phase, input) pair up in TRANSITIONS).
+    __hash__ = object.__hash__
+
 
 class IllegalTransition(Exception):
     """

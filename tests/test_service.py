@@ -47,8 +47,8 @@ class AssemblyTests(SynchronousTestCase):
         """
         An empty listen list starts nothing for that protocol.
         """
-        config = makeConfig(os.path.abspath(self.mktemp()), **{
-            "smtp.listen": [], "submission.listen": [], "pop3.listen": [], "chat.listen": []})
+        config = makeConfig(os.path.abspath(self.mktemp()),
+                            **{f"{entry.role}.listen": [] for entry in PROTOCOLS})
         reactor = MemoryReactorClock()
         suite = makeService(config, reactor)
         suite.privilegedStartService()

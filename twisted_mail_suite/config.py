@@ -244,6 +244,17 @@ class ChatConfig:
 
 
 @dataclass(frozen=True)
+class IMAPConfig:
+    listen: tuple[str, ...] = _opt(_endpoints, ("tcp:1143:interface=127.0.0.1",))
+    idle_timeout: float = _opt(_seconds, 1800.0)     # RFC 9051 §5.4: at least 30 minutes
+    max_connections: int = _opt(_int, 1000)
+    max_connections_per_ip: int = _opt(_int, 50)
+    max_line_length: int = _opt(_size, 64 * 1024)    # a command line (and its non-APPEND literals)
+    max_literal_size: int = _opt(_size, 50 * 1024 * 1024)   # an APPEND message (APPENDLIMIT)
+    junk_command_limit: int = _opt(_int, 50)         # BAD replies before BYE
+
+
+@dataclass(frozen=True)
 class Config:
     hostname: str = _opt(_str, "mail.example.test")
     domains: tuple[str, ...] = _opt(_domains, ("example.test", "localhost"))
@@ -259,6 +270,7 @@ class Config:
     submission: SubmissionConfig = _section(SubmissionConfig)
     pop3: POP3Config = _section(POP3Config)
     chat: ChatConfig = _section(ChatConfig)
+    imap: IMAPConfig = _section(IMAPConfig)
 
     @property
     def usersFile(self) -> str:

@@ -84,6 +84,8 @@ PROTOCOLS: tuple[ProtocolRecord, ...] = (
                    "twisted_mail_suite.pop3.avatars:register"),
     ProtocolRecord("chat", "twisted_mail_suite.chat.factory:makeFactory", "the chat room",
                    "twisted_mail_suite.chat.avatars:register"),
+    ProtocolRecord("imap", "twisted_mail_suite.imap.factory:makeFactory", "IMAP",
+                   "twisted_mail_suite.imap.avatars:register"),
 )
 
 

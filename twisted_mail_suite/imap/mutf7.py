@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-__all__ = ["decode", "encode", "MUTF7Error"]
+__all__ = ["decode", "encode", "storedName", "wireName", "MUTF7Error"]
 
 
 class MUTF7Error(ValueError):
@@ -72,3 +72,32 @@ def decode(data: bytes) -> str:
         else:
             raise MUTF7Error("octet outside modified UTF-7")
     return "".join(out)
+
+
+def storedName(raw: bytes, utf8: bool) -> str:
+    """
+    A mailbox name from the wire as stored: UTF-8 (an IMAP4rev2 client,
+    or 8-bit octets from any client) is converted to modified UTF-7;
+    7-bit names must be valid modified UTF-7.
+
+    @raise MUTF7Error: neither valid UTF-8 nor modified UTF-7.
+    """
+    if utf8 or not raw.isascii():
+        try:
+            return encode(raw.decode("utf-8")).decode("ascii")
+        except UnicodeDecodeError:
+            raise MUTF7Error("not UTF-8") from None
+    decode(raw)
+    return raw.decode("ascii")
+
+
+def wireName(name: str, utf8: bool) -> bytes:
+    """
+    A stored mailbox name as the client sees it (UTF-8 for IMAP4rev2).
+    """
+    if utf8:
+        try:
+            return decode(name.encode("ascii")).encode("utf-8")
+        except (MUTF7Error, UnicodeError):
+            pass
+    return name.encode("ascii", "replace")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
@@ -37,7 +38,7 @@ __all__ = ["FolderMessage", "MaildirFolder", "KEYWORDS_FILE", "MAX_KEYWORDS"]
 
 KEYWORDS_FILE = "mailsuite-keywords"
 MAX_KEYWORDS = 26
-_SUBS = ("cur", "new")
+_RECENT_NS = 2_000_000_000     # a directory changed this recently is listed again
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +118,15 @@ class MaildirFolder:
     def refresh(self, force: bool = False) -> bool:
         """
         Look for changes made by others (new, gone, renamed files): a
-        listing only if C{new/} or C{cur/} changed (or C{force}).
+        listing only if C{new/} or C{cur/} changed (or C{force}), or changed
+        so recently that another change within the file system's clock
+        tick would not show (as Dovecot does).
 
         @return: whether anything changed (then listeners were called).
         """
         stamp = self._dirStamp()
-        if stamp is not None and stamp == self._stamp and not force:
+        if stamp is not None and stamp == self._stamp and not force \
+                and time.time_ns() - max(stamp) > _RECENT_NS:
             return False
         if stamp is None:
             self._stamp = None

@@ -9,8 +9,9 @@ message, read as little as possible:
     kept (L{twisted_mail_suite.imap.messageinfo});
   - BODYSTRUCTURE, BODY and part sections need the structure, parsed
     once from the whole message and kept (offsets, not content);
-  - C{BODY[]} and C{RFC822} (and their partial forms) are streamed from
-    the file a chunk at a time, never held whole.
+  - C{BODY[]} and C{RFC822} (and their partial forms) of a large message
+    are streamed from the file a chunk at a time, never held whole (a
+    small one, up to L{INLINE} octets, is read at once: fewer writes).
 
 Reading a body without C{.PEEK} sets C{\\Seen} (read-write mailboxes),
 and the new FLAGS go in the same response.
@@ -23,7 +24,7 @@ from typing import Any, Iterator
 
 from .connection import Handler
 from .grammar import Arguments, SyntaxError_, formatDateTime, tokenize
-from .messageinfo import MessageInfo, loadFull, loadHeader, streamRange
+from .messageinfo import MessageInfo, loadFull, loadHeader, readAll, streamRange
 from .responses import Bad, No, literal, quoted
 from .structure import SectionError, binaryContent, bodyStructure, headerFields, sectionRange
 
@@ -41,6 +42,7 @@ MACROS = {b"ALL": [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE"],
 SIMPLE = {b"UID": "uid", b"FLAGS": "flags", b"INTERNALDATE": "internaldate", b"RFC822.SIZE": "size",
           b"ENVELOPE": "envelope", b"BODYSTRUCTURE": "bodystructure", b"BODY": "body"}
 FLUSH = 32 * 1024
+INLINE = 128 * 1024        # a message up to this size is read whole; a larger one is streamed
 
 
 @dataclass(frozen=True)
@@ -152,12 +154,14 @@ def fetch(ctx: Any, perform: Any, args: Arguments, uid: bool = False) -> Handler
         items.insert(0, Item(b"UID", "uid"))
     utf8 = ctx.core.rev2
     cache = perform.account.cache
+    wantsFlags = any(item.kind == "flags" for item in items)
+    setsSeen = not mailbox.readOnly and any(not item.peek for item in items)
     pending: list[bytes] = []
     size = 0
     missing = False
     for seq, message in targets:
         try:
-            pieces = _message(mailbox, cache, seq, message, items, utf8)
+            pieces = _message(mailbox, cache, seq, message, items, utf8, wantsFlags, setsSeen)
         except KeyError:
             missing = True
             continue
@@ -179,8 +183,8 @@ def fetch(ctx: Any, perform: Any, args: Arguments, uid: bool = False) -> Handler
     return b"OK Fetch completed."
 
 
-def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item],
-             utf8: bool) -> list[bytes | Iterator[bytes]]:
+def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item], utf8: bool,
+             wantsFlags: bool, setsSeen: bool) -> list[bytes | Iterator[bytes]]:
     """
     The response for one message, as bytes and streams to send in order.
 
@@ -191,8 +195,7 @@ def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item]
     info: MessageInfo | None = None
     data: bytes | None = None
     parts: list[Any] = []
-    wantsFlags = any(item.kind == "flags" for item in items)
-    if not mailbox.readOnly and any(not item.peek for item in items) and "S" not in current.flags:
+    if setsSeen and "S" not in current.flags:
         changed = folder.setFlags([current.uid], add="S")
         mailbox.replace(changed)
         current = mailbox.current(current)
@@ -215,6 +218,11 @@ def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item]
             if info is None or info.root is None:
                 info, data = loadFull(cache, folder, current, data)
             parts.append(kind.upper().encode() + b" " + bodyStructure(info.root, kind == "bodystructure", utf8))
+        elif item.whole and current.size <= INLINE and data is None:
+            data = readAll(folder, current)
+            parts.append(item.name + b" " + _literal(data, item.partial))
+        elif item.whole and data is not None:
+            parts.append(item.name + b" " + _literal(data, item.partial))
         elif item.whole:
             parts.append((item.name + b" ", streamRange(folder, current, item.partial)))
         elif kind == "section" and not item.numbers and item.text in (b"HEADER", b"HEADER.FIELDS",

@@ -208,7 +208,7 @@ class MaildirFolder:
         self._changed()
 
     def pathOf(self, message: FolderMessage) -> str:
-        return os.path.join(self.path, message.sub, message.filename)
+        return f"{self.path}/{message.sub}/{message.filename}"
 
     def open(self, message: FolderMessage) -> FileContent:
         """

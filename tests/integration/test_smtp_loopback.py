@@ -20,6 +20,9 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from twisted_mail_suite.testing import startHarness
 
+# The harness makes random passwords unless given; these tests log in with known ones.
+KNOWN_USERS = {"alice": "secret", "bob": "hunter2"}
+
 MESSAGE = (b"From: Bob <bob@example.test>\r\n"
            b"To: Alice <alice@example.test>\r\n"
            b"Subject: over loopback\r\n"
@@ -65,7 +68,7 @@ class SmtplibTests(LoopbackTestsMixin, TestCase):
 
     @defer.inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True)
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS)
 
     @defer.inlineCallbacks
     def test_plainMX(self) -> Any:
@@ -188,7 +191,7 @@ class TwistedClientTests(LoopbackTestsMixin, TestCase):
 
     @defer.inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self)
+        self.harness = yield startHarness(self, users=KNOWN_USERS)
 
     @defer.inlineCallbacks
     def test_sendmail(self) -> Any:
@@ -231,7 +234,7 @@ class SwaksTests(LoopbackTestsMixin, TestCase):
         self.swaks = shutil.which("swaks")
         if self.swaks is None:
             raise SkipTest("swaks is not installed")
-        self.harness = yield startHarness(self, tls=True)
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS)
 
     def swaksRun(self, *arguments: str) -> defer.Deferred:
         body = MESSAGE.decode()

@@ -229,6 +229,21 @@ class POP3Config:
     max_connections_per_ip: int = _opt(_int, 50)
 
 
+def _orDerived(convert: Callable[[object, str, str], Any]) -> Callable[[object, str, str], Any]:
+    """
+    C{convert}, or L{None} (null: the value is derived from other keys).
+    """
+    def convertOrNone(value: object, key: str, source: str) -> Any:
+        return None if value is None else convert(value, key, source)
+    return convertOrNone
+
+
+def _ipv6Prefix(value: object, key: str, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 128:
+        raise _fail(source, key, "a prefix length from 1 to 128", value)
+    return value
+
+
 @dataclass(frozen=True)
 class ChatConfig:
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:7000:interface=127.0.0.1",))
@@ -236,11 +251,35 @@ class ChatConfig:
     require_login: bool = _opt(_bool, False)
     max_line_length: int = _opt(_size, 4096)
     max_pending_output: int = _opt(_size, 256 * 1024)
-    lines_per_second: float = _opt(_seconds, 10.0)
+    lines_per_second: float = _opt(_seconds, 10.0)   # per connection; 0: no flood throttle
     burst: int = _opt(_int, 30)
     max_connections: int = _opt(_int, 20000)
     max_connections_per_ip: int = _opt(_int, 20000)
     announce_limit: int = _opt(_int, 200)   # joins/parts announced in rooms up to this size; 0: always
+    # Shared by every connection from one address (IPv6: one address_ipv6_prefix network):
+    address_lines_per_second: float | None = _opt(_orDerived(_seconds), None)  # null: 2 x lines_per_second; 0: none
+    address_burst: int | None = _opt(_orDerived(_int), None)                    # null: 2 x burst
+    # bytes of chat one address may make the server send a second: a line's size times the members
+    # it reaches (the cost of a broadcast); 0: no byte budget
+    address_bytes_per_second: int = _opt(_size, 4 * 1024 * 1024)
+    address_bytes_burst: int = _opt(_size, 16 * 1024 * 1024)
+    address_ipv6_prefix: int = _opt(_ipv6Prefix, 64)
+
+    @property
+    def addressLineRate(self) -> float:
+        """
+        Lines a second one address may send (0: no line budget).
+        """
+        rate = self.address_lines_per_second
+        return 2 * self.lines_per_second if rate is None else rate
+
+    @property
+    def addressLineBurst(self) -> int:
+        """
+        Lines one address may save up.
+        """
+        burst = self.address_burst
+        return 2 * self.burst if burst is None else burst
 
 
 @dataclass(frozen=True)

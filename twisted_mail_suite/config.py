@@ -213,7 +213,10 @@ class SMTPConfig:
     max_connections_per_ip: int = _opt(_int, 50)
     command_timeout: float = _opt(_seconds, 300.0)   # RFC 5321 4.5.3.2.7
     data_timeout: float = _opt(_seconds, 600.0)      # RFC 5321 4.5.3.2.6
-    junk_command_limit: int = _opt(_int, 100)        # Postfix smtpd_junk_command_limit
+    junk_command_limit: int = _opt(_int, 100)        # Postfix smtpd_junk_command_limit; also counts repeated EHLO/HELO
+    # 452s for recipients past max_recipients, per transaction, before each further one counts
+    # as junk (Postfix smtpd_recipient_overshoot_limit)
+    recipient_overshoot_limit: int = _opt(_int, 1000)
 
 
 @dataclass(frozen=True)

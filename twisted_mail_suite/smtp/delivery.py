@@ -14,6 +14,7 @@ L{twisted_mail_suite.smtp.adapter}.
 """
 from __future__ import annotations
 
+import ipaddress
 import time
 from email.utils import formatdate
 from typing import Any, Sequence
@@ -25,6 +26,7 @@ from ..config import Config
 from ..delivery import Delivery, DeliveryTarget, LocalRoute, Router
 from ..errors import ProtocolError, UnknownRecipient
 from ..interfaces import IMailStore, IPendingDelivery, IUserDatabase
+from .address import isHeloDomain, neuterHelo
 
 _date: list = [0, ""]
 
@@ -47,6 +49,19 @@ class RelayDenied(ProtocolError):
 class UnknownUser(ProtocolError):
     def __init__(self, address: str) -> None:
         super().__init__(b"550 5.1.1", b"Mailbox unavailable", f"no local user for {address}")
+
+
+def _addressLiteral(peer: str) -> str:
+    """
+    The RFC 5321 address literal of the client's address (C{[192.0.2.7]},
+    C{[IPv6:2001:db8::7]}); a peer without an IP address (a UNIX socket)
+    as its name, made safe.
+    """
+    try:
+        ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return neuterHelo(peer.encode("ascii", "replace")).decode("ascii")
+    return f"[IPv6:{ip.compressed}]" if ip.version == 6 else f"[{ip}]"
 
 
 def _addressText(address: object) -> str:
@@ -230,12 +245,24 @@ class LocalDelivery:
                        tls: str | None = None, protocol: str = "ESMTP") -> bytes:
         """
         The C{Received:} field (RFC 5321 §4.4), noting TLS and AUTH.
+
+        The client's EHLO name is never taken as it came: made safe
+        (L{neuterHelo}: one token, no comment, no C{;}, no 8-bit), it
+        stands in the C{from} clause only if it is a domain or an address
+        literal (C{from mail.example.org ([192.0.2.7])}); otherwise the
+        client's address literal does and the name follows in the comment
+        (C{from [192.0.2.7] ([192.0.2.7] helo=x?authenticated?as?bob?)}).
         """
         heloName, peer = helo
-        heloName = heloName.decode("ascii", "replace") if isinstance(heloName, bytes) else str(heloName)
+        name = neuterHelo(heloName if isinstance(heloName, bytes) else str(heloName).encode("utf-8"))
         peer = peer.decode("ascii", "replace") if isinstance(peer, bytes) else str(peer)
         with_ = protocol + ("S" if tls else "") + ("A" if self.user else "")
-        parts = [f"from {heloName} ([{peer}])"]
+        if name and isHeloDomain(name):
+            parts = [f"from {name.decode('ascii')} ([{peer}])"]
+        elif name:
+            parts = [f"from {_addressLiteral(peer)} ([{peer}] helo={name.decode('ascii')})"]
+        else:
+            parts = [f"from {_addressLiteral(peer)} ([{peer}])"]
         if tls:
             parts.append(f"(using {tls})")
         if self.user:

@@ -222,6 +222,10 @@ class SMTPConfig:
 @dataclass(frozen=True)
 class SubmissionConfig(SMTPConfig):
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:2587:interface=127.0.0.1",))
+    # reject: an authenticated user may use as MAIL FROM only addresses delivered to them (their
+    # name at a local domain, a subaddress, an alias listing them) or <> (Postfix
+    # reject_sender_login_mismatch); allow: any sender.  For every AUTH session, MX port included.
+    sender_login_mismatch: str = _opt(_choice("reject", "allow"), "reject")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import time
 from email.utils import formatdate
 from typing import Any, Sequence
 
-from twisted.mail.smtp import IMessage, IMessageDelivery
+from twisted.mail.smtp import IMessage, IMessageDelivery, SMTPBadSender
 from zope.interface import Interface, implementer
 
 from ..config import Config
@@ -49,6 +49,19 @@ class RelayDenied(ProtocolError):
 class UnknownUser(ProtocolError):
     def __init__(self, address: str) -> None:
         super().__init__(b"550 5.1.1", b"Mailbox unavailable", f"no local user for {address}")
+
+
+NOT_OWNED = b"Sender address rejected: not owned by authenticated user"
+
+
+class SenderNotOwned(ProtocolError):
+    """
+    An authenticated user gave a MAIL FROM that is not theirs (Postfix's
+    C{reject_sender_login_mismatch}: C{553 5.7.1}).
+    """
+
+    def __init__(self, address: str, user: str) -> None:
+        super().__init__(b"553 5.7.1", NOT_OWNED, f"sender {address} not owned by user {user}")
 
 
 def _addressLiteral(peer: str) -> str:
@@ -221,9 +234,37 @@ class LocalDelivery:
 
     def checkSender(self, helo: tuple[bytes, bytes], sender: bytes) -> object:
         """
-        Any sender, including the null sender C{<>}, is accepted.
+        Anonymous (MX): any sender, including the null sender C{<>}.
+        Authenticated: see L{ownsSender}.
+
+        @raise SenderNotOwned: the user may not send as C{sender}.
         """
+        if self.user is not None and sender:
+            address = sender.decode("utf-8", "replace")
+            if not self.ownsSender(address):
+                raise SenderNotOwned(address, self.user)
         return sender
+
+    def ownsSender(self, address: str) -> bool:
+        """
+        May this session use C{address} as its MAIL FROM?  Anyone may when
+        anonymous, or when C{submission.sender_login_mismatch} is
+        C{allow}.  Otherwise only an address delivered to this user
+        (L{Router.route}: their name at any local domain, a subaddress of
+        it, an alias listing them, and the catch-all's unclaimed local
+        addresses for the catch-all user) or the null sender.
+        """
+        user = self.user
+        if user is None or not address or self.config.submission.sender_login_mismatch == "allow":
+            return True
+        try:
+            route = self.router.route(address)
+        except UnknownRecipient:
+            return False
+        if not isinstance(route, LocalRoute):
+            return False
+        user = user.lower()
+        return any(name.lower() == user for name in route.users)
 
     def checkRecipient(self, helo: tuple[bytes, bytes], sender: bytes, address: bytes) -> LocalRoute:
         return self.route(recipientText(address))
@@ -275,8 +316,13 @@ class LocalDelivery:
 
     def validateFrom(self, helo: tuple, origin: object) -> object:
         """
-        Any sender, including the null sender C{<>}, is accepted.
+        As L{checkSender}, for Twisted's contract.
+
+        @raise SMTPBadSender: (C{553 5.7.1}) the user may not send as
+            C{origin}.
         """
+        if not self.ownsSender(_addressText(origin)):
+            raise SMTPBadSender(origin, 553, "5.7.1 " + NOT_OWNED.decode("ascii"))
         return origin
 
     def validateTo(self, user: object) -> LocalRecipient:

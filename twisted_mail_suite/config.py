@@ -213,12 +213,19 @@ class SMTPConfig:
     max_connections_per_ip: int = _opt(_int, 50)
     command_timeout: float = _opt(_seconds, 300.0)   # RFC 5321 4.5.3.2.7
     data_timeout: float = _opt(_seconds, 600.0)      # RFC 5321 4.5.3.2.6
-    junk_command_limit: int = _opt(_int, 100)        # Postfix smtpd_junk_command_limit
+    junk_command_limit: int = _opt(_int, 100)        # Postfix smtpd_junk_command_limit; also counts repeated EHLO/HELO
+    # 452s for recipients past max_recipients, per transaction, before each further one counts
+    # as junk (Postfix smtpd_recipient_overshoot_limit)
+    recipient_overshoot_limit: int = _opt(_int, 1000)
 
 
 @dataclass(frozen=True)
 class SubmissionConfig(SMTPConfig):
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:2587:interface=127.0.0.1",))
+    # reject: an authenticated user may use as MAIL FROM only addresses delivered to them (their
+    # name at a local domain, a subaddress, an alias listing them) or <> (Postfix
+    # reject_sender_login_mismatch); allow: any sender.  For every AUTH session, MX port included.
+    sender_login_mismatch: str = _opt(_choice("reject", "allow"), "reject")
 
 
 @dataclass(frozen=True)

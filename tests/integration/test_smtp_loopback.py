@@ -236,11 +236,11 @@ class SwaksTests(LoopbackTestsMixin, TestCase):
             raise SkipTest("swaks is not installed")
         self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS)
 
-    def swaksRun(self, *arguments: str) -> defer.Deferred:
+    def swaksRun(self, *arguments: str, sender: str = "bob@example.test") -> defer.Deferred:
         body = MESSAGE.decode()
 
         def run() -> subprocess.CompletedProcess:
-            return subprocess.run([self.swaks, "--server", "127.0.0.1", "--from", "bob@example.test",
+            return subprocess.run([self.swaks, "--server", "127.0.0.1", "--from", sender,
                                    "--data", "-", "--suppress-data", "--timeout", "10", *arguments],
                                   input=body.encode(), capture_output=True, timeout=30)
 
@@ -262,7 +262,7 @@ class SwaksTests(LoopbackTestsMixin, TestCase):
         """
         result = yield self.swaksRun("--port", str(self.harness.submissionPort), "--to", "bob@example.test",
                                      "--tls", "--auth", "PLAIN", "--auth-user", "alice",
-                                     "--auth-password", "secret")
+                                     "--auth-password", "secret", sender="alice@example.test")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn(b"with ESMTPSA", self.assertDelivered("bob"))
 
@@ -273,7 +273,7 @@ class SwaksTests(LoopbackTestsMixin, TestCase):
         """
         result = yield self.swaksRun("--port", str(self.harness.submissionsPort), "--to", "bob@example.test",
                                      "--tlsc", "--auth", "LOGIN", "--auth-user", "alice",
-                                     "--auth-password", "secret")
+                                     "--auth-password", "secret", sender="alice@example.test")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertDelivered("bob")
 

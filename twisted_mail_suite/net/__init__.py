@@ -3,7 +3,8 @@
 The connection chassis: what every protocol of the suite needs around its
 own verbs, written once.
 
-  - L{transport}: C{peerHost}, C{isSecure}, C{setNoDelay}.
+  - L{transport}: C{peerHost}, C{isSecure}, C{setNoDelay};
+    C{loseConnectionWithin}, closing with an abort after a grace.
   - L{admission}: C{ConnectionRegistry} (total and per-address limits),
     C{Ticket}, C{Refusal}.
   - L{idle}: C{IdleTracker}, one timer for the idle timeouts of many

@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IDelayedCall, INegotiated, IReactorTime,
 __all__ = ["CLOSE_GRACE", "LOCAL_PEER", "loseConnectionWithin", "peerHost", "isSecure", "setNoDelay"]
 
 # Seconds a closing connection has to take what was written to it.
-CLOSE_GRACE = 10.0
+CLOSE_GRACE = 10.0   # seconds a closing client has to take its last output before it is aborted
 
 # The peer host of a connection without an IP peer (a UNIX socket, a pipe).
 LOCAL_PEER = "local"

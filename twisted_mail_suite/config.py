@@ -190,17 +190,39 @@ class TLSConfig:
     starttls: bool = _opt(_bool, True)     # offer STARTTLS (SMTP) and STLS (POP3)
 
 
+def _intBetween(low: int, high: int) -> Callable[[object, str, str], int]:
+    def convert(value: object, key: str, source: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _fail(source, key, f"a whole number from {low} to {high}", value)
+        return value
+    return convert
+
+
 @dataclass(frozen=True)
 class AuthConfig:
     """
-    The one failed-login policy of all protocols.
+    The one failed-login policy of all protocols, and how passwords are
+    checked.
     """
 
-    max_failures: int = _opt(_int, 10)                 # per client address in window -> refuse
+    max_failures: int = _opt(_int, 10)                 # per address group in window (in-flight count) -> refuse
     max_failures_per_connection: int = _opt(_int, 3)   # then disconnect
     failure_delay: float = _opt(_seconds, 1.0)         # first failure; doubles each time
     max_delay: float = _opt(_seconds, 8.0)
     window: float = _opt(_seconds, 300.0)
+    # Longer credentials fail unchecked, before any hashing (UTF-8 octets).
+    # 1 KiB of password is far beyond any passphrase or password manager,
+    # bounds SHA512-CRYPT (cost grows with length) to a few times a normal
+    # check, and stays under libpass's own 4 KiB limit.
+    max_username_length: int = _opt(_intBetween(1, 1024), 256)
+    max_password_length: int = _opt(_intBetween(1, 4096), 1024)
+    max_concurrent_checks: int = _opt(_intBetween(1, 10_000), 5)   # per address group at once; more: refused
+    ipv4_prefix: int = _opt(_intBetween(0, 32), 32)     # addresses counted together (Dovecot: /32)
+    ipv6_prefix: int = _opt(_intBetween(0, 128), 64)    # one /64 is one subscriber (Dovecot uses /48)
+    hash_threads: int = _opt(_intBetween(1, 64), 2)     # the password-hashing pool (never the store's)
+    # The scheme new users get (mailsuite-admin) and the cost every check
+    # spends at least (unknown users and cheaply stored passwords alike).
+    default_scheme: str = _opt(_choice("BLF-CRYPT", "ARGON2ID"), "BLF-CRYPT")
 
 
 @dataclass(frozen=True)

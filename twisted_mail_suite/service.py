@@ -26,6 +26,7 @@ from .config import Config
 from .delivery.router import Router
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
+from .identity.workers import AuthWorkers
 from .interfaces import IEventBus, IMailStore, IUserDatabase
 from .net.lifecycle import IDrainable
 from .net.tls import ServerTLS
@@ -141,10 +142,16 @@ class MailSuiteService(MultiService):
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.bus = bus if bus is not None else EventBus()
-        self.store = NotifyingStore(store if store is not None else MaildirStore(config.mailDir), self.bus)
+        # Password hashing and users-file reading get their own bounded pool,
+        # started first and stopped last; the store's fsyncs keep the reactor's.
+        self.authWorkers = AuthWorkers(reactor, config.auth.hash_threads)
+        self.authWorkers.setServiceParent(self)
+        runInThread = runInThread or self.authWorkers.runInThread
+        self.store = NotifyingStore(store if store is not None else MaildirStore(
+            config.mailDir, runBlocking=inThreadPool(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
-        self.users = users if users is not None else PasswdFile(config.usersFile)
-        self.portal = makePortal(config, self.users, self.clock, runInThread or inThreadPool(reactor))
+        self.users = users if users is not None else PasswdFile(config.usersFile, runInThread)
+        self.portal = makePortal(config, self.users, self.clock, runInThread)
         self.tls = ServerTLS(config)
         self.parts = SuiteParts(
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,

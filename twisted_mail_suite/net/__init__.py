@@ -5,7 +5,8 @@ own verbs, written once.
 
   - L{transport}: C{peerHost}, C{isSecure}, C{setNoDelay}.
   - L{admission}: C{ConnectionRegistry} (total and per-address limits),
-    C{Ticket}, C{Refusal}.
+    C{Ticket}, C{Refusal}, and the C{ConnectionBudget} every registry of
+    the process shares (sized at start from C{RLIMIT_NOFILE}).
   - L{idle}: C{IdleTracker}, one timer for the idle timeouts of many
     connections.
   - L{lifecycle}: C{Lifecycle} (open -> busy -> draining -> closing ->
@@ -22,10 +23,10 @@ the manager)::
 
     @implementer(IDrainable)
     class ThingFactory(ServerFactory):
-        def __init__(self, config, clock):
+        def __init__(self, config, clock, budget=None):   # budget: SuiteParts.budget
             self.clock = clock
             self.manager = ConnectionManager(clock, ConnectionRegistry(
-                config.max_connections, config.max_connections_per_ip))
+                config.max_connections, config.max_connections_per_ip, budget))
             self.idle = IdleTracker(clock, config.idle_timeout, ThingProtocol.idleExpired)
 
         def drain(self, timeout):

@@ -17,7 +17,7 @@ from twisted.internet.protocol import ServerFactory
 from zope.interface import implementer
 
 from ..config import POP3Config
-from ..net.admission import ConnectionRegistry
+from ..net.admission import ConnectionBudget, ConnectionRegistry
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
@@ -45,11 +45,14 @@ class POP3Factory(ServerFactory):
     APOP_RECHECK = 2.0   # seconds between looks at the users database for APOP
 
     def __init__(self, config: POP3Config, hostname: str, portal: Any,
-                 apopAllowed: Callable[[], bool], tls: Any, clock: IReactorTime) -> None:
+                 apopAllowed: Callable[[], bool], tls: Any, clock: IReactorTime,
+                 budget: ConnectionBudget | None = None) -> None:
         """
         @param apopAllowed: does some user's stored password allow APOP
             (C{PasswordChecker.anyAllowsHashedCredentials})?  Asked at most
             every L{APOP_RECHECK} seconds.
+        @param budget: the process's connection budget, shared with the
+            other protocols (L{None}: only this factory's limits).
         """
         self.config = config
         try:
@@ -60,7 +63,7 @@ class POP3Factory(ServerFactory):
         self.tls = tls
         self.clock = clock
         self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip))
+            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget))
         self.idle = IdleTracker(clock, config.idle_timeout, methodcaller("idleExpired"))
         self._apopAllowed = apopAllowed
         self._apop: tuple[float, bool] | None = None
@@ -104,4 +107,5 @@ def makeFactory(parts: SuiteParts, role: str = "pop3") -> POP3Factory:
     """
     return POP3Factory(
         config=getattr(parts.config, role), hostname=parts.config.hostname, portal=parts.portal,
-        apopAllowed=parts.portal.checker.anyAllowsHashedCredentials, tls=parts.tls, clock=parts.clock)
+        apopAllowed=parts.portal.checker.anyAllowsHashedCredentials, tls=parts.tls, clock=parts.clock,
+        budget=parts.budget)

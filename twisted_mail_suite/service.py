@@ -16,7 +16,6 @@ from typing import Any, Callable
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -65,7 +64,7 @@ class ListenerService(Service):
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
         self._listened = True
-        endpoint = serverFromString(self._reactor, self._tls.endpoint(self.description))
+        endpoint = self._tls.serverEndpoint(self._reactor, self.description)
         d = endpoint.listen(self.factory)
         d.addCallbacks(self._listening, self._failed)
         if self._failure is not None:        # a port that cannot be bound stops the start
@@ -188,7 +187,12 @@ class MailSuiteService(MultiService):
 
     @property
     def certPath(self) -> str:
-        return self.tls.certPath  # type: ignore[no-any-return]
+        """
+        The PEM certificate clients should trust (L{ServerTLS.trustPath}):
+        the local CA's C{ca.pem} when the suite made its own certificate,
+        else the configured one.
+        """
+        return self.tls.trustPath
 
     @property
     def tlsOptions(self) -> Any:

@@ -13,6 +13,9 @@ own verbs, written once.
     gone), C{IManagedConnection}, C{IDrainable} and C{ConnectionManager},
     the one drain.
   - L{output}: C{BoundedOutput}, the slow-reader bound.
+  - L{tls}: C{ServerTLS}, the certificate and the TLS options (TLS 1.2+,
+    AEAD suites) of STARTTLS and implicit-TLS listeners; L{certificates}:
+    the local CA and server certificate made when none is configured.
 
 It imports Twisted, zope.interface and nothing of the suite's protocols,
 identity, store or delivery.

@@ -228,6 +228,8 @@ class POP3Config:
     idle_timeout: float = _opt(_seconds, 600.0)      # RFC 1939: at least 10 minutes
     max_connections: int = _opt(_int, 100)
     max_connections_per_ip: int = _opt(_int, 10)     # Dovecot mail_max_userip_connections
+    max_bad_commands: int = _opt(_int, 20)           # then disconnect (Dovecot's limit); 0: none
+    apop: bool = _opt(_bool, False)                  # offer APOP (to users stored PLAIN); off: no MD5 logins
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class PoplibTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True, overrides={"auth.failure_delay": 0.01})
+        self.harness = yield startHarness(self, tls=True, overrides={"auth.failure_delay": 0.01, "pop3.apop": True})
         self.uids = []
         for message in MESSAGES:
             delivery = self.harness.store.beginDelivery(["alice"])

@@ -34,7 +34,7 @@ class TwistedClientTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True)
+        self.harness = yield startHarness(self, tls=True, overrides={"pop3.apop": True})
         self.uids = []
         for message in MESSAGES:
             delivery = self.harness.store.beginDelivery(["alice"])

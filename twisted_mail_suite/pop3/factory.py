@@ -4,7 +4,8 @@ The POP3 factory: one per suite, shared by every C{pop3} listener (plain
 C{tcp:} with STLS, and C{ssl:} with implicit TLS).  It holds what the
 connections share: the chassis (admission and the drain through a
 L{ConnectionManager}, one L{IdleTracker} for every idle timeout), the
-portal, the STLS options and whether APOP is offered.
+portal, the STLS options and whether APOP is offered (only when
+C{pop3.apop} is on, and then only while some stored password allows it).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class POP3Factory(ServerFactory):
         """
         @param apopAllowed: does some user's stored password allow APOP
             (C{PasswordChecker.anyAllowsHashedCredentials})?  Asked at most
-            every L{APOP_RECHECK} seconds.
+            every L{APOP_RECHECK} seconds, and only if C{config.apop}.
         @param budget: the process's connection budget, shared with the
             other protocols (L{None}: only this factory's limits).
         """
@@ -91,9 +92,13 @@ class POP3Factory(ServerFactory):
 
     def apopOffered(self) -> bool:
         """
-        Does some user's stored password allow APOP (rechecked every few
-        seconds, so a changed users file is noticed)?
+        Is APOP configured (C{pop3.apop}, off by default: APOP is an MD5
+        challenge over a password stored in the clear) and does some
+        user's stored password allow it (rechecked every few seconds, so a
+        changed users file is noticed)?
         """
+        if not self.config.apop:
+            return False
         now = self.clock.seconds()
         if self._apop is None or now - self._apop[0] >= self.APOP_RECHECK:
             self._apop = (now, self._apopAllowed())

@@ -231,8 +231,8 @@ class SMTPConfig:
     max_message_size: int = _opt(_size, 25 * 1024 * 1024)
     max_recipients: int = _opt(_int, 100)
     bare_newline: str = _opt(_choice("normalize", "reject"), "normalize")
-    max_connections: int = _opt(_int, 500)
-    max_connections_per_ip: int = _opt(_int, 50)
+    max_connections: int = _opt(_int, 100)           # Postfix default_process_limit
+    max_connections_per_ip: int = _opt(_int, 20)     # a big MX sends over <= 20 (Postfix destination concurrency)
     command_timeout: float = _opt(_seconds, 300.0)   # RFC 5321 4.5.3.2.7
     data_timeout: float = _opt(_seconds, 600.0)      # RFC 5321 4.5.3.2.6
     junk_command_limit: int = _opt(_int, 100)        # Postfix smtpd_junk_command_limit; also counts repeated EHLO/HELO
@@ -244,6 +244,7 @@ class SMTPConfig:
 @dataclass(frozen=True)
 class SubmissionConfig(SMTPConfig):
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:2587:interface=127.0.0.1",))
+    max_connections_per_ip: int = _opt(_int, 10)     # a few mail clients behind one NAT
     # reject: an authenticated user may use as MAIL FROM only addresses delivered to them (their
     # name at a local domain, a subaddress, an alias listing them) or <> (Postfix
     # reject_sender_login_mismatch); allow: any sender.  For every AUTH session, MX port included.
@@ -254,8 +255,10 @@ class SubmissionConfig(SMTPConfig):
 class POP3Config:
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:1110:interface=127.0.0.1",))
     idle_timeout: float = _opt(_seconds, 600.0)      # RFC 1939: at least 10 minutes
-    max_connections: int = _opt(_int, 500)
-    max_connections_per_ip: int = _opt(_int, 50)
+    max_connections: int = _opt(_int, 100)
+    max_connections_per_ip: int = _opt(_int, 10)     # Dovecot mail_max_userip_connections
+    max_bad_commands: int = _opt(_int, 20)           # then disconnect (Dovecot's limit); 0: none
+    apop: bool = _opt(_bool, False)                  # offer APOP (to users stored PLAIN); off: no MD5 logins
 
 
 def _orDerived(convert: Callable[[object, str, str], Any]) -> Callable[[object, str, str], Any]:
@@ -282,8 +285,8 @@ class ChatConfig:
     max_pending_output: int = _opt(_size, 256 * 1024)
     lines_per_second: float = _opt(_seconds, 10.0)   # per connection; 0: no flood throttle
     burst: int = _opt(_int, 30)
-    max_connections: int = _opt(_int, 20000)
-    max_connections_per_ip: int = _opt(_int, 20000)
+    max_connections: int = _opt(_int, 150)
+    max_connections_per_ip: int = _opt(_int, 10)     # ngircd allows 5; a team behind one NAT needs more
     announce_limit: int = _opt(_int, 200)   # joins/parts announced in rooms up to this size; 0: always
     # Shared by every connection from one address (IPv6: one address_ipv6_prefix network):
     address_lines_per_second: float | None = _opt(_orDerived(_seconds), None)  # null: 2 x lines_per_second; 0: none
@@ -321,6 +324,7 @@ class Config:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict, metadata={"convert": _aliases})
     catch_all: str | None = _opt(_optStr, None)
     shutdown_timeout: float = _opt(_seconds, 10.0)   # SIGTERM: in-flight work gets this long
+    max_connections: int = _opt(_int, 0)   # the whole process, every protocol; 0: what RLIMIT_NOFILE holds
     tls: TLSConfig = _section(TLSConfig)
     auth: AuthConfig = _section(AuthConfig)
     smtp: SMTPConfig = _section(SMTPConfig)

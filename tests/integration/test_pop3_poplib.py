@@ -44,7 +44,7 @@ class PoplibTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True, overrides={"auth.failure_delay": 0.01},
+        self.harness = yield startHarness(self, tls=True, overrides={"auth.failure_delay": 0.01, "pop3.apop": True},
                                            users=KNOWN_USERS, passwordScheme="PLAIN")
         self.uids = []
         for message in MESSAGES:

@@ -37,7 +37,8 @@ class TwistedClientTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS, passwordScheme="PLAIN")
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS, passwordScheme="PLAIN",
+                                           overrides={"pop3.apop": True})
         self.uids = []
         for message in MESSAGES:
             delivery = self.harness.store.beginDelivery(["alice"])

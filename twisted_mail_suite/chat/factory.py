@@ -24,7 +24,7 @@ from ..events import NewMailEvent
 from ..identity.policy import AuthSession
 from ..identity.realm import MailSuitePortal
 from ..interfaces import IEventBus, IUserDatabase
-from ..net.admission import ConnectionRegistry
+from ..net.admission import ConnectionBudget, ConnectionRegistry
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
@@ -71,7 +71,7 @@ class ChatFactory(ServerFactory):
 
     def __init__(self, config: ChatConfig, hostname: str, portal: MailSuitePortal,
                  users: IUserDatabase, bus: IEventBus, mailOffline: OfflineMail,
-                 clock: IReactorTime) -> None:
+                 clock: IReactorTime, budget: ConnectionBudget | None = None) -> None:
         self.config = config
         self.clock = clock
         self.mailOffline = mailOffline
@@ -85,7 +85,7 @@ class ChatFactory(ServerFactory):
         self.hub = ChatHub(self.ownerOf, config.announce_limit)
         self.idle = IdleTracker(clock, config.idle_timeout, ChatProtocol.idleExpired)
         self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip),
+            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget),
             abandonGrace=ABANDON_GRACE)
         self._portal = portal
         self._users = users
@@ -179,4 +179,4 @@ def makeFactory(parts: SuiteParts, role: str = "chat") -> ChatFactory:
         config=getattr(config, role), hostname=config.hostname, portal=parts.portal,
         users=parts.users, bus=parts.bus,
         mailOffline=partial(deliverChatMail, config, DeliveryTarget(parts.store)),
-        clock=parts.clock)
+        clock=parts.clock, budget=parts.budget)

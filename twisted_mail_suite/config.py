@@ -190,17 +190,39 @@ class TLSConfig:
     starttls: bool = _opt(_bool, True)     # offer STARTTLS (SMTP) and STLS (POP3)
 
 
+def _intBetween(low: int, high: int) -> Callable[[object, str, str], int]:
+    def convert(value: object, key: str, source: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _fail(source, key, f"a whole number from {low} to {high}", value)
+        return value
+    return convert
+
+
 @dataclass(frozen=True)
 class AuthConfig:
     """
-    The one failed-login policy of all protocols.
+    The one failed-login policy of all protocols, and how passwords are
+    checked.
     """
 
-    max_failures: int = _opt(_int, 10)                 # per client address in window -> refuse
+    max_failures: int = _opt(_int, 10)                 # per address group in window (in-flight count) -> refuse
     max_failures_per_connection: int = _opt(_int, 3)   # then disconnect
     failure_delay: float = _opt(_seconds, 1.0)         # first failure; doubles each time
     max_delay: float = _opt(_seconds, 8.0)
     window: float = _opt(_seconds, 300.0)
+    # Longer credentials fail unchecked, before any hashing (UTF-8 octets).
+    # 1 KiB of password is far beyond any passphrase or password manager,
+    # bounds SHA512-CRYPT (cost grows with length) to a few times a normal
+    # check, and stays under libpass's own 4 KiB limit.
+    max_username_length: int = _opt(_intBetween(1, 1024), 256)
+    max_password_length: int = _opt(_intBetween(1, 4096), 1024)
+    max_concurrent_checks: int = _opt(_intBetween(1, 10_000), 5)   # per address group at once; more: refused
+    ipv4_prefix: int = _opt(_intBetween(0, 32), 32)     # addresses counted together (Dovecot: /32)
+    ipv6_prefix: int = _opt(_intBetween(0, 128), 64)    # one /64 is one subscriber (Dovecot uses /48)
+    hash_threads: int = _opt(_intBetween(1, 64), 2)     # the password-hashing pool (never the store's)
+    # The scheme new users get (mailsuite-admin) and the cost every check
+    # spends at least (unknown users and cheaply stored passwords alike).
+    default_scheme: str = _opt(_choice("BLF-CRYPT", "ARGON2ID"), "BLF-CRYPT")
 
 
 @dataclass(frozen=True)
@@ -209,24 +231,49 @@ class SMTPConfig:
     max_message_size: int = _opt(_size, 25 * 1024 * 1024)
     max_recipients: int = _opt(_int, 100)
     bare_newline: str = _opt(_choice("normalize", "reject"), "normalize")
-    max_connections: int = _opt(_int, 500)
-    max_connections_per_ip: int = _opt(_int, 50)
+    max_connections: int = _opt(_int, 100)           # Postfix default_process_limit
+    max_connections_per_ip: int = _opt(_int, 20)     # a big MX sends over <= 20 (Postfix destination concurrency)
     command_timeout: float = _opt(_seconds, 300.0)   # RFC 5321 4.5.3.2.7
     data_timeout: float = _opt(_seconds, 600.0)      # RFC 5321 4.5.3.2.6
-    junk_command_limit: int = _opt(_int, 100)        # Postfix smtpd_junk_command_limit
+    junk_command_limit: int = _opt(_int, 100)        # Postfix smtpd_junk_command_limit; also counts repeated EHLO/HELO
+    # 452s for recipients past max_recipients, per transaction, before each further one counts
+    # as junk (Postfix smtpd_recipient_overshoot_limit)
+    recipient_overshoot_limit: int = _opt(_int, 1000)
 
 
 @dataclass(frozen=True)
 class SubmissionConfig(SMTPConfig):
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:2587:interface=127.0.0.1",))
+    max_connections_per_ip: int = _opt(_int, 10)     # a few mail clients behind one NAT
+    # reject: an authenticated user may use as MAIL FROM only addresses delivered to them (their
+    # name at a local domain, a subaddress, an alias listing them) or <> (Postfix
+    # reject_sender_login_mismatch); allow: any sender.  For every AUTH session, MX port included.
+    sender_login_mismatch: str = _opt(_choice("reject", "allow"), "reject")
 
 
 @dataclass(frozen=True)
 class POP3Config:
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:1110:interface=127.0.0.1",))
     idle_timeout: float = _opt(_seconds, 600.0)      # RFC 1939: at least 10 minutes
-    max_connections: int = _opt(_int, 500)
-    max_connections_per_ip: int = _opt(_int, 50)
+    max_connections: int = _opt(_int, 100)
+    max_connections_per_ip: int = _opt(_int, 10)     # Dovecot mail_max_userip_connections
+    max_bad_commands: int = _opt(_int, 20)           # then disconnect (Dovecot's limit); 0: none
+    apop: bool = _opt(_bool, False)                  # offer APOP (to users stored PLAIN); off: no MD5 logins
+
+
+def _orDerived(convert: Callable[[object, str, str], Any]) -> Callable[[object, str, str], Any]:
+    """
+    C{convert}, or L{None} (null: the value is derived from other keys).
+    """
+    def convertOrNone(value: object, key: str, source: str) -> Any:
+        return None if value is None else convert(value, key, source)
+    return convertOrNone
+
+
+def _ipv6Prefix(value: object, key: str, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 128:
+        raise _fail(source, key, "a prefix length from 1 to 128", value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -236,22 +283,46 @@ class ChatConfig:
     require_login: bool = _opt(_bool, False)
     max_line_length: int = _opt(_size, 4096)
     max_pending_output: int = _opt(_size, 256 * 1024)
-    lines_per_second: float = _opt(_seconds, 10.0)
+    lines_per_second: float = _opt(_seconds, 10.0)   # per connection; 0: no flood throttle
     burst: int = _opt(_int, 30)
-    max_connections: int = _opt(_int, 20000)
-    max_connections_per_ip: int = _opt(_int, 20000)
+    max_connections: int = _opt(_int, 150)
+    max_connections_per_ip: int = _opt(_int, 10)     # ngircd allows 5; a team behind one NAT needs more
     announce_limit: int = _opt(_int, 200)   # joins/parts announced in rooms up to this size; 0: always
+    # Shared by every connection from one address (IPv6: one address_ipv6_prefix network):
+    address_lines_per_second: float | None = _opt(_orDerived(_seconds), None)  # null: 2 x lines_per_second; 0: none
+    address_burst: int | None = _opt(_orDerived(_int), None)                    # null: 2 x burst
+    # bytes of chat one address may make the server send a second: a line's size times the members
+    # it reaches (the cost of a broadcast); 0: no byte budget
+    address_bytes_per_second: int = _opt(_size, 4 * 1024 * 1024)
+    address_bytes_burst: int = _opt(_size, 16 * 1024 * 1024)
+    address_ipv6_prefix: int = _opt(_ipv6Prefix, 64)
+
+    @property
+    def addressLineRate(self) -> float:
+        """
+        Lines a second one address may send (0: no line budget).
+        """
+        rate = self.address_lines_per_second
+        return 2 * self.lines_per_second if rate is None else rate
+
+    @property
+    def addressLineBurst(self) -> int:
+        """
+        Lines one address may save up.
+        """
+        burst = self.address_burst
+        return 2 * self.burst if burst is None else burst
 
 
 @dataclass(frozen=True)
 class IMAPConfig:
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:1143:interface=127.0.0.1",))
     idle_timeout: float = _opt(_seconds, 1800.0)     # RFC 9051 §5.4: at least 30 minutes
-    max_connections: int = _opt(_int, 1000)
-    max_connections_per_ip: int = _opt(_int, 50)
+    max_connections: int = _opt(_int, 100)           # the defaults of every protocol fit RLIMIT_NOFILE 1024
+    max_connections_per_ip: int = _opt(_int, 10)     # Dovecot mail_max_userip_connections
     max_line_length: int = _opt(_size, 64 * 1024)    # a command line (and its non-APPEND literals)
     max_literal_size: int = _opt(_size, 50 * 1024 * 1024)   # an APPEND message (APPENDLIMIT)
-    junk_command_limit: int = _opt(_int, 50)         # BAD replies before BYE
+    max_bad_commands: int = _opt(_int, 20)           # BAD replies before BYE (Dovecot's limit); 0: none
 
 
 @dataclass(frozen=True)
@@ -264,6 +335,7 @@ class Config:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict, metadata={"convert": _aliases})
     catch_all: str | None = _opt(_optStr, None)
     shutdown_timeout: float = _opt(_seconds, 10.0)   # SIGTERM: in-flight work gets this long
+    max_connections: int = _opt(_int, 0)   # the whole process, every protocol; 0: what RLIMIT_NOFILE holds
     tls: TLSConfig = _section(TLSConfig)
     auth: AuthConfig = _section(AuthConfig)
     smtp: SMTPConfig = _section(SMTPConfig)

@@ -16,7 +16,6 @@ from typing import Any, Callable
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -26,7 +25,9 @@ from .config import Config
 from .delivery.router import Router
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
+from .identity.workers import AuthWorkers
 from .interfaces import IEventBus, IMailStore, IUserDatabase
+from .net.admission import ConnectionBudget, Share, raiseFileLimit
 from .net.lifecycle import IDrainable
 from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
@@ -64,7 +65,7 @@ class ListenerService(Service):
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
         self._listened = True
-        endpoint = serverFromString(self._reactor, self._tls.endpoint(self.description))
+        endpoint = self._tls.serverEndpoint(self._reactor, self.description)
         d = endpoint.listen(self.factory)
         d.addCallbacks(self._listening, self._failed)
         if self._failure is not None:        # a port that cannot be bound stops the start
@@ -125,7 +126,12 @@ class MailSuiteService(MultiService):
     @param router: address -> local users or remote (default: from the config).
     @param wrapFactory: applied to each protocol factory before it listens
         (the test harness observes and cuts connections this way).
+    @param fileLimit: raises the soft C{RLIMIT_NOFILE} as far as it goes
+        and returns C{(soft, hard)} (default: L{raiseFileLimit}); called at
+        start to size the connection budget.
     @ivar parts: the L{SuiteParts} the protocols were built from.
+    @ivar budget: the connections of every protocol together, sized at
+        start (L{fitConnections}).
     @ivar factories: role -> protocol factory.
     """
 
@@ -134,22 +140,31 @@ class MailSuiteService(MultiService):
     def __init__(self, config: Config, reactor: Any = None, users: IUserDatabase | None = None,
                  store: IMailStore | None = None, bus: IEventBus | None = None,
                  runInThread: Callable[..., Any] | None = None, clock: Any = None,
-                 router: Router | None = None, wrapFactory: FactoryWrapper | None = None) -> None:
+                 router: Router | None = None, wrapFactory: FactoryWrapper | None = None,
+                 fileLimit: Callable[[], tuple[int, int]] = raiseFileLimit) -> None:
         super().__init__()
         reactor = reactor if reactor is not None else globalReactor()
         self.config = config
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.bus = bus if bus is not None else EventBus()
-        self.store = NotifyingStore(store if store is not None else MaildirStore(config.mailDir), self.bus)
+        # Password hashing and users-file reading get their own bounded pool,
+        # started first and stopped last; the store's fsyncs keep the reactor's.
+        self.authWorkers = AuthWorkers(reactor, config.auth.hash_threads)
+        self.authWorkers.setServiceParent(self)
+        runInThread = runInThread or self.authWorkers.runInThread
+        self.store = NotifyingStore(store if store is not None else MaildirStore(
+            config.mailDir, runBlocking=inThreadPool(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
-        self.users = users if users is not None else PasswdFile(config.usersFile)
-        self.portal = makePortal(config, self.users, self.clock, runInThread or inThreadPool(reactor))
+        self.users = users if users is not None else PasswdFile(config.usersFile, runInThread)
+        self.portal = makePortal(config, self.users, self.clock, runInThread)
         self.tls = ServerTLS(config)
+        self.budget = ConnectionBudget()
+        self._fileLimit = fileLimit
         self.parts = SuiteParts(
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
             store=self.store, bus=self.bus, router=router or Router.fromConfig(config, self.users),
-            tls=self.tls, maildropLocks=MaildropLocks())
+            tls=self.tls, maildropLocks=MaildropLocks(), budget=self.budget)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
@@ -179,17 +194,38 @@ class MailSuiteService(MultiService):
 
     @property
     def certPath(self) -> str:
-        return self.tls.certPath  # type: ignore[no-any-return]
+        """
+        The PEM certificate clients should trust (L{ServerTLS.trustPath}):
+        the local CA's C{ca.pem} when the suite made its own certificate,
+        else the configured one.
+        """
+        return self.tls.trustPath
 
     @property
     def tlsOptions(self) -> Any:
         return self.tls.options
 
+    def fitConnections(self) -> int:
+        """
+        Raise the soft file limit to the hard one and size the connection
+        budget shared by every protocol (see L{ConnectionBudget.fit}).
+
+        @return: the budget (the most connections open at once).
+        @raise twisted_mail_suite.net.admission.BudgetError: the limits of
+            the config cannot be held (a L{ConfigError}).
+        """
+        shares = [Share(f"{entry.role}.max_connections", getattr(self.config, entry.role).max_connections,
+                        entry.files) for entry in PROTOCOLS if entry.role in self.factories]
+        return self.budget.fit(shares, self.config.max_connections, self._fileLimit()[0])
+
     def privilegedStartService(self) -> None:
+        self.fitConnections()
         self.tls.ensure()
         super().privilegedStartService()
 
     def startService(self) -> None:
+        if not self.budget.limit:           # started without the privileged step
+            self.fitConnections()
         self.tls.ensure()                   # idempotent: started without the privileged step
         super().startService()
         self.reactor.callLater(0, self._ready)

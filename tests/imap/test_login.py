@@ -177,3 +177,14 @@ class StartTLSTests(SynchronousTestCase):
         client = Client(newSuite(self))
         client.login()
         self.assertEqual(client.command(b"STARTTLS")[1], b"BAD Command not valid in this state.")
+
+
+class RepliesTests(SynchronousTestCase):
+    def test_everyOutcomeAnswered(self) -> None:
+        """
+        Every outcome of the shared policy but success has an IMAP reply.
+        """
+        from twisted_mail_suite.identity.policy import LoginOutcome
+        from twisted_mail_suite.imap.login import LOGIN_REPLIES
+
+        self.assertEqual(set(LOGIN_REPLIES), set(LoginOutcome) - {LoginOutcome.SUCCEEDED})

@@ -115,9 +115,9 @@ class BadInputTests(SynchronousTestCase):
 
     def test_junkLimit(self) -> None:
         """
-        Past C{junk_command_limit} BAD replies the client is told BYE.
+        Past C{max_bad_commands} BAD replies the client is told BYE.
         """
-        client = Client(newSuite(self, **{"imap.junk_command_limit": 3}))
+        client = Client(newSuite(self, **{"imap.max_bad_commands": 3}))
         for _ in range(3):
             client.send(b"a JUNK")
         self.assertFalse(client.closed)

@@ -20,7 +20,7 @@ from zope.interface import implementer
 from ..config import IMAPConfig
 from ..events import NewMailEvent
 from ..interfaces import IEventBus
-from ..net.admission import ConnectionRegistry
+from ..net.admission import ConnectionBudget, ConnectionRegistry
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
@@ -46,7 +46,13 @@ class IMAPFactory(ServerFactory):
     protocol = IMAPServerProtocol
 
     def __init__(self, config: IMAPConfig, hostname: str, portal: Any, tls: Any, clock: IReactorTime,
-                 bus: IEventBus | None = None) -> None:
+                 bus: IEventBus | None = None, budget: ConnectionBudget | None = None) -> None:
+        """
+        @param bus: where new mail is announced (L{None}: IDLE hears of
+            deliveries at the client's next command only).
+        @param budget: the process's connection budget, shared with the
+            other protocols (L{None}: only this factory's limits).
+        """
         self.config = config
         try:
             self.hostname = hostname.encode("idna")
@@ -56,7 +62,7 @@ class IMAPFactory(ServerFactory):
         self.tls = tls
         self.clock = clock
         self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip))
+            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget))
         self.idle = IdleTracker(clock, config.idle_timeout, methodcaller("idleExpired"))
         self._sessions: dict[str, set[Any]] = {}
         if bus is not None:
@@ -100,4 +106,5 @@ def makeFactory(parts: SuiteParts, role: str = "imap") -> IMAPFactory:
     C{imap.listen} endpoint.
     """
     return IMAPFactory(config=getattr(parts.config, role), hostname=parts.config.hostname,
-                       portal=parts.portal, tls=parts.tls, clock=parts.clock, bus=parts.bus)
+                       portal=parts.portal, tls=parts.tls, clock=parts.clock, bus=parts.bus,
+                       budget=parts.budget)

@@ -11,7 +11,7 @@ happen: new mail from the bus's C{NewMailEvent} (through the factory),
 changes by other sessions from the folder's listeners.
 
 Bad input: a syntax error or unknown command is C{BAD} and the session
-goes on; past C{junk_command_limit} such commands the client is told
+goes on; past C{max_bad_commands} such commands the client is told
 C{BYE}.  Lines and literals are bounded by the reader, slow readers by the
 connection's pacing, silence by the idle timeout.
 """
@@ -237,7 +237,7 @@ class IMAPServerProtocol(IMAPConnection):
             action()
         if status.startswith(b"BAD"):
             self._bad += 1
-            limit = self.factory.config.junk_command_limit
+            limit = self.factory.config.max_bad_commands
             if limit and self._bad > limit:
                 self.log.info("IMAP client {peer} sent too many invalid commands", peer=self.peer)
                 self._goodbye(TOO_MANY_BAD)

@@ -66,7 +66,8 @@ class TokenizeTests(SynchronousTestCase):
         Unbalanced parentheses and brackets, bad escapes, unterminated
         strings and NULs are syntax errors.
         """
-        for text in [b"(a", b"a)", b'"abc', b'"a\\n"', b"BODY[HEADER", b"a\0b", b'"a\0"']:
+        for text in [b"(a", b"a)", b'"abc', b'"a\\n"', b"BODY[HEADER", b"a\0b", b'"a\0"', b"a\tb", b"\x01",
+                     b"x \x7f", b"(\x1b)"]:
             self.assertRaises(SyntaxError_, tokenize, [text])
 
     def test_depthLimit(self) -> None:

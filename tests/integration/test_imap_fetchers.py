@@ -18,6 +18,9 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from twisted_mail_suite.testing import startHarness
 
+# The harness makes random passwords unless given; these tests log in with known ones.
+KNOWN_USERS = {"alice": "secret", "bob": "hunter2"}
+
 FETCHMAIL = shutil.which("fetchmail")
 GETMAIL = shutil.which("getmail")
 MESSAGES = [b"From: bob@example.test\r\nSubject: one\r\n\r\nfirst\r\n",
@@ -38,7 +41,7 @@ class FetcherTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True)
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS)
         for message in MESSAGES:
             delivery = self.harness.store.beginDelivery(["alice"])
             delivery.write(message)

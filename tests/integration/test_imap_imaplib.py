@@ -21,6 +21,9 @@ from twisted.trial.unittest import TestCase
 
 from twisted_mail_suite.testing import startHarness
 
+# The harness makes random passwords unless given; these tests log in with known ones.
+KNOWN_USERS = {"alice": "secret", "bob": "hunter2"}
+
 ONE = (b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: first\r\n"
        b"Date: Tue, 2 Jan 2024 10:00:00 +0000\r\nMessage-ID: <one@example.test>\r\n\r\nHello Alice.\r\n")
 TWO = (b"From: Dave <dave@example.test>\r\nTo: alice@example.test\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n"
@@ -38,7 +41,7 @@ class ImaplibTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True, overrides={"auth.failure_delay": 0.01})
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS, overrides={"auth.failure_delay": 0.01})
         for message in (ONE, TWO):
             delivery = self.harness.store.beginDelivery(["alice"])
             delivery.write(message)

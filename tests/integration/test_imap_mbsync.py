@@ -18,6 +18,9 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from twisted_mail_suite.testing import startHarness
 
+# The harness makes random passwords unless given; these tests log in with known ones.
+KNOWN_USERS = {"alice": "secret", "bob": "hunter2"}
+
 MBSYNC = shutil.which("mbsync")
 ONE = b"From: bob@example.test\r\nSubject: one\r\nMessage-ID: <one@example.test>\r\n\r\nfirst\r\n"
 TWO = b"From: bob@example.test\r\nSubject: two\r\nMessage-ID: <two@example.test>\r\n\r\nsecond\r\n"
@@ -51,7 +54,7 @@ class MbsyncTests(TestCase):
     def setUp(self) -> Any:
         if MBSYNC is None:
             raise SkipTest("mbsync (Debian package isync) is not installed")
-        self.harness = yield startHarness(self, tls=True)
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS)
         for message in (ONE, TWO):
             delivery = self.harness.store.beginDelivery(["alice"])
             delivery.write(message)

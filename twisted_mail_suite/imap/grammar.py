@@ -132,7 +132,7 @@ def _tokenizeText(text: bytes, stack: list) -> None:
         elif c == 0x22:                                       # "
             value, i = _quoted(text, i + 1)
             stack[-1].append(String(value))
-        elif c == 0 or c == 0x0d or c == 0x0a:
+        elif c < 0x20 or c == 0x7f:                           # controls: no token starts with one
             raise SyntaxError_("Invalid characters in command")
         else:
             value, i = _atom(text, i)

@@ -125,6 +125,34 @@ def pop3Tables(records: list[dict]) -> str:
     return "\n\n".join(out)
 
 
+def imapTables(records: list[dict]) -> str:
+    out = []
+    names = targetsOf(records, "imap")
+    rows = []
+    for cell in cells(records, "imap"):
+        ours = med(records, "imap", cell, "ours", "msgs_per_s")
+        for t in names:
+            rows.append([cell, t, spread(records, "imap", cell, t, "msgs_per_s"),
+                         fmt(med(records, "imap", cell, t, "mb_per_s")),
+                         f"{fmt(med(records, 'imap', cell, t, 'list_p50_ms'))} / "
+                         f"{fmt(med(records, 'imap', cell, t, 'bodies_p50_ms'))}",
+                         "" if t == "ours" else ratio(ours, med(records, "imap", cell, t, "msgs_per_s"))])
+    if rows:
+        out.append("All users at once: LOGIN, SELECT INBOX, FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE), "
+                   "UID FETCH 1:* BODY.PEEK[], LOGOUT; every server on the same Maildirs; msgs/s counts "
+                   "bodies read:\n\n"
+                   + table(["cell", "server", "msgs/s", "MB/s", "list p50 / bodies p50 ms (per session)",
+                            "ours ÷ this"], rows))
+    rows = [[r["cell"], r["target"], fmt(r["result"].get("idle_p50_ms")), fmt(r["result"].get("idle_max_ms")),
+             str(r["result"].get("rounds", "—"))] for r in records if r["scenario"] == "imap-idle"]
+    if rows:
+        out.append("IDLE: one session waits in IDLE while messages are sent to it by SMTP one at a time; "
+                   "time from reading the 250 to reading the EXISTS (about 0 when the EXISTS is written "
+                   "first: new mail is announced at commit, before the 250 goes out):\n\n"
+                   + table(["what", "server", "p50 ms", "max ms", "rounds"], rows))
+    return "\n\n".join(out)
+
+
 def _mb(kb: float | None) -> float | None:
     return None if kb is None else kb / 1024
 
@@ -189,7 +217,7 @@ def idleTables(records: list[dict]) -> str:
 def targetsMet(records: list[dict], judge: bool = True) -> list[tuple[str, str, str, str]]:
     """
     (issue, target, status, figures) for every benchmark target of issues 3,
-    4, 5; with C{judge=False} (a quick run's tiny counts) none is called met
+    4, 5 and 16; with C{judge=False} (a quick run's tiny counts) none is called met
     or missed.
     """
     out: list[tuple[str, str, str, str]] = []
@@ -230,6 +258,19 @@ def targetsMet(records: list[dict], judge: bool = True) -> list[tuple[str, str, 
           (mine >= 1.2 * theirs) if mine and theirs and full else None,
           f"{pop3Cell}: ours {fmt(mine)} msg/s, Dovecot {fmt(theirs)} → {mine / theirs:.2f}×" if mine and theirs else "",
           "no Dovecot run" if full else "the full cell runs without --quick")
+    imapCell = next(iter(cells(records, "imap")), "")
+    mine, theirs = med(records, "imap", imapCell, "ours", "msgs_per_s"), med(records, "imap", imapCell, "dovecot",
+                                                                          "msgs_per_s")
+    full = imapCell.startswith("8 users x 200")
+    check("#16 IMAP", "8 users × 200 × 10 KiB: ≥ 1.0× Dovecot's imapd (msgs/s)",
+          (mine >= theirs) if mine and theirs and full else None,
+          f"{imapCell}: ours {fmt(mine)} msg/s, Dovecot {fmt(theirs)} → {mine / theirs:.2f}×" if mine and theirs else "",
+          "no Dovecot imapd run" if full else "the full cell runs without --quick")
+    idle = next((r for r in records if r["scenario"] == "imap-idle" and r["target"] == "ours"), None)
+    worst = idle["result"].get("idle_max_ms") if idle else None
+    check("#16 IMAP", "IDLE: EXISTS within a second of the SMTP 250", (worst < 1000) if worst is not None else None,
+          f"p50 {fmt(idle['result'].get('idle_p50_ms'))} ms, max {fmt(worst)} ms" if worst is not None and idle else "",
+          "no IDLE run")
     big = next((r for r in records if r["scenario"] == "pop3-big" and r["target"] == "ours"), None)
     growth = big["result"].get("rss_growth_kb") if big else None
     bigFull = bool(big and big["cell"].startswith("one 50 MB"))
@@ -309,6 +350,8 @@ def summaryTable(records: list[dict]) -> str:
         sections.append("## SMTP ingest\n\n" + smtpTables(records))
     if cells(records, "pop3") or cells(records, "pop3-big"):
         sections.append("## POP3 retrieval\n\n" + pop3Tables(records))
+    if cells(records, "imap") or cells(records, "imap-idle"):
+        sections.append("## IMAP retrieval\n\n" + imapTables(records))
     if cells(records, "chat"):
         sections.append("## Chat fan-out\n\n" + chatTables(records))
     if cells(records, "idle") or cells(records, "maxchat"):
@@ -385,7 +428,7 @@ METHOD = """\
   protocol-handling upper bound on this machine), Twisted's own mail service
   (`benchmarks/anchors/twistedmail.tac`: stock code with its Python 3 str/bytes bugs fixed, no
   fsync), aiosmtpd + the standard library's `mailbox.Maildir` (`benchmarks/anchors/aiosmtpdmaildir.py`:
-  fsyncs each message file), Dovecot's POP3 (defaults, passwd-file, the same Maildirs as ours) and
+  fsyncs each message file), Dovecot's POP3 and IMAP (defaults, passwd-file, the same Maildirs as ours) and
   ngircd (the senders are IRC operators with mode +F so flood control does not throttle them). Each
   runs in a temporary directory on a free loopback port below 32768 and is stopped by its PID.
 - Load: the generators in `benchmarks/` (asyncio, standard library only), the same one for every

@@ -95,6 +95,14 @@ class Bench:
     def have(self, anchor: str) -> bool:
         return anchor not in self.missing
 
+    def haveDovecot(self, protocol: str) -> bool:
+        """
+        Is Dovecot's C{protocol} server here (and Dovecot not skipped)?
+        The C{dovecot} anchor check looks for its POP3 server.
+        """
+        skipped = self.missing.get("dovecot", "").startswith("skipped")
+        return not skipped and T.dovecotServes(protocol)
+
     def tool(self, module: str, args: list[str], timeout: float | None = None) -> dict:
         """
         Run one load generator in a child process; its JSON line, or an error.
@@ -297,6 +305,54 @@ def pop3(bench: Bench) -> None:
     bigMessage(bench)
 
 
+# -- IMAP ------------------------------------------------------------------
+
+def imap(bench: Bench) -> None:
+    """
+    Ours and Dovecot's imapd read the very same Maildirs (the POP3 group's
+    8 users x 200 x 10 KiB): SELECT, FETCH 1:* (FLAGS RFC822.SIZE
+    ENVELOPE), UID FETCH 1:* BODY.PEEK[] for every user at once; then the
+    IDLE latency from our SMTP server's 250 to the EXISTS.
+    """
+    plan, scratch = bench.plan, os.path.join(bench.scratch, "imap")
+    users = [f"u{i}" for i in range(plan.pop3Users)]
+    servers: list[tuple[str, T.Server]] = []
+
+    def seed(mailRoot: str) -> None:
+        for user in users:
+            T.seedMaildir(os.path.join(mailRoot, user), plan.pop3Messages, plan.pop3Size, user)
+
+    startOursAll(bench, servers, scratch, ("imap", "smtp"), users, seed)
+    if not servers or servers[0][0] != "ours":
+        return
+    ours = servers[0][1]
+    mailRoot = os.path.join(ours.folder, "data", "mail")
+    if bench.haveDovecot("imap"):
+        started(servers, "dovecot", lambda: T.startDovecot(scratch, mailRoot, users, protocol="imap"), bench)
+    cell = f"{plan.pop3Users} users x {plan.pop3Messages} x {sizeName(plan.pop3Size)}"
+
+    def run(_: object, name: str, server: T.Server, seconds: float | None = None) -> dict:
+        return bench.tool("loadimap.py", ["--port", server.ports["imap"], "--users", ",".join(users),
+                                          "--password", T.PASSWORD, "--max-seconds", seconds or plan.runSeconds,
+                                          "--label", name])
+
+    try:
+        bench.interleave("imap", [cell], servers, lambda c: c, run)
+        bench.add("imap-idle", "SMTP 250 -> EXISTS", "ours", 0, bench.tool("loadimap.py", [
+            "--port", ours.ports["imap"], "--users", users[0], "--password", T.PASSWORD, "--idle-latency",
+            "--smtp-port", ours.ports["smtp"], "--domain", T.DOMAIN, "--rounds", 20, "--label", "ours"]))
+        trailing = bench.worstCell("imap", "msgs_per_s", True, [cell], ("dovecot",))
+
+        def loop(seconds: float) -> dict:
+            deadline, result = time.monotonic() + seconds, {}
+            while time.monotonic() < deadline:
+                result = run(None, "ours", ours, max(1.0, deadline - time.monotonic()))
+            return result
+        bench.profileOurs("imap", ours, trailing, loop)
+    finally:
+        stopAll(servers)
+
+
 def bigMessage(bench: Bench) -> None:
     """
     One large message retrieved from a fresh server: how much its memory grows.
@@ -389,11 +445,12 @@ def idle(bench: Bench) -> None:
     Memory per idle connection, each protocol on a fresh server.
     """
     plan = bench.plan
-    cases = [("smtp", "ours", "smtp"), ("pop3", "ours", "pop3"), ("chat", "ours", "line"),
+    cases = [("smtp", "ours", "smtp"), ("pop3", "ours", "pop3"), ("chat", "ours", "line"), ("imap", "ours", "line"),
              ("smtp", "twisted", "smtp"), ("pop3", "twisted", "pop3"), ("smtp", "aiosmtpd", "smtp"),
-             ("pop3", "dovecot", "pop3"), ("chat", "ngircd", "irc")]
+             ("pop3", "dovecot", "pop3"), ("imap", "dovecot", "line"), ("chat", "ngircd", "irc")]
     for protocol, name, greet in cases:
-        if name != "ours" and not bench.have(name):
+        if name == "dovecot" and not bench.haveDovecot(protocol) or name not in ("ours", "dovecot") \
+                and not bench.have(name):
             continue
         scratch = os.path.join(bench.scratch, f"idle-{protocol}-{name}")
         servers: list[tuple[str, T.Server]] = []
@@ -401,7 +458,8 @@ def idle(bench: Bench) -> None:
             "ours": lambda: T.startOurs(scratch, (protocol,), SMTP_USERS),
             "twisted": lambda: T.startTwisted(scratch, (protocol,), SMTP_USERS),
             "aiosmtpd": lambda: T.startAiosmtpd(scratch),
-            "dovecot": lambda: T.startDovecot(scratch, os.path.join(scratch, "mail"), SMTP_USERS),
+            "dovecot": lambda: T.startDovecot(scratch, os.path.join(scratch, "mail"), SMTP_USERS,
+                                              protocol=protocol),
             "ngircd": lambda: T.startNgircd(scratch),
         }[name]
         if name == "dovecot":
@@ -449,4 +507,4 @@ def maxChat(bench: Bench) -> None:
 
 
 GROUPS: dict[str, Callable[[Bench], None]] = {
-    "smtp": smtp, "pop3": pop3, "chat": chat, "idle": idle, "maxchat": maxChat}
+    "smtp": smtp, "pop3": pop3, "imap": imap, "chat": chat, "idle": idle, "maxchat": maxChat}

@@ -71,6 +71,14 @@ ANCHOR_CHECKS: dict[str, tuple[Callable[[], bool], str]] = {
 }
 
 
+def dovecotServes(protocol: str) -> bool:
+    """
+    Is Dovecot here with its C{protocol} server (C{pop3}, C{imap})?
+    """
+    return _sbin("dovecot") is not None and any(
+        os.access(os.path.join(d, protocol), os.X_OK) for d in ("/usr/lib/dovecot", "/usr/libexec/dovecot"))
+
+
 def missingAnchors() -> dict[str, str]:
     """
     The anchors not installed here, each with how to install it.
@@ -198,6 +206,7 @@ def makeMaildirs(root: str, users: list[str]) -> None:
 UNLIMITED = {"max_connections": 0, "max_connections_per_ip": 0}   # 0: none (the process budget still applies)
 OURS_SECTIONS = {
     "allow_plaintext_auth": True,
+    "auth": {"max_concurrent_checks": 1000},     # every user of a run logs in at once from loopback
     "chat": {"idle_timeout": 3600, "lines_per_second": 1000000, "burst": 1000000},
 }
 
@@ -269,11 +278,13 @@ def startSmtpSink(parent: str, name: str = "smtp-sink") -> Server:
     return server
 
 
-def startDovecot(parent: str, mailRoot: str, users: list[str], name: str = "dovecot") -> Server:
+def startDovecot(parent: str, mailRoot: str, users: list[str], name: str = "dovecot",
+                 protocol: str = "pop3") -> Server:
     """
-    Dovecot POP3 over C{mailRoot}/<user> Maildirs, passwd-file users,
-    defaults otherwise (a login process per connection, mail_fsync=optimized).
-    As root, mail is accessed as nobody (the Maildirs are chowned to it).
+    Dovecot POP3 (or C{protocol} C{imap}) over C{mailRoot}/<user> Maildirs,
+    passwd-file users, defaults otherwise (a login process per connection,
+    mail_fsync=optimized).  As root, mail is accessed as nobody (the
+    Maildirs are chowned to it).
     """
     scratch = scratchDir(parent, name)
     port = freePort()
@@ -298,7 +309,7 @@ def startDovecot(parent: str, mailRoot: str, users: list[str], name: str = "dove
 base_dir = {scratch}/run
 state_dir = {scratch}/state
 log_path = {scratch}/dovecot.log
-protocols = pop3
+protocols = {protocol}
 listen = {LOOPBACK}
 ssl = no
 disable_plaintext_auth = no
@@ -312,17 +323,17 @@ userdb {{
   driver = static
   args = {identity} home={mailRoot}/%u
 }}
-service pop3-login {{
-  inet_listener pop3 {{
+service {protocol}-login {{
+  inet_listener {protocol} {{
     address = {LOOPBACK}
     port = {port}
   }}
-  inet_listener pop3s {{
+  inet_listener {protocol}s {{
     port = 0
   }}{"" if os.geteuid() == 0 else chr(10) + "  chroot ="}
 }}
 {unprivileged}""")
-    server = Server(name, [_sbin("dovecot") or "dovecot", "-F", "-c", config], {"pop3": port}, scratch)
+    server = Server(name, [_sbin("dovecot") or "dovecot", "-F", "-c", config], {protocol: port}, scratch)
     server.waitReady()
     return server
 

@@ -35,7 +35,8 @@ class QuickBenchmarkTests(TestCase):
         self.assertEqual(code, 0, err.decode(errors="replace")[-3000:])
         with open(os.path.join(output, "table.md")) as f:
             table = f.read()
-        for heading in ("## SMTP ingest", "## POP3 retrieval", "## Chat fan-out", "## Idle connections"):
+        for heading in ("## SMTP ingest", "## POP3 retrieval", "## IMAP retrieval", "## Chat fan-out",
+                        "## Idle connections"):
             self.assertIn(heading, table)
         # SMTP: ours is the first column after the cell; elsewhere rows are (cell, server, figures...)
         self.assertRegex(table, r"(?m)^\| cell \| ours \|")
@@ -45,5 +46,5 @@ class QuickBenchmarkTests(TestCase):
         with open(os.path.join(output, "results.json")) as f:
             records = json.load(f)["records"]
         scenarios = {r["scenario"] for r in records if r["target"] == "ours" and not r["result"].get("error")}
-        self.assertEqual(scenarios, {"smtp", "pop3", "pop3-big", "chat", "idle", "maxchat"})
+        self.assertEqual(scenarios, {"smtp", "pop3", "pop3-big", "imap", "imap-idle", "chat", "idle", "maxchat"})
         self.assertTrue(os.path.exists(os.path.join(output, "performance.md")))

@@ -64,7 +64,7 @@ class LoginTests(SynchronousTestCase):
             self.suite.reactor.advance(10)
         out = self.client.take()
         self.assertTrue(out.endswith(b"a2 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
-                                     b"* BYE Too many failed logins.\r\n"), out)
+                                     b"* BYE Too many login attempts.\r\n"), out)
         self.assertTrue(self.client.closed)
 
     def test_refusedAddress(self) -> None:
@@ -77,8 +77,8 @@ class LoginTests(SynchronousTestCase):
         suite.reactor.advance(10)
         client = Client(suite)
         out = client.send(b"a1 LOGIN alice secret")
-        self.assertEqual(out, b"a1 NO [UNAVAILABLE] Too many failed logins, try again later.\r\n"
-                              b"* BYE Too many failed logins.\r\n")
+        self.assertEqual(out, b"a1 NO [UNAVAILABLE] Too many login attempts, try again later.\r\n"
+                              b"* BYE Too many login attempts.\r\n")
 
     def test_loginDisabledOffLoopback(self) -> None:
         """

@@ -27,7 +27,7 @@ PRIVACY = No(b"Plaintext authentication disallowed on non-secure connections.", 
 LOGIN_REPLIES: dict[LoginOutcome, tuple[bytes, bool]] = {
     LoginOutcome.FAILED: (AUTH_FAILED, False),
     LoginOutcome.FAILED_DISCONNECT: (AUTH_FAILED, True),
-    LoginOutcome.REFUSED: (b"NO [UNAVAILABLE] Too many failed logins, try again later.", True),
+    LoginOutcome.REFUSED: (b"NO [UNAVAILABLE] Too many login attempts, try again later.", True),
     LoginOutcome.PLAINTEXT_REFUSED: (PRIVACY.line(), False),
     LoginOutcome.IN_USE: (b"NO [INUSE] Mailbox in use, try again later.", False),
     LoginOutcome.TEMPORARY: (b"NO [UNAVAILABLE] Temporary server failure, try again later.", False),

@@ -281,7 +281,7 @@ class IMAPServerProtocol(IMAPConnection):
         self.session.loginFailed()
         reply, close = login.LOGIN_REPLIES[result.outcome]
         if close:
-            self.afterReply(lambda: self._goodbye(b"* BYE Too many failed logins.\r\n"))
+            self.afterReply(lambda: self._goodbye(b"* BYE Too many login attempts.\r\n"))
         return reply
 
     def endSession(self) -> None:

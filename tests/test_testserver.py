@@ -151,7 +151,7 @@ class ArgumentTests(SynchronousTestCase):
         An unknown role or a bad number is a usage error (exit status 2).
         """
         self.patch(sys, "stderr", io.StringIO())
-        for bad in ("imap=143", "smtp", "smtp=x", "smtp=70000"):
+        for bad in ("gopher=70", "smtp", "smtp=x", "smtp=70000"):
             with self.assertRaises(SystemExit) as raised:
                 parseArguments(["--port", bad])
             self.assertEqual(raised.exception.code, 2, bad)

@@ -19,6 +19,7 @@ from ..store.maildir.cache import MessageCache
 from ..store.maildir.folders import (
     DELIMITER, BadFolderName, FolderError, FolderExists, HasChildren, NoSuchFolder, UserFolders,
 )
+from .listing import matcher
 from .mailbox import SelectedMailbox
 from .responses import No
 
@@ -119,8 +120,6 @@ class IMAPAccount:
         """
         The mailboxes matching C{ref + wildcard} with their attributes.
         """
-        from .listing import matcher
-
         match = matcher(ref + wildcard)
         names = self.folders.names()
         return [(name, self.attributes(name, names)) for name in names if match(name)]

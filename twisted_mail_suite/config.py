@@ -216,7 +216,7 @@ class AuthConfig:
     # check, and stays under libpass's own 4 KiB limit.
     max_username_length: int = _opt(_intBetween(1, 1024), 256)
     max_password_length: int = _opt(_intBetween(1, 4096), 1024)
-    max_concurrent_checks: int = _opt(_intBetween(1, 10_000), 5)   # per address group at once; more: refused
+    max_concurrent_checks: int = _opt(_intBetween(1, 10_000), 5)   # per address group at once; more wait their turn
     ipv4_prefix: int = _opt(_intBetween(0, 32), 32)     # addresses counted together (Dovecot: /32)
     ipv6_prefix: int = _opt(_intBetween(0, 128), 64)    # one /64 is one subscriber (Dovecot uses /48)
     hash_threads: int = _opt(_intBetween(1, 64), 2)     # the password-hashing pool (never the store's)

@@ -134,6 +134,51 @@ def _size(value: object, key: str, source: str) -> int:
         raise _fail(source, key, "a size like 25MB", value) from None
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(value: object, key: str, source: str) -> float:
+    """C{90}, C{30s}, C{5m}, C{2h}, C{5d} or C{1w} -> seconds (Postfix's units)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise _fail(source, key, "a duration like 5m", value)
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+
+
+def _durations(value: object, key: str, source: str) -> tuple[float, ...]:
+    result = tuple(_duration(v, f"{key}[{i}]", source) for i, v in enumerate(value)) \
+        if isinstance(value, list) else ()
+    if not result or not all(result):
+        raise _fail(source, key, "a non-empty list of durations above zero like [1m, 5m, 1h]", value)
+    return result
+
+
+def _hostPort(value: object, key: str, source: str) -> str | None:
+    host, _, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
+    if value is not None and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise _fail(source, key, 'a "host:port" like "smtp.example.net:587"', value)
+    return value  # type: ignore[return-value]
+
+
+def _nameservers(value: object, key: str, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or None in value:
+        raise _fail(source, key, 'a list of "address:port" like ["127.0.0.1:53"]', value)
+    return tuple(_hostPort(v, f"{key}[{i}]", source) for i, v in enumerate(value))  # type: ignore[misc]
+
+
+def _dkim(value: object, key: str, source: str) -> Mapping[str, Mapping[str, str]]:
+    if not isinstance(value, dict):
+        raise _fail(source, key, "a mapping DOMAIN: {selector: S, key_file: PATH}", value)
+    for domain, entry in value.items():
+        if not isinstance(entry, dict) or set(entry) != {"selector", "key_file"} \
+                or not all(isinstance(v, str) and v for v in entry.values()):
+            raise _fail(source, f"{key}.{domain}", "{selector: S, key_file: PATH}", entry)
+    return {str(domain).lower().rstrip("."): dict(entry) for domain, entry in value.items()}
+
+
 def _domains(value: object, key: str, source: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(d, str) and d for d in value):
         raise _fail(source, key, "a list of domain names", value)
@@ -244,6 +289,31 @@ class ChatConfig:
 
 
 @dataclass(frozen=True)
+class RelayConfig:
+    """Outbound delivery (DESIGN.md "Outbound delivery"; docs/relay.md)."""
+
+    mode: str = _opt(_choice("mx", "smarthost", "off"), "mx")
+    smarthost: str | None = _opt(_hostPort, None)
+    smarthost_tls: str = _opt(_choice("starttls", "tls", "none"), "starttls")
+    smarthost_auth_file: str | None = _opt(_optStr, None)
+    tls_verify: bool = _opt(_bool, True)
+    ca_file: str | None = _opt(_optStr, None)
+    mx_port: int = _opt(_int, 25)
+    nameservers: tuple[str, ...] = _opt(_nameservers, ())
+    retry_schedule: tuple[float, ...] = _opt(_durations, (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0))
+    max_queue_lifetime: float = _opt(_duration, 5 * 86400.0)
+    dkim: Mapping[str, Mapping[str, str]] = field(default_factory=dict, metadata={"convert": _dkim})
+
+    def check(self, source: str) -> None:
+        if self.mode == "smarthost" and self.smarthost is None:
+            raise ConfigError(source, "relay.smarthost", 'mode smarthost needs "host:port"')
+        host = (self.smarthost or "").rpartition(":")[0].lower().strip("[]")
+        if self.smarthost_tls == "none" and self.smarthost and host not in ("localhost", "::1") \
+                and not host.startswith("127."):
+            raise ConfigError(source, "relay.smarthost_tls", f"none is allowed only to loopback, not {host}")
+
+
+@dataclass(frozen=True)
 class Config:
     hostname: str = _opt(_str, "mail.example.test")
     domains: tuple[str, ...] = _opt(_domains, ("example.test", "localhost"))
@@ -259,6 +329,7 @@ class Config:
     submission: SubmissionConfig = _section(SubmissionConfig)
     pop3: POP3Config = _section(POP3Config)
     chat: ChatConfig = _section(ChatConfig)
+    relay: RelayConfig = _section(RelayConfig)
 
     @property
     def usersFile(self) -> str:
@@ -267,6 +338,10 @@ class Config:
     @property
     def mailDir(self) -> str:
         return os.path.join(self.data_dir, "mail")
+
+    @property
+    def queueDir(self) -> str:
+        return os.path.join(self.data_dir, "queue")
 
     def isLocalDomain(self, domain: str) -> bool:
         return domain.lower().rstrip(".") in self.domains
@@ -331,11 +406,15 @@ def _resolvePaths(config: Config, base: str) -> Config:
             return None
         return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
 
+    relay = config.relay
     return dataclasses.replace(
         config,
         data_dir=resolve(config.data_dir),
         users_file=resolve(config.users_file),
         tls=dataclasses.replace(config.tls, cert=resolve(config.tls.cert), key=resolve(config.tls.key)),
+        relay=dataclasses.replace(
+            relay, smarthost_auth_file=resolve(relay.smarthost_auth_file), ca_file=resolve(relay.ca_file),
+            dkim={d: {**e, "key_file": resolve(e["key_file"])} for d, e in relay.dkim.items()}),
     )
 
 
@@ -355,6 +434,7 @@ def configFromDict(raw: Mapping[str, object] | None = None, source: str = "<conf
     for dotted, value in (overrides or {}).items():
         _setDotted(merged, dotted, value)
     config = _build(Config, merged, "", source)
+    config.relay.check(source)
     return _resolvePaths(config, baseDir if baseDir is not None else os.getcwd())
 
 

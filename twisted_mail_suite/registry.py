@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from .config import Config
 from .errors import ConfigError
-from .interfaces import IEventBus, IMaildropLocks, IMailStore, IUserDatabase
+from .interfaces import IEventBus, IMaildropLocks, IMailStore, IOutboundQueue, IUserDatabase
 
 __all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction"]
 
@@ -39,6 +39,9 @@ class SuiteParts:
     @ivar tls: the server certificate and STARTTLS options
         (L{twisted_mail_suite.net.tls.ServerTLS}); C{tls.options} is
         L{None} before start and when STARTTLS is off.
+    @ivar outbound: where mail for other domains goes
+        (L{twisted_mail_suite.interfaces.IOutboundQueue}), or L{None}
+        (C{relay.mode: off}): give it to every C{DeliveryTarget}.
     """
 
     config: Config
@@ -51,6 +54,7 @@ class SuiteParts:
     router: Any
     tls: Any
     maildropLocks: IMaildropLocks
+    outbound: IOutboundQueue | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ ZONE = ZoneAuthority({
     "backup.test": [mx(10, "dead.backup.test"), mx(20, "mx.good.test")], "dead.backup.test": [a("127.0.0.7")],
     "null.test": [mx(0, "")],
     "sink.test": [a("127.0.0.8")],
+    "suite.test": [mx(10, "mx.suite.test")], "mx.suite.test": [a("127.0.0.1")],
 })
 USERS = {"alice": "secret", "bob": "hunter2", "carol": "pass3"}
 
@@ -293,6 +294,24 @@ class MXTests(RelayTestCase):
         yield again
         yield threads.deferToThread(request, path, "delete", listed["id"])
         self.assertEqual(suite.relay.queue.entries(), [])
+
+
+class OurSuiteAsMXTests(RelayTestCase):
+    @inlineCallbacks
+    def test_opportunisticSTARTTLSVerified(self):  # type: ignore[no-untyped-def]
+        """
+        To an MX that offers STARTTLS the message goes encrypted, its certificate verified with ca_file.
+        """
+        target = yield self.startSuite({"mode": "off"}, hostname="mx.suite.test", domains=("suite.test",),
+                                       tls={"starttls": True})
+        suite = yield self.startSuite(self.relayConfig(mx_port=target.portsFor("smtp")[0],
+                                                       ca_file=target.certPath))
+        delivered = self.whenDelivered(target, "carol")
+        yield submit(suite.portsFor("submission")[0], ["carol@suite.test"], subject="Over TLS")
+        yield delivered
+        [text] = self.mailbox(target, "carol")
+        self.assertIn(b"from mail.example.test", text)
+        self.assertIn(b"with ESMTPS", text)
 
 
 class SmarthostTests(RelayTestCase):

@@ -13,7 +13,10 @@ from email.message import EmailMessage
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite.errors import DeliveryFailed, RelayUnavailable, UnknownRecipient
+from twisted_mail_suite.config import configFromDict
+from twisted_mail_suite.errors import ConfigError, DeliveryFailed, RelayUnavailable, UnknownRecipient
+from twisted_mail_suite.relay.connector import readCredentials
+from twisted_mail_suite.relay.entry import FAILED, Recipient
 from twisted_mail_suite.relay import queue as queueModule
 from twisted_mail_suite.relay.memory import MemoryOutbox
 from twisted_mail_suite.relay.service import messageBytes
@@ -189,3 +192,78 @@ class OutboundSeamTests(SynchronousTestCase):
                          [("alice@example.test", ("x@elsewhere.test",), "out"),
                           ("app@example.test", ("y@elsewhere.test",), "Hi")])
         self.assertIsNone(suite.relay.queue)
+
+
+class BounceTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.suite = makeSuite(self)
+        self.relay = self.suite.relay
+
+    def entry(self, sender: str) -> object:
+        pending = self.relay.queue.begin(sender, ["x@remote.test"])
+        pending.write(b"Subject: original\r\n\r\nbody\r\n")
+        return self.relay.queue.get(self.successResultOf(pending.commit()))
+
+    def test_remoteSenderQueued(self) -> None:
+        """
+        A bounce for a remote sender is queued to it with the null sender.
+        """
+        entry = self.entry("someone@remote.test")
+        self.successResultOf(self.relay.bounce(entry, [Recipient("x@remote.test", FAILED, "550 5.1.1 no", "mx")]))
+        [bounce] = [e for e in queued(self.suite) if e.queueID != entry.queueID]
+        self.assertEqual((bounce.sender, [r.address for r in bounce.recipients]), ("", ["someone@remote.test"]))
+        self.assertIn(b"Subject: original", b"".join(self.relay.queue.openText(bounce)))
+
+    def test_noBounceToNullSender(self) -> None:
+        """
+        A failed bounce (null sender) is dropped, never bounced.
+        """
+        entry = self.entry("")
+        self.successResultOf(self.relay.bounce(entry, [Recipient("x@remote.test", FAILED, "550 no", "")]))
+        self.assertEqual(len(queued(self.suite)), 1)
+
+    def test_unknownLocalSenderDropped(self) -> None:
+        """
+        A bounce for a local address nobody receives is dropped.
+        """
+        entry = self.entry("ghost@example.test")
+        self.successResultOf(self.relay.bounce(entry, [Recipient("x@remote.test", FAILED, "550 no", "")]))
+        self.assertEqual(len(queued(self.suite)), 1)
+
+
+class RelayConfigTests(SynchronousTestCase):
+    def test_defaults(self) -> None:
+        """
+        The keys of DESIGN.md with their defaults: mx mode, port 25, the retry schedule, five days.
+        """
+        relay = configFromDict({}).relay
+        self.assertEqual((relay.mode, relay.mx_port, relay.smarthost_tls, relay.tls_verify, relay.nameservers),
+                         ("mx", 25, "starttls", True, ()))
+        self.assertEqual(relay.retry_schedule, (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0))
+        self.assertEqual((relay.max_queue_lifetime, relay.dkim), (5 * 86400.0, {}))
+
+    def test_errorsNameTheKey(self) -> None:
+        """
+        Bad values name the key; plaintext to a smarthost is allowed to loopback only.
+        """
+        cases = {"retry_schedule": (["5x"], "relay.retry_schedule[0]"), "smarthost": ("nohost", "relay.smarthost"),
+                 "nameservers": (["1.2.3.4"], "relay.nameservers[0]"), "mode": ("both", "relay.mode")}
+        for key, (value, where) in cases.items():
+            error = self.assertRaises(ConfigError, configFromDict, {"relay": {key: value}}, "tap.yaml")
+            self.assertTrue(str(error).startswith(f"tap.yaml: {where}: "), str(error))
+        self.assertRaises(ConfigError, configFromDict, {"relay": {"mode": "smarthost"}})
+        self.assertRaises(ConfigError, configFromDict, {"relay": {"smarthost": "smtp.example.net:25",
+                                                                  "smarthost_tls": "none"}})
+        configFromDict({"relay": {"smarthost": "127.0.0.1:25", "smarthost_tls": "none"}})
+
+    def test_authFileMode(self) -> None:
+        """
+        The smarthost password file must be 0600 and hold user:password.
+        """
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("user:secret\n")
+        os.chmod(path, 0o644)
+        self.assertRaises(ConfigError, readCredentials, path)
+        os.chmod(path, 0o600)
+        self.assertEqual(readCredentials(path), ("user", "secret"))

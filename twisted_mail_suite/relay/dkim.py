@@ -154,11 +154,21 @@ class SigningOutbound:
     C{inner}.
     """
 
-    def __init__(self, inner: IOutboundQueue, signer: DKIMSigner,
+    def __init__(self, inner: IOutboundQueue, signer: DKIMSigner | Callable[[], DKIMSigner],
                  runBlocking: Callable[..., Deferred] = deferToThread) -> None:
         self.inner = inner
-        self.signer = signer
+        self._signer = signer
         self.runBlocking = runBlocking
+
+    @property
+    def signer(self) -> DKIMSigner:
+        """
+        The signer (given, or made by the factory given on first use: the
+        keys are read then, not when the service is built).
+        """
+        if not isinstance(self._signer, DKIMSigner):
+            self._signer = self._signer()
+        return self._signer
 
     def begin(self, sender: str, recipients: Sequence[str]) -> SigningPending:
         return SigningPending(self, sender, list(recipients))

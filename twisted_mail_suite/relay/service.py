@@ -152,7 +152,7 @@ class RelayService(Service):
             self.queue = DiskQueue(config.queueDir, clock, runBlocking)
             outbound = self.queue
         if config.relay.dkim:
-            outbound = SigningOutbound(outbound, DKIMSigner.fromConfig(config.relay.dkim), runBlocking)
+            outbound = SigningOutbound(outbound, lambda: DKIMSigner.fromConfig(config.relay.dkim), runBlocking)
         self.outbound: IOutboundQueue = outbound
         self.target = DeliveryTarget(store, outbound)
         self.scheduler: Scheduler | None = None
@@ -163,6 +163,8 @@ class RelayService(Service):
 
     def startService(self) -> None:
         super().startService()
+        if isinstance(self.outbound, SigningOutbound):
+            self.outbound.signer            # the keys are read (and checked) now
         if self.queue is None:
             return
         relay = self.config.relay

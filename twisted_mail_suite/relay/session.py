@@ -179,19 +179,19 @@ def dotStuffed(chunks: Iterable[bytes]) -> Iterator[bytes]:
     and the terminating C{.CRLF}.
     """
     lineStart = True
-    last = b"\n"
+    previous = b"\n"
     for chunk in chunks:
         if not chunk:
             continue
         if lineStart and chunk[:1] == b".":
             chunk = b"." + chunk
-        chunk = chunk.replace(b"\r\n.", b"\r\n..")
-        if last == b"\r" and chunk[:2] == b"\n.":
+        elif previous == b"\r" and chunk[:2] == b"\n.":
             chunk = b"\n." + chunk[1:]
-        lineStart = chunk.endswith(b"\r\n")
-        last = chunk[-1:]
+        chunk = chunk.replace(b"\r\n.", b"\r\n..")
+        lineStart = (previous + chunk).endswith(b"\r\n")
+        previous = chunk[-1:]
         yield chunk
-    yield b".\r\n" if last == b"\n" else b"\r\n.\r\n"
+    yield b".\r\n" if lineStart else b"\r\n.\r\n"
 
 
 class Transaction:

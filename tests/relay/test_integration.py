@@ -339,6 +339,26 @@ class SmarthostTests(RelayTestCase):
         self.assertIn(b"with ESMTPSA", text)
 
     @inlineCallbacks
+    def test_implicitTLS(self):  # type: ignore[no-untyped-def]
+        """
+        A smarthost on an implicit-TLS port (465 style) gets the message over TLS from the first byte.
+        """
+        smarthost = yield self.startSuite({"mode": "off"}, hostname="localhost", domains=("smart.test",),
+                                          submission={"listen": ["ssl:0:interface=127.0.0.1"]})
+        authFile = os.path.join(tempfile.mkdtemp(prefix="ms-auth-"), "auth")
+        self.addCleanup(shutil.rmtree, os.path.dirname(authFile), True)
+        with open(os.open(authFile, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write("bob:hunter2\n")
+        port = smarthost.portsFor("submission")[0]
+        suite = yield self.startSuite({"mode": "smarthost", "smarthost": f"127.0.0.1:{port}", "smarthost_tls": "tls",
+                                       "smarthost_auth_file": authFile, "ca_file": smarthost.certPath,
+                                       "retry_schedule": ["0.3s"]})
+        delivered = self.whenDelivered(smarthost, "carol")
+        yield submit(suite.portsFor("submission")[0], ["carol@smart.test"], subject="Implicit")
+        yield delivered
+        self.assertIn(b"with ESMTPSA", self.mailbox(smarthost, "carol")[0])
+
+    @inlineCallbacks
     def test_unverifiedCertificateDefers(self):  # type: ignore[no-untyped-def]
         """
         A smarthost whose certificate does not verify gets nothing: the message is deferred.

@@ -195,7 +195,7 @@ def makeMaildirs(root: str, users: list[str]) -> None:
 # (the chat flood throttle would otherwise kick a 50 lines/s sender); the
 # listen backlog is 1024 rather than 50, for the 10,000-client connect
 # storm.  fsync stays on.
-UNLIMITED = {"max_connections": 20000, "max_connections_per_ip": 20000}
+UNLIMITED = {"max_connections": 0, "max_connections_per_ip": 0}   # 0: none (the process budget still applies)
 OURS_SECTIONS = {
     "allow_plaintext_auth": True,
     "chat": {"idle_timeout": 3600, "lines_per_second": 1000000, "burst": 1000000},

@@ -10,8 +10,10 @@ C{tmp/}).  At random moments the server is killed with SIGKILL and
 restarted.  Then:
 
   - at every restart, before any client is let in: C{tmp/} of every
-    Maildir is empty (leftovers of the killed process, and one file planted
-    on purpose, were removed at start);
+    Maildir holds no file older than 36 hours (one planted on purpose,
+    dated 37 hours back, was removed at start); younger files, such as the
+    killed process's own, stay by the Maildir rule (they could as well be
+    another delivery agent's files in flight);
   - at the end: every message that got C{250} after its data is in the
     Maildir of each of its recipients exactly once, byte for byte what was
     sent (the trace fields, then the message with LF line ends), matched by
@@ -47,6 +49,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from twisted_mail_suite.store.maildir.store import TMP_MAX_AGE  # the Maildir rule the store applies at start
 from twisted_mail_suite.testing.configfile import prepareDirectory  
 from twisted_mail_suite.testing.process import SuiteProcess  
 
@@ -172,21 +175,26 @@ class Senders:
                     pass
 
 
-def tmpFiles(dataDir: str) -> list[str]:
+def tmpFiles(dataDir: str, olderThan: float = 0.0) -> list[str]:
     mail = os.path.join(dataDir, "mail")
     found = []
+    limit = time.time() - olderThan
     for user in os.listdir(mail) if os.path.isdir(mail) else []:
         folder = os.path.join(mail, user, "tmp")
         if os.path.isdir(folder):
-            found.extend(os.path.join(folder, name) for name in os.listdir(folder))
+            found.extend(path for path in (os.path.join(folder, name) for name in os.listdir(folder))
+                         if os.stat(path).st_mtime <= limit)
     return found
 
 
 def plantLeftover(dataDir: str, index: int) -> None:
     folder = os.path.join(dataDir, "mail", "alice", "tmp")
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, f"planted-leftover-{index}"), "wb") as f:
+    path = os.path.join(folder, f"planted-leftover-{index}")
+    with open(path, "wb") as f:
         f.write(b"X-Token: planted\n\npartial mess")
+    old = time.time() - TMP_MAX_AGE - 3600
+    os.utime(path, (old, old))
 
 
 def storedFiles(dataDir: str) -> list[tuple[str, str]]:
@@ -349,7 +357,7 @@ def oneRun(args: argparse.Namespace, runIndex: int, report: dict, deadline: floa
             report["tmp_leftovers_after_kill"] += len(tmpFiles(dataDir))
             plantLeftover(dataDir, kill)
             report["start_seconds"].append(round(server.start(), 2))
-            report["tmp_files_after_restart"] += len(tmpFiles(dataDir))
+            report["tmp_files_after_restart"] += len(tmpFiles(dataDir, TMP_MAX_AGE))
             senders.port = server.ports["smtp"]
             senders.up.set()
         time.sleep(rng.uniform(*args.interval))

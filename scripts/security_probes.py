@@ -766,7 +766,10 @@ def tally(verdicts: Iterable[str | None], conns: Iterable[Conn]) -> dict[str, in
 def probeLoginburst(h: Harness, deadline: Deadline) -> dict[str, Any]:
     result: dict[str, Any] = {"user_scheme": "BLF-CRYPT", "auth_defaults": h.defaults().get("auth")}
     # chat: 300 wrong on 300 connections, then the right one on one more
-    server = h.start("loginburst-chat", USERS, "BLF-CRYPT")
+    # (the per-address connection limit is raised so that it is the login
+    # policy that answers, not the connection limit)
+    server = h.start("loginburst-chat", USERS, "BLF-CRYPT",
+                     {"chat": {"max_connections_per_ip": 400, "max_connections": 400}})
     swarm = Swarm(ignore=CHAT_NOISE)
     try:
         port = server.ports["chat"]
@@ -805,7 +808,7 @@ def probeLoginburst(h: Harness, deadline: Deadline) -> dict[str, Any]:
     # submission: 50 wrong, then the right one (51 connections from one
     # address: the per-address connection limit is raised so that it is
     # the login policy that answers, not the connection limit)
-    sections = {"submission": {"max_connections_per_ip": 100}}
+    sections = {"submission": {"max_connections_per_ip": 100, "max_connections": 200}}
     server = h.start("loginburst-submission", USERS, "BLF-CRYPT", sections)
     swarm = Swarm()
     try:
@@ -939,7 +942,11 @@ def deliver(port: int, deadline: Deadline, token: str) -> dict[str, Any]:
 
 def probeHashstarve(h: Harness, deadline: Deadline) -> dict[str, Any]:
     count = 800
-    server = h.start("hashstarve", USERS, "BLF-CRYPT")
+    # 800 attackers from 800 addresses, 400 per port: the total connection
+    # limits are raised so that they are all served (the probe is about the
+    # password checks, not the connection limits)
+    server = h.start("hashstarve", USERS, "BLF-CRYPT",
+                     {role: {"max_connections": 1000} for role in ("smtp", "submission")})
     swarm = Swarm()
     result: dict[str, Any] = {"failed_logins": count, "user_scheme": "BLF-CRYPT",
                               "attackers": "800 connections, one per loopback address (127.1.x.y), "

@@ -105,3 +105,85 @@ class AdminTests(SynchronousTestCase):
             f.write("pop3: {idle_timeout: soon}\n")
         self.assertEqual(self.admin("check-config"), (2, ""))
         self.assertIn("tap.yaml: pop3.idle_timeout:", self.stderr.getvalue())
+
+
+class AdminSafetyTests(SynchronousTestCase):
+    """
+    Issue 12, items 7 and 9: salted hashes, and no lost update when
+    several admins write at once.
+    """
+
+    def setUp(self) -> None:
+        self.folder = os.path.abspath(self.mktemp())
+        os.makedirs(self.folder)
+        self.config = os.path.join(self.folder, "tap.yaml")
+        with open(self.config, "w") as f:
+            f.write("data_dir: ./data\n")
+        self.usersFile = loadConfig(self.config).usersFile
+        self.patch(sys, "stderr", StringIO())
+
+    def admin(self, *argv: str, stdin: str = "") -> int:
+        return admin.main(["--config", self.config, *argv], stdin=StringIO(stdin), stdout=StringIO())
+
+    def test_sha512CryptSalted(self) -> None:
+        """
+        C{users add --scheme SHA512-CRYPT} writes a salted hash (never
+        C{$6$$}); two users with one password get different hashes.
+        """
+        import re
+
+        self.assertEqual(self.admin("users", "add", "bob", "--password-stdin", "--scheme", "SHA512-CRYPT",
+                                    stdin="two\n"), 0)
+        self.assertEqual(self.admin("users", "add", "carol", "--password-stdin", "--scheme", "SHA512-CRYPT",
+                                    stdin="two\n"), 0)
+        with open(self.usersFile) as f:
+            lines = f.read().splitlines()
+        hashes = [line.split(":", 1)[1] for line in lines]
+        for stored in hashes:
+            self.assertRegex(stored, r"^\{SHA512-CRYPT\}\$6\$[./0-9A-Za-z]{16}\$")
+            self.assertNotIn("$6$$", stored)
+        self.assertNotEqual(hashes[0], hashes[1])
+        self.assertTrue(PasswdFile(self.usersFile).lookup("bob").verify("two"))
+
+    def test_defaultSchemeFromConfig(self) -> None:
+        """
+        Without C{--scheme}, new users get the config's C{auth.default_scheme}.
+        """
+        with open(self.config, "a") as f:
+            f.write("auth: {default_scheme: ARGON2ID}\n")
+        self.assertEqual(self.admin("users", "add", "dave", "--password-stdin", stdin="pw\n"), 0)
+        self.assertEqual(PasswdFile(self.usersFile).lookup("dave").scheme, "ARGON2ID")
+
+    def test_passwordOverCapRefused(self) -> None:
+        """
+        A password longer than C{auth.max_password_length} is refused: it
+        could never log in.
+        """
+        self.assertEqual(self.admin("users", "add", "erin", "--password-stdin", stdin="x" * 1025 + "\n"), 1)
+        self.assertEqual(PasswdFile(self.usersFile).names(), [])
+
+    def test_parallelAddsKeepEveryone(self) -> None:
+        """
+        20 C{users add} at once (threads) keep all 20 users, and the file's
+        0640 mode.
+        """
+        import threading
+
+        self.admin("users", "add", "first", "--password-stdin", "--scheme", "SHA512-CRYPT", stdin="pw\n")
+        os.chmod(self.usersFile, 0o640)
+        start = threading.Barrier(20)
+        codes: list[int] = []
+
+        def add(n: int) -> None:
+            start.wait()
+            codes.append(self.admin("users", "add", f"user{n}", "--password-stdin", "--scheme", "SHA512-CRYPT",
+                                    stdin="pw\n"))
+
+        threads = [threading.Thread(target=add, args=(n,)) for n in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(codes, [0] * 20)
+        self.assertEqual(PasswdFile(self.usersFile).names(), sorted(["first"] + [f"user{n}" for n in range(20)]))
+        self.assertEqual(os.stat(self.usersFile).st_mode & 0o777, 0o640)

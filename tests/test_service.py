@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from io import StringIO
+from typing import Any
 
 from twisted.application.service import IServiceMaker
 from twisted.internet.testing import MemoryReactorClock
@@ -15,10 +16,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_mail_suite import tap
 from twisted_mail_suite.config import configFromDict
+from twisted_mail_suite.errors import ConfigError
+from twisted_mail_suite.net.admission import RESERVED_FILES, BudgetError
 from twisted_mail_suite.registry import PROTOCOLS
 from twisted_mail_suite.service import makeService
 
-from .fakes import makeConfig
+from .fakes import makeConfig, makeSuite, peerTransport
 
 
 class AssemblyTests(SynchronousTestCase):
@@ -133,3 +136,103 @@ class PluginTests(SynchronousTestCase):
         self.assertEqual(options.overrides(), {
             "hostname": "cli.test", "allow_plaintext_auth": True,
             "smtp.listen": ["tcp:2600", "tcp:2601"], "pop3.listen": []})
+
+
+class ConnectionBudgetTests(SynchronousTestCase):
+    """
+    One connection budget for the whole process, sized at start from
+    C{RLIMIT_NOFILE} (issue 12, item 4).
+    """
+
+    def suite(self, fileLimit: tuple[int, int], **overrides: object) -> Any:
+        config = makeConfig(os.path.abspath(self.mktemp()), **overrides)
+        return makeService(config, MemoryReactorClock(), fileLimit=lambda: fileLimit)
+
+    def test_startSizesBudget(self) -> None:
+        """
+        At start the budget gets what the file limit holds beside the
+        process's own descriptors and the message files.
+        """
+        suite = self.suite((1024, 1024))
+        suite.privilegedStartService()
+        suite.startService()
+        self.addCleanup(suite.stopService)
+        self.assertEqual(suite.budget.limit, 1024 - RESERVED_FILES - 300)
+        self.assertIs(suite.parts.budget, suite.budget)
+
+    def test_startRefusesLimitsBeyondFileLimit(self) -> None:
+        """
+        Limits the file limit cannot hold stop the start before any port is
+        bound, with a config error naming the key.
+        """
+        suite = self.suite((1024, 1024), **{"chat.max_connections": 5000})
+        error = self.assertRaises(BudgetError, suite.privilegedStartService)
+        self.assertIsInstance(error, ConfigError)
+        self.assertEqual(error.key, "chat.max_connections")
+        self.assertEqual(suite.reactor.tcpServers, [])
+
+    def test_tapExitsTwo(self) -> None:
+        """
+        twistd exits with status 2 and says why when the configured budget
+        cannot be held by the process's file descriptors.
+        """
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        path = os.path.join(folder, "tap.yaml")
+        with open(path, "w") as f:
+            f.write(f"data_dir: {folder}\nmax_connections: 1000000000000\n")
+        options = tap.Options()
+        options.parseOptions(["--config", path])
+        stderr = StringIO()
+        self.patch(sys, "stderr", stderr)
+        error = self.assertRaises(SystemExit, tap.makeService, options)
+        self.assertEqual(error.code, 2)
+        self.assertTrue(stderr.getvalue().startswith("RLIMIT_NOFILE: max_connections: 1000000000000 connections"),
+                        stderr.getvalue())
+
+    def test_perAddressDefaults(self) -> None:
+        """
+        By default one address may hold 20 SMTP, 10 submission, 10 POP3
+        and 10 chat connections; the next is refused politely.
+        """
+        suite = makeSuite(self)
+        refusals = {}
+        for role, limit in (("smtp", 20), ("submission", 10), ("pop3", 10), ("chat", 10)):
+            for _ in range(limit):
+                connect(suite, role, "192.0.2.1")
+            refusals[role] = connect(suite, role, "192.0.2.1")
+        self.assertEqual(refusals, {
+            "smtp": b"421 4.7.0 mx.example.test Too many connections, try again later\r\n",
+            "submission": b"421 4.7.0 mx.example.test Too many connections, try again later\r\n",
+            "pop3": b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n",
+            "chat": b"!!! too many connections from your address\n",
+        })
+
+    def test_spentBudgetRefusedPolitely(self) -> None:
+        """
+        Once the process's budget is spent, a new connection of any
+        protocol gets that protocol's "too many connections" reply, never
+        a silent close.
+        """
+        suite = makeSuite(self)
+        suite.budget.limit = 3
+        for role in ("chat", "smtp", "pop3"):
+            connect(suite, role, "192.0.2.1")
+        replies = {role: connect(suite, role, "192.0.2.2") for role in ("chat", "smtp", "pop3", "submission")}
+        self.assertEqual(replies, {
+            "chat": b"!!! too many connections, try again later\n",
+            "smtp": b"421 4.7.0 mx.example.test Too many connections, try again later\r\n",
+            "submission": b"421 4.7.0 mx.example.test Too many connections, try again later\r\n",
+            "pop3": b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n",
+        })
+
+
+def connect(suite: Any, role: str, host: str) -> bytes:
+    """
+    Connect to C{suite}'s C{role} factory from C{host}; return the first
+    bytes it wrote.
+    """
+    transport = peerTransport(host)
+    protocol = suite.factories[role].buildProtocol(transport.getPeer())
+    protocol.makeConnection(transport)
+    return transport.value()  # type: ignore[no-any-return]

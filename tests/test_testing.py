@@ -216,3 +216,64 @@ class FaultTests(TestCase):
         self.harness.reset()
         yield sendMail(self.harness.smtpPort, "alice@example.test", "after reset")
         self.assertEqual(len(self.harness.messagesFor("alice")), 1)
+
+
+class ClearTests(TestCase):
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_clearForgetsEverything(self):  # type: ignore[no-untyped-def]
+        """
+        C{clear()} empties every mailbox, undoes faults, restores the users
+        and cancels pending waits; the harness keeps its ports.
+        """
+        harness = yield startHarness(self)
+        port = harness.smtpPort
+        yield sendMail(port, "bob@example.test", "old")
+        harness.rejectRecipients("alice@*")
+        harness.addUser("carol", "pw")
+        pending = harness.waitForMessage(to="alice", timeout=60)
+        yield harness.clear()
+        self.failureResultOf(pending, defer.CancelledError)
+        self.assertEqual(harness.messagesFor("bob"), [])
+        self.assertNotIn("carol", harness.users)
+        self.assertIsNone(harness._userDatabase.lookup("carol"))
+        yield sendMail(port, "alice@example.test", "new")
+        self.assertEqual([m.subject for m in harness.messagesFor("alice")], ["new"])
+
+    @defer.inlineCallbacks
+    def test_clearForgetsFailedLogins(self):  # type: ignore[no-untyped-def]
+        """
+        Failed logins counted before C{clear()} do not refuse logins after it.
+        """
+        harness = yield startHarness(self, users={"alice": "right"},
+                                     overrides={"auth.max_failures": 1, "auth.failure_delay": 0.0})
+
+        def login(password: str) -> None:
+            client = poplib.POP3("127.0.0.1", harness.pop3Port, timeout=5)
+            try:
+                client.user("alice")
+                client.pass_(password)
+            finally:
+                client.close()
+
+        yield self.assertFailure(threads.deferToThread(login, "wrong"), poplib.error_proto)
+        yield self.assertFailure(threads.deferToThread(login, "right"), poplib.error_proto, EOFError, OSError)
+        yield harness.clear()
+        yield threads.deferToThread(login, "right")
+
+
+class PasswordTests(TestCase):
+    @defer.inlineCallbacks
+    def test_defaultUsersHaveRandomPasswords(self):  # type: ignore[no-untyped-def]
+        """
+        Without C{users}, alice and bob get random passwords, new for each
+        harness and stored hashed.
+        """
+        first = yield startHarness(self)
+        second = yield startHarness(self)
+        self.assertEqual(set(first.users), {"alice", "bob"})
+        self.assertNotEqual(first.users, second.users)
+        self.assertNotIn("secret", first.users.values())
+        stored = first._userDatabase.lookup("alice")
+        self.assertNotIn(first.users["alice"], repr(stored))

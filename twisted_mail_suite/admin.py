@@ -18,7 +18,7 @@ import yaml
 
 from .identity import hashing
 from .config import configToDict, loadConfig
-from .identity.passwd import PasswdFile, deleteUser, setUserPassword, validUserName
+from .identity.passwd import PasswdFile, addUser, deleteUser, setUserPassword, validUserName
 from .errors import ConfigError
 from .relay.control import ControlError, request
 
@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         sub = userCommands.add_parser(action)
         sub.add_argument("name")
         sub.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-        sub.add_argument("--scheme", default=hashing.DEFAULT_SCHEME, choices=hashing.SCHEMES)
+        sub.add_argument("--scheme", default=None, choices=hashing.SCHEMES,
+                         help="password scheme (default: the config's auth.default_scheme)")
         sub.add_argument("--config", default=argparse.SUPPRESS)
     for action in ("del", "list"):
         sub = userCommands.add_parser(action)
@@ -194,22 +195,46 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
                          "(1-32 letters, digits, '.', '_', '-', '+')\n")
         return 1
     if args.action == "del":
-        if not deleteUser(path, name):
-            sys.stderr.write(f"mailsuite-admin: no user {name}\n")
+        try:
+            if not deleteUser(path, name):
+                return _missing(name)
+        except OSError as e:
+            sys.stderr.write(f"mailsuite-admin: {e}\n")
             return 1
         stdout.write(f"deleted {name}\n")
         return 0
-    exists = PasswdFile(path).lookup(name) is not None
+    exists = PasswdFile(path).lookup(name) is not None     # early answer; decided again under the lock
     if args.action == "add" and exists:
-        sys.stderr.write(f"mailsuite-admin: user {name} exists (use users passwd)\n")
-        return 1
+        return _exists(name)
     if args.action == "passwd" and not exists:
-        sys.stderr.write(f"mailsuite-admin: no user {name}\n")
+        return _missing(name)
+    password = _readPassword(args, stdin)
+    if len(password.encode("utf-8")) > config.auth.max_password_length:
+        sys.stderr.write(f"mailsuite-admin: password longer than auth.max_password_length "
+                         f"({config.auth.max_password_length} bytes): it could never log in\n")
         return 1
-    stored = hashing.hashPassword(_readPassword(args, stdin), args.scheme)
-    setUserPassword(path, name, stored)
+    stored = hashing.hashPassword(password, args.scheme or config.auth.default_scheme)
+    try:
+        if args.action == "add":
+            if not addUser(path, name, stored):
+                return _exists(name)
+        elif not setUserPassword(path, name, stored, create=False):
+            return _missing(name)
+    except OSError as e:
+        sys.stderr.write(f"mailsuite-admin: {e}\n")
+        return 1
     stdout.write(f"{'added' if args.action == 'add' else 'password set for'} {name}\n")
     return 0
+
+
+def _exists(name: str) -> int:
+    sys.stderr.write(f"mailsuite-admin: user {name} exists (use users passwd)\n")
+    return 1
+
+
+def _missing(name: str) -> int:
+    sys.stderr.write(f"mailsuite-admin: no user {name}\n")
+    return 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from .errors import ConfigError
+from .relayconfig import RelayConfig
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
@@ -134,51 +135,6 @@ def _size(value: object, key: str, source: str) -> int:
         raise _fail(source, key, "a size like 25MB", value) from None
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def _duration(value: object, key: str, source: str) -> float:
-    """C{90}, C{30s}, C{5m}, C{2h}, C{5d} or C{1w} -> seconds (Postfix's units)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise _fail(source, key, "a duration like 5m", value)
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
-
-
-def _durations(value: object, key: str, source: str) -> tuple[float, ...]:
-    result = tuple(_duration(v, f"{key}[{i}]", source) for i, v in enumerate(value)) \
-        if isinstance(value, list) else ()
-    if not result or not all(result):
-        raise _fail(source, key, "a non-empty list of durations above zero like [1m, 5m, 1h]", value)
-    return result
-
-
-def _hostPort(value: object, key: str, source: str) -> str | None:
-    host, _, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
-    if value is not None and (not host or not port.isdigit() or not 0 < int(port) < 65536):
-        raise _fail(source, key, 'a "host:port" like "smtp.example.net:587"', value)
-    return value  # type: ignore[return-value]
-
-
-def _nameservers(value: object, key: str, source: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or None in value:
-        raise _fail(source, key, 'a list of "address:port" like ["127.0.0.1:53"]', value)
-    return tuple(_hostPort(v, f"{key}[{i}]", source) for i, v in enumerate(value))  # type: ignore[misc]
-
-
-def _dkim(value: object, key: str, source: str) -> Mapping[str, Mapping[str, str]]:
-    if not isinstance(value, dict):
-        raise _fail(source, key, "a mapping DOMAIN: {selector: S, key_file: PATH}", value)
-    for domain, entry in value.items():
-        if not isinstance(entry, dict) or set(entry) != {"selector", "key_file"} \
-                or not all(isinstance(v, str) and v for v in entry.values()):
-            raise _fail(source, f"{key}.{domain}", "{selector: S, key_file: PATH}", entry)
-    return {str(domain).lower().rstrip("."): dict(entry) for domain, entry in value.items()}
-
-
 def _domains(value: object, key: str, source: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(d, str) and d for d in value):
         raise _fail(source, key, "a list of domain names", value)
@@ -235,17 +191,39 @@ class TLSConfig:
     starttls: bool = _opt(_bool, True)     # offer STARTTLS (SMTP) and STLS (POP3)
 
 
+def _intBetween(low: int, high: int) -> Callable[[object, str, str], int]:
+    def convert(value: object, key: str, source: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _fail(source, key, f"a whole number from {low} to {high}", value)
+        return value
+    return convert
+
+
 @dataclass(frozen=True)
 class AuthConfig:
     """
-    The one failed-login policy of all protocols.
+    The one failed-login policy of all protocols, and how passwords are
+    checked.
     """
 
-    max_failures: int = _opt(_int, 10)                 # per client address in window -> refuse
+    max_failures: int = _opt(_int, 10)                 # per address group in window (in-flight count) -> refuse
     max_failures_per_connection: int = _opt(_int, 3)   # then disconnect
     failure_delay: float = _opt(_seconds, 1.0)         # first failure; doubles each time
     max_delay: float = _opt(_seconds, 8.0)
     window: float = _opt(_seconds, 300.0)
+    # Longer credentials fail unchecked, before any hashing (UTF-8 octets).
+    # 1 KiB of password is far beyond any passphrase or password manager,
+    # bounds SHA512-CRYPT (cost grows with length) to a few times a normal
+    # check, and stays under libpass's own 4 KiB limit.
+    max_username_length: int = _opt(_intBetween(1, 1024), 256)
+    max_password_length: int = _opt(_intBetween(1, 4096), 1024)
+    max_concurrent_checks: int = _opt(_intBetween(1, 10_000), 5)   # per address group at once; more: refused
+    ipv4_prefix: int = _opt(_intBetween(0, 32), 32)     # addresses counted together (Dovecot: /32)
+    ipv6_prefix: int = _opt(_intBetween(0, 128), 64)    # one /64 is one subscriber (Dovecot uses /48)
+    hash_threads: int = _opt(_intBetween(1, 64), 2)     # the password-hashing pool (never the store's)
+    # The scheme new users get (mailsuite-admin) and the cost every check
+    # spends at least (unknown users and cheaply stored passwords alike).
+    default_scheme: str = _opt(_choice("BLF-CRYPT", "ARGON2ID"), "BLF-CRYPT")
 
 
 @dataclass(frozen=True)
@@ -254,24 +232,49 @@ class SMTPConfig:
     max_message_size: int = _opt(_size, 25 * 1024 * 1024)
     max_recipients: int = _opt(_int, 100)
     bare_newline: str = _opt(_choice("normalize", "reject"), "normalize")
-    max_connections: int = _opt(_int, 500)
-    max_connections_per_ip: int = _opt(_int, 50)
+    max_connections: int = _opt(_int, 100)           # Postfix default_process_limit
+    max_connections_per_ip: int = _opt(_int, 20)     # a big MX sends over <= 20 (Postfix destination concurrency)
     command_timeout: float = _opt(_seconds, 300.0)   # RFC 5321 4.5.3.2.7
     data_timeout: float = _opt(_seconds, 600.0)      # RFC 5321 4.5.3.2.6
-    junk_command_limit: int = _opt(_int, 100)        # Postfix smtpd_junk_command_limit
+    junk_command_limit: int = _opt(_int, 100)        # Postfix smtpd_junk_command_limit; also counts repeated EHLO/HELO
+    # 452s for recipients past max_recipients, per transaction, before each further one counts
+    # as junk (Postfix smtpd_recipient_overshoot_limit)
+    recipient_overshoot_limit: int = _opt(_int, 1000)
 
 
 @dataclass(frozen=True)
 class SubmissionConfig(SMTPConfig):
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:2587:interface=127.0.0.1",))
+    max_connections_per_ip: int = _opt(_int, 10)     # a few mail clients behind one NAT
+    # reject: an authenticated user may use as MAIL FROM only addresses delivered to them (their
+    # name at a local domain, a subaddress, an alias listing them) or <> (Postfix
+    # reject_sender_login_mismatch); allow: any sender.  For every AUTH session, MX port included.
+    sender_login_mismatch: str = _opt(_choice("reject", "allow"), "reject")
 
 
 @dataclass(frozen=True)
 class POP3Config:
     listen: tuple[str, ...] = _opt(_endpoints, ("tcp:1110:interface=127.0.0.1",))
     idle_timeout: float = _opt(_seconds, 600.0)      # RFC 1939: at least 10 minutes
-    max_connections: int = _opt(_int, 500)
-    max_connections_per_ip: int = _opt(_int, 50)
+    max_connections: int = _opt(_int, 100)
+    max_connections_per_ip: int = _opt(_int, 10)     # Dovecot mail_max_userip_connections
+    max_bad_commands: int = _opt(_int, 20)           # then disconnect (Dovecot's limit); 0: none
+    apop: bool = _opt(_bool, False)                  # offer APOP (to users stored PLAIN); off: no MD5 logins
+
+
+def _orDerived(convert: Callable[[object, str, str], Any]) -> Callable[[object, str, str], Any]:
+    """
+    C{convert}, or L{None} (null: the value is derived from other keys).
+    """
+    def convertOrNone(value: object, key: str, source: str) -> Any:
+        return None if value is None else convert(value, key, source)
+    return convertOrNone
+
+
+def _ipv6Prefix(value: object, key: str, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 128:
+        raise _fail(source, key, "a prefix length from 1 to 128", value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -281,36 +284,35 @@ class ChatConfig:
     require_login: bool = _opt(_bool, False)
     max_line_length: int = _opt(_size, 4096)
     max_pending_output: int = _opt(_size, 256 * 1024)
-    lines_per_second: float = _opt(_seconds, 10.0)
+    lines_per_second: float = _opt(_seconds, 10.0)   # per connection; 0: no flood throttle
     burst: int = _opt(_int, 30)
-    max_connections: int = _opt(_int, 20000)
-    max_connections_per_ip: int = _opt(_int, 20000)
+    max_connections: int = _opt(_int, 150)
+    max_connections_per_ip: int = _opt(_int, 10)     # ngircd allows 5; a team behind one NAT needs more
     announce_limit: int = _opt(_int, 200)   # joins/parts announced in rooms up to this size; 0: always
+    # Shared by every connection from one address (IPv6: one address_ipv6_prefix network):
+    address_lines_per_second: float | None = _opt(_orDerived(_seconds), None)  # null: 2 x lines_per_second; 0: none
+    address_burst: int | None = _opt(_orDerived(_int), None)                    # null: 2 x burst
+    # bytes of chat one address may make the server send a second: a line's size times the members
+    # it reaches (the cost of a broadcast); 0: no byte budget
+    address_bytes_per_second: int = _opt(_size, 4 * 1024 * 1024)
+    address_bytes_burst: int = _opt(_size, 16 * 1024 * 1024)
+    address_ipv6_prefix: int = _opt(_ipv6Prefix, 64)
 
+    @property
+    def addressLineRate(self) -> float:
+        """
+        Lines a second one address may send (0: no line budget).
+        """
+        rate = self.address_lines_per_second
+        return 2 * self.lines_per_second if rate is None else rate
 
-@dataclass(frozen=True)
-class RelayConfig:
-    """Outbound delivery (DESIGN.md "Outbound delivery"; docs/relay.md)."""
-
-    mode: str = _opt(_choice("mx", "smarthost", "off"), "mx")
-    smarthost: str | None = _opt(_hostPort, None)
-    smarthost_tls: str = _opt(_choice("starttls", "tls", "none"), "starttls")
-    smarthost_auth_file: str | None = _opt(_optStr, None)
-    tls_verify: bool = _opt(_bool, True)
-    ca_file: str | None = _opt(_optStr, None)
-    mx_port: int = _opt(_int, 25)
-    nameservers: tuple[str, ...] = _opt(_nameservers, ())
-    retry_schedule: tuple[float, ...] = _opt(_durations, (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0))
-    max_queue_lifetime: float = _opt(_duration, 5 * 86400.0)
-    dkim: Mapping[str, Mapping[str, str]] = field(default_factory=dict, metadata={"convert": _dkim})
-
-    def check(self, source: str) -> None:
-        if self.mode == "smarthost" and self.smarthost is None:
-            raise ConfigError(source, "relay.smarthost", 'mode smarthost needs "host:port"')
-        host = (self.smarthost or "").rpartition(":")[0].lower().strip("[]")
-        if self.smarthost_tls == "none" and self.smarthost and host not in ("localhost", "::1") \
-                and not host.startswith("127."):
-            raise ConfigError(source, "relay.smarthost_tls", f"none is allowed only to loopback, not {host}")
+    @property
+    def addressLineBurst(self) -> int:
+        """
+        Lines one address may save up.
+        """
+        burst = self.address_burst
+        return 2 * self.burst if burst is None else burst
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,7 @@ class Config:
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict, metadata={"convert": _aliases})
     catch_all: str | None = _opt(_optStr, None)
     shutdown_timeout: float = _opt(_seconds, 10.0)   # SIGTERM: in-flight work gets this long
+    max_connections: int = _opt(_int, 0)   # the whole process, every protocol; 0: what RLIMIT_NOFILE holds
     tls: TLSConfig = _section(TLSConfig)
     auth: AuthConfig = _section(AuthConfig)
     smtp: SMTPConfig = _section(SMTPConfig)
@@ -406,15 +409,12 @@ def _resolvePaths(config: Config, base: str) -> Config:
             return None
         return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
 
-    relay = config.relay
     return dataclasses.replace(
         config,
         data_dir=resolve(config.data_dir),
         users_file=resolve(config.users_file),
         tls=dataclasses.replace(config.tls, cert=resolve(config.tls.cert), key=resolve(config.tls.key)),
-        relay=dataclasses.replace(
-            relay, smarthost_auth_file=resolve(relay.smarthost_auth_file), ca_file=resolve(relay.ca_file),
-            dkim={d: {**e, "key_file": resolve(e["key_file"])} for d, e in relay.dkim.items()}),
+        relay=config.relay.resolved(resolve),
     )
 
 

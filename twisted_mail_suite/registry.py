@@ -39,6 +39,9 @@ class SuiteParts:
     @ivar tls: the server certificate and STARTTLS options
         (L{twisted_mail_suite.net.tls.ServerTLS}); C{tls.options} is
         L{None} before start and when STARTTLS is off.
+    @ivar budget: the process-wide connection budget every protocol's
+        connection registry shares
+        (L{twisted_mail_suite.net.admission.ConnectionBudget}), or L{None}.
     @ivar outbound: where mail for other domains goes
         (L{twisted_mail_suite.interfaces.IOutboundQueue}), or L{None}
         (C{relay.mode: off}): give it to every C{DeliveryTarget}.
@@ -54,6 +57,7 @@ class SuiteParts:
     router: Any
     tls: Any
     maildropLocks: IMaildropLocks
+    budget: Any = None
     outbound: IOutboundQueue | None = None
 
 
@@ -71,12 +75,16 @@ class ProtocolRecord:
     @ivar avatars: C{"module:function"} registering the protocol's avatars
         with the realm, called with the realm and the L{SuiteParts} (once
         per function, for the configured protocols).
+    @ivar files: the file descriptors one connection may hold besides its
+        socket (a message file being received or sent), for the
+        process-wide connection budget.
     """
 
     role: str
     maker: str
     summary: str
     avatars: str | None = None
+    files: int = 1
 
 
 PROTOCOLS: tuple[ProtocolRecord, ...] = (
@@ -87,7 +95,7 @@ PROTOCOLS: tuple[ProtocolRecord, ...] = (
     ProtocolRecord("pop3", "twisted_mail_suite.pop3.factory:makeFactory", "POP3",
                    "twisted_mail_suite.pop3.avatars:register"),
     ProtocolRecord("chat", "twisted_mail_suite.chat.factory:makeFactory", "the chat room",
-                   "twisted_mail_suite.chat.avatars:register"),
+                   "twisted_mail_suite.chat.avatars:register", files=0),
 )
 
 

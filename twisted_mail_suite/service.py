@@ -16,7 +16,6 @@ from typing import Any, Callable
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -27,7 +26,9 @@ from .delivery.router import Router
 from .delivery.target import DeliveryTarget
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
+from .identity.workers import AuthWorkers
 from .interfaces import IEventBus, IMailStore, IOutboundQueue, IUserDatabase
+from .net.admission import ConnectionBudget, Share, raiseFileLimit
 from .net.lifecycle import IDrainable
 from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
@@ -66,7 +67,7 @@ class ListenerService(Service):
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
         self._listened = True
-        endpoint = serverFromString(self._reactor, self._tls.endpoint(self.description))
+        endpoint = self._tls.serverEndpoint(self._reactor, self.description)
         d = endpoint.listen(self.factory)
         d.addCallbacks(self._listening, self._failed)
         if self._failure is not None:        # a port that cannot be bound stops the start
@@ -127,6 +128,9 @@ class MailSuiteService(MultiService):
     @param router: address -> local users or remote (default: from the config).
     @param wrapFactory: applied to each protocol factory before it listens
         (the test harness observes and cuts connections this way).
+    @param fileLimit: raises the soft C{RLIMIT_NOFILE} as far as it goes
+        and returns C{(soft, hard)} (default: L{raiseFileLimit}); called at
+        start to size the connection budget.
     @param outbound: where mail for other domains goes instead of the
         relay's durable queue and delivery (an L{IOutboundQueue}; the test
         harness keeps outbound mail in memory with
@@ -134,6 +138,8 @@ class MailSuiteService(MultiService):
     @param relayOptions: keyword arguments for the L{RelayService}
         (C{resolver}, C{timeouts}, C{perDestination}, C{rng}), for tests.
     @ivar parts: the L{SuiteParts} the protocols were built from.
+    @ivar budget: the connections of every protocol together, sized at
+        start (L{fitConnections}).
     @ivar relay: the L{RelayService} (L{None} when C{relay.mode} is off
         and no C{outbound} is given).
     @ivar outbound: the outbound queue every delivery target uses, or L{None}.
@@ -146,6 +152,7 @@ class MailSuiteService(MultiService):
                  store: IMailStore | None = None, bus: IEventBus | None = None,
                  runInThread: Callable[..., Any] | None = None, clock: Any = None,
                  router: Router | None = None, wrapFactory: FactoryWrapper | None = None,
+                 fileLimit: Callable[[], tuple[int, int]] = raiseFileLimit,
                  outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None) -> None:
         super().__init__()
         reactor = reactor if reactor is not None else globalReactor()
@@ -153,24 +160,33 @@ class MailSuiteService(MultiService):
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.bus = bus if bus is not None else EventBus()
-        self.store = NotifyingStore(store if store is not None else MaildirStore(config.mailDir), self.bus)
+        # Password hashing and users-file reading get their own bounded pool,
+        # started first and stopped last; the store's fsyncs keep the reactor's.
+        self.authWorkers = AuthWorkers(reactor, config.auth.hash_threads)
+        self.authWorkers.setServiceParent(self)
+        relayBlocking = runInThread            # the queue's fsyncs: as given (tests), else the reactor's pool
+        runInThread = runInThread or self.authWorkers.runInThread
+        self.store = NotifyingStore(store if store is not None else MaildirStore(
+            config.mailDir, runBlocking=inThreadPool(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
-        self.users = users if users is not None else PasswdFile(config.usersFile)
-        self.portal = makePortal(config, self.users, self.clock, runInThread or inThreadPool(reactor))
+        self.users = users if users is not None else PasswdFile(config.usersFile, runInThread)
+        self.portal = makePortal(config, self.users, self.clock, runInThread)
         self.tls = ServerTLS(config)
         router = router or Router.fromConfig(config, self.users)
         self.relay: RelayService | None = None
         if config.relay.mode != "off" or outbound is not None:
             self.relay = RelayService(config, reactor, self.clock, self.store, router,
-                                      runInThread or inThreadPool(reactor), outbound, **(relayOptions or {}))
+                                      relayBlocking or inThreadPool(reactor), outbound, **(relayOptions or {}))
             self.relay.setName("relay")
             self.relay.setServiceParent(self)   # after the store, before the listeners
         self.outbound = self.relay.outbound if self.relay is not None else None
         self.target = self.relay.target if self.relay is not None else DeliveryTarget(self.store)
+        self.budget = ConnectionBudget()
+        self._fileLimit = fileLimit
         self.parts = SuiteParts(
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
             store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
-            outbound=self.outbound)
+            budget=self.budget, outbound=self.outbound)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
@@ -200,17 +216,38 @@ class MailSuiteService(MultiService):
 
     @property
     def certPath(self) -> str:
-        return self.tls.certPath  # type: ignore[no-any-return]
+        """
+        The PEM certificate clients should trust (L{ServerTLS.trustPath}):
+        the local CA's C{ca.pem} when the suite made its own certificate,
+        else the configured one.
+        """
+        return self.tls.trustPath
 
     @property
     def tlsOptions(self) -> Any:
         return self.tls.options
 
+    def fitConnections(self) -> int:
+        """
+        Raise the soft file limit to the hard one and size the connection
+        budget shared by every protocol (see L{ConnectionBudget.fit}).
+
+        @return: the budget (the most connections open at once).
+        @raise twisted_mail_suite.net.admission.BudgetError: the limits of
+            the config cannot be held (a L{ConfigError}).
+        """
+        shares = [Share(f"{entry.role}.max_connections", getattr(self.config, entry.role).max_connections,
+                        entry.files) for entry in PROTOCOLS if entry.role in self.factories]
+        return self.budget.fit(shares, self.config.max_connections, self._fileLimit()[0])
+
     def privilegedStartService(self) -> None:
+        self.fitConnections()
         self.tls.ensure()
         super().privilegedStartService()
 
     def startService(self) -> None:
+        if not self.budget.limit:           # started without the privileged step
+            self.fitConnections()
         self.tls.ensure()                   # idempotent: started without the privileged step
         super().startService()
         self.reactor.callLater(0, self._ready)

@@ -75,6 +75,11 @@ def makeService(options: Options) -> Any:
         raise SystemExit(2) from None
     reactor = globalReactor()
     service = buildService(config, reactor)
+    try:
+        service.fitConnections()            # the connection limits fit in RLIMIT_NOFILE
+    except ConfigError as e:
+        sys.stderr.write(f"{e}\n")
+        raise SystemExit(2) from None
     users = service.users
     if hasattr(users, "reload") and hasattr(signal, "SIGHUP"):
         def onHangup(signum: int, frame: object) -> None:

@@ -2,13 +2,13 @@
 """
 Shared helpers for the chat unit tests: a chat factory on a whole fake suite
 (L{tests.fakes.makeSuite}), clients on C{StringTransport}s, and a transport
-whose peer stops reading.
+whose peer stops reading, or reads at a pace.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import StringTransport
 
 from tests.fakes import makeSuite
@@ -20,15 +20,16 @@ _ONLY_CHAT = {"smtp.listen": [], "submission.listen": [], "pop3.listen": []}
 
 
 def chatSuite(testCase: Any, overrides: dict[str, Any] | None = None,
-              **chat: Any) -> tuple[Any, ChatFactory]:
+              users: Mapping[str, str] | None = None, **chat: Any) -> tuple[Any, ChatFactory]:
     """
     A fake suite whose C{chat} section has the given keys (plus any other
-    dotted C{overrides}), and its chat factory, started (nothing listens).
+    dotted C{overrides}) and the given C{users} (name: password; by default
+    the fakes' alice and bob), and its chat factory, started (nothing listens).
     """
     dotted: dict[str, Any] = dict(_ONLY_CHAT)
     dotted.update({f"chat.{key}": value for key, value in chat.items()})
     dotted.update(overrides or {})
-    suite = makeSuite(testCase, **dotted)
+    suite = makeSuite(testCase, users, **dotted)
     factory = suite.factories["chat"]
     factory.doStart()           # as its first listener would: the new-mail subscription
     return suite, factory
@@ -44,8 +45,8 @@ class StallingTransport(StringTransport):
     bufferSize = 64 * 1024
 
     def __init__(self, host: str = "127.0.0.1") -> None:
-        super().__init__(peerAddress=IPv4Address("TCP", host, 40000),
-                         hostAddress=IPv4Address("TCP", "127.0.0.1", 7000))
+        peer = IPv6Address("TCP", host, 40000) if ":" in host else IPv4Address("TCP", host, 40000)
+        super().__init__(peerAddress=peer, hostAddress=IPv4Address("TCP", "127.0.0.1", 7000))
         self.producerPaused = False
         self.aborted = False
 
@@ -67,6 +68,29 @@ class StallingTransport(StringTransport):
     def abortConnection(self) -> None:
         self.aborted = True
         super().abortConnection()
+
+
+class PacedTransport(StallingTransport):
+    """
+    A L{StallingTransport} whose peer reads at its own pace: L{read} takes
+    at most C{size} bytes of what is unsent (and, as a TCP transport, it
+    resumes its producer once it has sent everything).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
+        self.taken = 0
+
+    def read(self, size: int) -> bytes:
+        data = self.value()
+        taken, rest = data[:size], data[size:]
+        self.clear()
+        self.io.write(rest)
+        self.taken += len(taken)
+        if self.producerPaused and self.producer is not None and not rest:
+            self.producerPaused = False
+            self.producer.resumeProducing()
+        return taken
 
 
 class Client:

@@ -156,9 +156,10 @@ class OfflineMailTests(SynchronousTestCase):
         """
         factory, bus, mailer, clock = explicitFactory(self)
         ann = Client(factory)
+        ann.send("/login alice secret")
         ann.lines()
         ann.send("/msg BOB see you")
-        self.assertEqual(mailer.calls, [("guest-1", "bob", "see you")])
+        self.assertEqual(mailer.calls, [("alice", "bob", "see you")])
         self.assertEqual(ann.lines(), ["*** bob is offline; your message was mailed to them"])
 
     def test_failed(self) -> None:
@@ -168,6 +169,7 @@ class OfflineMailTests(SynchronousTestCase):
         factory, bus, mailer, clock = explicitFactory(self)
         mailer.result = lambda: fail(DeliveryFailed("disk full"))
         ann = Client(factory)
+        ann.send("/login alice secret")
         ann.lines()
         ann.send("to|bob|hello")
         self.assertEqual(ann.lines(), ["!!! could not mail bob, try again later"])

@@ -310,16 +310,19 @@ class OfflineMessageTests(ChatTestCase):
 
     def test_mailed(self) -> None:
         """
-        The text is mailed from C{chat@<hostname>} and the sender told.
+        The text of a logged-in user is mailed from C{chat@<hostname>} and
+        the sender told.
         """
         ann = self.connect()
+        ann.send("/login alice secret")
+        ann.lines()
         ann.send("to|bob|call me, please")
         self.assertEqual(ann.lines(), ["*** bob is offline; your message was mailed to them"])
         [stored] = self.successResultOf(self.suite.store.listMessages("bob"))
         with maildirOf(self.suite).openStored("bob", stored.uid) as f:
             message = email.message_from_binary_file(f)
         self.assertIn("chat@mx.example.test", message["From"])
-        self.assertIn("guest-1", message["Subject"])
+        self.assertIn("alice", message["Subject"])
         self.assertIn("call me, please", message.get_payload())
 
     def test_unknownName(self) -> None:
@@ -823,3 +826,109 @@ class StringTransportTests(ChatTestCase):
         ann.lines()
         ann.send("hi")
         self.assertEqual(ben.lines(), ["[#lobby] guest-1: hi"])
+
+
+class CloseGraceTests(ChatTestCase):
+    """
+    Whatever closes a chat connection, a client that does not take its
+    last lines is aborted C{CLOSE_GRACE} seconds later: nobody pins a
+    connection by not reading.
+    """
+
+    chatConfig = {"max_connections_per_ip": 2, "idle_timeout": 60, "lines_per_second": 2, "burst": 2}
+
+    def assertAbortedAfterGrace(self, client: Client) -> None:
+        self.assertTrue(client.closing)
+        self.assertFalse(client.transport.aborted)
+        self.clock.advance(output.CLOSE_GRACE)
+        self.assertTrue(client.transport.aborted)
+
+    def test_refused(self) -> None:
+        """
+        A refused connection (here past the per-address limit) that does
+        not read its one line is aborted after the grace.
+        """
+        self.connect("192.0.2.1"), self.connect("192.0.2.1")
+        refused = Client(self.factory, "192.0.2.1")
+        self.assertEqual(refused.lines(), ["!!! too many connections from your address"])
+        self.assertAbortedAfterGrace(refused)
+
+    def test_refusedGoneInTime(self) -> None:
+        """
+        A refused connection that goes in time leaves no timer behind.
+        """
+        self.connect("192.0.2.1"), self.connect("192.0.2.1")
+        refused = Client(self.factory, "192.0.2.1")
+        refused.disconnect()
+        self.assertEqual([call for call in self.clock.getDelayedCalls()
+                          if call.func == refused.transport.abortConnection], [])
+
+    def test_quit(self) -> None:
+        """
+        After C{/quit}.
+        """
+        ann = self.connect()
+        ann.send("/quit")
+        self.assertAbortedAfterGrace(ann)
+
+    def test_flooding(self) -> None:
+        """
+        After a disconnect for flooding.
+        """
+        ann = self.connect()
+        ann.send(*["spam"] * 10)
+        self.assertAbortedAfterGrace(ann)
+
+    def test_loggedInElsewhere(self) -> None:
+        """
+        After the same user logged in on another connection.
+        """
+        first, second = self.connect(), self.connect()     # loopback: plaintext logins allowed
+        first.send("/login alice secret")
+        self.clock.advance(1)
+        second.send("/login alice secret")
+        self.assertAbortedAfterGrace(first)
+
+    def test_idleWithOutputStuck(self) -> None:
+        """
+        A client that stopped reading (its transport full and paused) and
+        sends nothing is closed at the idle timeout, then aborted.
+        """
+        stuck, talker = self.connect("192.0.2.1"), self.connect("192.0.2.2")
+        for _ in range(40):
+            self.clock.advance(1)
+            talker.send("z" * 2000)
+        self.assertTrue(stuck.transport.producerPaused)
+        self.assertFalse(stuck.closing)
+        self.clock.advance(20)
+        self.assertAbortedAfterGrace(stuck)
+
+
+class OfflineMailFromGuestsTests(ChatTestCase):
+    """
+    Offline mail goes only from logged-in users: a guest's name proves
+    nothing.
+    """
+
+    def test_guestRefused(self) -> None:
+        """
+        A guest's private message to an offline user is refused with an
+        error line saying to log in; nothing is mailed.
+        """
+        ann = self.connect()
+        ann.send("to|bob|call me, please")
+        self.assertEqual(ann.lines(), ["!!! bob is offline; log in (/login USER PASSWORD) to mail them"])
+        self.assertEqual(self.successResultOf(self.suite.store.listMessages("bob")), [])
+
+    def test_fromTheUser(self) -> None:
+        """
+        A logged-in user's mail names the user, whatever the nick.
+        """
+        ann = self.connect()
+        ann.send("/login alice secret", "/nick totally-bob")
+        ann.lines()
+        ann.send("/msg bob hi")
+        [stored] = self.successResultOf(self.suite.store.listMessages("bob"))
+        with maildirOf(self.suite).openStored("bob", stored.uid) as f:
+            message = email.message_from_binary_file(f)
+        self.assertEqual(message["Subject"], "Chat message from alice")

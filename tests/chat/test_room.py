@@ -29,6 +29,9 @@ class Member:
     def deliver(self, data: bytes) -> None:
         self.received.append(data)
 
+    def offer(self, data: bytes) -> None:
+        self.received.append(data)
+
     def take(self) -> list[str]:
         out = b"".join(self.received).decode().splitlines()
         self.received.clear()

@@ -5,7 +5,8 @@ built and delivered through the one target.
 """
 from __future__ import annotations
 
-from email import message_from_bytes
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -46,6 +47,46 @@ class ChatMailTests(SynchronousTestCase):
         """
         composed = chatMail(CONFIG, "carol", "bob", "hi")
         self.assertEqual((composed.sender, composed.subject), ("chat@mx.example.test", "Chat message from carol"))
+
+
+class ChatMailQuotingTests(SynchronousTestCase):
+    """
+    The sender's name is the display name of the one C{From:} address,
+    whatever it holds.
+    """
+
+    def parsed(self, sender: str) -> EmailMessage:
+        message = message_from_bytes(chatMail(CONFIG, sender, "bob", "hi").data, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+    def test_specialsQuoted(self) -> None:
+        """
+        Quotes, angle brackets, commas and at signs in the name stay in
+        the display name: the header still holds one address, C{chat@<hostname>}.
+        """
+        for sender in ('x" <evil@evil.test>, "y', "ann,bob <b@c>", "a\\\"b", "eve@evil.test", "(x)"):
+            [address] = self.parsed(sender)["From"].addresses
+            self.assertEqual((address.display_name, address.addr_spec),
+                             (f"{sender} via chat", "chat@mx.example.test"), sender)
+
+    def test_encodedWordNotDecoded(self) -> None:
+        """
+        A name that looks like an RFC 2047 encoded word is not decoded by
+        the reader into other text (here an address), in From or Subject.
+        """
+        message = self.parsed("=?utf-8?q?admin=40example.test?=")
+        [address] = message["From"].addresses
+        self.assertNotIn("admin@example.test", address.display_name)
+        self.assertNotIn("admin@example.test", str(message["Subject"]))
+        self.assertEqual(address.addr_spec, "chat@mx.example.test")
+
+    def test_nonAscii(self) -> None:
+        """
+        A name beyond ASCII is encoded and comes back as it was.
+        """
+        [address] = self.parsed("zoë")["From"].addresses
+        self.assertEqual(address.display_name, "zoë via chat")
 
 
 class DeliverTests(SynchronousTestCase):

@@ -212,3 +212,236 @@ class LoginOutcomeTests(SynchronousTestCase):
         result = self.successResultOf(self.login(self.session(), "alice", "secret"))
         self.assertIs(result.outcome, LoginOutcome.TEMPORARY)
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+
+
+def holdChecks(suite) -> list:  # type: ignore[no-untyped-def]
+    """
+    Make every password check of C{suite} wait: each appends
+    C{(function, args, deferred)} to the list returned.
+    """
+    from twisted.internet.defer import Deferred
+
+    held: list = []
+
+    def runInThread(f, *args):  # type: ignore[no-untyped-def]
+        d: Deferred = Deferred()
+        held.append((f, args, d))
+        return d
+
+    suite.portal.checker._runInThread = runInThread
+    return held
+
+
+def runHeld(held: list) -> None:
+    """
+    Run the held checks now, in order, and forget them.
+    """
+    while held:
+        f, args, d = held.pop(0)
+        d.callback(f(*args))
+
+
+class BurstTests(SynchronousTestCase):
+    """
+    Issue 12, item 3: an attempt counts from the moment it is made, so a
+    burst of parallel wrong logins from one address cannot all be checked.
+    """
+
+    def setUp(self) -> None:
+        self.suite = makeSuite(self, **{"auth.max_failures": 10, "auth.window": 60.0})
+        self.clock = self.suite.reactor
+        self.held = holdChecks(self.suite)
+
+    def login(self, password: str, address: str = "127.0.0.1", user: str = "alice",
+              suite=None):  # type: ignore[no-untyped-def]
+        session = (suite or self.suite).portal.session(address, secure=True)
+        return session.login(UsernamePassword(user.encode(), password.encode()), IChatUser)
+
+    def test_burstCheckedUpToLimit(self) -> None:
+        """
+        299 parallel wrong logins from one address: at most C{max_failures}
+        are checked and the rest refused at once; the right password after
+        the burst is refused until the window has passed.
+        """
+        burst = [self.login("wrong") for _ in range(299)]
+        checked = len(self.held)
+        self.assertLessEqual(checked, 10)
+        self.assertEqual({self.successResultOf(d).outcome for d in burst[checked:]}, {LoginOutcome.REFUSED})
+        runHeld(self.held)
+        self.clock.advance(30)
+        self.assertLessEqual({self.successResultOf(d).outcome for d in burst[:checked]},
+                             {LoginOutcome.FAILED, LoginOutcome.FAILED_DISCONNECT})
+        right = self.login("secret")
+        self.assertEqual(self.held, [])
+        self.assertIs(self.successResultOf(right).outcome, LoginOutcome.REFUSED)
+        self.clock.advance(31)
+        right = self.login("secret")
+        runHeld(self.held)
+        self.assertIs(self.successResultOf(right).outcome, LoginOutcome.SUCCEEDED)
+
+    def test_inFlightCountTowardLimit(self) -> None:
+        """
+        Without a concurrency cap in the way, exactly C{max_failures}
+        attempts of a burst are checked: those in flight count.
+        """
+        suite = makeSuite(self, **{"auth.max_failures": 10, "auth.max_concurrent_checks": 1000})
+        held = holdChecks(suite)
+        burst = [self.login("wrong", suite=suite) for _ in range(299)]
+        self.assertEqual(len(held), 10)
+        self.assertEqual({self.successResultOf(d).outcome for d in burst[10:]}, {LoginOutcome.REFUSED})
+        self.assertEqual(suite.portal.policy.inFlight("127.0.0.1"), 10)
+
+    def test_concurrentChecksCapped(self) -> None:
+        """
+        No more than C{max_concurrent_checks} checks from one address run at
+        once; a finished one frees its place.
+        """
+        suite = makeSuite(self, **{"auth.max_concurrent_checks": 2})
+        held = holdChecks(suite)
+        session = suite.portal.session("127.0.0.1", secure=True)
+        attempts = [session.login(UsernamePassword(b"alice", b"secret"), IChatUser) for _ in range(3)]
+        self.assertEqual(len(held), 2)
+        self.assertIs(self.successResultOf(attempts[2]).outcome, LoginOutcome.REFUSED)
+        runHeld(held)
+        self.assertEqual(suite.portal.policy.inFlight("127.0.0.1"), 0)
+        again = session.login(UsernamePassword(b"alice", b"secret"), IChatUser)
+        runHeld(held)
+        self.assertIs(self.successResultOf(again).outcome, LoginOutcome.SUCCEEDED)
+
+    def test_placeReleasedOnEveryOutcome(self) -> None:
+        """
+        Success, failure and an unexpected error each give the attempt's
+        place back.
+        """
+        policy = self.suite.portal.policy
+        for password in ("secret", "wrong"):
+            d = self.login(password)
+            self.assertEqual(policy.inFlight("127.0.0.1"), 1)
+            runHeld(self.held)
+            self.assertEqual(policy.inFlight("127.0.0.1"), 0)
+            self.clock.advance(10)
+            self.successResultOf(d)
+        d = self.login("secret")
+        self.held.pop()[2].errback(OSError("disk on fire"))
+        self.assertIs(self.successResultOf(d).outcome, LoginOutcome.TEMPORARY)
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertEqual(policy.inFlight("127.0.0.1"), 0)
+
+
+class AddressGroupTests(SynchronousTestCase):
+    """
+    Addresses are counted by network, as Dovecot's auth penalty does.
+    """
+
+    def policy(self, **settings: object) -> LoginPolicy:
+        return LoginPolicy(AuthConfig(**{"max_failures": 2, **settings}), Clock())  # type: ignore[arg-type]
+
+    def test_ipv6SlashSixtyFourShared(self) -> None:
+        """
+        Two addresses in one IPv6 /64 share the counter; another /64 and
+        two IPv4 addresses do not.
+        """
+        policy = self.policy()
+        policy.recordFailure("alice", "2001:db8:1:2::1")
+        policy.recordFailure("alice", "2001:db8:1:2:ffff::9")
+        self.assertTrue(policy.isRefused("2001:db8:1:2::77"))
+        self.assertFalse(policy.isRefused("2001:db8:1:3::1"))
+        policy.recordFailure("alice", "192.0.2.1")
+        self.assertFalse(policy.isRefused("192.0.2.2"))
+
+    def test_configurablePrefixes(self) -> None:
+        """
+        C{ipv6_prefix} and C{ipv4_prefix} set the groups; an IPv4-mapped
+        IPv6 address counts as its IPv4 address.
+        """
+        policy = self.policy(ipv6_prefix=48, ipv4_prefix=24)
+        policy.recordFailure("alice", "2001:db8:1:2::1")
+        policy.recordFailure("alice", "2001:db8:1:3::1")
+        self.assertTrue(policy.isRefused("2001:db8:1:ffff::1"))
+        policy.recordFailure("alice", "192.0.2.1")
+        policy.recordFailure("alice", "::ffff:192.0.2.200")
+        self.assertTrue(policy.isRefused("192.0.2.99"))
+        self.assertFalse(policy.isRefused("192.0.3.1"))
+
+    def test_sessionsShareTheGroup(self) -> None:
+        """
+        Through the portal, failures from two addresses of one /64 refuse
+        a third address of it.
+        """
+        suite = makeSuite(self, **{"auth.max_failures": 2})
+        for address in ("2001:db8::1", "2001:db8::2"):
+            d = suite.portal.session(address, secure=True).login(UsernamePassword(b"bob", b"wrong"), IChatUser)
+            suite.reactor.advance(10)
+            self.successResultOf(d)
+        d = suite.portal.session("2001:db8::3", secure=True).login(UsernamePassword(b"bob", b"hunter2"), IChatUser)
+        self.assertIs(self.successResultOf(d).outcome, LoginOutcome.REFUSED)
+
+    def test_userCounterNormalised(self) -> None:
+        """
+        The per-user counter is keyed on the login name as the checker
+        normalises it: C{Alice}, C{alice@example.test} and C{ alice} are
+        one user.
+        """
+        suite = makeSuite(self, **{"auth.failure_delay": 1.0, "auth.max_delay": 100.0})
+        policy = suite.portal.policy
+        policy.recordFailure("Alice", "192.0.2.1")
+        policy.recordFailure("alice@Example.Test", "192.0.2.2")
+        self.assertEqual(policy.recordFailure(" alice", "192.0.2.3"), 4.0)
+
+
+class CredentialCapTests(SynchronousTestCase):
+    """
+    Issue 12, item 1: over-long credentials fail before any hashing, in
+    the one place every protocol's login passes through.
+    """
+
+    def setUp(self) -> None:
+        self.suite = makeSuite(self)
+        self.checks: list[object] = []
+        original = self.suite.portal.checker._runInThread
+
+        def runInThread(f, *args):  # type: ignore[no-untyped-def]
+            self.checks.append(f)
+            return original(f, *args)
+
+        self.suite.portal.checker._runInThread = runInThread
+        self.hashed: list[str] = []
+        from twisted_mail_suite.identity import hashing
+
+        verify = hashing.verifyPassword
+        self.patch(hashing, "verifyPassword", lambda scheme, *rest: self.hashed.append(scheme) or verify(scheme, *rest))
+
+    def login(self, user: bytes, password: bytes):  # type: ignore[no-untyped-def]
+        d = self.suite.portal.session("127.0.0.1", secure=True).login(UsernamePassword(user, password), IChatUser)
+        self.suite.reactor.advance(10)
+        return self.successResultOf(d)
+
+    def test_longPasswordNotHashed(self) -> None:
+        """
+        A 40 KB password fails as a wrong password would (and counts as a
+        failure) without the checker or any hash function being called.
+        """
+        result = self.login(b"alice", b"x" * 40_000)
+        self.assertIs(result.outcome, LoginOutcome.FAILED)
+        self.assertEqual((self.checks, self.hashed), ([], []))
+        self.assertEqual(self.suite.portal.policy.recordFailure("alice", "127.0.0.1"), 2.0)   # the second failure
+
+    def test_longUserNameNotHashed(self) -> None:
+        """
+        So does a user name over C{max_username_length}.
+        """
+        result = self.login(b"a" * 300, b"secret")
+        self.assertIs(result.outcome, LoginOutcome.FAILED)
+        self.assertEqual((self.checks, self.hashed), ([], []))
+
+    def test_limitsConfigurable(self) -> None:
+        """
+        A password at the cap is checked; one byte more is not.
+        """
+        suite = makeSuite(self, **{"auth.max_password_length": 8})
+        for password, checked in [(b"12345678", True), (b"123456789", False)]:
+            self.hashed.clear()
+            d = suite.portal.session("127.0.0.1", True).login(UsernamePassword(b"alice", password), IChatUser)
+            suite.reactor.advance(10)
+            self.successResultOf(d)
+            self.assertEqual(bool(self.hashed), checked)

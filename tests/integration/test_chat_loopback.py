@@ -256,9 +256,12 @@ class CrossProtocolTests(ChatLoopbackTestCase):
     @defer.inlineCallbacks
     def test_offlineMessageReadOverPOP3(self) -> Any:
         """
-        C{to|bob|...} while bob is offline lands in his mailbox, readable over POP3.
+        C{to|bob|...} from a logged-in user while bob is offline lands in
+        his mailbox, readable over POP3.
         """
         ann = yield self.connect()
+        ann.send("/login alice secret")
+        yield ann.expect("*** logged in as alice")
         ann.send("to|bob|see you at noon")
         yield ann.expect("*** bob is offline; your message was mailed to them")
         port = self.port("pop3")

@@ -18,6 +18,9 @@ from twisted_mail_suite.testing import startHarness
 
 from ..pop3.support import DOTTED, EIGHT_BIT, NO_NEWLINE
 
+# The harness makes random passwords unless given; these tests log in with known ones.
+KNOWN_USERS = {"alice": "secret", "bob": "hunter2"}
+
 FETCHMAIL = shutil.which("fetchmail")
 MESSAGES = [DOTTED, EIGHT_BIT, NO_NEWLINE]
 
@@ -33,7 +36,7 @@ class FetchmailTests(TestCase):
     def setUp(self) -> Any:
         if FETCHMAIL is None:
             raise SkipTest("fetchmail is not installed")
-        self.harness = yield startHarness(self, tls=True)
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS)
         for message in MESSAGES:
             delivery = self.harness.store.beginDelivery(["alice"])
             delivery.write(message)

@@ -21,6 +21,9 @@ from twisted_mail_suite.testing import startHarness
 
 from ..pop3.support import DOTTED, EIGHT_BIT, NO_NEWLINE
 
+# The harness makes random passwords unless given; these tests log in with known ones.
+KNOWN_USERS = {"alice": "secret", "bob": "hunter2"}
+
 MESSAGES = [DOTTED, EIGHT_BIT, NO_NEWLINE]
 
 
@@ -41,7 +44,8 @@ class PoplibTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True, overrides={"auth.failure_delay": 0.01})
+        self.harness = yield startHarness(self, tls=True, overrides={"auth.failure_delay": 0.01, "pop3.apop": True},
+                                           users=KNOWN_USERS, passwordScheme="PLAIN")
         self.uids = []
         for message in MESSAGES:
             delivery = self.harness.store.beginDelivery(["alice"])

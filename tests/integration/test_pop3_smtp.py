@@ -17,6 +17,9 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from twisted_mail_suite.testing import startHarness
 
+# The harness makes random passwords unless given; these tests log in with known ones.
+KNOWN_USERS = {"alice": "secret", "bob": "hunter2"}
+
 MESSAGE = (b"From: Bob <bob@example.test>\r\n"
            b"To: Alice <alice@example.test>\r\n"
            b"Subject: across the suite\r\n"
@@ -48,7 +51,7 @@ class SMTPToPOP3Tests(TestCase):
     def setUp(self) -> Any:
         if not smtpAvailable():
             raise SkipTest("the SMTP server (twisted_mail_suite.smtp.protocol) is not there yet")
-        self.harness = yield startHarness(self)
+        self.harness = yield startHarness(self, users=KNOWN_USERS)
 
     @inlineCallbacks
     def test_sentBySMTPFetchedByPOP3(self) -> Any:

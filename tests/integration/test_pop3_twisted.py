@@ -17,6 +17,9 @@ from twisted_mail_suite.testing import startHarness
 
 from ..pop3.support import DOTTED, LONG_BODY, NO_NEWLINE
 
+# The harness makes random passwords unless given; these tests log in with known ones.
+KNOWN_USERS = {"alice": "secret", "bob": "hunter2"}
+
 MESSAGES = [DOTTED, LONG_BODY, NO_NEWLINE]
 
 
@@ -34,7 +37,8 @@ class TwistedClientTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True)
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS, passwordScheme="PLAIN",
+                                           overrides={"pop3.apop": True})
         self.uids = []
         for message in MESSAGES:
             delivery = self.harness.store.beginDelivery(["alice"])

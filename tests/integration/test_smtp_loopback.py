@@ -20,6 +20,9 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from twisted_mail_suite.testing import startHarness
 
+# The harness makes random passwords unless given; these tests log in with known ones.
+KNOWN_USERS = {"alice": "secret", "bob": "hunter2"}
+
 MESSAGE = (b"From: Bob <bob@example.test>\r\n"
            b"To: Alice <alice@example.test>\r\n"
            b"Subject: over loopback\r\n"
@@ -65,7 +68,7 @@ class SmtplibTests(LoopbackTestsMixin, TestCase):
 
     @defer.inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self, tls=True)
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS)
 
     @defer.inlineCallbacks
     def test_plainMX(self) -> Any:
@@ -188,7 +191,7 @@ class TwistedClientTests(LoopbackTestsMixin, TestCase):
 
     @defer.inlineCallbacks
     def setUp(self) -> Any:
-        self.harness = yield startHarness(self)
+        self.harness = yield startHarness(self, users=KNOWN_USERS)
 
     @defer.inlineCallbacks
     def test_sendmail(self) -> Any:
@@ -231,13 +234,13 @@ class SwaksTests(LoopbackTestsMixin, TestCase):
         self.swaks = shutil.which("swaks")
         if self.swaks is None:
             raise SkipTest("swaks is not installed")
-        self.harness = yield startHarness(self, tls=True)
+        self.harness = yield startHarness(self, tls=True, users=KNOWN_USERS)
 
-    def swaksRun(self, *arguments: str) -> defer.Deferred:
+    def swaksRun(self, *arguments: str, sender: str = "bob@example.test") -> defer.Deferred:
         body = MESSAGE.decode()
 
         def run() -> subprocess.CompletedProcess:
-            return subprocess.run([self.swaks, "--server", "127.0.0.1", "--from", "bob@example.test",
+            return subprocess.run([self.swaks, "--server", "127.0.0.1", "--from", sender,
                                    "--data", "-", "--suppress-data", "--timeout", "10", *arguments],
                                   input=body.encode(), capture_output=True, timeout=30)
 
@@ -259,7 +262,7 @@ class SwaksTests(LoopbackTestsMixin, TestCase):
         """
         result = yield self.swaksRun("--port", str(self.harness.submissionPort), "--to", "bob@example.test",
                                      "--tls", "--auth", "PLAIN", "--auth-user", "alice",
-                                     "--auth-password", "secret")
+                                     "--auth-password", "secret", sender="alice@example.test")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn(b"with ESMTPSA", self.assertDelivered("bob"))
 
@@ -270,7 +273,7 @@ class SwaksTests(LoopbackTestsMixin, TestCase):
         """
         result = yield self.swaksRun("--port", str(self.harness.submissionsPort), "--to", "bob@example.test",
                                      "--tlsc", "--auth", "LOGIN", "--auth-user", "alice",
-                                     "--auth-password", "secret")
+                                     "--auth-password", "secret", sender="alice@example.test")
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertDelivered("bob")
 

@@ -18,6 +18,7 @@ from zope.interface import alsoProvides, implementer
 from tests.fakes import makeSuite
 
 REMOTE = "192.0.2.10"   # a non-loopback client address (TEST-NET-1)
+APOP_ON = {"pop3.apop": True}   # newSuite(self, **APOP_ON): APOP offered (it is off by default)
 
 
 def plain(user: bytes, password: bytes, authzid: bytes = b"") -> bytes:

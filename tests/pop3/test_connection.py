@@ -16,7 +16,7 @@ from twisted_mail_suite.net.lifecycle import IDrainable, IManagedConnection, Pha
 from twisted_mail_suite.pop3.connection import SHUTTING_DOWN, TOO_MANY
 from twisted_mail_suite.pop3.factory import POP3Factory, makeFactory
 
-from .support import REMOTE, Client, deliver, holdPasswordChecks, newSuite
+from .support import APOP_ON, REMOTE, Client, deliver, holdPasswordChecks, newSuite
 
 
 class InterfaceTests(SynchronousTestCase):
@@ -237,7 +237,7 @@ class FactoryTests(SynchronousTestCase):
             asked.append(True)
             return len(asked) == 1
 
-        suite = newSuite(self)
+        suite = newSuite(self, **APOP_ON)
         factory = POP3Factory(suite.config.pop3, "mx.example.test", suite.portal, apopAllowed,
                               suite.tls, clock)
         self.assertEqual([factory.apopOffered(), factory.apopOffered()], [True, True])

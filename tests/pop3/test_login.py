@@ -26,7 +26,7 @@ from twisted_mail_suite.pop3.commands import MECHANISMS, saslFailure
 from twisted_mail_suite.pop3.login import LOGIN_REPLIES, apopChallenge, credentialsFor, listMaildrop
 from twisted_mail_suite.pop3.session import POP3Error
 
-from .support import REMOTE, Client, deliver, holdPasswordChecks, newSuite, plain
+from .support import APOP_ON, REMOTE, Client, deliver, holdPasswordChecks, newSuite, plain
 
 
 class UserPassTests(SynchronousTestCase):
@@ -179,7 +179,7 @@ class MixedUsers:
 
 class APOPTests(SynchronousTestCase):
     """
-    APOP (RFC 1939 §7).
+    APOP (RFC 1939 §7), where configured (C{pop3.apop}).
     """
 
     def digest(self, client: Client, password: bytes) -> bytes:
@@ -191,7 +191,7 @@ class APOPTests(SynchronousTestCase):
         The right digest of timestamp and password logs in, even from a
         remote address without TLS (no password crosses the wire).
         """
-        client = Client(newSuite(self), host=REMOTE)
+        client = Client(newSuite(self, **APOP_ON), host=REMOTE)
         self.assertEqual(client.send(b"APOP alice " + self.digest(client, b"secret")),
                          b"+OK Logged in: 0 messages (0 octets).\r\n")
 
@@ -199,7 +199,7 @@ class APOPTests(SynchronousTestCase):
         """
         A wrong digest fails like a wrong password.
         """
-        suite = newSuite(self)
+        suite = newSuite(self, **APOP_ON)
         client = Client(suite)
         client.send(b"APOP alice " + self.digest(client, b"nope"))
         suite.reactor.advance(60)
@@ -209,14 +209,14 @@ class APOPTests(SynchronousTestCase):
         """
         APOP needs a name and a 32-digit hex digest.
         """
-        client = Client(newSuite(self))
+        client = Client(newSuite(self, **APOP_ON))
         self.assertEqual(client.send(b"APOP alice xyz"), b"-ERR Usage: APOP name digest.\r\n")
 
     def test_hashedUserCannotUseAPOP(self) -> None:
         """
         A user whose password is stored hashed cannot log in with APOP.
         """
-        suite = newSuite(self)
+        suite = newSuite(self, **APOP_ON)
         users = MixedUsers()
         suite.portal.checker.users = users
         client = Client(suite)

@@ -24,7 +24,7 @@ from twisted_mail_suite.pop3.factory import makeFactory
 
 from ..fakes import maildirOf
 from .support import (
-    DOTTED, DOTTED_RETR, EIGHT_BIT, LONG_BODY, NO_NEWLINE, REMOTE, Client, deliver,
+    APOP_ON, DOTTED, DOTTED_RETR, EIGHT_BIT, LONG_BODY, NO_NEWLINE, REMOTE, Client, deliver,
     holdPasswordChecks, maildirFiles, newSuite, plain, storeFile,
 )
 
@@ -36,10 +36,10 @@ class GreetingTests(SynchronousTestCase):
 
     def test_greetingWithAPOPTimestamp(self) -> None:
         """
-        When some stored password allows APOP, the greeting carries an RFC
-        1939 timestamp.
+        When APOP is configured and some stored password allows it, the
+        greeting carries an RFC 1939 timestamp.
         """
-        client = Client(newSuite(self))
+        client = Client(newSuite(self, **APOP_ON))
         self.assertRegex(client.greeting.decode(),
                          r"^\+OK mx\.example\.test POP3 ready\. <\d+\.\d+\.[0-9a-f]+@mx\.example\.test>\r\n$")
 
@@ -47,17 +47,26 @@ class GreetingTests(SynchronousTestCase):
         """
         Each connection gets its own timestamp.
         """
-        suite = newSuite(self)
+        suite = newSuite(self, **APOP_ON)
         self.assertNotEqual(Client(suite).greeting, Client(suite).greeting)
 
     def test_greetingWithoutTimestamp(self) -> None:
         """
         When no stored password allows APOP, the greeting has no timestamp
-        and APOP is refused.
+        and APOP is refused, even where APOP is configured.
         """
-        suite = newSuite(self)
+        suite = newSuite(self, **APOP_ON)
         suite.portal.checker.users = InMemoryUsers({"alice": "secret"}, scheme="SHA512-CRYPT")
         client = Client(suite)
+        self.assertEqual(client.greeting, b"+OK mx.example.test POP3 ready.\r\n")
+        self.assertEqual(client.send(b"APOP alice " + b"0" * 32), b"-ERR APOP is not available.\r\n")
+
+    def test_apopOffByDefault(self) -> None:
+        """
+        APOP is not offered unless configured, even to users whose
+        password is stored in a form that would allow it.
+        """
+        client = Client(newSuite(self), host=REMOTE)
         self.assertEqual(client.greeting, b"+OK mx.example.test POP3 ready.\r\n")
         self.assertEqual(client.send(b"APOP alice " + b"0" * 32), b"-ERR APOP is not available.\r\n")
 
@@ -111,13 +120,53 @@ class GreetingTests(SynchronousTestCase):
         self.assertTrue(Client(suite, host=REMOTE).greeting.startswith(b"-ERR [SYS/TEMP]"))
 
 
+class BadCommandTests(SynchronousTestCase):
+    """
+    C{pop3.max_bad_commands}: a client whose commands keep failing is
+    disconnected (as Dovecot does; SMTP has its junk limit).
+    """
+
+    def test_disconnectedAtLimit(self) -> None:
+        """
+        The command that reaches the limit is answered, then the client is
+        told why and disconnected; good commands in between do not reset
+        the count.
+        """
+        client = Client(newSuite(self, **{"pop3.max_bad_commands": 3}))
+        self.assertEqual(client.send(b"XYZZY", b"NOOP", b"RETR 1"),
+                         b"-ERR Unknown command: XYZZY\r\n"
+                         b"-ERR NOOP is not valid in the AUTHORIZATION state.\r\n"
+                         b"-ERR RETR is not valid in the AUTHORIZATION state.\r\n"
+                         b"-ERR Too many bad commands.\r\n")
+        self.assertTrue(client.closed)
+
+    def test_defaultLimit(self) -> None:
+        """
+        By default the twentieth bad command disconnects, and nothing sent
+        after it is answered.
+        """
+        client = Client(newSuite(self))
+        replies = client.send(*[b"BOGUS"] * 25)
+        self.assertEqual(replies.count(b"-ERR Unknown command: BOGUS\r\n"), 20)
+        self.assertTrue(replies.endswith(b"-ERR Too many bad commands.\r\n"))
+        self.assertTrue(client.closed)
+
+    def test_noLimit(self) -> None:
+        """
+        C{0} turns the limit off.
+        """
+        client = Client(newSuite(self, **{"pop3.max_bad_commands": 0}))
+        client.send(*[b"BOGUS"] * 100)
+        self.assertFalse(client.closed)
+
+
 class UnknownAndStateTests(SynchronousTestCase):
     """
     Commands that are unknown or illegal now.
     """
 
     def setUp(self) -> None:
-        self.client = Client(newSuite(self))
+        self.client = Client(newSuite(self, **APOP_ON))
 
     def test_unknownCommand(self) -> None:
         """

@@ -86,6 +86,8 @@ def checkResponses(data: bytes, output: bytes) -> None:
         position += 1
         if tooLong and status == b"-ERR Line too long." and position == len(responses):
             return                     # the over-long line ends the session, wherever it was
+        if status == b"-ERR Too many bad commands." and position == len(responses):
+            return                     # pop3.max_bad_commands ends it too
         if sasl:
             sasl = False
             assert status[:3] == b"+OK" or status[:4] == b"-ERR", (command, status)
@@ -104,6 +106,8 @@ def checkResponses(data: bytes, output: bytes) -> None:
                     break
                 assert not line.startswith(b".") or line.startswith(b".."), (command, line)
     if tooLong and responses[position:] == [b"-ERR Line too long."]:
+        return
+    if responses[position:] == [b"-ERR Too many bad commands."]:
         return
     assert position == len(responses), ("unexplained output", responses[position:])
 

@@ -41,6 +41,57 @@ class TLSStringTransport(StringTransport):
         self.noDelay = enabled
 
 
+class ReaderTransport(TLSStringTransport):
+    """
+    A L{TLSStringTransport} that treats its streaming producer as Twisted's
+    TCP transport does: a write that takes what it holds past
+    L{highWater} pauses the producer (once); L{drain} (the client reads
+    everything) resumes it.  L{feed} delivers input only while the
+    protocol has not paused reading, as the reactor would.
+    """
+
+    highWater = 64 * 1024        # twisted.internet.abstract.FileDescriptor.bufferSize
+    producerPaused = False
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        if (self.producer is not None and self.streaming and not self.producerPaused
+                and self.io.tell() > self.highWater):
+            self.producerPaused = True
+            self.producer.pauseProducing()
+
+    @property
+    def held(self) -> int:
+        """
+        Octets written and not yet taken by the client.
+        """
+        return self.io.tell()
+
+    def drain(self) -> bytes:
+        """
+        The client takes everything written so far.
+        """
+        data = self.value()
+        self.clear()
+        if self.producerPaused and self.producer is not None:
+            self.producerPaused = False
+            self.producer.resumeProducing()
+        return data
+
+    def feed(self, protocol: Any, data: bytes, chunk: int = 64 * 1024) -> int:
+        """
+        Deliver C{data} in reads of C{chunk} octets while reading is not
+        paused.
+
+        @return: how many octets were delivered.
+        """
+        fed = 0
+        while fed < len(data) and self.producerState == "producing" and not self.disconnecting:
+            protocol.dataReceived(data[fed:fed + chunk])
+            fed += len(data[fed:fed + chunk])
+        return fed
+
+
 class ManualCommitStore:
     """
     Wraps a store: every commit waits until the test calls L{release}.
@@ -134,5 +185,5 @@ def tmpFiles(suite: Any, user: str) -> list[str]:
     return os.listdir(folder) if os.path.isdir(folder) else []
 
 
-__all__ = ["TLSStringTransport", "ManualCommitStore", "Client", "newSuite", "storedMessages", "tmpFiles",
-           "peerTransport"]
+__all__ = ["TLSStringTransport", "ReaderTransport", "ManualCommitStore", "Client", "newSuite", "storedMessages",
+           "tmpFiles", "peerTransport"]

@@ -1,13 +1,13 @@
 # -*- test-case-name: tests.smtp.test_address -*-
 """
-Parsing MAIL and RCPT arguments.
+Parsing MAIL and RCPT arguments; the EHLO name made safe.
 """
 from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_mail_suite.errors import ProtocolError
-from twisted_mail_suite.smtp.address import parseMailArguments, parseRcptArguments
+from twisted_mail_suite.smtp.address import MAX_HELO, isHeloDomain, neuterHelo, parseMailArguments, parseRcptArguments
 
 
 class MailArgumentTests(SynchronousTestCase):
@@ -164,3 +164,37 @@ class RcptArgumentTests(SynchronousTestCase):
         C{RCPT <x>} without C{TO:} is a syntax error.
         """
         self.assertEqual(self.code(b"<a@b.test>"), b"501 5.5.4")
+
+
+class HeloNameTests(SynchronousTestCase):
+    def test_domainsAndLiteralsKept(self) -> None:
+        """
+        Domains (underscores included) and address literals come through
+        unchanged and are fit for the C{from} clause.
+        """
+        for name in [b"mail.example.org", b"Client-1.Example.Test.", b"my_pc", b"[192.0.2.7]",
+                     b"[IPv6:2001:db8::7]", b"localhost"]:
+            self.assertEqual(neuterHelo(name), name)
+            self.assertTrue(isHeloDomain(name), name)
+
+    def test_neutered(self) -> None:
+        """
+        Space, TAB and other controls, comment and clause delimiters and
+        8-bit octets all become C{?}.
+        """
+        self.assertEqual(neuterHelo(b"x\t(authenticated\tas\tadmin);\"<>@,\\\x00\xc3\xa9"),
+                         b"x??authenticated?as?admin???????????")
+
+    def test_length(self) -> None:
+        """
+        At most MAX_HELO octets are kept.
+        """
+        self.assertEqual(len(neuterHelo(b"a" * 1000)), MAX_HELO)
+
+    def test_notDomains(self) -> None:
+        """
+        Anything else is not a domain or an address literal.
+        """
+        for name in [b"x?y", b"-a.test", b"a..test", b"[999.1.1.1]", b"[IPv6:1.2.3.4]", b"[2001:db8::1]",
+                     b"[1.2.3.4", b"", b".", b"a" * (MAX_HELO + 1), b"a.test\n"]:
+            self.assertFalse(isHeloDomain(name), name)

@@ -141,6 +141,38 @@ class LocalDeliveryTests(SynchronousTestCase):
         self.assertIn(b"with UTF8SMTPS", field)
         self.assertIn(b"(using TLSv1.3)", field)
 
+    def test_receivedFromValidName(self) -> None:
+        """
+        A domain (or address literal) given at EHLO stands in the
+        C{from} clause, the client's address in the comment.
+        """
+        field = self.avatar.receivedHeader((b"mail.example.org", b"192.0.2.7"), b"a@b.test", [b"alice@example.test"])
+        self.assertTrue(field.startswith(b"Received: from mail.example.org ([192.0.2.7])\r\n\tby "), field)
+
+    def test_receivedFromInvalidName(self) -> None:
+        """
+        Any other EHLO name cannot fake trace text: the C{from} clause is
+        the client's address literal and the name, neutered to one token
+        without comment or clause delimiters, follows it in the comment.
+        """
+        fake = b"x\t(authenticated\tas\tadmin)\twith\tESMTPSA;\tby\tevil"
+        for peer, literal in [(b"192.0.2.7", b"[192.0.2.7]"), (b"2001:db8::7", b"[IPv6:2001:db8::7]")]:
+            field = self.avatar.receivedHeader((fake, peer), b"a@b.test", [b"alice@example.test"])
+            first = field.split(b"\r\n")[0]
+            self.assertEqual(first, b"Received: from " + literal + b" ([" + peer
+                             + b"] helo=x??authenticated?as?admin??with?ESMTPSA??by?evil)")
+            self.assertNotIn(b"(authenticated", field)
+            self.assertNotIn(b"ESMTPSA", field.replace(b"?with?ESMTPSA?", b""))
+            self.assertEqual(field.count(b";"), 1)
+
+    def test_receivedFromEightBit(self) -> None:
+        """
+        8-bit and control octets of the EHLO name never reach the field.
+        """
+        field = self.avatar.receivedHeader((b"h\xc3\xa9\x01.test", b"192.0.2.7"), b"", [])
+        self.assertIn(b"helo=h???.test)", field)
+        self.assertTrue(field.isascii())
+
     def test_twistedAddress(self) -> None:
         """
         Addresses Twisted's own parser refuses still make a C{User}.

@@ -220,6 +220,59 @@ class JunkTests(SynchronousTestCase):
         self.assertFalse(client.closed)
 
 
+    def test_repeatedGreetingIsJunk(self) -> None:
+        """
+        Every EHLO or HELO after the first counts toward the junk limit
+        (the first one does not).
+        """
+        suite = newSuite(self, **{"smtp.junk_command_limit": 3})
+        client = Client(suite)
+        client.replies()
+        codes = client.codes(b"EHLO a.test\r\nEHLO b.test\r\nHELO c.test\r\nEHLO d.test\r\nEHLO e.test\r\n")
+        self.assertEqual(codes, [b"250", b"250", b"250", b"250", b"421 4.7.0"])
+        self.assertTrue(client.closed)
+
+    def test_greetingAfterSTARTTLSIsNotJunk(self) -> None:
+        """
+        The EHLO that RFC 3207 requires after STARTTLS is not a repeat.
+        """
+        suite = newSuite(self, **{"smtp.junk_command_limit": 1})
+        client = Client(suite)
+        client.greet()
+        self.assertEqual(client.codes(b"STARTTLS\r\n"), [b"220 2.0.0"])
+        self.assertEqual(client.codes(b"EHLO c.test\r\nNOOP\r\n"), [b"250", b"250 2.0.0"])
+        self.assertFalse(client.closed)
+
+    def test_recipientOvershootIsJunk(self) -> None:
+        """
+        Past max_recipients, the first recipient_overshoot_limit refused
+        recipients of a transaction are free; each one after counts toward
+        the junk limit.
+        """
+        suite = newSuite(self, **{"smtp.max_recipients": 1, "smtp.recipient_overshoot_limit": 2,
+                                  "smtp.junk_command_limit": 2})
+        client = Client(suite)
+        client.greet()
+        codes = client.codes(b"MAIL FROM:<a@b.test>\r\n" + b"RCPT TO:<alice@example.test>\r\n" * 6)
+        self.assertEqual(codes, [b"250 2.1.0", b"250 2.1.5", b"452 4.5.3", b"452 4.5.3", b"452 4.5.3",
+                                 b"452 4.5.3", b"421 4.7.0"])
+        self.assertTrue(client.closed)
+
+    def test_recipientOvershootPerTransaction(self) -> None:
+        """
+        The free overshoot starts afresh with each transaction.
+        """
+        suite = newSuite(self, **{"smtp.max_recipients": 1, "smtp.recipient_overshoot_limit": 2,
+                                  "smtp.junk_command_limit": 1})
+        client = Client(suite)
+        client.greet()
+        transaction = b"MAIL FROM:<a@b.test>\r\n" + b"RCPT TO:<alice@example.test>\r\n" * 3 + b"DATA\r\nx\r\n.\r\n"
+        expected = [b"250 2.1.0", b"250 2.1.5", b"452 4.5.3", b"452 4.5.3", b"354", b"250 2.0.0"]
+        for _ in range(3):
+            self.assertEqual(client.codes(transaction), expected)
+        self.assertFalse(client.closed)
+
+
 class DrainTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.suite = newSuite(self)

@@ -114,6 +114,23 @@ class DeliveryTests(SynchronousTestCase):
         self.assertEqual(tmpFiles(self.suite, "alice"), [])
         self.assertEqual(self.events, [NewMailEvent("alice", "bob@example.test", "Lunch?", message.uid)])
 
+
+    def test_ehloNameCannotFakeTrace(self) -> None:
+        """
+        An EHLO argument with TAB, parentheses, C{;} and 8-bit octets
+        cannot put fake C{(authenticated as ...)} / C{with ESMTPSA} text
+        into the stored C{Received:} field, nor echo it in the greeting.
+        """
+        reply = self.client.send(b"EHLO x\t(authenticated\tas\tadmin)\twith\tESMTPSA;\xff\r\n")
+        self.assertEqual(reply[0], b"250-mx.example.test greets x??authenticated?as?admin??with?ESMTPSA??")
+        self.client.codes(transaction())
+        [stored] = storedMessages(self.suite, "alice")
+        received = stored.split(b"\n\tfor ")[0]
+        self.assertTrue(received.endswith(b"Received: from [127.0.0.1] ([127.0.0.1] "
+                                          b"helo=x??authenticated?as?admin??with?ESMTPSA??)\n"
+                                          b"\tby mx.example.test (twisted-mail-suite) with ESMTP"), received)
+        self.assertNotIn(b"(authenticated", stored)
+        self.assertNotIn(b"\t(", stored)
     def test_replyNamesUID(self) -> None:
         """
         The final 250 names the stored message.

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import base64
 
+from twisted.mail.smtp import SMTPBadSender
 from twisted.trial.unittest import SynchronousTestCase
+
+from twisted_mail_suite.smtp.adapter import twistedAddress
+from twisted_mail_suite.smtp.delivery import LocalDelivery
 
 from .helpers import Client, TLSStringTransport, newSuite, storedMessages
 
@@ -231,3 +235,75 @@ class SubmissionTests(SynchronousTestCase):
         """
         codes = self.client.codes(PLAIN_OK + b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<x@elsewhere.test>\r\n")
         self.assertEqual(codes[-1], b"250 2.1.5")
+
+
+class SenderLoginTests(SynchronousTestCase):
+    """
+    An authenticated user may send only as their own addresses (Postfix's
+    C{reject_sender_login_mismatch}), unless configured otherwise.
+    """
+
+    def setUp(self) -> None:
+        self.suite = newSuite(self, aliases={"sales": ["alice", "bob"], "boss@example.test": ["bob"]},
+                              catch_all=None)
+
+    def mailCodes(self, sender: bytes, role: str = "submission", suite: object = None) -> list[bytes]:
+        client = Client(suite or self.suite, role=role)
+        client.greet()
+        return client.codes(PLAIN_OK + b"MAIL FROM:<" + sender + b">\r\n")
+
+    def test_othersRefused(self) -> None:
+        """
+        Another user's address, an alias not listing the user, an unknown
+        local address and a foreign one get 553 5.7.1.
+        """
+        for sender in [b"bob@example.test", b"Bob@Localhost", b"boss@example.test", b"carol@example.test",
+                       b"alice@elsewhere.test"]:
+            client = Client(self.suite, role="submission")
+            client.greet()
+            self.assertEqual(client.codes(PLAIN_OK), [b"235 2.7.0"])
+            self.assertEqual(client.send(b"MAIL FROM:<" + sender + b">\r\n"),
+                             [b"553 5.7.1 Sender address rejected: not owned by authenticated user"], sender)
+            self.assertEqual(client.codes(b"RCPT TO:<bob@example.test>\r\n"), [b"503 5.5.1"])
+
+    def test_ownAddresses(self) -> None:
+        """
+        The user's name at every local domain (any case), a subaddress, an
+        alias listing the user and the null sender are accepted.
+        """
+        for sender in [b"alice@example.test", b"ALICE@localhost", b"alice+lists@example.test",
+                       b"sales@example.test", b""]:
+            self.assertEqual(self.mailCodes(sender), [b"235 2.7.0", b"250 2.1.0"], sender)
+
+    def test_mxWithAuth(self) -> None:
+        """
+        The rule holds for AUTH on the MX port too; anonymous MX clients
+        may use any sender.
+        """
+        self.assertEqual(self.mailCodes(b"bob@example.test", role="smtp"), [b"235 2.7.0", b"553 5.7.1"])
+        client = Client(self.suite)
+        client.greet()
+        self.assertEqual(client.codes(b"MAIL FROM:<bob@example.test>\r\n"), [b"250 2.1.0"])
+
+    def test_allow(self) -> None:
+        """
+        C{submission.sender_login_mismatch: allow} lets authenticated users
+        use any sender.
+        """
+        suite = newSuite(self, **{"submission.sender_login_mismatch": "allow"})
+        self.assertEqual(self.mailCodes(b"bob@example.test", suite=suite), [b"235 2.7.0", b"250 2.1.0"])
+        self.assertEqual(self.mailCodes(b"x@elsewhere.test", suite=suite), [b"235 2.7.0", b"250 2.1.0"])
+
+    def test_validateFrom(self) -> None:
+        """
+        Twisted's C{validateFrom} applies the same rule, refusing with
+        C{SMTPBadSender} (553).
+        """
+        avatar = LocalDelivery(self.suite.config, self.suite.store, self.suite.users, "alice")
+        helo = (b"c.test", b"127.0.0.1")
+        self.assertEqual(avatar.validateFrom(helo, twistedAddress(b"sales@example.test")).addrstr,
+                         b"sales@example.test")
+        failure = self.assertRaises(SMTPBadSender, avatar.validateFrom, helo, twistedAddress(b"bob@example.test"))
+        self.assertEqual(failure.code, 553)
+        anonymous = LocalDelivery(self.suite.config, self.suite.store, self.suite.users, None)
+        anonymous.validateFrom(helo, twistedAddress(b"bob@example.test"))

@@ -74,13 +74,13 @@ class WireTestCase(SynchronousTestCase):
         self.wire.readText(DataScanner(self.receiver.text.append, 0, True))
 
     def wait(self) -> None:
-        self.wire.waiting = True
+        self.wire.replyPending()
 
     def answer(self) -> None:
         """
         What the protocol does when a pending reply is out.
         """
-        self.wire.waiting = False
+        self.wire.replied()
         self.wire.process()
 
 
@@ -212,6 +212,64 @@ class PipeliningTests(WireTestCase):
         self.assertEqual(self.transport.producerState, "paused")
         self.answer()
         self.assertEqual(self.transport.producerState, "producing")
+
+
+class HoldTests(WireTestCase):
+    """
+    Output backpressure: L{SMTPWire.holdInput} / L{SMTPWire.releaseInput}.
+    """
+
+    def test_holdStopsLinesAndReading(self) -> None:
+        """
+        Held from inside a line's handler, the wire handles no further
+        line of the same read, and pauses reading; released, it goes on in
+        order and reads again.
+        """
+        self.receiver.onLine[b"B"] = self.wire.holdInput
+        self.wire.dataReceived(b"A\r\nB\r\nC\r\nD\r\n")
+        self.assertEqual(self.receiver.events, [("line", b"A"), ("line", b"B")])
+        self.assertEqual(self.transport.producerState, "paused")
+        self.assertIs(self.lifecycle.phase, Phase.OPEN)       # not work in hand: a shutdown may close it
+        self.wire.dataReceived(b"E\r\n")
+        self.assertEqual(len(self.receiver.events), 2)
+        self.wire.releaseInput()
+        self.assertEqual([line for _, line in self.receiver.events], [b"A", b"B", b"C", b"D", b"E"])
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_idleTimerRunsWhileHeld(self) -> None:
+        """
+        A held connection is not paused for the idle timeout (unlike one
+        waiting for its own reply): a client that never reads times out.
+        """
+        self.receiver.onLine[b"A"] = self.wire.holdInput
+        self.wire.dataReceived(b"A\r\n")
+        self.clock.advance(COMMAND_TIMEOUT)
+        self.assertIn(("expired", None), self.receiver.events)
+
+    def test_heldAndPending(self) -> None:
+        """
+        Held while a reply is pending: the reply may come, but nothing more
+        is handled (and reading stays paused) until the output is released.
+        """
+        self.receiver.onLine[b"A"] = self.wait
+        self.wire.dataReceived(b"A\r\nB\r\n")
+        self.wire.holdInput()
+        self.wire.dataReceived(b"C\r\n")
+        self.assertEqual(self.transport.producerState, "paused")
+        self.answer()
+        self.assertEqual(self.receiver.events, [("line", b"A")])
+        self.assertEqual(self.transport.producerState, "paused")
+        self.wire.releaseInput()
+        self.assertEqual([line for _, line in self.receiver.events], [b"A", b"B", b"C"])
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_releaseWithoutHold(self) -> None:
+        """
+        A resume without a pause (the transport's pull-style call) is a
+        no-op.
+        """
+        self.wire.releaseInput()
+        self.assertEqual(self.receiver.events, [])
 
 
 class DrainTests(WireTestCase):

@@ -22,6 +22,7 @@ from twisted_mail_suite.events import NewMailEvent
 from twisted_mail_suite.interfaces import IMailStore, IPendingDelivery, StoredMessage
 from twisted_mail_suite.store.maildir import MaildirDelivery, MaildirStore, runSynchronously, wireSize
 from twisted_mail_suite.store.maildir.groupcommit import GroupCommit, ICommitJob
+from twisted_mail_suite.store.maildir.store import TMP_MAX_AGE
 from twisted_mail_suite.store.notifying import NotifyingStore
 
 from ..fakes import maildirOf, makeSuite
@@ -358,10 +359,12 @@ class ContractTests(SynchronousTestCase):
     def test_serviceStartCleansTemporary(self) -> None:
         """
         Starting the store removes leftovers in C{tmp/} (a crash before
-        rename).
+        rename; older than 36 hours, the Maildir rule).
         """
         leftover = os.path.join(self.store.ensureMaildir("alice"), "tmp", "leftover")
         open(leftover, "wb").close()
+        old = time.time() - TMP_MAX_AGE - 60
+        os.utime(leftover, (old, old))
         verifyObject(IService, self.store)
         self.store.startService()
         self.assertFalse(os.path.exists(leftover))
@@ -375,6 +378,8 @@ class ContractTests(SynchronousTestCase):
         suite = makeSuite(self)
         leftover = os.path.join(maildirOf(suite).ensureMaildir("alice"), "tmp", "leftover")
         open(leftover, "wb").close()
+        old = time.time() - TMP_MAX_AGE - 60
+        os.utime(leftover, (old, old))
         suite.startService()
         self.addCleanup(suite.stopService)
         self.assertFalse(os.path.exists(leftover))

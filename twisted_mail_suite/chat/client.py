@@ -107,15 +107,17 @@ def endpointFor(host: str, port: int, tls: bool) -> str:
 
 def trustingEndpoint(reactor: Any, host: str, port: int, cafile: str) -> Any:
     """
-    A TLS client endpoint that trusts the certificate(s) in C{cafile}, e.g.
-    the suite's self-signed C{data_dir/tls/cert.pem}.
+    A TLS client endpoint that trusts every certificate in C{cafile}, e.g.
+    the suite's local CA, C{data_dir/tls/ca.pem}.
     """
     from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-    from twisted.internet.ssl import Certificate, optionsForClientTLS
+    from twisted.internet.ssl import Certificate, optionsForClientTLS, trustRootFromCertificates
 
     with open(cafile, "rb") as f:
-        authority = Certificate.loadPEM(f.read())
-    options = optionsForClientTLS(host, trustRoot=authority)
+        pems = f.read().split(b"-----END CERTIFICATE-----")
+    authorities = [Certificate.loadPEM(pem + b"-----END CERTIFICATE-----\n")
+                   for pem in pems if b"-----BEGIN CERTIFICATE-----" in pem]
+    options = optionsForClientTLS(host, trustRoot=trustRootFromCertificates(authorities))
     return wrapClientTLS(options, HostnameEndpoint(reactor, host, port))
 
 
@@ -125,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("host")
     parser.add_argument("port", type=int)
     parser.add_argument("--tls", action="store_true", help="connect with TLS (an ssl: listener)")
-    parser.add_argument("--cafile", help="with --tls: trust this PEM certificate (e.g. the suite's "
-                                         "self-signed data_dir/tls/cert.pem) instead of the system's")
+    parser.add_argument("--cafile", help="with --tls: trust the PEM certificates in this file (e.g. the suite's "
+                                         "local CA, data_dir/tls/ca.pem) instead of the system's")
     args = parser.parse_args(argv)
     from twisted.internet.task import react
 

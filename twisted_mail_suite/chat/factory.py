@@ -24,11 +24,13 @@ from ..events import NewMailEvent
 from ..identity.policy import AuthSession
 from ..identity.realm import MailSuitePortal
 from ..interfaces import IEventBus, IUserDatabase
-from ..net.admission import ConnectionRegistry
+from ..net.admission import ConnectionBudget, ConnectionRegistry
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
 from . import lines
+from .limits import AddressBudgets
+from .names import lookupKeys
 from .protocol import ChatProtocol
 from .room import ChatHub
 
@@ -57,6 +59,11 @@ class ChatFactory(ServerFactory):
     @ivar hub: the rooms and names (L{ChatHub}).
     @ivar idle: the shared idle timer.
     @ivar manager: admission and the graceful drain.
+    @ivar budgets: the flood budgets shared by the connections of one
+        address (L{AddressBudgets}).
+    @ivar shedAbove: past this many bytes pending, a member skips the lines
+        of senders over their budget (half of C{max_pending_output}: the
+        other half is kept for everyone else).
     """
 
     log = Logger()
@@ -64,17 +71,21 @@ class ChatFactory(ServerFactory):
 
     def __init__(self, config: ChatConfig, hostname: str, portal: MailSuitePortal,
                  users: IUserDatabase, bus: IEventBus, mailOffline: OfflineMail,
-                 clock: IReactorTime) -> None:
+                 clock: IReactorTime, budget: ConnectionBudget | None = None) -> None:
         self.config = config
         self.clock = clock
         self.mailOffline = mailOffline
         self.maxLine = config.max_line_length
         self.maxPending = config.max_pending_output
+        self.shedAbove = config.max_pending_output // 2
+        self.budgets = AddressBudgets(config.addressLineRate, config.addressLineBurst,
+                                      config.address_bytes_per_second, config.address_bytes_burst,
+                                      config.address_ipv6_prefix)
         self.greeting = lines.system(f"welcome to the chat on {hostname}; /help lists the commands")
         self.hub = ChatHub(self.ownerOf, config.announce_limit)
         self.idle = IdleTracker(clock, config.idle_timeout, ChatProtocol.idleExpired)
         self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip),
+            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget),
             abandonGrace=ABANDON_GRACE)
         self._portal = portal
         self._users = users
@@ -95,10 +106,17 @@ class ChatFactory(ServerFactory):
 
     def ownerOf(self, name: str) -> str | None:
         """
-        The registered user whose name is C{name}, if any.
+        The registered user whose name C{name} is, by the chat's one
+        normalisation (C{ſam}, C{SAM} and a fullwidth C{ｓａｍ} are C{sam}),
+        or whose name a non-ASCII C{name} looks like (C{ѕаm} in Cyrillic):
+        see L{names <twisted_mail_suite.chat.names>}.
         """
-        entry = self._users.lookup(name)
-        return entry.name if entry is not None else None
+        lookup = self._users.lookup
+        for key in lookupKeys(name):
+            entry = lookup(key)
+            if entry is not None:
+                return entry.name
+        return None
 
     def loginSession(self, peerHost: str, secure: bool) -> AuthSession:
         """
@@ -161,4 +179,4 @@ def makeFactory(parts: SuiteParts, role: str = "chat") -> ChatFactory:
         config=getattr(config, role), hostname=config.hostname, portal=parts.portal,
         users=parts.users, bus=parts.bus,
         mailOffline=partial(deliverChatMail, config, DeliveryTarget(parts.store)),
-        clock=parts.clock)
+        clock=parts.clock, budget=parts.budget)

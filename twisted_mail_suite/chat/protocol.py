@@ -4,12 +4,23 @@ The chat protocol: bytes in, lines validated and parsed into commands, the
 hub (L{room}) acting on them, formatted lines out.
 
 Per client it enforces the line length limit (without buffering an overlong
-line) and the flood throttle (L{limits.TokenBucket}); around that it sits
-on the connection chassis (L{twisted_mail_suite.net}): admission through
-the factory's C{ConnectionManager} (each L{Refusal} answered by a line of
-L{REFUSALS}), the idle timeout through the factory's shared C{IdleTracker},
-the graceful shutdown as an C{IManagedConnection}, and every line out
-through L{BoundedOutput} (the slow-reader bound and the plain-TCP fast path).
+line) and the flood throttles: its own (L{limits.TokenBucket}) and its
+address's, shared with the other connections from there
+(L{limits.AddressBudget}: lines, and the bytes a broadcast costs).  Around
+that it sits on the connection chassis (L{twisted_mail_suite.net}):
+admission through the factory's C{ConnectionManager} (each L{Refusal}
+answered by a line of L{REFUSALS}), the idle timeout through the factory's
+shared C{IdleTracker}, the graceful shutdown as an C{IManagedConnection},
+and every line out through L{BoundedOutput} (the slow-reader bound, the
+plain-TCP fast path, and the close grace: whatever closes a connection, it
+is aborted if the client has not taken its last lines
+C{BoundedOutput.closeGrace} seconds later).
+
+Slow readers and floods: a member that is behind (output pending past
+half of its bound) skips the lines of senders whose address has spent more
+than half of a budget (L{offer}) and is told how many it missed once it
+catches up; so the flooders are throttled, then disconnected, before the
+members they flood are dropped as slow readers.
 
 The protocol knows its factory only as a L{ChatServer}, the few things it
 asks of it (built by L{twisted_mail_suite.chat.factory}).
@@ -37,7 +48,8 @@ from ..net.output import BoundedOutput
 from ..net.transport import isSecure, peerHost as hostOf, setNoDelay
 from . import commands as C
 from . import lines
-from .limits import TokenBucket
+from .flood import FloodControl
+from .limits import AddressBudgets
 from .room import ChatError, ChatHub, IParticipant
 
 _BEFORE_LOGIN = (C.Login, C.Help, C.Quit, C.Nothing, C.Invalid)
@@ -82,6 +94,8 @@ class ChatServer(typing.Protocol):
     greeting: bytes
     maxLine: int
     maxPending: int
+    shedAbove: int
+    budgets: AddressBudgets
 
     def ownerOf(self, name: str) -> str | None:
         """The registered user owning C{name}, if any."""
@@ -94,7 +108,7 @@ class ChatServer(typing.Protocol):
 
 
 @implementer(IParticipant, IManagedConnection)
-class ChatProtocol(BoundedOutput, Protocol):
+class ChatProtocol(FloodControl, BoundedOutput, Protocol):
     """
     One chat client.  Attribute defaults live on the class so that an idle
     connection carries only what differs.
@@ -111,8 +125,6 @@ class ChatProtocol(BoundedOutput, Protocol):
     _lifecycle: Lifecycle | None = None  # made when the shutdown asks (see shutdown)
     _buffer = b""
     _discarding = False
-    _bucket: TokenBucket | None = None
-    _strikes = 0
     _auth: Any = None
     _logout: Callable[[], object] | None = None
     _loginPending = False
@@ -139,18 +151,17 @@ class ChatProtocol(BoundedOutput, Protocol):
         self.peerHost = hostOf(self.transport)
         admitted = factory.manager.admit(self.peerHost, self)
         if isinstance(admitted, Refusal):   # not counted: nothing to release
-            self.transport.write(REFUSALS[admitted])
-            self.transport.loseConnection()
+            self.startOutput()
+            self.deliver(REFUSALS[admitted])
+            self.closeOutput()              # aborted after the grace if the line is not taken
             return
         self._ticket = admitted
         setNoDelay(self.transport)
         self.startOutput()
-        config = factory.config
-        if config.lines_per_second:
-            self._bucket = TokenBucket(config.lines_per_second, config.burst, factory.clock.seconds())
+        self.startFloodControl()
         factory.idle.touch(self)
         self.deliver(factory.greeting)
-        if config.require_login:
+        if factory.config.require_login:
             self.deliver(lines.system("log in with /login USER PASSWORD (your mail password)"))
         else:
             factory.hub.enter(self, factory.hub.guestName())
@@ -165,6 +176,7 @@ class ChatProtocol(BoundedOutput, Protocol):
         factory.hub.leave(self)
         factory.idle.forget(self)
         ticket.release()
+        self.stopFloodControl()
         if self._lifecycle is not None:
             self._lifecycle.lost()
         if self._logout is not None:
@@ -275,26 +287,6 @@ class ChatProtocol(BoundedOutput, Protocol):
         if self._allow():
             self.deliver(lines.error(f"line too long (more than {self.factory.maxLine} bytes), ignored"))
 
-    def _allow(self) -> bool:
-        """
-        Account one line against the idle timer and the flood throttle.
-        """
-        factory = self.factory
-        factory.idle.touch(self)
-        bucket = self._bucket
-        if bucket is None or bucket.consume(factory.clock.seconds()):
-            self._strikes = 0
-            return True
-        self._strikes += 1
-        if self._strikes == 1:
-            self.deliver(lines.error(
-                f"slow down: more than {factory.config.lines_per_second:g} lines a second; line dropped"))
-        elif self._strikes > bucket.capacity:
-            self.log.info("Chat client {peer} ({name}) disconnected for flooding",
-                          peer=self.peerHost, name=self.name)
-            self.close(lines.error("flooding; disconnecting"))
-        return False
-
     def lineReceived(self, raw: bytes) -> None:
         if not self._allow():
             return
@@ -329,7 +321,12 @@ class ChatProtocol(BoundedOutput, Protocol):
         if self._said is not None:
             self._said.append(data)
         else:
-            self.factory.hub.relay(self, data)
+            self._broadcast(data)
+
+    def _broadcast(self, data: bytes) -> None:
+        room = self.room
+        shed = self._spend(data, len(room.members) - 1) if room is not None else False
+        self.factory.hub.relay(self, data, shed)
 
     def _flushSaid(self) -> None:
         said = self._said
@@ -337,7 +334,7 @@ class ChatProtocol(BoundedOutput, Protocol):
             data = said[0] if len(said) == 1 else b"".join(said)
             said.clear()
             try:
-                self.factory.hub.relay(self, data)
+                self._broadcast(data)
             except Exception:
                 self.log.failure("Relaying chat from {peer} failed", peer=self.peerHost)
                 self.deliver(lines.error("internal error, sorry"))
@@ -370,13 +367,21 @@ class ChatProtocol(BoundedOutput, Protocol):
         self.deliver(lines.error(command.message))
 
     def _private(self, command: C.Private) -> None:
+        """
+        To whoever is online by that name; else, from a logged-in user to a
+        registered one, by mail (guests may not mail: their name proves
+        nothing).
+        """
         factory = self.factory
-        if factory.hub.whisper(self, command.name, command.text):
+        shed = self._spend(command.text.encode("utf-8"), 1)
+        if factory.hub.whisper(self, command.name, command.text, shed):
             return
         owner = factory.ownerOf(command.name)
         if owner is None:
             raise ChatError(f"no such user: {command.name}")
-        sender = self.name or "?"
+        sender = self.user
+        if sender is None:
+            raise ChatError(f"{owner} is offline; log in (/login USER PASSWORD) to mail them")
         d = factory.mailOffline(sender, owner, command.text)
 
         def mailed(_: object) -> None:

@@ -17,6 +17,7 @@ from zope.interface import Attribute, Interface
 
 from ..errors import ProtocolError
 from . import lines
+from .names import nameKey
 
 LOBBY = "lobby"
 MAX_NAME = 32
@@ -50,6 +51,13 @@ class IParticipant(Interface):
         Send one or more complete, already formatted lines to this participant.
         """
 
+    def offer(data: bytes) -> None:
+        """
+        Like L{deliver}, for lines from a sender over its budget (a flood):
+        a participant that is behind on its output may skip them, rather
+        than fall further behind (and be dropped as a slow reader).
+        """
+
 
 class Member(Protocol):
     """
@@ -62,23 +70,33 @@ class Member(Protocol):
 
     def deliver(self, data: bytes) -> None: ...
 
+    def offer(self, data: bytes) -> None: ...
+
 
 def validName(name: str) -> bool:
     """
-    1 to 32 characters; no spaces, C{|}, control or invisible characters.
+    1 to 32 characters; no spaces, C{|}, control or invisible characters,
+    and none once compatibility forms are folded (a fullwidth C{｜} is C{|}).
     """
     if not 0 < len(name) <= MAX_NAME or "|" in name:
         return False
     if name.isascii():
         return name.isprintable() and " " not in name
-    return all(unicodedata.category(c) not in _BAD_CATEGORIES for c in name)
+    if any(unicodedata.category(c) in _BAD_CATEGORIES for c in name):
+        return False
+    key = fold(name)
+    return bool(key) and "|" not in key and not any(
+        unicodedata.category(c) in _BAD_CATEGORIES for c in key)
 
 
 def fold(name: str) -> str:
     """
-    The key names and rooms are compared by (case-insensitive).
+    The key names and rooms are compared, reserved and looked up by: the
+    one normalisation of the chat (L{names.nameKey
+    <twisted_mail_suite.chat.names.nameKey>}, PRECIS UsernameCaseMapped:
+    NFKC and full case folding).
     """
-    return name.casefold()
+    return nameKey(name)
 
 
 class Room:
@@ -92,13 +110,21 @@ class Room:
         self.name = name
         self.members: dict[Member, None] = {}
 
-    def broadcast(self, data: bytes, exclude: Member | None = None) -> None:
+    def broadcast(self, data: bytes, exclude: Member | None = None, shed: bool = False) -> None:
         """
-        Hand C{data} to every member but C{exclude}.
+        Hand C{data} to every member but C{exclude}; with C{shed} (the
+        sender is over its budget) through L{IParticipant.offer}, which a
+        member that is behind may decline.
         """
-        for member in tuple(self.members):    # a delivery may end in a departure
-            if member is not exclude:
-                member.deliver(data)
+        members = tuple(self.members)         # a delivery may end in a departure
+        if shed:
+            for member in members:
+                if member is not exclude:
+                    member.offer(data)
+        else:
+            for member in members:
+                if member is not exclude:
+                    member.deliver(data)
 
     def names(self) -> list[str]:
         return sorted((m.name for m in self.members), key=fold)
@@ -130,7 +156,10 @@ class ChatHub:
         return self.online.get(fold(name))
 
     def findUser(self, user: str) -> Member | None:
-        return self.users.get(user)
+        """
+        The session of logged-in user C{user} (compared by L{fold}), if any.
+        """
+        return self.users.get(fold(user))
 
     def guestName(self) -> str:
         """
@@ -165,7 +194,7 @@ class ChatHub:
         self.online[fold(name)] = participant
         user = participant.user
         if user is not None:
-            self.users[user] = participant
+            self.users[fold(user)] = participant
         participant.deliver(lines.system(f"you are {name}"))
         self._enterRoom(participant, self.rooms[LOBBY])
 
@@ -179,8 +208,8 @@ class ChatHub:
         self._leaveRoom(participant)
         del self.online[fold(name)]
         user = participant.user
-        if user is not None and self.users.get(user) is participant:
-            del self.users[user]
+        if user is not None and self.users.get(fold(user)) is participant:
+            del self.users[fold(user)]
 
     def login(self, participant: Member, user: str) -> Member | None:
         """
@@ -189,7 +218,7 @@ class ChatHub:
         session of the same user is taken offline and returned (the caller
         disconnects it).
         """
-        previous = self.users.get(user)
+        previous = self.findUser(user)
         if previous is participant:
             return None
         if previous is not None:
@@ -202,7 +231,7 @@ class ChatHub:
         if participant.name is None:
             self.enter(participant, user)
         else:
-            self.users[user] = participant
+            self.users[fold(user)] = participant
             if participant.name != user:
                 self.rename(participant, user)
         return previous
@@ -272,26 +301,37 @@ class ChatHub:
 
     # -- talking -------------------------------------------------------------
 
-    def relay(self, participant: Member, data: bytes) -> None:
+    def relay(self, participant: Member, data: bytes, shed: bool = False) -> None:
         """
         Hand C{data}, one or more chat or action lines already formatted for
-        C{participant} in its current room, to everyone else in that room.
+        C{participant} in its current room, to everyone else in that room
+        (with C{shed}: only to those keeping up, see L{Room.broadcast}).
         """
         room = participant.room
         if room is not None:
-            room.broadcast(data, participant)
+            room.broadcast(data, participant, shed)
 
-    def whisper(self, participant: Member, name: str, text: str) -> bool:
+    def whisper(self, participant: Member, name: str, text: str, shed: bool = False) -> bool:
         """
-        Send C{text} privately to the participant called C{name} (or logged
-        in as C{name}).
+        Send C{text} privately to the participant called C{name}, or to the
+        registered user owning C{name} under whatever nick; never to a
+        guest holding a registered user's name (one registered since).
 
+        @param shed: the sender is over its budget (see L{Room.broadcast}).
         @return: C{False} if nobody by that name is online (nothing sent).
         """
-        target = self.find(name) or self.findUser(name.lower())
+        target = self.find(name)
+        if target is None or target.user is None:
+            owner = self._ownerOf(name)
+            if owner is not None:
+                target = self.findUser(owner)
         if target is None:
             return False
-        target.deliver(lines.private(participant.name, text))
+        line = lines.private(participant.name, text)
+        if shed:
+            target.offer(line)
+        else:
+            target.deliver(line)
         return True
 
     def rename(self, participant: Member, newName: str, force: bool = False) -> None:

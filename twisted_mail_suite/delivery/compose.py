@@ -8,6 +8,7 @@ notifications.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Iterable
@@ -36,16 +37,29 @@ class ComposedMessage:
     data: bytes
 
 
+def _phrase(text: str) -> str:
+    """
+    C{text} made safe as the words of a header: every run of white space or
+    control characters is one space, and C{=?} (which a mail reader would
+    decode as an RFC 2047 encoded word, in a quoted string too) is broken.
+    """
+    text = " ".join("".join(" " if not c.isprintable() else c for c in text).split())
+    return text.replace("=?", "= ?")
+
+
 def chatMail(config: Config, sender: str, recipient: str, text: str) -> ComposedMessage:
     """
     The mail carrying chat user C{sender}'s C{text} to local user
-    C{recipient}: from C{chat@<hostname>}, to C{recipient} at the first
-    local domain.
+    C{recipient}: from C{chat@<hostname>} with C{"SENDER via chat"} as the
+    display name (quoted or encoded as the name requires: never more
+    than the one address), to C{recipient} at the first local domain.
     """
+    name = _phrase(sender)
     message = EmailMessage()
-    message["From"] = f"{sender} via chat <chat@{config.hostname}>"
-    message["To"] = f"{recipient}@{config.domains[0] if config.domains else config.hostname}"
-    message["Subject"] = f"Chat message from {sender}"
+    message["From"] = Address(display_name=f"{name} via chat", username="chat", domain=config.hostname)
+    message["To"] = Address(username=recipient,
+                            domain=config.domains[0] if config.domains else config.hostname)
+    message["Subject"] = f"Chat message from {name}"
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=config.hostname)
     message.set_content(text + "\n")

@@ -2,143 +2,239 @@
 """
 The users database (Dovecot passwd-file format) and the one credential
 checker every protocol logs in through.
+
+The file is parsed, and indexed once per change (the names, and whether
+any stored password allows APOP), in the thread given as C{runInThread}:
+a change is noticed by its mtime and size at each look-up (and every few
+seconds by the service), and a login waits for the re-read (L{PasswdFile.refresh}),
+so a changed file is picked up at the next login and never parsed on the
+reactor thread after the first read.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import IUsernameHashedPassword, IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import hashing
 from ..interfaces import IUserDatabase
+from .entries import UserEntry, normalizeName, parseEntry, validUserName
+from .usersfile import addUser, deleteUser, lockedUsersFile, setUserPassword, writeFileAtomically
 
+__all__ = [
+    "InMemoryUsers", "PasswdFile", "PasswordChecker", "UserEntry", "addUser", "deleteUser", "inThreadPool",
+    "lockedUsersFile", "normalizeName", "parseEntry", "setUserPassword", "validUserName", "writeFileAtomically",
+]
 
 @dataclass(frozen=True)
-class UserEntry:
+class Generation:
     """
-    One user: the name and the stored password, split into scheme and hash.
+    One reading of the users file: its stamp (mtime, size, inode) when read, the
+    entries by name, whether any allows hashed credentials (APOP), and the
+    warnings to log (emitted in the reactor thread, where it is installed).
     """
 
-    name: str
-    scheme: str
-    hashed: str
-
-    @property
-    def allowsHashedCredentials(self) -> bool:
-        """
-        APOP and other challenge-response logins need the clear password.
-        """
-        return self.scheme in ("PLAIN", "CLEARTEXT")
-
-    def verify(self, password: str) -> bool:
-        """
-        Blocking: run it off the reactor thread.
-        """
-        return hashing.verifyPassword(self.scheme, self.hashed, password)
+    stamp: tuple[int, int, int] | None
+    entries: Mapping[str, UserEntry]
+    anyAllowsHashed: bool
+    warnings: tuple[tuple[str, dict], ...] = field(default=(), repr=False)
 
 
-def normalizeName(name: str) -> str:
-    return name.strip().lower()
-
-
-def parseEntry(line: str) -> UserEntry | None:
-    """
-    Parse one passwd-file line (C{name:{SCHEME}hash[:extra fields]}).
-
-    @return: L{None} for blank and comment lines.
-    @raise ValueError: for a malformed line.
-    """
-    text = line.rstrip("\r\n")
-    if not text.strip() or text.lstrip().startswith("#"):
+def _stampOf(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
         return None
-    name, sep, rest = text.partition(":")
-    if not sep or not name or any(c.isspace() for c in name):
-        raise ValueError("expected name:{SCHEME}hash")
-    password = rest.split(":", 1)[0]
-    if password.startswith("{") and "}" in password:
-        scheme, hashed = password[1:].split("}", 1)
-        scheme = scheme.upper()
-    else:
-        # Dovecot's default scheme for a passwd-file without a prefix is CRYPT.
-        scheme, hashed = ("SHA512-CRYPT", password) if password.startswith("$6$") else ("", password)
-    if scheme == "BLF-CRYPT" or scheme in hashing.SCHEMES or scheme in ("CLEARTEXT", "ARGON2I"):
-        return UserEntry(normalizeName(name), scheme, hashed)
-    raise ValueError(f"unsupported password scheme {scheme or '(none)'!r}")
+    return (st.st_mtime_ns, st.st_size, st.st_ino)   # an atomic replace is a new inode
+
+
+def readGeneration(path: str) -> Generation:
+    """
+    Read and index C{path} (blocking: the service runs it in a thread).
+    A missing file is no users.
+
+    @raise OSError: if the file exists but cannot be read.
+    """
+    stamp = _stampOf(path)
+    entries: dict[str, UserEntry] = {}
+    warnings: list[tuple[str, dict]] = []
+    if stamp is not None:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                try:
+                    entry = parseEntry(line)
+                except ValueError as e:
+                    warnings.append(("{path}:{line}: skipped: {error}", {"line": number, "error": str(e)}))
+                    continue
+                if entry is None:
+                    continue
+                if entry.allowsHashedCredentials:
+                    warnings.append(("{path}:{line}: user {user} has a PLAIN password; "
+                                     "set a hashed one with mailsuite-admin users passwd",
+                                     {"line": number, "user": entry.name}))
+                entries[entry.name] = entry
+    anyAllowsHashed = any(entry.allowsHashedCredentials for entry in entries.values())
+    return Generation(stamp, entries, anyAllowsHashed, tuple(warnings))
 
 
 @implementer(IUserDatabase)
 class PasswdFile:
     """
-    A Dovecot passwd-file, re-read when its mtime or size changes (checked at
-    each lookup and by L{reloadIfChanged}).  Malformed lines are logged with
-    file and line number and skipped.
+    A Dovecot passwd-file, re-read when its mtime, size or inode changes (checked
+    at each look-up, at L{refresh} and by L{reloadIfChanged}).  Malformed
+    lines are logged with file and line number and skipped.
+
+    @param runInThread: C{runInThread(f, *args) -> Deferred} reads the file
+        off the reactor thread; L{None} (tools, tests) reads it in the
+        caller's thread, at once.  The very first read is always done at
+        once, in the caller's thread (the service does it at start).
     """
 
     log = Logger()
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, runInThread: Callable[..., Deferred] | None = None) -> None:
         self.path = path
-        self._stamp: tuple[float, int] | None = None
-        self._entries: dict[str, UserEntry] = {}       # read at the first look-up, not here
+        self._runInThread = runInThread
+        self._generation: Generation | None = None   # read at the first look-up, not here
+        self._reading = False
+        self._again = False
+        self._failedStamp: object = object()          # a stamp whose read failed: not retried by itself
+        self._waiting: list[Deferred] = []
 
-    def _currentStamp(self) -> tuple[float, int] | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
+    # -- reading ---------------------------------------------------------------
+
+    def _install(self, generation: Generation) -> None:
+        for text, fields in generation.warnings:
+            self.log.warn(text, path=self.path, **fields)
+        self._generation = generation
+
+    def _changed(self) -> bool:
+        if self._generation is None:
+            return True
+        stamp = _stampOf(self.path)
+        return stamp != self._generation.stamp and stamp != self._failedStamp
+
+    def _loaded(self) -> Generation:
+        """
+        The current generation, read at once if there is none yet; a
+        change starts a re-read (in the thread) and the old one is served
+        until it is done.
+        """
+        if self._generation is None:
+            self._install(readGeneration(self.path))
+        elif self._changed():
+            self._startReading()
+        assert self._generation is not None
+        return self._generation
+
+    def _startReading(self) -> Deferred:
+        """
+        Read the file (again), in the thread.
+
+        @return: a Deferred firing once a read that began after this call
+            is installed (or has failed: the old generation stays).
+        """
+        if self._runInThread is None:
+            self._install(readGeneration(self.path))
+            return succeed(None)
+        waiter: Deferred = Deferred()
+        self._waiting.append(waiter)
+        if self._reading:
+            self._again = True          # the read in flight may predate the change
+        else:
+            self._readInThread()
+        return waiter
+
+    def _readInThread(self) -> None:
+        self._reading = True
+        self._again = False
+        stamp = _stampOf(self.path)
+        self._runInThread(readGeneration, self.path).addCallbacks(self._read, self._readFailed,
+                                                                  errbackArgs=(stamp,))
+
+    def _read(self, generation: Generation) -> None:
+        self._reading = False
+        self._install(generation)
+        self._finish()
+
+    def _readFailed(self, failure: Failure, stamp: object) -> None:
+        self._reading = False
+        if failure.check(CancelledError):      # the workers stopped: shutting down
+            self._again = False
+            self._finish()
+            return
+        self._failedStamp = stamp
+        self.log.failure("{path}: cannot read; keeping the users read before (fix it, then SIGHUP)",
+                         failure, path=self.path)
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._again:
+            self._readInThread()
+            return
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            waiter.callback(None)
 
     def reloadIfChanged(self) -> bool:
         """
-        @return: C{True} if the file was (re)read.
+        Notice a change (the service asks every few seconds).
+
+        @return: C{True} if the file was (re)read or a re-read started.
         """
-        stamp = self._currentStamp()
-        if stamp == self._stamp and stamp is not None:
+        if not self._changed():
             return False
-        self.reload()
+        self._loaded()
         return True
 
-    def reload(self) -> None:
-        stamp = self._currentStamp()
-        entries: dict[str, UserEntry] = {}
-        if stamp is not None:
-            with open(self.path, encoding="utf-8", errors="replace") as f:
-                for number, line in enumerate(f, 1):
-                    try:
-                        entry = parseEntry(line)
-                    except ValueError as e:
-                        self.log.warn("{path}:{line}: skipped: {error}",
-                                      path=self.path, line=number, error=str(e))
-                        continue
-                    if entry is None:
-                        continue
-                    if entry.scheme in ("PLAIN", "CLEARTEXT"):
-                        self.log.warn("{path}:{line}: user {user} has a PLAIN password; "
-                                      "set a hashed one with mailsuite-admin users passwd",
-                                      path=self.path, line=number, user=entry.name)
-                    entries[entry.name] = entry
-        self._entries = entries
-        self._stamp = stamp
+    def reload(self) -> Deferred:
+        """
+        Read the file again whatever its stamp (SIGHUP).
+
+        @return: a Deferred firing once it is read.
+        """
+        self._failedStamp = object()
+        if self._generation is None:
+            self._install(readGeneration(self.path))
+            return succeed(None)
+        return self._startReading()
+
+    def refresh(self) -> Deferred:
+        """
+        For a login: a Deferred firing once what is loaded is the file as
+        it is now (at once when it has not changed).
+        """
+        if self._generation is None or not self._changed():
+            self._loaded()
+            return succeed(None)
+        return self._startReading()
+
+    # -- IUserDatabase ------------------------------------------------------------
 
     def lookup(self, name: str) -> UserEntry | None:
-        self.reloadIfChanged()
-        return self._entries.get(normalizeName(name))
+        return self._loaded().entries.get(normalizeName(name))
 
     def names(self) -> list[str]:
-        self.reloadIfChanged()
-        return sorted(self._entries)
+        return sorted(self._loaded().entries)
+
+    def anyAllowsHashedCredentials(self) -> bool:
+        """
+        Does some user's stored password permit hashed credentials (APOP)?
+        Indexed once per reading of the file.
+        """
+        return self._loaded().anyAllowsHashed
 
 
 @implementer(IUserDatabase)
@@ -151,6 +247,7 @@ class InMemoryUsers:
     def __init__(self, users: Mapping[str, str] | None = None, scheme: str = "PLAIN") -> None:
         self._scheme = scheme
         self._entries: dict[str, UserEntry] = {}
+        self._anyAllowsHashed = False
         for name, password in (users or {}).items():
             self.setPassword(name, password)
 
@@ -159,9 +256,14 @@ class InMemoryUsers:
         entry = parseEntry(f"{name}:{stored}")
         assert entry is not None
         self._entries[entry.name] = entry
+        self._index()
 
     def remove(self, name: str) -> None:
         self._entries.pop(normalizeName(name), None)
+        self._index()
+
+    def _index(self) -> None:
+        self._anyAllowsHashed = any(entry.allowsHashedCredentials for entry in self._entries.values())
 
     def lookup(self, name: str) -> UserEntry | None:
         return self._entries.get(normalizeName(name))
@@ -169,15 +271,19 @@ class InMemoryUsers:
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def anyAllowsHashedCredentials(self) -> bool:
+        return self._anyAllowsHashed
 
-def inThreadPool(reactor: IReactorThreads) -> Callable[..., Deferred]:
+
+def inThreadPool(reactor: IReactorThreads, pool: object = None) -> Callable[..., Deferred]:
     """
-    A C{runInThread} for L{PasswordChecker}: C{f(*args)} in C{reactor}'s
-    thread pool, the result delivered in the reactor thread.
+    A C{runInThread} for L{PasswordChecker} and L{PasswdFile}: C{f(*args)}
+    in C{pool} (default: C{reactor}'s own thread pool), the result
+    delivered in the reactor thread.
     """
 
     def runInThread(f: Callable[..., object], *args: object) -> Deferred:
-        return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+        return deferToThreadPool(reactor, pool if pool is not None else reactor.getThreadPool(), f, *args)
 
     return runInThread
 
@@ -191,6 +297,12 @@ class PasswordChecker:
     A login name may carry a local domain (C{alice@example.test}); the
     avatar ID is the bare user name.
 
+    Every password check costs at least one verification of
+    C{defaultScheme} (the slow scheme new users get): an unknown user gets
+    a dummy one (L{hashing.burnTime}), and a user whose password is stored
+    in a cheaper scheme (PLAIN, SHA512-CRYPT...) gets one after the real
+    check (L{hashing.verifyAtLeast}), so timing tells none of them apart.
+
     @param runInThread: C{runInThread(f, *args) -> Deferred} runs the slow
         password hashes off the reactor thread (L{inThreadPool}).
     """
@@ -198,8 +310,9 @@ class PasswordChecker:
     credentialInterfaces = (IUsernamePassword, IUsernameHashedPassword)
 
     def __init__(self, users: IUserDatabase, localDomains: Iterable[str],
-                 runInThread: Callable[..., Deferred]) -> None:
+                 runInThread: Callable[..., Deferred], defaultScheme: str = hashing.DEFAULT_SCHEME) -> None:
         self.users = users
+        self.defaultScheme = defaultScheme
         self._domains = {d.lower() for d in localDomains}
         self._runInThread = runInThread
 
@@ -214,8 +327,12 @@ class PasswordChecker:
     def anyAllowsHashedCredentials(self) -> bool:
         """
         Does some user's stored password permit hashed credentials (so APOP
-        is worth offering)?
+        is worth offering)?  Answered from the users database's index when
+        it keeps one (L{PasswdFile}, L{InMemoryUsers}: once per change).
         """
+        indexed = getattr(self.users, "anyAllowsHashedCredentials", None)
+        if indexed is not None:
+            return bool(indexed())
         return any(self.allowsHashedCredentials(name) for name in self.users.names())
 
     def userName(self, login: str) -> str | None:
@@ -228,6 +345,11 @@ class PasswordChecker:
         return normalizeName(name)
 
     def requestAvatarId(self, credentials: object) -> Deferred:
+        refresh = getattr(self.users, "refresh", None)
+        current = refresh() if refresh is not None else succeed(None)
+        return current.addCallback(lambda _: self._check(credentials))
+
+    def _check(self, credentials: object) -> Deferred:
         login = credentials.username  # type: ignore[attr-defined]
         if isinstance(login, bytes):
             login = login.decode("utf-8", "replace")
@@ -238,10 +360,14 @@ class PasswordChecker:
             if isinstance(password, bytes):
                 password = password.decode("utf-8", "replace")
             if entry is None:
-                d = self._runInThread(hashing.burnTime, password)
+                d = self._runInThread(hashing.burnTime, password, self.defaultScheme)
                 d.addCallback(lambda _: _unauthorized())
                 return d
-            d = self._runInThread(entry.verify, password)
+            if hashing.needsPadding(entry.scheme, self.defaultScheme):
+                d = self._runInThread(hashing.verifyAtLeast, entry.scheme, entry.hashed, password,
+                                      self.defaultScheme)
+            else:
+                d = self._runInThread(entry.verify, password)
             return d.addCallback(_avatarIdIf, entry.name)
         if entry is not None and entry.allowsHashedCredentials:
             if _checkHashed(credentials, entry.hashed.encode("utf-8")):
@@ -274,95 +400,3 @@ def _avatarIdIf(ok: bool, name: str) -> str:
     if not ok:
         raise UnauthorizedLogin()
     return name
-
-
-# Rewriting the file (mailsuite-admin): atomic, keeps comments and unknown lines.
-
-def _readLines(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.readlines()
-    except FileNotFoundError:
-        return []
-
-
-def _lineUser(line: str) -> str | None:
-    try:
-        entry = parseEntry(line)
-    except ValueError:
-        name = line.split(":", 1)[0].strip()
-        return normalizeName(name) if ":" in line and name and not name.startswith("#") else None
-    return entry.name if entry else None
-
-
-def writeFileAtomically(path: str, text: str, mode: int = 0o600) -> None:
-    """
-    Replace C{path} with C{text}: temp file in the same folder, fsync,
-    C{os.replace}, fsync the folder.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".users.", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dirfd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
-
-
-def setUserPassword(path: str, name: str, stored: str, create: bool = True) -> bool:
-    """
-    Set C{name}'s stored password (C{{SCHEME}hash}), keeping the line's
-    extra fields, every other line and every comment.
-
-    @return: C{True} if the user existed before.
-    """
-    name = normalizeName(name)
-    lines = _readLines(path)
-    existed = False
-    for index, line in enumerate(lines):
-        if _lineUser(line) == name:
-            fields = line.rstrip("\r\n").split(":")
-            fields[1] = stored
-            lines[index] = ":".join(fields) + "\n"
-            existed = True
-    if not existed:
-        if not create:
-            return False
-        if lines and not lines[-1].endswith("\n"):
-            lines[-1] += "\n"
-        lines.append(f"{name}:{stored}\n")
-    writeFileAtomically(path, "".join(lines))
-    return existed
-
-
-def deleteUser(path: str, name: str) -> bool:
-    """
-    @return: C{True} if the user was there.
-    """
-    name = normalizeName(name)
-    lines = _readLines(path)
-    kept = [line for line in lines if _lineUser(line) != name]
-    if len(kept) == len(lines):
-        return False
-    writeFileAtomically(path, "".join(kept))
-    return True
-
-
-def validUserName(name: str) -> bool:
-    """
-    Names usable as a mailbox folder, a chat nick and an address local part.
-    """
-    return (0 < len(name) <= 32 and name == name.strip() and name not in (".", "..")
-            and all(c.isalnum() or c in "._-+" for c in name))

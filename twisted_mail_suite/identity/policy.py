@@ -1,9 +1,12 @@
 # -*- test-case-name: tests.identity.test_policy -*-
 """
 The one failed-login policy, shared by SMTP AUTH, POP3 and chat /login:
-failures are counted per user and per client address (within a window);
-each failure is answered later than the one before; past the limits the
-client is refused and disconnected.  Protocols ask; they never count.
+failures are counted per user (by normalised login name) and per client
+address group (IPv4 /32 and IPv6 /64 by default) within a window, and an
+attempt counts from the moment it is made, not when its check ends; each
+failure is answered later than the one before; past the limits the client
+is refused and disconnected.  Over-long credentials fail unchecked.
+Protocols ask; they never count.
 
 L{AuthSession.login} answers every attempt with a L{LoginResult} whose
 L{LoginOutcome} each protocol maps to its reply through one table.
@@ -25,7 +28,7 @@ from twisted.python.failure import Failure
 from ..config import AuthConfig
 from ..errors import LoginRefused, MailboxInUse, PlaintextRefused
 
-__all__ = ["AuthSession", "LoginFailed", "LoginOutcome", "LoginPolicy", "LoginResult", "isLoopback"]
+__all__ = ["AuthSession", "LoginAttempt", "LoginFailed", "LoginOutcome", "LoginPolicy", "LoginResult", "isLoopback"]
 
 
 def isLoopback(host: str | None) -> bool:
@@ -96,16 +99,78 @@ class _Counter:
     since: float = 0.0
 
 
+def _lower(name: str) -> str:
+    return name.strip().lower()
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _size(value: object) -> int:
+    return len(value) if isinstance(value, bytes) else len(str(value).encode("utf-8"))
+
+
+class LoginAttempt:
+    """
+    One login attempt's place in its address group's count, taken before
+    the password is checked (L{LoginPolicy.reserve}) and given back once,
+    whatever the outcome (L{release}).
+    """
+
+    def __init__(self, policy: LoginPolicy, key: str) -> None:
+        self._policy = policy
+        self._key = key
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._policy._release(self._key)
+
+
 class LoginPolicy:
     """
     Failure bookkeeping for every protocol, with an injectable clock.
+
+    Addresses are counted by group (C{auth.ipv4_prefix}, C{auth.ipv6_prefix}:
+    one IPv6 /64 is one client by default, as Dovecot's auth penalty groups
+    them), and an attempt counts from the moment it is made: L{reserve}
+    takes a place before the check, so a burst of parallel attempts cannot
+    all be checked while none has failed yet.  Users are counted by their
+    normalised login name (C{normalizeUser}: the checker's).
     """
 
-    def __init__(self, config: AuthConfig, clock: IReactorTime) -> None:
+    def __init__(self, config: AuthConfig, clock: IReactorTime,
+                 normalizeUser: Callable[[str], str | None] | None = None) -> None:
         self.config = config
         self.clock = clock
+        self._normalizeUser = normalizeUser or _lower
         self._byAddress: dict[str, _Counter] = {}
         self._byUser: dict[str, _Counter] = {}
+        self._pending: dict[str, int] = {}      # address group -> attempts being checked
+
+    def addressKey(self, address: str) -> str:
+        """
+        The group C{address} is counted in: its network of
+        C{auth.ipv4_prefix} or C{auth.ipv6_prefix} bits (an IPv4-mapped
+        IPv6 address as IPv4); anything else as it is.
+        """
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return address
+        if ip.version == 6 and ip.ipv4_mapped is not None:     # type: ignore[union-attr]
+            ip = ip.ipv4_mapped                                # type: ignore[union-attr]
+        prefix = self.config.ipv4_prefix if ip.version == 4 else self.config.ipv6_prefix
+        return str(ipaddress.ip_network((ip, prefix), strict=False))
+
+    def userKey(self, user: str) -> str:
+        """
+        The per-user counter's key: the normalised login name (so
+        C{Alice}, C{alice@example.test} and C{alice} share one).
+        """
+        return self._normalizeUser(user) or _lower(user)
 
     def _current(self, table: dict[str, _Counter], key: str) -> int:
         counter = table.get(key)
@@ -124,29 +189,65 @@ class LoginPolicy:
             table.pop(next(iter(table)))
         return count
 
+    def inFlight(self, address: str) -> int:
+        """
+        Attempts from C{address}'s group being checked now.
+        """
+        return self._pending.get(self.addressKey(address), 0)
+
     def isRefused(self, address: str) -> bool:
         """
-        Too many failures from C{address}: refuse without checking.
+        Too many failures from C{address}'s group, counting the attempts
+        still being checked: refuse without checking.
         """
-        return self._current(self._byAddress, address) >= self.config.max_failures
+        key = self.addressKey(address)
+        return self._current(self._byAddress, key) + self._pending.get(key, 0) >= self.config.max_failures
+
+    def reserve(self, address: str) -> LoginAttempt | None:
+        """
+        Take a place for one attempt from C{address} before checking it.
+
+        @return: the L{LoginAttempt} to release when the check is over, or
+            L{None} if the group is refused (L{isRefused}) or already has
+            C{auth.max_concurrent_checks} attempts being checked (such an
+            attempt counts as one of the group's failures: a client that
+            bursts runs out of attempts as fast as one that guesses).
+        """
+        key = self.addressKey(address)
+        pending = self._pending.get(key, 0)
+        if self.isRefused(address):
+            return None
+        if pending >= self.config.max_concurrent_checks:
+            self._bump(self._byAddress, key)
+            return None
+        self._pending[key] = pending + 1
+        return LoginAttempt(self, key)
+
+    def _release(self, key: str) -> None:
+        left = self._pending.get(key, 0) - 1
+        if left > 0:
+            self._pending[key] = left
+        else:
+            self._pending.pop(key, None)
 
     def recordFailure(self, user: str, address: str) -> float:
         """
         @return: how long to wait before answering this failure.
         """
-        byAddress = self._bump(self._byAddress, address)
-        byUser = self._bump(self._byUser, user.lower())
+        byAddress = self._bump(self._byAddress, self.addressKey(address))
+        byUser = self._bump(self._byUser, self.userKey(user))
         worst = max(byAddress, byUser)
         return min(self.config.failure_delay * 2 ** (worst - 1), self.config.max_delay)
 
     def recordSuccess(self, user: str, address: str) -> None:
-        self._byUser.pop(user.lower(), None)
+        self._byUser.pop(self.userKey(user), None)
 
 
 class AuthSession:
     """
     One connection's view of the portal: applies the plaintext rule, the
-    refusal and delay policy and the per-connection failure limit.
+    credential length caps, the refusal and delay policy and the
+    per-connection failure limit.  Every protocol's login passes here.
     """
 
     log = Logger()
@@ -165,6 +266,17 @@ class AuthSession:
         """
         return self.secure or self.portal.allowPlaintext or isLoopback(self.address)
 
+    def _tooLong(self, credentials: object, config: AuthConfig) -> bool:
+        """
+        Is the user name or the password over its cap (C{auth.max_username_length},
+        C{auth.max_password_length}, in UTF-8 octets)?  Such a login fails
+        unchecked: no hash function ever sees it.
+        """
+        if _size(getattr(credentials, "username", b"")) > config.max_username_length:
+            return True
+        password = getattr(credentials, "password", None) if IUsernamePassword.providedBy(credentials) else None
+        return password is not None and _size(password) > config.max_password_length
+
     def authenticate(self, credentials: object, interface: type, mind: object = None) -> Deferred:
         """
         Log in for C{interface}.
@@ -179,23 +291,31 @@ class AuthSession:
         if policy.isRefused(self.address):
             self.log.warn("Login refused for {address}: too many failures", address=self.address)
             return fail(LoginRefused())
-        user = credentials.username  # type: ignore[attr-defined]
-        if isinstance(user, bytes):
-            user = user.decode("utf-8", "replace")
-        d = self.portal.login(credentials, mind, interface)
+        attempt = policy.reserve(self.address)
+        if attempt is None:
+            self.log.warn("Login refused for {address}: too many logins being checked", address=self.address)
+            return fail(LoginRefused())
+        user = _text(credentials.username)  # type: ignore[attr-defined]
+        if self._tooLong(credentials, policy.config):
+            d: Deferred = fail(UnauthorizedLogin("credentials too long"))
+            user = user[:64]
+        else:
+            d = maybeDeferred(self.portal.login, credentials, mind, interface)
 
         def succeeded(result: tuple) -> tuple:
+            attempt.release()
             policy.recordSuccess(user, self.address)
             return result
 
         def failed(failure):  # type: ignore[no-untyped-def]
+            attempt.release()
             failure.trap(UnauthorizedLogin)
             if isinstance(failure.value, LoginFailed):
                 return failure
             self.failures += 1
             delay = policy.recordFailure(user, self.address)
             self.log.info("Failed login for {user} from {address}", user=user, address=self.address)
-            disconnect = (self.failures >= self.portal.policy.config.max_failures_per_connection
+            disconnect = (self.failures >= policy.config.max_failures_per_connection
                           or policy.isRefused(self.address))
             later: Deferred = Deferred()
             self.portal.clock.callLater(delay, later.errback, LoginFailed(disconnect))

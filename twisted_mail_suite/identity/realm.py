@@ -117,6 +117,6 @@ def makePortal(config: Config, users: IUserDatabase, clock: IReactorTime,
     (its slow password checks run through C{runInThread}), the failure
     policy of C{config.auth} timed by C{clock}.
     """
-    checker = PasswordChecker(users, config.domains, runInThread)
-    return MailSuitePortal(MailSuiteRealm(), checker, LoginPolicy(config.auth, clock), clock,
-                           config.allow_plaintext_auth)
+    checker = PasswordChecker(users, config.domains, runInThread, config.auth.default_scheme)
+    policy = LoginPolicy(config.auth, clock, checker.userName)
+    return MailSuitePortal(MailSuiteRealm(), checker, policy, clock, config.allow_plaintext_auth)

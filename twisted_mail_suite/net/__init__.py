@@ -3,15 +3,20 @@
 The connection chassis: what every protocol of the suite needs around its
 own verbs, written once.
 
-  - L{transport}: C{peerHost}, C{isSecure}, C{setNoDelay}.
+  - L{transport}: C{peerHost}, C{isSecure}, C{setNoDelay};
+    C{loseConnectionWithin}, closing with an abort after a grace.
   - L{admission}: C{ConnectionRegistry} (total and per-address limits),
-    C{Ticket}, C{Refusal}.
+    C{Ticket}, C{Refusal}, and the C{ConnectionBudget} every registry of
+    the process shares (sized at start from C{RLIMIT_NOFILE}).
   - L{idle}: C{IdleTracker}, one timer for the idle timeouts of many
     connections.
   - L{lifecycle}: C{Lifecycle} (open -> busy -> draining -> closing ->
     gone), C{IManagedConnection}, C{IDrainable} and C{ConnectionManager},
     the one drain.
   - L{output}: C{BoundedOutput}, the slow-reader bound.
+  - L{tls}: C{ServerTLS}, the certificate and the TLS options (TLS 1.2+,
+    AEAD suites) of STARTTLS and implicit-TLS listeners; L{certificates}:
+    the local CA and server certificate made when none is configured.
 
 It imports Twisted, zope.interface and nothing of the suite's protocols,
 identity, store or delivery.
@@ -22,10 +27,10 @@ the manager)::
 
     @implementer(IDrainable)
     class ThingFactory(ServerFactory):
-        def __init__(self, config, clock):
+        def __init__(self, config, clock, budget=None):   # budget: SuiteParts.budget
             self.clock = clock
             self.manager = ConnectionManager(clock, ConnectionRegistry(
-                config.max_connections, config.max_connections_per_ip))
+                config.max_connections, config.max_connections_per_ip, budget))
             self.idle = IdleTracker(clock, config.idle_timeout, ThingProtocol.idleExpired)
 
         def drain(self, timeout):

@@ -41,9 +41,10 @@ from twisted.internet.interfaces import IPullProducer, IPushProducer, IReactorTi
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from .transport import CLOSE_GRACE
+
 __all__ = ["CLOSE_GRACE", "BoundedOutput"]
 
-CLOSE_GRACE = 10.0   # seconds a closing client has to take its last lines
 _write = os.write
 
 

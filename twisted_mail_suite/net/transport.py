@@ -2,15 +2,20 @@
 """
 Facts about a connection's transport, asked the same way by every protocol:
 who is on the other end, is the channel encrypted, and "send small replies
-at once" (TCP_NODELAY).
+at once" (TCP_NODELAY); and the one rule for closing it: after the last
+reply, a peer that does not read is cut off after a grace
+(L{loseConnectionWithin}).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.interfaces import INegotiated, ISSLTransport
+from twisted.internet.interfaces import IDelayedCall, INegotiated, IReactorTime, ISSLTransport
 
-__all__ = ["LOCAL_PEER", "peerHost", "isSecure", "setNoDelay"]
+__all__ = ["CLOSE_GRACE", "LOCAL_PEER", "loseConnectionWithin", "peerHost", "isSecure", "setNoDelay"]
+
+# Seconds a closing connection has to take what was written to it.
+CLOSE_GRACE = 10.0   # seconds a closing client has to take its last output before it is aborted
 
 # The peer host of a connection without an IP peer (a UNIX socket, a pipe).
 LOCAL_PEER = "local"
@@ -50,3 +55,22 @@ def setNoDelay(transport: Any) -> None:
         setTcpNoDelay(True)
     except (NotImplementedError, OSError):
         pass
+
+
+def loseConnectionWithin(transport: Any, clock: IReactorTime, grace: float = CLOSE_GRACE,
+                         producer: bool = False) -> IDelayedCall:
+    """
+    Close C{transport} once what was written to it is sent, and abort it
+    if it is still open C{grace} seconds later.  C{loseConnection} alone
+    waits for the peer to take the output, for ever if it never reads:
+    its connection slot (and the output) would be held as long.
+
+    @param producer: the caller registered itself as the transport's
+        producer: it is unregistered first (a registered producer keeps a
+        closing transport open, waiting to be resumed).
+    @return: the abort's delayed call: cancel it in C{connectionLost}.
+    """
+    if producer:
+        transport.unregisterProducer()
+    transport.loseConnection()
+    return clock.callLater(grace, transport.abortConnection)

@@ -17,6 +17,10 @@ pacing of what it sends.
     and stops handling commands until the buffer drains, so neither a huge
     message nor a client that never reads makes the server hold more than
     a few chunks.
+  - Closing (QUIT, the idle timeout, an error) gives the client
+    L{CLOSE_GRACE} seconds to take what is still buffered; a client that
+    does not read by then is aborted, so it cannot hold its connection
+    slot (nor, through it, anything else) for ever.
 
 L{twisted_mail_suite.pop3.protocol.POP3ServerProtocol} adds the verbs: it
 turns each line into a session input (L{POP3Connection.lineReceived}) and
@@ -42,12 +46,13 @@ from ..net.transport import peerHost, setNoDelay
 from .stream import MessageReader
 
 __all__ = [
-    "INACTIVE", "MAX_LINE", "MAX_QUEUED_LINES", "POP3Connection", "POP3Shared", "REFUSALS",
+    "CLOSE_GRACE", "INACTIVE", "MAX_LINE", "MAX_QUEUED_LINES", "POP3Connection", "POP3Shared", "REFUSALS",
     "SHUTTING_DOWN", "TOO_MANY",
 ]
 
 MAX_LINE = 8192          # RFC 2449 says 255 for commands; SASL responses may be longer
 MAX_QUEUED_LINES = 256   # pipelined commands held before we stop reading
+CLOSE_GRACE = 30.0       # seconds a closing connection has to take its last bytes, then it is aborted
 
 TOO_MANY = b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
 SHUTTING_DOWN = b"-ERR [SYS/TEMP] Server shutting down.\r\n"
@@ -73,7 +78,8 @@ class POP3Shared(typing.Protocol):
     portal: Any                    # L{twisted_mail_suite.identity.realm.MailSuitePortal}
     tls: Any                       # C{.options}: for STLS; L{None} before start or without STARTTLS
     manager: ConnectionManager     # admission and the graceful drain
-    idle: IdleTracker              # the idle timeout; expires by calling C{idleExpired()}
+    idle: IdleTracker              # the idle timeout and the close grace; expire by calling C{idleExpired()}
+    config: Any                    # the C{pop3} section (C{max_bad_commands}, C{apop})
 
     def apopOffered(self) -> bool:
         """
@@ -215,8 +221,13 @@ class POP3Connection(Protocol):
         """
         Nothing came from the client for the idle timeout (called by the
         factory's L{IdleTracker}): say why, unless in the middle of a
-        message, and close.
+        message, and close.  A connection already closing has not taken
+        its last bytes within L{CLOSE_GRACE}: abort it.
         """
+        if self._lifecycle.phase is Phase.CLOSING:
+            self.log.info("POP3 client {peer} did not read its last reply, aborted", peer=self.peer)
+            self.transport.abortConnection()
+            return
         self.log.info("POP3 client {peer} idle for {seconds}s, disconnected",
                       peer=self.peer, seconds=int(self.factory.idle.timeout))
         if self._reader is None:
@@ -225,7 +236,8 @@ class POP3Connection(Protocol):
 
     def _close(self) -> None:
         """
-        Close once what was written is sent (the first call only).
+        Close once what was written is sent (the first call only), or abort
+        after L{CLOSE_GRACE} seconds if the client does not take it.
         """
         if not self._lifecycle.close():
             return
@@ -233,7 +245,7 @@ class POP3Connection(Protocol):
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
-        self.factory.idle.forget(self)
+        self.factory.idle.touch(self, CLOSE_GRACE)     # then idleExpired aborts
         self.transport.unregisterProducer()
         self.transport.loseConnection()
 

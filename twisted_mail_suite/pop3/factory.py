@@ -4,7 +4,8 @@ The POP3 factory: one per suite, shared by every C{pop3} listener (plain
 C{tcp:} with STLS, and C{ssl:} with implicit TLS).  It holds what the
 connections share: the chassis (admission and the drain through a
 L{ConnectionManager}, one L{IdleTracker} for every idle timeout), the
-portal, the STLS options and whether APOP is offered.
+portal, the STLS options and whether APOP is offered (only when
+C{pop3.apop} is on, and then only while some stored password allows it).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from twisted.internet.protocol import ServerFactory
 from zope.interface import implementer
 
 from ..config import POP3Config
-from ..net.admission import ConnectionRegistry
+from ..net.admission import ConnectionBudget, ConnectionRegistry
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
@@ -45,11 +46,14 @@ class POP3Factory(ServerFactory):
     APOP_RECHECK = 2.0   # seconds between looks at the users database for APOP
 
     def __init__(self, config: POP3Config, hostname: str, portal: Any,
-                 apopAllowed: Callable[[], bool], tls: Any, clock: IReactorTime) -> None:
+                 apopAllowed: Callable[[], bool], tls: Any, clock: IReactorTime,
+                 budget: ConnectionBudget | None = None) -> None:
         """
         @param apopAllowed: does some user's stored password allow APOP
             (C{PasswordChecker.anyAllowsHashedCredentials})?  Asked at most
-            every L{APOP_RECHECK} seconds.
+            every L{APOP_RECHECK} seconds, and only if C{config.apop}.
+        @param budget: the process's connection budget, shared with the
+            other protocols (L{None}: only this factory's limits).
         """
         self.config = config
         try:
@@ -60,7 +64,7 @@ class POP3Factory(ServerFactory):
         self.tls = tls
         self.clock = clock
         self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip))
+            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget))
         self.idle = IdleTracker(clock, config.idle_timeout, methodcaller("idleExpired"))
         self._apopAllowed = apopAllowed
         self._apop: tuple[float, bool] | None = None
@@ -88,9 +92,13 @@ class POP3Factory(ServerFactory):
 
     def apopOffered(self) -> bool:
         """
-        Does some user's stored password allow APOP (rechecked every few
-        seconds, so a changed users file is noticed)?
+        Is APOP configured (C{pop3.apop}, off by default: APOP is an MD5
+        challenge over a password stored in the clear) and does some
+        user's stored password allow it (rechecked every few seconds, so a
+        changed users file is noticed)?
         """
+        if not self.config.apop:
+            return False
         now = self.clock.seconds()
         if self._apop is None or now - self._apop[0] >= self.APOP_RECHECK:
             self._apop = (now, self._apopAllowed())
@@ -104,4 +112,5 @@ def makeFactory(parts: SuiteParts, role: str = "pop3") -> POP3Factory:
     """
     return POP3Factory(
         config=getattr(parts.config, role), hostname=parts.config.hostname, portal=parts.portal,
-        apopAllowed=parts.portal.checker.anyAllowsHashedCredentials, tls=parts.tls, clock=parts.clock)
+        apopAllowed=parts.portal.checker.anyAllowsHashedCredentials, tls=parts.tls, clock=parts.clock,
+        budget=parts.budget)

@@ -21,11 +21,13 @@ from ..identity.policy import LoginOutcome
 from .commands import PLAINTEXT_REFUSED
 from .actions import Login, Maildrop
 
-__all__ = ["LOGIN_REPLIES", "TEMPORARY_FAILURE", "apopChallenge", "credentialsFor", "listMaildrop"]
+__all__ = ["LOGIN_REPLIES", "TEMPORARY_FAILURE", "TOO_MANY_BAD_COMMANDS", "apopChallenge", "credentialsFor",
+           "listMaildrop"]
 
 AUTH_FAILED = b"-ERR [AUTH] Authentication failed.\r\n"
 IN_USE = b"-ERR [IN-USE] Mailbox is locked by another POP3 session.\r\n"
 TEMPORARY_FAILURE = b"-ERR [SYS/TEMP] Temporary server failure, try again later.\r\n"
+TOO_MANY_BAD_COMMANDS = b"-ERR Too many bad commands.\r\n"
 
 # outcome of a failed login -> (reply, close the connection after it)
 LOGIN_REPLIES: dict[LoginOutcome, tuple[bytes, bool]] = {
@@ -63,7 +65,9 @@ def listMaildrop(mailbox: Any) -> Deferred[Maildrop]:
     """
     The maildrop as a new session sees it: the size and unique-id of each
     message of C{mailbox} (a C{twisted.mail.pop3.IMailbox}, whose listing
-    may be a Deferred).
+    may be a Deferred).  However the listing fails (raising, or a failed
+    Deferred), the result is a failed Deferred: the caller's errback frees
+    the maildrop.
     """
 
     def loaded(sizes: Any) -> Maildrop:
@@ -74,4 +78,4 @@ def listMaildrop(mailbox: Any) -> Deferred[Maildrop]:
             uids.append(uid.encode("utf-8") if isinstance(uid, str) else uid)
         return Maildrop(sizes, uids)
 
-    return maybeDeferred(mailbox.listMessages).addCallback(loaded)
+    return maybeDeferred(lambda: mailbox.listMessages()).addCallback(loaded)

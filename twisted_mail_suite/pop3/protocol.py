@@ -26,7 +26,8 @@ from ..net.lifecycle import Phase
 from ..net.transport import isSecure
 from .commands import CommandParser
 from .connection import POP3Connection, POP3Shared
-from .login import LOGIN_REPLIES, TEMPORARY_FAILURE, apopChallenge, credentialsFor, listMaildrop
+from .login import (LOGIN_REPLIES, TEMPORARY_FAILURE, TOO_MANY_BAD_COMMANDS, apopChallenge, credentialsFor,
+                    listMaildrop)
 from .retrieve import openMessage, readerFor, unavailable
 from .actions import Action, Challenge, Login, Maildrop, POP3Error, Reply, SendMessage, StartTLS, Update
 from .session import SessionCore, SessionMachine
@@ -39,7 +40,7 @@ class POP3ServerProtocol(POP3Connection):
     One POP3 connection.
     """
 
-    __slots__ = ("_auth", "_core", "_session", "_parser", "_sasl", "_mailbox", "_logout")
+    __slots__ = ("_auth", "_core", "_session", "_parser", "_sasl", "_mailbox", "_logout", "_badCommands")
 
     def __init__(self, factory: POP3Shared) -> None:
         super().__init__(factory)
@@ -50,6 +51,7 @@ class POP3ServerProtocol(POP3Connection):
         self._sasl = False                    # the next line answers a SASL challenge
         self._mailbox: Any = None             # the IMailbox avatar, once logged in
         self._logout: Callable[[], None] | None = None
+        self._badCommands = 0                 # -ERR replies to commands, against max_bad_commands
 
     def connectionMade(self) -> None:
         if not self._admit():
@@ -76,6 +78,16 @@ class POP3ServerProtocol(POP3Connection):
         self._release()
         super().connectionLost(reason)
 
+    def _close(self) -> None:
+        """
+        Closing, whatever the reason: free the maildrop now rather than when
+        the transport is finally gone (a client that does not read may
+        keep it a while); nothing marked for deletion is deleted.  An
+        UPDATE under way holds the maildrop itself until it is done.
+        """
+        super()._close()
+        self._release()
+
     def _release(self) -> None:
         """
         Log out (frees the maildrop for the next session); no deletions.
@@ -100,6 +112,7 @@ class POP3ServerProtocol(POP3Connection):
                 action = self._parser.parse(line)
         except POP3Error as e:
             self.transport.write(e.reply)
+            self._badCommand()
             return
         except ProtocolError as e:
             self.log.warn("POP3 command failed: {reason}", reason=e.reason)
@@ -110,6 +123,19 @@ class POP3ServerProtocol(POP3Connection):
             self.transport.write(TEMPORARY_FAILURE)
             return
         self._perform(action)
+
+    def _badCommand(self) -> None:
+        """
+        One more command answered with C{-ERR}: past C{max_bad_commands}
+        (Dovecot's rule; SMTP has its junk limit), say so and close.
+        """
+        self._badCommands += 1
+        limit = self.factory.config.max_bad_commands
+        if limit and self._badCommands >= limit:
+            self.log.info("POP3 client {peer} sent {count} bad commands, disconnected",
+                          peer=self.peer, count=self._badCommands)
+            self.transport.write(TOO_MANY_BAD_COMMANDS)
+            self._close()
 
     def _perform(self, action: Action) -> None:
         if isinstance(action, SendMessage):
@@ -238,6 +264,10 @@ class POP3ServerProtocol(POP3Connection):
 
     def _update(self, action: Update) -> None:
         mailbox = self._mailbox
+        # The update holds the maildrop until its deletions are done, even
+        # if the connection goes meanwhile: no other session may list it
+        # half-updated.
+        logout, self._logout = self._logout, None
         self._startWork()
 
         def apply() -> Any:
@@ -257,6 +287,7 @@ class POP3ServerProtocol(POP3Connection):
 
         def finish(succeeded: bool) -> None:
             self._endWork()
+            self._logout = logout
             self._release()
             if self._lifecycle.phase is not Phase.GONE:
                 self._perform(self._session.updated(succeeded))

@@ -1,18 +1,22 @@
 # -*- test-case-name: tests.smtp.test_address -*-
 """
 Parsing the arguments of MAIL and RCPT (RFC 5321 §4.1.2, RFC 1870, RFC 6152,
-RFC 6531): the path in angle brackets and the ESMTP parameters after it.
-No I/O; failures are L{ProtocolError}s carrying their reply.
+RFC 6531): the path in angle brackets and the ESMTP parameters after it;
+and the EHLO/HELO name, made safe for trace fields and logs
+(L{neuterHelo}, L{isHeloDomain}).  No I/O; failures are L{ProtocolError}s
+carrying their reply.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from ..errors import ProtocolError
 
-__all__ = ["parseMailArguments", "parseRcptArguments", "MAX_PATH"]
+__all__ = ["isHeloDomain", "neuterHelo", "parseMailArguments", "parseRcptArguments", "MAX_HELO", "MAX_PATH"]
 
 MAX_PATH = 256          # RFC 5321 §4.5.3.1.3, with the angle brackets
+MAX_HELO = 255          # RFC 5321 §4.5.3.1.2 (a domain); Postfix's VALID_HOSTNAME_LEN
 
 _ATEXT = rb"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\xff-]"
 _DOT_ATOM = rb"%s+(?:\.%s+)*" % (_ATEXT, _ATEXT)
@@ -132,3 +136,39 @@ def parseRcptArguments(argument: bytes, utf8: bool) -> bytes:
         raise ProtocolError(b"501 5.1.3", b"Empty recipient", "RCPT TO:<>")
     _checkMailbox(path, utf8, b"5.1.3")
     return path
+
+
+# EHLO/HELO names.  Only these octets survive in a name; every other one
+# (space, TAB and other controls, "(", ")", ";", "<", ">", '"', "\\", "@",
+# ",", 8-bit, ...) becomes "?", as Postfix neuters its HELO name
+# (printable() and NEUTER_CHARACTERS): the name is one token that cannot
+# open a comment, end the Received field's clauses or fake its text.
+_HELO_UNSAFE = re.compile(rb"[^A-Za-z0-9.:_\[\]-]")
+_HELO_LABEL = rb"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HELO_DOMAIN = re.compile(rb"%s(?:\.%s)*\.?" % (_HELO_LABEL, _HELO_LABEL))
+
+
+def neuterHelo(name: bytes) -> bytes:
+    """
+    The EHLO/HELO argument as the server keeps it: at most L{MAX_HELO}
+    octets, each outside C{A-Z a-z 0-9 . - _ : [ ]} replaced by C{?}.
+    """
+    return _HELO_UNSAFE.sub(b"?", name[:MAX_HELO])
+
+
+def isHeloDomain(name: bytes) -> bool:
+    """
+    Is C{name} a domain (letters, digits, hyphens and, as in real-world
+    host names, underscores) or an address literal (C{[192.0.2.1]},
+    C{[IPv6:2001:db8::1]}), fit for the C{from} clause of a C{Received:}
+    field?
+    """
+    if name[:1] == b"[" and name[-1:] == b"]":
+        literal = name[1:-1]
+        try:
+            if literal[:5].upper() == b"IPV6:":
+                return ipaddress.ip_address(literal[5:].decode("ascii")).version == 6
+            return ipaddress.ip_address(literal.decode("ascii")).version == 4
+        except (ValueError, UnicodeDecodeError):
+            return False
+    return len(name) <= MAX_HELO and _HELO_DOMAIN.fullmatch(name) is not None

@@ -1,10 +1,19 @@
-# -*- test-case-name: tests.smtp.test_connection -*-
+# -*- test-case-name: tests.smtp.test_connection,tests.smtp.test_backpressure -*-
 """
 One SMTP connection on the chassis (L{twisted_mail_suite.net}), under the
 verbs: admission and the refusal replies, the connection's L{Lifecycle}
 (shutdown, abandon, idle timeout, goodbye), the delivery avatar of the
 session, and the one place that turns a step's outcome into a reply, in
 command order, counting junk.
+
+Output backpressure: the connection is its transport's push producer.
+While the transport is paused (the client is not taking its replies) the
+wire handles no further command and stops reading (see
+L{twisted_mail_suite.smtp.wire}); after the last reply (C{Final}: QUIT's
+221, every 421, a login that closes) the transport is closed and, if the
+client still has not taken its output C{closeGrace} seconds later,
+aborted (L{twisted_mail_suite.net.transport.loseConnectionWithin}), so a
+client that never reads cannot pin a connection slot.
 
 L{SMTPConnection} is the base of L{twisted_mail_suite.smtp.protocol.SMTPServer},
 which adds the verb table; it reads its input through an
@@ -16,6 +25,7 @@ from __future__ import annotations
 from typing import Any, Callable, Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.mail.smtp import IMessageDelivery, SMTPBadRcpt, SMTPBadSender
@@ -28,7 +38,7 @@ from ..errors import DeliveryFailed, ProtocolError
 from ..net.admission import Refusal, Ticket
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle
-from ..net.transport import isSecure, peerHost, setNoDelay
+from ..net.transport import CLOSE_GRACE, isSecure, loseConnectionWithin, peerHost, setNoDelay
 from .adapter import smtpDelivery
 from .data import MessageWriter, deliveryFailure
 from .delivery import ISMTPDelivery
@@ -75,6 +85,7 @@ class SMTPContext(TypingProtocol):
     @ivar authRequired: MAIL needs AUTH first (submission).
     @ivar manager: admission and drain.
     @ivar idle: the idle timeouts (the command timeout by default).
+    @ivar clock: for the close grace.
     """
 
     config: SMTPConfig
@@ -85,9 +96,10 @@ class SMTPContext(TypingProtocol):
     authRequired: bool
     manager: ConnectionManager
     idle: IdleTracker
+    clock: IReactorTime
 
 
-@implementer(IManagedConnection)
+@implementer(IManagedConnection, IPushProducer)
 class SMTPConnection(Protocol):
     """
     One SMTP connection without its verbs; see the module docstring.
@@ -96,12 +108,15 @@ class SMTPConnection(Protocol):
 
     @ivar peerHost: the client's address.
     @ivar secure: the channel is encrypted (implicit TLS or STARTTLS).
+    @cvar closeGrace: seconds a closing client has to take its last
+        replies before its connection is aborted.
     """
 
     log = Logger()
+    closeGrace = CLOSE_GRACE
 
     __slots__ = ("factory", "peerHost", "secure", "_lifecycle", "_ticket", "_wire", "_core", "_session",
-                 "_writer", "_avatar", "_logout", "_authSession")
+                 "_writer", "_avatar", "_logout", "_authSession", "_closeTimer")
 
     def __init__(self, factory: SMTPContext) -> None:
         self.factory = factory
@@ -116,6 +131,7 @@ class SMTPConnection(Protocol):
         self._avatar: ISMTPDelivery | None = None
         self._logout: Callable[[], object] | None = None
         self._authSession: Any = None
+        self._closeTimer: Any = None
 
     # Connection life.
 
@@ -133,6 +149,7 @@ class SMTPConnection(Protocol):
             transport.loseConnection()
             return
         self._ticket = admitted
+        transport.registerProducer(self, True)
         self._authSession = context.portal.session(self.peerHost, self.secure)
         self._useAnonymousAvatar()
         context.idle.touch(self)
@@ -144,6 +161,9 @@ class SMTPConnection(Protocol):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._lifecycle.lost()                      # first: a step answered from here on writes nothing
         self._wire.stop()
+        timer, self._closeTimer = self._closeTimer, None
+        if timer is not None and timer.active():
+            timer.cancel()
         self._dropMessage()
         self._setAvatar(None, None)
         ticket = self._ticket
@@ -182,7 +202,7 @@ class SMTPConnection(Protocol):
         is left of it after a grace).  A pending step (a commit under way)
         is still answered when it returns.
         """
-        if self._lifecycle.closing or self._wire.waiting:
+        if self._lifecycle.closing or self._wire.pending:
             return
         self._dropMessage()
         self._reply(Final(b"421 4.3.2 " + self.factory.hostname + b" Service shutting down, transaction abandoned"))
@@ -250,7 +270,7 @@ class SMTPConnection(Protocol):
         except Exception as e:
             result = self._replyFor(Failure(e))
         if isinstance(result, Deferred):
-            self._wire.waiting = True
+            self._wire.replyPending()
             result.addErrback(self._replyFor).addCallback(self._asyncReply, junk)
         elif result is not None:
             self._commandReply(result, junk)
@@ -275,7 +295,7 @@ class SMTPConnection(Protocol):
 
     def _asyncReply(self, reply: bytes | None, junk: bool) -> None:
         wire = self._wire
-        wire.waiting = False
+        wire.replied()
         if self._lifecycle.closing:
             return
         if reply is not None:
@@ -284,16 +304,46 @@ class SMTPConnection(Protocol):
 
     def _commandReply(self, reply: bytes, junk: bool) -> None:
         if junk or reply[:1] == b"5":
-            core = self._core
-            core.junk += 1
-            limit = self.factory.config.junk_command_limit
-            if limit and core.junk > limit and not isinstance(reply, Final):
-                self.log.info("Too many junk commands from {peer}", peer=self.peerHost)
-                reply = Final(b"421 4.7.0 " + self.factory.hostname + b" Too many errors, closing connection")
+            reply = self._junk(reply)
         self._reply(reply)
+
+    def _junk(self, reply: bytes) -> bytes:
+        """
+        Count C{reply} toward the junk limit (its command was junk or
+        failed): past the limit, the 421 that closes the connection
+        replaces it.
+        """
+        core = self._core
+        core.junk += 1
+        limit = self.factory.config.junk_command_limit
+        if limit and core.junk > limit and not isinstance(reply, Final):
+            self.log.info("Too many junk commands from {peer}", peer=self.peerHost)
+            return Final(b"421 4.7.0 " + self.factory.hostname + b" Too many errors, closing connection")
+        return reply
 
     def _reply(self, reply: bytes) -> None:
         self.transport.write(reply + b"\r\n")
         if isinstance(reply, Final) and self._lifecycle.close():
             self._wire.stop()
-            self.transport.loseConnection()
+            self._closeTimer = loseConnectionWithin(self.transport, self.factory.clock, self.closeGrace,
+                                                    producer=True)
+
+    # IPushProducer, called by the transport.
+
+    def pauseProducing(self) -> None:
+        """
+        The transport holds as much output as it wants: handle no further
+        command until the client takes it.
+        """
+        self._wire.holdInput()
+
+    def resumeProducing(self) -> None:
+        """
+        The client took its replies: go on with the commands held.
+        """
+        self._wire.releaseInput()
+
+    def stopProducing(self) -> None:
+        """
+        The connection is going (C{connectionLost} follows).
+        """

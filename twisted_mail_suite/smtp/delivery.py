@@ -14,17 +14,19 @@ L{twisted_mail_suite.smtp.adapter}.
 """
 from __future__ import annotations
 
+import ipaddress
 import time
 from email.utils import formatdate
 from typing import Any, Sequence
 
-from twisted.mail.smtp import IMessage, IMessageDelivery
+from twisted.mail.smtp import IMessage, IMessageDelivery, SMTPBadSender
 from zope.interface import Interface, implementer
 
 from ..config import Config
 from ..delivery import Delivery, DeliveryTarget, LocalRoute, Router
 from ..errors import ProtocolError, UnknownRecipient
 from ..interfaces import IMailStore, IPendingDelivery, IUserDatabase
+from .address import isHeloDomain, neuterHelo
 
 _date: list = [0, ""]
 
@@ -47,6 +49,32 @@ class RelayDenied(ProtocolError):
 class UnknownUser(ProtocolError):
     def __init__(self, address: str) -> None:
         super().__init__(b"550 5.1.1", b"Mailbox unavailable", f"no local user for {address}")
+
+
+NOT_OWNED = b"Sender address rejected: not owned by authenticated user"
+
+
+class SenderNotOwned(ProtocolError):
+    """
+    An authenticated user gave a MAIL FROM that is not theirs (Postfix's
+    C{reject_sender_login_mismatch}: C{553 5.7.1}).
+    """
+
+    def __init__(self, address: str, user: str) -> None:
+        super().__init__(b"553 5.7.1", NOT_OWNED, f"sender {address} not owned by user {user}")
+
+
+def _addressLiteral(peer: str) -> str:
+    """
+    The RFC 5321 address literal of the client's address (C{[192.0.2.7]},
+    C{[IPv6:2001:db8::7]}); a peer without an IP address (a UNIX socket)
+    as its name, made safe.
+    """
+    try:
+        ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return neuterHelo(peer.encode("ascii", "replace")).decode("ascii")
+    return f"[IPv6:{ip.compressed}]" if ip.version == 6 else f"[{ip}]"
 
 
 def _addressText(address: object) -> str:
@@ -207,9 +235,37 @@ class LocalDelivery:
 
     def checkSender(self, helo: tuple[bytes, bytes], sender: bytes) -> object:
         """
-        Any sender, including the null sender C{<>}, is accepted.
+        Anonymous (MX): any sender, including the null sender C{<>}.
+        Authenticated: see L{ownsSender}.
+
+        @raise SenderNotOwned: the user may not send as C{sender}.
         """
+        if self.user is not None and sender:
+            address = sender.decode("utf-8", "replace")
+            if not self.ownsSender(address):
+                raise SenderNotOwned(address, self.user)
         return sender
+
+    def ownsSender(self, address: str) -> bool:
+        """
+        May this session use C{address} as its MAIL FROM?  Anyone may when
+        anonymous, or when C{submission.sender_login_mismatch} is
+        C{allow}.  Otherwise only an address delivered to this user
+        (L{Router.route}: their name at any local domain, a subaddress of
+        it, an alias listing them, and the catch-all's unclaimed local
+        addresses for the catch-all user) or the null sender.
+        """
+        user = self.user
+        if user is None or not address or self.config.submission.sender_login_mismatch == "allow":
+            return True
+        try:
+            route = self.router.route(address)
+        except UnknownRecipient:
+            return False
+        if not isinstance(route, LocalRoute):
+            return False
+        user = user.lower()
+        return any(name.lower() == user for name in route.users)
 
     def checkRecipient(self, helo: tuple[bytes, bytes], sender: bytes, address: bytes) -> Any:
         # Outbound relay: only for an authenticated user, never for anonymous MX clients.
@@ -232,12 +288,24 @@ class LocalDelivery:
                        tls: str | None = None, protocol: str = "ESMTP") -> bytes:
         """
         The C{Received:} field (RFC 5321 §4.4), noting TLS and AUTH.
+
+        The client's EHLO name is never taken as it came: made safe
+        (L{neuterHelo}: one token, no comment, no C{;}, no 8-bit), it
+        stands in the C{from} clause only if it is a domain or an address
+        literal (C{from mail.example.org ([192.0.2.7])}); otherwise the
+        client's address literal does and the name follows in the comment
+        (C{from [192.0.2.7] ([192.0.2.7] helo=x?authenticated?as?bob?)}).
         """
         heloName, peer = helo
-        heloName = heloName.decode("ascii", "replace") if isinstance(heloName, bytes) else str(heloName)
+        name = neuterHelo(heloName if isinstance(heloName, bytes) else str(heloName).encode("utf-8"))
         peer = peer.decode("ascii", "replace") if isinstance(peer, bytes) else str(peer)
         with_ = protocol + ("S" if tls else "") + ("A" if self.user else "")
-        parts = [f"from {heloName} ([{peer}])"]
+        if name and isHeloDomain(name):
+            parts = [f"from {name.decode('ascii')} ([{peer}])"]
+        elif name:
+            parts = [f"from {_addressLiteral(peer)} ([{peer}] helo={name.decode('ascii')})"]
+        else:
+            parts = [f"from {_addressLiteral(peer)} ([{peer}])"]
         if tls:
             parts.append(f"(using {tls})")
         if self.user:
@@ -250,8 +318,13 @@ class LocalDelivery:
 
     def validateFrom(self, helo: tuple, origin: object) -> object:
         """
-        Any sender, including the null sender C{<>}, is accepted.
+        As L{checkSender}, for Twisted's contract.
+
+        @raise SMTPBadSender: (C{553 5.7.1}) the user may not send as
+            C{origin}.
         """
+        if not self.ownsSender(_addressText(origin)):
+            raise SMTPBadSender(origin, 553, "5.7.1 " + NOT_OWNED.decode("ascii"))
         return origin
 
     def validateTo(self, user: object) -> LocalRecipient:

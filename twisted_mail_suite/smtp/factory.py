@@ -18,7 +18,7 @@ from zope.interface import implementer
 
 from ..config import SMTPConfig
 from ..delivery import DeliveryTarget
-from ..net.admission import ConnectionRegistry
+from ..net.admission import ConnectionBudget, ConnectionRegistry
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
@@ -44,6 +44,8 @@ class SMTPFactory(Factory):
         L{None} for no STARTTLS.
     @param clock: the idle timeouts and the shutdown's delays.
     @param authRequired: MAIL needs AUTH first (submission).
+    @param budget: the process's connection budget, shared with the other
+        protocols (L{None}: only this factory's limits).
 
     @ivar manager: admission (C{manager.registry} counts the connections)
         and the drain.
@@ -53,7 +55,8 @@ class SMTPFactory(Factory):
     protocol = SMTPServer
 
     def __init__(self, config: SMTPConfig, hostname: bytes, portal: Any, target: DeliveryTarget,
-                 tls: Any, clock: IReactorTime, authRequired: bool = False) -> None:
+                 tls: Any, clock: IReactorTime, authRequired: bool = False,
+                 budget: ConnectionBudget | None = None) -> None:
         self.config = config
         self.hostname = hostname
         self.portal = portal
@@ -62,7 +65,7 @@ class SMTPFactory(Factory):
         self.clock = clock
         self.authRequired = authRequired
         self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip))
+            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget))
         self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"))
 
     def buildProtocol(self, addr: Any) -> SMTPServer:
@@ -87,4 +90,4 @@ def makeFactory(parts: SuiteParts, role: str) -> SMTPFactory:
     return SMTPFactory(
         config=getattr(parts.config, role), hostname=parts.config.hostname.encode("idna"),
         portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound), tls=parts.tls, clock=parts.clock,
-        authRequired=role == "submission")
+        authRequired=role == "submission", budget=parts.budget)

@@ -23,7 +23,7 @@ from twisted.mail.smtp import IMessageDelivery
 from ..errors import ProtocolError
 from ..identity.policy import LoginOutcome, LoginResult
 from ..identity.sasl import Challenge, SASLError, SASLExchange
-from .address import parseMailArguments, parseRcptArguments
+from .address import neuterHelo, parseMailArguments, parseRcptArguments
 from .auth import loginReply, saslFailure
 from .connection import LONG_LINE, Final, SMTPConnection, errorReply
 from .data import DataScanner, MessageWriter
@@ -34,6 +34,7 @@ from .wire import MAX_COMMAND_LINE
 __all__ = ["SMTPServer"]
 
 OK = b"250 2.0.0 OK"
+TOO_MANY_RECIPIENTS = b"452 4.5.3 Too many recipients"
 JUNK_VERBS = frozenset([b"NOOP", b"RSET", b"VRFY", b"HELP"])
 HELP_TEXT = b"214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH"
 
@@ -66,11 +67,25 @@ class SMTPServer(SMTPConnection):
 
     # The session.
 
-    def _ehlo(self, argument: bytes) -> bytes:
+    def _hello(self, argument: bytes, extended: bool) -> bool:
+        """
+        EHLO or HELO with C{argument}: the session (re)starts with the
+        name made safe (L{neuterHelo}).
+
+        @return: whether the session was greeted already (a repeated
+            greeting counts as junk; the one after STARTTLS does not).
+        """
         name = argument.split(b" ", 1)[0]
         if not name:
-            raise ProtocolError(b"501 5.5.4", b"Syntax: EHLO hostname")
-        self._session.hello(name, True)
+            raise ProtocolError(b"501 5.5.4", b"Syntax: EHLO hostname" if extended else b"Syntax: HELO hostname")
+        repeated = self._core.heloName is not None
+        self._session.hello(neuterHelo(name), extended)
+        return repeated
+
+    def _ehlo(self, argument: bytes) -> bytes:
+        repeated = self._hello(argument, True)
+        name = self._core.heloName
+        assert name is not None
         size = self.factory.config.max_message_size
         lines = [self.factory.hostname + b" greets " + name[:64], b"PIPELINING",
                  b"SIZE %d" % size if size else b"SIZE", b"8BITMIME", b"ENHANCEDSTATUSCODES", b"SMTPUTF8"]
@@ -78,14 +93,12 @@ class SMTPServer(SMTPConnection):
             lines.append(b"STARTTLS")
         if self._authSession.plaintextAllowed:
             lines.append(b"AUTH PLAIN LOGIN")
-        return b"\r\n".join([b"250-" + line for line in lines[:-1]] + [b"250 " + lines[-1]])
+        reply = b"\r\n".join([b"250-" + line for line in lines[:-1]] + [b"250 " + lines[-1]])
+        return self._junk(reply) if repeated else reply
 
     def _helo(self, argument: bytes) -> bytes:
-        name = argument.split(b" ", 1)[0]
-        if not name:
-            raise ProtocolError(b"501 5.5.4", b"Syntax: HELO hostname")
-        self._session.hello(name, False)
-        return b"250 " + self.factory.hostname
+        reply = b"250 " + self.factory.hostname
+        return self._junk(reply) if self._hello(argument, False) else reply
 
     def _rset(self, argument: bytes) -> bytes:
         if argument:
@@ -133,9 +146,14 @@ class SMTPServer(SMTPConnection):
         self._session.rcptTo()
         envelope = self._core.envelope
         assert envelope is not None and self._avatar is not None
-        limit = self.factory.config.max_recipients
+        config = self.factory.config
+        limit = config.max_recipients
         if limit and len(envelope.recipients) >= limit:
-            raise ProtocolError(b"452 4.5.3", b"Too many recipients")
+            # Postfix's smtpd_recipient_overshoot_limit: past it, each one counts as junk.
+            envelope.overshoot += 1
+            if envelope.overshoot > config.recipient_overshoot_limit:
+                return self._junk(TOO_MANY_RECIPIENTS)
+            return TOO_MANY_RECIPIENTS
         address = parseRcptArguments(argument, envelope.utf8)
         result = self._avatar.checkRecipient(self._heloPair(), envelope.sender, address)
 

@@ -36,6 +36,7 @@ class Envelope:
     @ivar declaredSize: C{SIZE=} from MAIL, or L{None}.
     @ivar body: C{b"7BIT"} or C{b"8BITMIME"}.
     @ivar utf8: C{SMTPUTF8} was given at MAIL.
+    @ivar overshoot: RCPTs refused for exceeding the recipient limit.
     """
 
     sender: bytes = b""
@@ -44,6 +45,7 @@ class Envelope:
     declaredSize: int | None = None
     body: bytes = b"7BIT"
     utf8: bool = False
+    overshoot: int = 0
 
 
 @dataclass(slots=True)
@@ -51,7 +53,8 @@ class SessionCore:
     """
     What the session knows besides its state.
 
-    @ivar heloName: the EHLO/HELO argument, or L{None} before it.
+    @ivar heloName: the EHLO/HELO argument (as the protocol keeps it:
+        made safe for trace fields), or L{None} before it.
     @ivar extended: EHLO (not HELO) was used.
     @ivar user: the authenticated user, or L{None}.
     @ivar envelope: the current transaction, or L{None}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.smtp.test_wire -*-
+# -*- test-case-name: tests.smtp.test_wire,tests.smtp.test_backpressure -*-
 """
 SMTP's wire framing, the reading side of one connection: bytes in, command
 lines and message texts out, in order.
@@ -10,11 +10,23 @@ lines and message texts out, in order.
     the L{DataScanner} until the end of the text, then
     L{WireReceiver.textReceived}; what follows the end is commands again.
   - B{Pipelining} (RFC 2920): while a reply is pending
-    (L{SMTPWire.waiting}, a step waiting for a Deferred) the lines that
-    follow stay buffered; the protocol calls L{SMTPWire.process} once the
-    reply is out, so replies always go out in command order.
+    (L{SMTPWire.replyPending}, a step waiting for a Deferred) the lines
+    that follow stay buffered; the protocol calls L{SMTPWire.replied}, then
+    L{SMTPWire.process} once the reply is out, so replies always go out in
+    command order.
+  - B{Output backpressure}: while the transport holds more output than it
+    wants (the protocol, its producer, was paused: L{SMTPWire.holdInput})
+    no further line or text is handled and reading pauses, until the
+    client takes its replies (L{SMTPWire.releaseInput}).  A client that
+    pipelines without reading therefore costs at most the transport's
+    high-water mark of replies plus one read of input; the idle timeout
+    still runs.
   - B{Reading stalls}: reading pauses while more than L{PAUSE_BUFFER}
     octets wait behind a pending reply, and resumes after it.
+
+Whether a line may be handled is one attribute, L{SMTPWire.waiting}
+(a reply is pending or the input is held), checked once per line as
+before: backpressure adds no work per line.
 
 After each run of input the wire settles the connection's chassis state
 once (not per line): the L{Lifecycle} is C{BUSY} while a text is being
@@ -79,14 +91,17 @@ class SMTPWire:
     """
     The framing of one SMTP connection; see the module docstring.
 
-    @ivar waiting: a reply is pending: no further line or text is handled
-        until the protocol clears it and calls L{process}.
+    @ivar pending: a reply is pending (L{replyPending}, L{replied}).
+    @ivar held: the input is held for output backpressure (L{holdInput},
+        L{releaseInput}).
+    @ivar waiting: C{pending or held}: no further line or text is handled
+        until both are cleared (read-only outside the wire).
     @ivar scanner: the L{DataScanner} of the message text being read, or
         L{None} while reading commands.
     """
 
-    __slots__ = ("_receiver", "_lifecycle", "_idle", "_dataTimeout",
-                 "_buffer", "_processing", "_paused", "_discardLine", "_discarding", "waiting", "scanner")
+    __slots__ = ("_receiver", "_lifecycle", "_idle", "_dataTimeout", "_buffer", "_processing", "_paused",
+                 "_discardLine", "_discarding", "pending", "held", "waiting", "scanner")
 
     def __init__(self, receiver: WireReceiver, lifecycle: Lifecycle, idle: IdleTracker,
                  dataTimeout: float) -> None:
@@ -99,6 +114,8 @@ class SMTPWire:
         self._paused = False
         self._discardLine = False
         self._discarding = False
+        self.pending = False
+        self.held = False
         self.waiting = False
         self.scanner: DataScanner | None = None
 
@@ -107,6 +124,40 @@ class SMTPWire:
         if phase is _CLOSING or phase is _GONE:
             return
         self._buffer = self._buffer + data if self._buffer else data
+        self.process()
+
+    def replyPending(self) -> None:
+        """
+        The current line's reply is pending (its step returned a
+        Deferred): handle nothing further until L{replied}.
+        """
+        self.pending = self.waiting = True
+
+    def replied(self) -> None:
+        """
+        The pending reply is known (the protocol writes it, then calls
+        L{process}).
+        """
+        self.pending = False
+        self.waiting = self.held
+
+    def holdInput(self) -> None:
+        """
+        The transport holds as much output as it wants (it paused its
+        producer): handle no further line or text, and stop reading once
+        this run of input is done, until L{releaseInput}.
+        """
+        self.held = self.waiting = True
+
+    def releaseInput(self) -> None:
+        """
+        The transport took the output (it resumed its producer): go on
+        with the input held, then read again.
+        """
+        if not self.held:
+            return
+        self.held = False
+        self.waiting = self.pending
         self.process()
 
     def readText(self, scanner: DataScanner) -> None:
@@ -220,14 +271,18 @@ class SMTPWire:
         if phase is _CLOSING or phase is _GONE:
             return
         if self.waiting:
-            if phase is _OPEN:
-                lifecycle.busy()
-            self._idle.pause(self._receiver)
-            if not self._paused and len(self._buffer) > PAUSE_BUFFER:
+            if self.pending:
+                if phase is _OPEN:
+                    lifecycle.busy()
+                self._idle.pause(self._receiver)
+                if not self._paused and (self.held or len(self._buffer) > PAUSE_BUFFER):
+                    self._paused = True
+                    self._receiver.transport.pauseProducing()
+                return
+            if not self._paused:                  # held: the client is not taking its replies
                 self._paused = True
                 self._receiver.transport.pauseProducing()
-            return
-        if self._paused:
+        elif self._paused:
             self._paused = False
             self._receiver.transport.resumeProducing()
         if self.scanner is not None:

@@ -1,18 +1,21 @@
 # -*- test-case-name: tests.test_testing -*-
 """
-The suite in-process, for people who test code that sends mail or chats
-(L{harness}), with its fault seams (L{faults}); and, for tests, scripts and
-benchmarks that need a real C{twistd}, the one config writer
-(L{configfile}) and the one child-process launcher (L{process}).
+The suite in-process, for people who test code that sends mail or chats:
+L{ThreadedHarness} (blocking methods, its own reactor thread: smtplib,
+Django, Flask, any plain test) and L{MailSuiteHarness} (Deferreds, on the
+reactor trial or pytest-twisted runs), with their fault seams
+(L{faults}); and, for tests, scripts and benchmarks that need a real
+C{twistd}, the one config writer (L{configfile}) and the one child-process
+launcher (L{process}).
 
-    harness = MailSuiteHarness(users={"alice": "secret"})
-    yield harness.start()
-    ...  # send mail to harness.address("alice") on 127.0.0.1:harness.smtpPort
-    message = yield harness.waitForMessage(to="alice", subject="Welcome")
-    yield harness.stop()
+    with ThreadedHarness() as mail:          # users alice and bob, passwords in mail.users
+        ...  # send mail to mail.address("alice") on 127.0.0.1:mail.smtpPort
+        message = mail.waitForMessage(to="alice", subject="Welcome", timeout=5)
 """
 from __future__ import annotations
 
-from .harness import DeliveredMessage, MailSuiteHarness, MessageTimeout, startHarness
+from .harness import DeliveredMessage, MailSuiteHarness, MessageTimeout, randomUsers, startHarness
+from .threaded import HarnessTimeout, ThreadedHarness
 
-__all__ = ["MailSuiteHarness", "DeliveredMessage", "MessageTimeout", "startHarness"]
+__all__ = ["MailSuiteHarness", "ThreadedHarness", "DeliveredMessage", "MessageTimeout", "HarnessTimeout",
+           "randomUsers", "startHarness"]

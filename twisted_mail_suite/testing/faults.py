@@ -13,7 +13,6 @@ from typing import Any, Callable, Iterable, Pattern
 
 from twisted.internet.defer import Deferred, DeferredList, fail
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import deferLater
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 
 from ..errors import DeliveryFailed, ProtocolError
@@ -21,8 +20,18 @@ from ..interfaces import IMailStore, IPendingDelivery
 from ..store.wrapping import ForwardingDelivery, ForwardingStore
 
 
+CLEARED = "harness cleared while this message was in flight"
+
+
 class Faults:
+    """
+    The faults in force, and the harness's generation: L{FaultyStore}
+    refuses to commit a delivery begun in an earlier generation, so mail
+    still in flight when the harness is cleared never lands after it.
+    """
+
     def __init__(self) -> None:
+        self.generation = 0
         self.reset()
 
     def reset(self) -> None:
@@ -34,20 +43,30 @@ class Faults:
 
 
 class _FaultyDelivery(ForwardingDelivery):
-    def __init__(self, inner: IPendingDelivery, faults: Faults, clock: IReactorTime) -> None:
+    def __init__(self, inner: IPendingDelivery, store: FaultyStore) -> None:
         super().__init__(inner)
-        self._faults = faults
-        self._clock = clock
+        self._store = store
+        self._faults = store.faults
+        self._generation = store.faults.generation
 
     def commit(self) -> Deferred:
         faults = self._faults
-        if faults.failCount > 0:
+        if faults.failCount > 0 and self._generation == faults.generation:
             faults.failCount -= 1
             self.inner.abort()
             return fail(DeliveryFailed("harness failDeliveries", status=faults.failCode))
         if faults.delay > 0:
-            return deferLater(self._clock, faults.delay, self.inner.commit)
-        return self.inner.commit()  # type: ignore[no-any-return]
+            return self._store.later(faults.delay, self)
+        return self.commitNow()
+
+    def commitNow(self) -> Deferred:
+        if self._generation != self._faults.generation:
+            return self.abandon()
+        return self._store.track(self.inner.commit())
+
+    def abandon(self) -> Deferred:
+        self.inner.abort()
+        return fail(DeliveryFailed(CLEARED, status=451))
 
 
 class FaultyStore(ForwardingStore):
@@ -58,11 +77,55 @@ class FaultyStore(ForwardingStore):
 
     def __init__(self, inner: IMailStore, faults: Faults, clock: IReactorTime) -> None:
         super().__init__(inner)
-        self._faults = faults
+        self.faults = faults
         self._clock = clock
+        self._committing: set[Deferred] = set()
+        self._delayed: dict[Deferred, tuple[Any, _FaultyDelivery]] = {}
 
     def beginDelivery(self, users: Iterable[str], sender: str = "", subject: str = "") -> _FaultyDelivery:
-        return _FaultyDelivery(self.inner.beginDelivery(users, sender, subject), self._faults, self._clock)
+        return _FaultyDelivery(self.inner.beginDelivery(users, sender, subject), self)
+
+    def later(self, seconds: float, delivery: _FaultyDelivery) -> Deferred:
+        """
+        Commit C{delivery} after C{seconds} on the harness clock; L{settle}
+        abandons it instead if it is still waiting.
+        """
+        result: Deferred = Deferred()
+
+        def due() -> None:
+            del self._delayed[result]
+            delivery.commitNow().chainDeferred(result)
+
+        self._delayed[result] = (self._clock.callLater(seconds, due), delivery)
+        return result
+
+    def track(self, committing: Deferred) -> Deferred:
+        """
+        Remember a commit handed to the real store until it is done.
+        """
+        done: Deferred = Deferred()
+        self._committing.add(done)
+
+        def settled(result: object) -> object:
+            self._committing.discard(done)
+            done.callback(None)
+            return result
+
+        return committing.addBoth(settled)
+
+    def settle(self) -> Deferred:
+        """
+        Cancel the deliveries still waiting out a delay and wait for the
+        commits the real store is doing.
+
+        @return: a Deferred firing when no commit is in flight.
+        """
+        delayed, self._delayed = self._delayed, {}
+        for result, (call, delivery) in delayed.items():
+            call.cancel()
+            delivery.abandon().chainDeferred(result)
+        return DeferredList(list(self._committing))
+
 
 
 class FaultyRouter:

@@ -1,57 +1,76 @@
 # -*- test-case-name: tests.test_testing -*-
 """
-The suite in-process, for people who test code that sends mail or chats.
+The suite in-process on a reactor you run, with the Deferred API (trial,
+pytest-twisted).  Code that blocks (smtplib, Django, Flask) uses
+L{twisted_mail_suite.testing.threaded.ThreadedHarness} instead, which runs
+this harness on a reactor thread of its own.
 
-    harness = MailSuiteHarness(users={"alice": "secret"})
+    harness = MailSuiteHarness()            # users alice and bob, random passwords
     yield harness.start()
     ...  # send mail to harness.address("alice") on 127.0.0.1:harness.smtpPort
     message = yield harness.waitForMessage(to="alice", subject="Welcome")
     yield harness.stop()
 
 In a trial test, C{harness = yield startHarness(self)} does the start and
-registers the stop.  With pytest, the C{mailsuite} fixture (installed with
-the package) gives a started harness with users alice and bob.
+registers the stop.
 
 Faults for testing how an application copes: L{MailSuiteHarness.failDeliveries},
 L{MailSuiteHarness.delayDeliveries}, L{MailSuiteHarness.rejectRecipients},
-L{MailSuiteHarness.dropConnections}; L{MailSuiteHarness.reset} undoes them all.
+L{MailSuiteHarness.dropConnections}; L{MailSuiteHarness.reset} undoes them all,
+and L{MailSuiteHarness.clear} also empties every mailbox (what a harness shared
+by several tests does between them).
 """
 from __future__ import annotations
 
 import email
 import email.policy
 import os
+import secrets
 import shutil
 import ssl as stdlibSSL
 import tempfile
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any, Callable, Mapping, Pattern
+from typing import Any, Callable, Iterable, Mapping, Pattern
 
 from twisted.internet import ssl
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
 
 from ..config import Config, configFromDict
 from ..delivery.router import Router
 from ..events import NewMailEvent
-from ..identity.passwd import InMemoryUsers
+from ..identity.passwd import InMemoryUsers, inThreadPool
+from ..identity.policy import LoginPolicy
 from ..reactor import globalReactor
 from ..registry import PROTOCOLS
 from ..service import MailSuiteService
 from ..store.maildir import MaildirStore
-from .configfile import EPHEMERAL, suiteConfig
+from .configfile import suiteConfig
 from .faults import Faults, FaultyRouter, FaultyStore, WatchingFactory, matcher
+from .trust import loadCertificate, trustingSSLContext, trustingTLSOptions
 
 __all__ = ["MailSuiteHarness", "DeliveredMessage", "MessageTimeout", "startHarness"]
 
 DEFAULT_DOMAIN = "example.test"
+DEFAULT_USERS = ("alice", "bob")
+DEFAULT_SCHEME = "SHA512-CRYPT"
 
 
-class MessageTimeout(Exception):
+class MessageTimeout(AssertionError):
     """
-    L{MailSuiteHarness.waitForMessage} saw no matching message in time.
+    L{MailSuiteHarness.waitForMessage} saw no matching message in time; the
+    message says what was awaited and what did arrive.  An C{AssertionError},
+    so the test fails (rather than errors) in every runner.
     """
+
+
+def randomUsers(names: Iterable[str] = DEFAULT_USERS) -> dict[str, str]:
+    """
+    C{names} with a fresh random password each.
+    """
+    return {name: secrets.token_urlsafe(12) for name in names}
 
 
 @dataclass(frozen=True)
@@ -81,36 +100,50 @@ class MailSuiteHarness:
     The whole suite on ephemeral loopback ports with a temporary data
     directory and in-memory users.
 
-    @param users: user name -> password (default alice/secret, bob/hunter2).
+    @param users: user name -> password (default: alice and bob with random
+        passwords, new for each harness; read them in L{users}).
     @param domain: the local mail domain.
     @param tls: offer STARTTLS/STLS and also listen with implicit TLS
         (C{smtpsPort}, C{pop3sPort}, C{chatsPort}), with a self-signed
-        certificate to trust (L{tlsCertificate}).  Off by default, so a
-        client that upgrades opportunistically and verifies (Twisted's
-        C{sendmail}) works without setup.
+        certificate to trust (L{sslContext}, L{clientTLSOptions},
+        L{caFile}).  Off by default, so a client that upgrades
+        opportunistically and verifies (Twisted's C{sendmail}) works
+        without setup.
     @param clock: the time source for every timeout and delay of the suite
         and the harness (a C{task.Clock} lets a test drive idle kicks).
     @param reactor: the reactor to listen on (default: the global one).
     @param overrides: dotted config keys, e.g. C{{"smtp.max_message_size": 1000}}.
+    @param ports: fixed ports by role (C{{"smtp": 2525, "smtps": 2465}});
+        the others are ephemeral.
+    @param interface: the address every listener binds.
+    @param passwordScheme: how the users are stored (C{SHA512-CRYPT}, fast
+        but hashed; C{PLAIN} where a test needs APOP).
+    @ivar users: user name -> password, as given or generated.
     """
 
     def __init__(self, users: Mapping[str, str] | None = None, domain: str = DEFAULT_DOMAIN,
                  tls: bool = False, clock: IReactorTime | None = None, reactor: Any = None,
-                 dataDir: str | None = None, overrides: Mapping[str, object] | None = None) -> None:
+                 dataDir: str | None = None, overrides: Mapping[str, object] | None = None,
+                 ports: Mapping[str, int] | None = None, interface: str = "127.0.0.1",
+                 passwordScheme: str = DEFAULT_SCHEME) -> None:
         reactor = reactor if reactor is not None else globalReactor()
         self.reactor = reactor
         self.clock: IReactorTime = clock if clock is not None else reactor
-        self.users: dict[str, str] = dict(users if users is not None else {"alice": "secret", "bob": "hunter2"})
+        self.users: dict[str, str] = dict(users) if users is not None else randomUsers()
+        self._initialUsers = dict(self.users)
         self.domain = domain.lower()
         self._ownDataDir = dataDir is None
         self.dataDir = dataDir or tempfile.mkdtemp(prefix="mailsuite-")
-        self.config: Config = configFromDict(self._raw(tls), "<harness>", overrides)
+        self.config: Config = configFromDict(self._raw(tls, dict(ports or {}), interface), "<harness>",
+                                             overrides)
         self._faults = Faults()
-        self._userDatabase = InMemoryUsers(self.users)
+        self._userDatabase = InMemoryUsers(self.users, scheme=passwordScheme)
         # The harness reads mailboxes synchronously, through the Maildir
         # backend's own helpers (messagesFor's API is synchronous).
-        self._maildir = MaildirStore(self.config.mailDir)
+        self._maildir = MaildirStore(self.config.mailDir, runBlocking=inThreadPool(reactor))
+        self._store = FaultyStore(self._maildir, self._faults, self.clock)
         self._watched: list[WatchingFactory] = []
+        self._waiters: set[Deferred] = set()
 
         def watch(factory: Any) -> WatchingFactory:
             watching = WatchingFactory(factory, self._faults)
@@ -118,17 +151,27 @@ class MailSuiteHarness:
             return watching
 
         self.suite = MailSuiteService(
-            self.config, reactor, users=self._userDatabase, clock=self.clock,
-            store=FaultyStore(self._maildir, self._faults, self.clock),
+            self.config, reactor, users=self._userDatabase, clock=self.clock, store=self._store,
             router=FaultyRouter(Router.fromConfig(self.config, self._userDatabase), self._faults),
             wrapFactory=watch)
         self.store = self.suite.store
         self.running = False
 
-    def _raw(self, tls: bool) -> dict[str, Any]:
-        listen = [EPHEMERAL, EPHEMERAL.replace("tcp:", "ssl:", 1)] if tls else [EPHEMERAL]
-        return suiteConfig(self.dataDir, hostname=f"mail.{self.domain}", domains=[self.domain, "localhost"],
-                           listen=listen, sections={"tls": {"starttls": tls}})
+    def _raw(self, tls: bool, ports: dict[str, int], interface: str) -> dict[str, Any]:
+        roles = [entry.role for entry in PROTOCOLS]
+        unknown = set(ports) - set(roles) - {role + "s" for role in roles}
+        if unknown:
+            raise ValueError(f"ports: unknown roles {sorted(unknown)} (known: {', '.join(roles)}, "
+                             f"and the same with 's' for implicit TLS)")
+        where = interface.replace(":", "\\:")
+        raw = suiteConfig(self.dataDir, hostname=f"mail.{self.domain}", domains=[self.domain, "localhost"],
+                          sections={"tls": {"starttls": tls}})
+        for role in roles:
+            listen = [f"tcp:{ports.get(role, 0)}:interface={where}"]
+            if tls:
+                listen.append(f"ssl:{ports.get(role + 's', 0)}:interface={where}")
+            raw[role] = {**raw[role], "listen": listen}
+        return raw
 
     # Life cycle
 
@@ -136,12 +179,20 @@ class MailSuiteHarness:
         """
         Listen on every endpoint.
 
-        @return: a Deferred firing with this harness once every port is bound.
+        @return: a Deferred firing with this harness once every port is
+            bound, or failing (everything stopped and removed) if one cannot be.
         """
+        self.running = True
+
+        def failed(failure: Any) -> Deferred:
+            return self.stop().addBoth(lambda _: failure)
+
+        return maybeDeferred(self._startSuite).addCallbacks(lambda _: self, failed)
+
+    def _startSuite(self) -> Deferred:
         self.suite.privilegedStartService()
         self.suite.startService()
-        self.running = True
-        return self.suite.whenListening().addCallback(lambda _: self)
+        return self.suite.whenListening()
 
     def stop(self) -> Deferred:
         """
@@ -151,11 +202,50 @@ class MailSuiteHarness:
         if not self.running:
             return succeed(None)
         self.running = False
-        self.reset()
-        d = DeferredList([watching.abortAll() for watching in self._watched])
+        d = self._quiesce()
         d.addCallback(lambda _: self.suite.stopService())
         d.addCallback(self._removeData)
         return d
+
+    def clear(self) -> Deferred:
+        """
+        Make the harness as new, for the next test: undo every fault, cut
+        every connection, drop the mail still in flight (it never lands),
+        empty every mailbox, cancel pending L{waitForMessage} calls, forget
+        failed logins and restore the users it was made with.
+
+        @return: a Deferred firing with this harness when done.
+        """
+        d = self._quiesce()
+        d.addCallback(lambda _: deferLater(self.reactor, 0, self._emptyMailboxes))
+        return d.addCallback(lambda _: self)
+
+    def _quiesce(self) -> Deferred:
+        self._faults.generation += 1
+        self.reset()
+        for waiter in list(self._waiters):
+            waiter.cancel()
+        d = DeferredList([watching.abortAll() for watching in self._watched])
+        d.addCallback(lambda _: self._store.settle())
+        return d
+
+    def _emptyMailboxes(self) -> None:
+        for name in self._mailboxNames():
+            self._maildir.deleteMessages(name, [stored.uid for stored in self._maildir.storedMessages(name)])
+        portal = self.suite.portal
+        portal.policy = LoginPolicy(portal.policy.config, portal.policy.clock)
+        for name in set(self.users) | set(self._initialUsers):
+            if name not in self._initialUsers:
+                self._userDatabase.remove(name)
+            elif self.users.get(name) != self._initialUsers[name]:
+                self._userDatabase.setPassword(name, self._initialUsers[name])
+        self.users = dict(self._initialUsers)
+
+    def _mailboxNames(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.config.mailDir))
+        except FileNotFoundError:
+            return []
 
     def _removeData(self, result: object) -> object:
         if self._ownDataDir:
@@ -171,6 +261,14 @@ class MailSuiteHarness:
                 return listener.port.getHost().port  # type: ignore[no-any-return]
         raise RuntimeError(f"no {'TLS ' if implicitTLS else ''}{role} listener (started? tls=True?)")
 
+    def ports(self) -> dict[str, int]:
+        """
+        Every bound port by role, C{"smtps"} etc. for implicit TLS (after start).
+        """
+        return {listener.role + ("s" if listener.description.startswith("ssl:") else ""):
+                listener.port.getHost().port
+                for listener in self.suite.listeners if listener.port is not None}
+
 
     @property
     def tlsCertificatePath(self) -> str:
@@ -180,27 +278,34 @@ class MailSuiteHarness:
         return self.suite.certPath
 
     @property
+    def caFile(self) -> str:
+        """
+        The CA file that makes a client trust the server (the self-signed
+        certificate is its own CA): C{requests}' C{verify=}, C{SSL_CERT_FILE}.
+        """
+        return self.suite.certPath
+
+    @property
     def tlsCertificate(self) -> ssl.Certificate:
         """
         The server certificate, to trust in a Twisted client
         (C{optionsForClientTLS(host, trustRoot=harness.tlsCertificate)}).
         """
-        with open(self.suite.certPath, "rb") as f:
-            return ssl.Certificate.loadPEM(f.read())
+        return loadCertificate(self.suite.certPath)
 
     def clientTLSOptions(self, hostname: str = "localhost") -> Any:
         """
-        Twisted client TLS options that trust the server certificate.
+        Twisted client TLS options that trust the server certificate (valid
+        for C{localhost}, C{127.0.0.1}, C{::1} and the harness's hostname).
         """
-        return ssl.optionsForClientTLS(hostname, trustRoot=self.tlsCertificate)
+        return trustingTLSOptions(self.suite.certPath, hostname)
 
     def sslContext(self) -> stdlibSSL.SSLContext:
         """
-        A standard-library context (smtplib, poplib) trusting the server.
+        A standard-library context (smtplib, poplib, imaplib) trusting the
+        server, with host name checking on.
         """
-        context = stdlibSSL.create_default_context(cafile=self.suite.certPath)
-        context.check_hostname = False
-        return context
+        return trustingSSLContext(self.suite.certPath)
 
     def address(self, user: str) -> str:
         """
@@ -208,9 +313,16 @@ class MailSuiteHarness:
         """
         return f"{user}@{self.domain}"
 
-    def addUser(self, name: str, password: str) -> None:
+    def addUser(self, name: str, password: str | None = None) -> str:
+        """
+        One more user (or a new password), at once; until L{clear}.
+
+        @return: the password (a random one unless given).
+        """
+        password = password if password is not None else secrets.token_urlsafe(12)
         self.users[name] = password
         self._userDatabase.setPassword(name, password)
+        return password
 
     # Mail
 
@@ -243,7 +355,7 @@ class MailSuiteHarness:
         @param subject: the exact subject, or a compiled regex to search.
         @param predicate: any further test on the L{DeliveredMessage}.
         @param timeout: seconds on the harness clock before failing with
-            L{MessageTimeout}.
+            L{MessageTimeout}, which says what was awaited and what arrived.
         @return: a Deferred firing with the L{DeliveredMessage}.
         """
         user = self._userOf(to) if to else None
@@ -257,9 +369,7 @@ class MailSuiteHarness:
                     return False
             return predicate is None or bool(predicate(message))
 
-        users = [user] if user else sorted(os.listdir(self.config.mailDir)) \
-            if os.path.isdir(self.config.mailDir) else []
-        for name in users:
+        for name in [user] if user else self._mailboxNames():
             for message in self.messagesFor(name):
                 if matches(message):
                     return succeed(message)
@@ -279,18 +389,37 @@ class MailSuiteHarness:
 
         def onTimeout() -> None:
             finish()
-            result.errback(MessageTimeout(
-                f"no message{' for ' + to if to else ''} matching within {timeout} s"))
+            result.errback(MessageTimeout(self._timeoutText(user, subject, predicate, timeout)))
 
         unsubscribe = self.suite.bus.subscribe(NewMailEvent, onEvent)
         timer = self.clock.callLater(timeout, onTimeout)
+        self._waiters.add(result)
 
         def finish() -> None:
+            self._waiters.discard(result)
             unsubscribe()
             if timer.active():
                 timer.cancel()
 
         return result
+
+    def _timeoutText(self, user: str | None, subject: str | Pattern[str] | None,
+                     predicate: object, timeout: float) -> str:
+        wanted = "a message" + (f" to {self.address(user)}" if user else "")
+        if isinstance(subject, str):
+            wanted += f" with subject {subject!r}"
+        elif subject is not None:
+            wanted += f" with a subject matching {subject.pattern!r}"
+        if predicate is not None:
+            wanted += " accepted by the predicate"
+        seen = []
+        for name in [user] if user else self._mailboxNames():
+            subjects = [m.subject for m in self.messagesFor(name)]
+            if subjects:
+                shown = ", ".join(repr(s) for s in subjects[:5]) + (", ..." if len(subjects) > 5 else "")
+                seen.append(f"{name}: {len(subjects)} ({shown})")
+        arrived = "; ".join(seen) if seen else "none"
+        return f"waited {timeout:g} s for {wanted}; none came. Mailboxes now: {arrived}"
 
     # Faults
 

@@ -19,7 +19,10 @@ import socket
 import time
 
 __all__ = ["MaildirLayout", "uidOf", "flagsOf", "messageName", "wireSize", "wireSizeOfName",
-           "orderKey", "internalDateOf"]
+           "orderKey", "internalDateOf", "privateFolder", "createPrivate", "FILE_MODE", "FOLDER_MODE"]
+
+FILE_MODE = 0o600     # every message file, whatever the umask
+FOLDER_MODE = 0o700   # every folder the store makes, whatever the umask
 
 _SIZES = re.compile(r",S=(\d+)(?:,W=(\d+))?")
 _UNIQUE_PARTS = re.compile(r"M(\d+)P(\d+)Q(\d+)")
@@ -113,6 +116,41 @@ def internalDateOf(uid: str) -> float | None:
     return key[0] + key[1] / 1e6
 
 
+def privateFolder(path: str) -> None:
+    """
+    Make C{path} and its missing parents, each with L{FOLDER_MODE} whatever
+    the umask; folders that exist are left as they are.
+    """
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    if parent and parent != path:
+        privateFolder(parent)
+    try:
+        os.mkdir(path, FOLDER_MODE)
+    except FileExistsError:
+        if os.path.isdir(path):     # made meanwhile by someone else: theirs
+            return
+        raise
+    os.chmod(path, FOLDER_MODE)     # mkdir's mode is masked by the umask
+
+
+def createPrivate(path: str) -> int:
+    """
+    Create the new file C{path} (it must not exist) for writing, with
+    L{FILE_MODE} whatever the umask.
+
+    @return: its descriptor.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def hostPart() -> str:
     """
     This host's name as the last part of a unique name (C{/ : ,} escaped).
@@ -149,12 +187,13 @@ class MaildirLayout:
 
     def ensureMaildir(self, user: str) -> str:
         """
-        C{user}'s Maildir, its three folders made (mode 0700) if missing.
+        C{user}'s Maildir, its folders (the Maildir itself and its three
+        subfolders, and the store's root) made with mode 0700 if missing.
         """
         path = self.userPath(user)
         if path not in self._known:
             for sub in self.SUBFOLDERS:
-                os.makedirs(os.path.join(path, sub), mode=0o700, exist_ok=True)
+                privateFolder(os.path.join(path, sub))
             self._known.add(path)
         return path
 

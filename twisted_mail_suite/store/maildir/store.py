@@ -14,6 +14,7 @@ L{MaildirStore.pathOf}) for tools and tests on the same machine.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from typing import BinaryIO, Callable, Iterable
 
@@ -26,11 +27,13 @@ from zope.interface import implementer
 from ...interfaces import IMailStore, StoredMessage
 from ..content import FileContent
 from .groupcommit import GroupCommit
-from .layout import (MaildirLayout, flagsOf, internalDateOf, orderKey, seenName, uidOf, wireSize,
-                     wireSizeOfName)
+from .layout import (FOLDER_MODE, MaildirLayout, flagsOf, internalDateOf, orderKey, privateFolder, seenName,
+                     uidOf, wireSize, wireSizeOfName)
 from .writer import MaildirDelivery, MaildirWriter
 
-__all__ = ["MaildirStore", "runSynchronously"]
+__all__ = ["MaildirStore", "TMP_MAX_AGE", "runSynchronously"]
+
+TMP_MAX_AGE = 36 * 3600   # the Maildir rule: a file in tmp/ this old is a leftover; younger, in flight
 
 
 def runSynchronously(f: Callable[..., object], *args: object) -> Deferred:
@@ -78,11 +81,12 @@ class MaildirStore(Service):
 
     def startService(self) -> None:
         """
-        Make the root and remove what a crash left in C{tmp/}; runs before
-        any listener starts.
+        Make the root (mode 0700) and remove what a crash left in C{tmp/}
+        (files older than L{TMP_MAX_AGE}: a younger one may be another
+        delivery agent's file in flight); runs before any listener starts.
         """
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
-        self.cleanTemporary()
+        privateFolder(self.root)
+        self.cleanTemporary(TMP_MAX_AGE)
         super().startService()
 
     def stopService(self) -> Deferred:
@@ -191,17 +195,21 @@ class MaildirStore(Service):
     def cleanTemporary(self, olderThan: float = 0.0) -> int:
         """
         Remove leftovers in every C{tmp/} (a crash between write and
-        rename).  Run at start, before any listener.
+        rename): the files last changed C{olderThan} seconds ago or more.
+        Run at start, before any listener, with L{TMP_MAX_AGE}.  Maildir
+        folders left readable by others (by an older version, or made
+        under a lax umask) are made private (0700) on the way.
 
         @return: how many files were removed.
         """
-        removed = 0
+        removed = tightened = 0
         limit = time.time() - olderThan
         try:
             users = os.listdir(self.root)
         except FileNotFoundError:
             return 0
         for user in users:
+            tightened += self._tighten(os.path.join(self.root, user))
             folder = os.path.join(self.root, user, "tmp")
             try:
                 names = os.listdir(folder)
@@ -217,7 +225,31 @@ class MaildirStore(Service):
                     continue
         if removed:
             self.log.info("Removed {count} leftover files from tmp/", count=removed)
+        if tightened:
+            self.log.info("Made {count} Maildir folders private (0700)", count=tightened)
         return removed
+
+    def _tighten(self, maildir: str) -> int:
+        """
+        Take the group's and others' access to a Maildir and its three
+        folders away.
+
+        @return: how many folders were changed.
+        """
+        changed = 0
+        for path in (maildir, *(os.path.join(maildir, sub) for sub in MaildirLayout.SUBFOLDERS)):
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(mode) and mode & 0o077:
+                try:
+                    os.chmod(path, FOLDER_MODE)
+                except OSError as e:      # another owner's: say so, serve it anyway
+                    self.log.warn("Cannot make {path} private: {error}", path=path, error=e)
+                    continue
+                changed += 1
+        return changed
 
     def _markSeen(self, user: str, uids: Iterable[str]) -> None:
         path = self.layout.userPath(user)

@@ -8,7 +8,8 @@ C{new/} and each of those folders fsync'd; any failure removes every trace.
 A small message is held in memory, a big one streams into C{tmp/}; commit
 writes the file (an unnamed C{O_TMPFILE} file in C{tmp/} where Linux offers
 it, else a named one) and, after its fsync, names it in every recipient's
-C{new/} (link or rename).  Messages are stored with LF line ends.
+C{new/} (link or rename).  Messages are stored with LF line ends, in
+files of mode 0600 whatever the umask (L{createPrivate}).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from zope.interface import implementer
 from ...errors import DeliveryFailed
 from ...interfaces import IPendingDelivery
 from .groupcommit import GroupCommit, ICommitJob
-from .layout import MaildirLayout, messageName
+from .layout import FILE_MODE, MaildirLayout, createPrivate, messageName
 
 __all__ = ["MaildirWriter", "MaildirDelivery", "unlinkQuietly"]
 
@@ -69,12 +70,22 @@ class MaildirWriter:
             self.anonymous = self._probeAnonymous(folder)
         if not self.anonymous:
             return None
-        return os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+        return self._openAnonymous(folder)
+
+    @staticmethod
+    def _openAnonymous(folder: str) -> int:
+        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE)
+        try:
+            os.fchmod(fd, FILE_MODE)        # the umask applies to O_TMPFILE too
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _probeAnonymous(self, folder: str) -> bool:
         probe = os.path.join(folder, f".probe-{self.layout.newUnique()}")
         try:
-            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600)
+            fd = self._openAnonymous(folder)
         except OSError:
             return False
         try:
@@ -133,7 +144,7 @@ class MaildirDelivery:
     SPILL = 256 * 1024
 
     def _spill(self) -> None:
-        self._file = open(self._tmpPath, "xb", buffering=0)  # noqa: SIM115
+        self._file = open(createPrivate(self._tmpPath), "wb", buffering=0)  # noqa: SIM115
         self._file.write(b"".join(self._held))
         self._held = []
 
@@ -201,7 +212,7 @@ class MaildirDelivery:
                     self.discard()
                     raise
                 return fd
-            f = open(self._tmpPath, "xb", buffering=0)  # noqa: SIM115
+            f = open(createPrivate(self._tmpPath), "wb", buffering=0)  # noqa: SIM115
             self._openFile = f
             try:
                 f.write(held)
@@ -282,7 +293,7 @@ class MaildirDelivery:
             self._openFile = None
 
     def _copy(self, source: str, target: str) -> None:
-        with open(source, "rb") as src, open(target, "xb") as dst:
+        with open(source, "rb") as src, open(createPrivate(target), "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
             dst.flush()

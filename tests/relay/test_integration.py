@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import smtplib
+import socket
 import tempfile
+import time
 from typing import Any, Callable
 
 import dkim
 from twisted.internet import reactor, threads
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.utils import getProcessOutput
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SkipTest, TestCase
 
@@ -384,12 +385,13 @@ class SmarthostTests(RelayTestCase):
         folder = tempfile.mkdtemp(prefix="ms-sink-")
         self.addCleanup(shutil.rmtree, folder, True)
         os.chmod(folder, 0o777)
-        port = self.mxPort + 1
+        port = yield threads.deferToThread(_freePort)
         sink = reactor.spawnProcess(_Quiet(), shutil.which("smtp-sink"),
                                     ["smtp-sink", "-u", "nobody", "-D", os.path.join(folder, "dump"),
                                      f"127.0.0.1:{port}", "10"])
         self.addCleanup(lambda: sink.signalProcess("KILL") if sink.pid else None)
-        yield getProcessOutput("/bin/sh", ["-c", "sleep 0.3"])
+        listening = yield threads.deferToThread(_accepting, port, 10.0)
+        self.assertTrue(listening, "smtp-sink did not start listening")
         suite = yield self.startSuite({"mode": "smarthost", "smarthost": f"127.0.0.1:{port}",
                                        "smarthost_tls": "none", "retry_schedule": ["0.3s"]})
         sent = waitLog(self, outcome("x@sink.test", "sent"))
@@ -398,6 +400,26 @@ class SmarthostTests(RelayTestCase):
         self.assertIn("127.0.0.1", event["relay"])
         with open(os.path.join(folder, "dump"), "rb") as f:
             self.assertIn(b"Subject: To the sink", f.read())
+
+
+def _freePort() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # type: ignore[no-any-return]
+
+
+def _accepting(port: int, seconds: float) -> bool:
+    """
+    Blocking (in a thread): wait until something accepts connections on C{port}.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
 
 
 class _Quiet:

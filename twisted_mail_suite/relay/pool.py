@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .client import ClientError, SMTPClient
-from .entry import FAILED, Outcome
+from .entry import FAILED
 from .session import Transaction
 
 __all__ = ["Job", "Pool"]

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from .errors import ConfigError
+from .relayconfig import RelayConfig
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
@@ -331,6 +332,7 @@ class Config:
     submission: SubmissionConfig = _section(SubmissionConfig)
     pop3: POP3Config = _section(POP3Config)
     chat: ChatConfig = _section(ChatConfig)
+    relay: RelayConfig = _section(RelayConfig)
 
     @property
     def usersFile(self) -> str:
@@ -339,6 +341,10 @@ class Config:
     @property
     def mailDir(self) -> str:
         return os.path.join(self.data_dir, "mail")
+
+    @property
+    def queueDir(self) -> str:
+        return os.path.join(self.data_dir, "queue")
 
     def isLocalDomain(self, domain: str) -> bool:
         return domain.lower().rstrip(".") in self.domains
@@ -408,6 +414,7 @@ def _resolvePaths(config: Config, base: str) -> Config:
         data_dir=resolve(config.data_dir),
         users_file=resolve(config.users_file),
         tls=dataclasses.replace(config.tls, cert=resolve(config.tls.cert), key=resolve(config.tls.key)),
+        relay=config.relay.resolved(resolve),
     )
 
 
@@ -427,6 +434,7 @@ def configFromDict(raw: Mapping[str, object] | None = None, source: str = "<conf
     for dotted, value in (overrides or {}).items():
         _setDotted(merged, dotted, value)
     config = _build(Config, merged, "", source)
+    config.relay.check(source)
     return _resolvePaths(config, baseDir if baseDir is not None else os.getcwd())
 
 

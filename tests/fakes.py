@@ -30,7 +30,8 @@ def makeConfig(dataDir: str, **overrides: Any) -> Config:
 
 
 def makeSuite(testCase: Any, users: Mapping[str, str] | None = None,
-              wrapStore: Callable[[Any], Any] | None = None, **overrides: Any) -> MailSuiteService:
+              wrapStore: Callable[[Any], Any] | None = None, outbound: Any = None,
+              **overrides: Any) -> MailSuiteService:
     """
     A L{MailSuiteService} on a L{MemoryReactorClock} (C{suite.reactor}),
     nothing listening, every blocking step synchronous; the data directory
@@ -48,7 +49,7 @@ def makeSuite(testCase: Any, users: Mapping[str, str] | None = None,
     if wrapStore is not None:
         store = wrapStore(store)
     suite = MailSuiteService(config, reactor, users=InMemoryUsers(users or DEFAULT_USERS),
-                             store=store, bus=bus, runInThread=runSynchronously)
+                             store=store, bus=bus, runInThread=runSynchronously, outbound=outbound)
     suite.tls.ensure()          # as the start would: the protocols are driven without starting the suite
     return suite
 

@@ -32,7 +32,8 @@ def sendMail(port: int, to: str, subject: str = "hello", body: str = "body") -> 
 def listeningPorts() -> set[int]:
     from twisted.internet.tcp import Port
 
-    return {reader.getHost().port for reader in reactor.getReaders() if isinstance(reader, Port)}
+    return {reader.getHost().port for reader in reactor.getReaders()
+            if isinstance(reader, Port) and hasattr(reader.getHost(), "port")}   # not the queue's UNIX socket
 
 
 class LifeCycleTests(TestCase):

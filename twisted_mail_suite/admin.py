@@ -1,13 +1,17 @@
 # -*- test-case-name: tests.test_admin -*-
 """
-C{mailsuite-admin}: users add|passwd|del|list and check-config.  Passwords
-come from a getpass prompt or C{--password-stdin}, never from argv.
+C{mailsuite-admin}: users add|passwd|del|list, check-config, queue
+list|show|flush|delete|hold|release, dkim generate.  Passwords come from a
+getpass prompt or C{--password-stdin}, never from argv.
 """
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
+import os
 import sys
+import time
 from typing import Sequence, TextIO
 
 import yaml
@@ -16,6 +20,7 @@ from .identity import hashing
 from .config import configToDict, loadConfig
 from .identity.passwd import PasswdFile, addUser, deleteUser, setUserPassword, validUserName
 from .errors import ConfigError
+from .relay.control import ControlError, request
 
 
 def _readPassword(args: argparse.Namespace, stdin: TextIO) -> str:
@@ -50,7 +55,117 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", default=argparse.SUPPRESS)
     check = commands.add_parser("check-config", help="print the effective configuration")
     check.add_argument("--config", default=argparse.SUPPRESS)
+    queue = commands.add_parser("queue", help="the outbound queue of the running server")
+    queueCommands = queue.add_subparsers(dest="action", required=True)
+    for action, takesID in (("list", None), ("show", True), ("flush", False), ("delete", True), ("hold", True),
+                            ("release", True)):
+        sub = queueCommands.add_parser(action)
+        if takesID is not None:
+            sub.add_argument("id", nargs=None if takesID else "?")
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        sub.add_argument("--config", default=argparse.SUPPRESS)
+    dkimParser = commands.add_parser("dkim", help="DKIM keys")
+    dkimCommands = dkimParser.add_subparsers(dest="action", required=True)
+    generate = dkimCommands.add_parser("generate", help="write a new key (0600) and print its DNS TXT record")
+    generate.add_argument("domain")
+    generate.add_argument("--selector", required=True)
+    generate.add_argument("--key-file", help="default: <data_dir>/dkim/<domain>.<selector>.pem")
+    generate.add_argument("--algorithm", choices=("rsa", "ed25519"), default="rsa")
+    generate.add_argument("--bits", type=int, default=2048)
+    generate.add_argument("--config", default=argparse.SUPPRESS)
     return parser
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "now"
+
+
+def _printEntry(entry: dict, stdout: TextIO) -> None:
+    held = " (held)" if entry["held"] else " (being delivered)" if entry.get("active") else ""
+    stdout.write(f"{entry['id']}  {entry['size']:>9}  {_when(entry['created'])}  <{entry['sender']}>{held}\n")
+    stdout.write(f"    attempts: {entry['attempts']}, next attempt: {_when(entry['next_attempt'])}"
+                 + (f", last error: {entry['last_error']}" if entry["last_error"] else "") + "\n")
+    for recipient in entry["recipients"]:
+        reply = f"  ({recipient['reply']})" if recipient["reply"] else ""
+        stdout.write(f"    <{recipient['address']}>  {recipient['status']}{reply}\n")
+
+
+def _offline(config: object, action: str, queueID: str | None) -> object:
+    """
+    No server answers: read (or change) the queue files directly.
+    """
+    from .relay.queue import DiskQueue
+    from .store.maildir import runSynchronously
+
+    class WallClock:
+        seconds = staticmethod(time.time)
+
+    queue = DiskQueue(config.queueDir, WallClock(), runSynchronously)  # type: ignore[attr-defined]
+    queue.load()
+    if action == "list":
+        return [entry.describe() for entry in queue.entries()]
+    if action == "flush":
+        raise ControlError("the server is not running: nothing to flush")
+    entry = queue.get(queueID or "")
+    if entry is None:
+        raise ControlError(f"no message {queueID} in the queue")
+    if action == "show":
+        description = entry.describe()
+        description["headers"] = queue.readHead(entry).decode("utf-8", "replace")
+        return description
+    if action == "delete":
+        queue.retire(entry)
+    else:
+        queue.setHeld(entry, action == "hold")
+    return {action: entry.queueID}
+
+
+def _queue(config: object, args: argparse.Namespace, stdout: TextIO) -> int:
+    path = os.path.join(config.queueDir, "control.sock")  # type: ignore[attr-defined]
+    queueID = getattr(args, "id", None)
+    try:
+        try:
+            result = request(path, args.action, queueID)
+        except OSError:
+            result = _offline(config, args.action, queueID)
+    except ControlError as e:
+        sys.stderr.write(f"mailsuite-admin: {e}\n")
+        return 1
+    if args.json:
+        json.dump(result, stdout, indent=2)
+        stdout.write("\n")
+    elif args.action == "list":
+        for entry in result:  # type: ignore[union-attr]
+            _printEntry(entry, stdout)
+        stdout.write(f"-- {len(result)} message{'' if len(result) == 1 else 's'} in the queue\n")  # type: ignore
+    elif args.action == "show":
+        _printEntry(result, stdout)  # type: ignore[arg-type]
+        stdout.write("\n" + result["headers"])  # type: ignore[index]
+    else:
+        for key, value in result.items():  # type: ignore[union-attr]
+            stdout.write(f"{key}: {' '.join(value) if isinstance(value, list) else value}\n")
+    return 0
+
+
+def _dkimGenerate(config: object, args: argparse.Namespace, stdout: TextIO) -> int:
+    from .relay.dkim import generateKey
+
+    domain = args.domain.lower().rstrip(".")
+    path = args.key_file or os.path.join(config.data_dir, "dkim", f"{domain}.{args.selector}.pem")  # type: ignore
+    try:
+        record = generateKey(path, args.algorithm, args.bits)
+    except FileExistsError:
+        sys.stderr.write(f"mailsuite-admin: {path} exists; not overwritten\n")
+        return 1
+    except ValueError as e:
+        sys.stderr.write(f"mailsuite-admin: {e}\n")
+        return 1
+    chunks = " ".join(f'"{record[i:i + 250]}"' for i in range(0, len(record), 250))
+    stdout.write(f"wrote {path} (mode 0600)\n\nPublish this DNS record:\n\n"
+                 f"{args.selector}._domainkey.{domain}. IN TXT {chunks}\n\n"
+                 f"and add to tap.yaml:\n\nrelay:\n  dkim:\n    {domain}: "
+                 f"{{selector: {args.selector}, key_file: {path}}}\n")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
@@ -65,6 +180,10 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     if args.command == "check-config":
         yaml.safe_dump(configToDict(config), stdout, sort_keys=False, default_flow_style=False)
         return 0
+    if args.command == "queue":
+        return _queue(config, args, stdout)
+    if args.command == "dkim":
+        return _dkimGenerate(config, args, stdout)
     path = config.usersFile
     if args.action == "list":
         for name in PasswdFile(path).names():

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from .errors import ConfigError
+from .relayconfig import RelayConfig
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
@@ -216,7 +217,7 @@ class AuthConfig:
     # check, and stays under libpass's own 4 KiB limit.
     max_username_length: int = _opt(_intBetween(1, 1024), 256)
     max_password_length: int = _opt(_intBetween(1, 4096), 1024)
-    max_concurrent_checks: int = _opt(_intBetween(1, 10_000), 5)   # per address group at once; more: refused
+    max_concurrent_checks: int = _opt(_intBetween(1, 10_000), 5)   # per address group at once; more wait their turn
     ipv4_prefix: int = _opt(_intBetween(0, 32), 32)     # addresses counted together (Dovecot: /32)
     ipv6_prefix: int = _opt(_intBetween(0, 128), 64)    # one /64 is one subscriber (Dovecot uses /48)
     hash_threads: int = _opt(_intBetween(1, 64), 2)     # the password-hashing pool (never the store's)
@@ -343,6 +344,7 @@ class Config:
     pop3: POP3Config = _section(POP3Config)
     chat: ChatConfig = _section(ChatConfig)
     imap: IMAPConfig = _section(IMAPConfig)
+    relay: RelayConfig = _section(RelayConfig)
 
     @property
     def usersFile(self) -> str:
@@ -351,6 +353,10 @@ class Config:
     @property
     def mailDir(self) -> str:
         return os.path.join(self.data_dir, "mail")
+
+    @property
+    def queueDir(self) -> str:
+        return os.path.join(self.data_dir, "queue")
 
     def isLocalDomain(self, domain: str) -> bool:
         return domain.lower().rstrip(".") in self.domains
@@ -420,6 +426,7 @@ def _resolvePaths(config: Config, base: str) -> Config:
         data_dir=resolve(config.data_dir),
         users_file=resolve(config.users_file),
         tls=dataclasses.replace(config.tls, cert=resolve(config.tls.cert), key=resolve(config.tls.key)),
+        relay=config.relay.resolved(resolve),
     )
 
 
@@ -439,6 +446,7 @@ def configFromDict(raw: Mapping[str, object] | None = None, source: str = "<conf
     for dotted, value in (overrides or {}).items():
         _setDotted(merged, dotted, value)
     config = _build(Config, merged, "", source)
+    config.relay.check(source)
     return _resolvePaths(config, baseDir if baseDir is not None else os.getcwd())
 
 

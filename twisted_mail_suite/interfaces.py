@@ -202,3 +202,62 @@ class StoredMessage:
     @property
     def seen(self) -> bool:
         return "S" in self.flags
+
+
+# --- outbound ---
+
+
+class IPendingOutbound(Interface):
+    """
+    One message on its way into the outbound queue, two-phase so that it
+    can commit together with a local delivery: L{prepare} makes it durable
+    but invisible, L{commit} makes it visible to the relay.
+    """
+
+    size = Attribute("Number of octets written so far (wire form).")
+
+    def write(data: bytes) -> None:  # type: ignore[misc]
+        """
+        Append message bytes (CRLF lines, wire form, not dot-stuffed).
+        """
+
+    def prepare():  # type: ignore[misc]
+        """
+        Make the message durable without handing it to the relay yet
+        (optional: L{commit} prepares first when needed).
+
+        @return: a Deferred firing with L{None}, or failing with
+            L{twisted_mail_suite.errors.DeliveryFailed}, nothing kept.
+        """
+
+    def commit():  # type: ignore[misc]
+        """
+        Hand the message to the relay, durably.
+
+        @return: a Deferred firing with the queue id, or failing with
+            L{twisted_mail_suite.errors.DeliveryFailed}, nothing kept.
+        """
+
+    def abort() -> None:  # type: ignore[misc]
+        """
+        Forget the message (even after L{prepare}); idempotent.
+        """
+
+
+class IOutboundQueue(Interface):
+    """
+    Where mail for other domains goes: the seam between the delivery
+    target (and C{sendMail}) and whatever takes the mail out.  The suite's
+    own is the relay's durable queue (L{twisted_mail_suite.relay.queue});
+    a test harness may pass one that keeps the mail in memory
+    (L{twisted_mail_suite.relay.memory.MemoryOutbox}).
+    """
+
+    def begin(sender: str, recipients) -> IPendingOutbound:  # type: ignore[misc]
+        """
+        Start one message from C{sender} (C{""}: the null sender, as in a
+        bounce) to C{recipients} (a sequence of C{local@domain} strings).
+
+        @raise twisted_mail_suite.errors.DeliveryFailed: nothing can be
+            queued now.
+        """

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from .config import Config
 from .errors import ConfigError
-from .interfaces import IEventBus, IMaildropLocks, IMailStore, IUserDatabase
+from .interfaces import IEventBus, IMaildropLocks, IMailStore, IOutboundQueue, IUserDatabase
 
 __all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction"]
 
@@ -42,6 +42,9 @@ class SuiteParts:
     @ivar budget: the process-wide connection budget every protocol's
         connection registry shares
         (L{twisted_mail_suite.net.admission.ConnectionBudget}), or L{None}.
+    @ivar outbound: where mail for other domains goes
+        (L{twisted_mail_suite.interfaces.IOutboundQueue}), or L{None}
+        (C{relay.mode: off}): give it to every C{DeliveryTarget}.
     """
 
     config: Config
@@ -55,6 +58,7 @@ class SuiteParts:
     tls: Any
     maildropLocks: IMaildropLocks
     budget: Any = None
+    outbound: IOutboundQueue | None = None
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,18 @@ from twisted.python.failure import Failure
 from .bus import EventBus
 from .config import Config
 from .delivery.router import Router
+from .delivery.target import DeliveryTarget
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
 from .identity.workers import AuthWorkers
-from .interfaces import IEventBus, IMailStore, IUserDatabase
+from .interfaces import IEventBus, IMailStore, IOutboundQueue, IUserDatabase
 from .net.admission import ConnectionBudget, Share, raiseFileLimit
 from .net.lifecycle import IDrainable
 from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
 from .reactor import globalReactor
 from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker
+from .relay.service import RelayService, sendMail
 from .store.maildir import MaildirStore
 from .store.notifying import NotifyingStore
 
@@ -129,9 +131,18 @@ class MailSuiteService(MultiService):
     @param fileLimit: raises the soft C{RLIMIT_NOFILE} as far as it goes
         and returns C{(soft, hard)} (default: L{raiseFileLimit}); called at
         start to size the connection budget.
+    @param outbound: where mail for other domains goes instead of the
+        relay's durable queue and delivery (an L{IOutboundQueue}; the test
+        harness keeps outbound mail in memory with
+        L{twisted_mail_suite.relay.memory.MemoryOutbox}).
+    @param relayOptions: keyword arguments for the L{RelayService}
+        (C{resolver}, C{timeouts}, C{perDestination}, C{rng}), for tests.
     @ivar parts: the L{SuiteParts} the protocols were built from.
     @ivar budget: the connections of every protocol together, sized at
         start (L{fitConnections}).
+    @ivar relay: the L{RelayService} (L{None} when C{relay.mode} is off
+        and no C{outbound} is given).
+    @ivar outbound: the outbound queue every delivery target uses, or L{None}.
     @ivar factories: role -> protocol factory.
     """
 
@@ -141,7 +152,8 @@ class MailSuiteService(MultiService):
                  store: IMailStore | None = None, bus: IEventBus | None = None,
                  runInThread: Callable[..., Any] | None = None, clock: Any = None,
                  router: Router | None = None, wrapFactory: FactoryWrapper | None = None,
-                 fileLimit: Callable[[], tuple[int, int]] = raiseFileLimit) -> None:
+                 fileLimit: Callable[[], tuple[int, int]] = raiseFileLimit,
+                 outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None) -> None:
         super().__init__()
         reactor = reactor if reactor is not None else globalReactor()
         self.config = config
@@ -152,6 +164,7 @@ class MailSuiteService(MultiService):
         # started first and stopped last; the store's fsyncs keep the reactor's.
         self.authWorkers = AuthWorkers(reactor, config.auth.hash_threads)
         self.authWorkers.setServiceParent(self)
+        relayBlocking = runInThread            # the queue's fsyncs: as given (tests), else the reactor's pool
         runInThread = runInThread or self.authWorkers.runInThread
         self.store = NotifyingStore(store if store is not None else MaildirStore(
             config.mailDir, runBlocking=inThreadPool(reactor)), self.bus)
@@ -159,12 +172,21 @@ class MailSuiteService(MultiService):
         self.users = users if users is not None else PasswdFile(config.usersFile, runInThread)
         self.portal = makePortal(config, self.users, self.clock, runInThread)
         self.tls = ServerTLS(config)
+        router = router or Router.fromConfig(config, self.users)
+        self.relay: RelayService | None = None
+        if config.relay.mode != "off" or outbound is not None:
+            self.relay = RelayService(config, reactor, self.clock, self.store, router,
+                                      relayBlocking or inThreadPool(reactor), outbound, **(relayOptions or {}))
+            self.relay.setName("relay")
+            self.relay.setServiceParent(self)   # after the store, before the listeners
+        self.outbound = self.relay.outbound if self.relay is not None else None
+        self.target = self.relay.target if self.relay is not None else DeliveryTarget(self.store)
         self.budget = ConnectionBudget()
         self._fileLimit = fileLimit
         self.parts = SuiteParts(
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
-            store=self.store, bus=self.bus, router=router or Router.fromConfig(config, self.users),
-            tls=self.tls, maildropLocks=MaildropLocks(), budget=self.budget)
+            store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
+            budget=self.budget, outbound=self.outbound)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
@@ -261,6 +283,20 @@ class MailSuiteService(MultiService):
                          fireOnOneErrback=True, consumeErrors=True)
         d.addErrback(lambda failure: failure.value.subFailure)
         return d.addCallback(lambda _: self)
+
+    def sendMail(self, sender: str, recipients: Any, message: Any) -> Deferred:
+        """
+        Send C{message} (bytes, or an C{email.message.Message}) from
+        C{sender} (an address, C{""} for none) to C{recipients} (an
+        address or a list): local recipients get it in their mailboxes,
+        the others through the outbound queue (DKIM-signed for the
+        domains of C{relay.dkim}).
+
+        @return: a Deferred firing with the queue id once the message is
+            durable (with the local UID when every recipient is local), or
+            failing with nothing kept; see L{twisted_mail_suite.relay.service.sendMail}.
+        """
+        return sendMail(self.target, self.parts.router, self.config.hostname, sender, recipients, message)
 
     def portsFor(self, role: str) -> list[int]:
         """

@@ -60,6 +60,7 @@ class RecordedDelivery:
 
     def commit(self) -> Deferred:
         self.state = "committed"
+        self.store.log.append("local commit")
         if self.store.failCommit is not None:
             return fail(self.store.failCommit)
         return succeed([f"uid-{user}" for user in self.users])
@@ -80,6 +81,8 @@ class RecordingStore:
 
     def __init__(self) -> None:
         self.deliveries: list[RecordedDelivery] = []
+        self.log: list[str] = []
+        self.deleted: list[tuple[str, list[str]]] = []
         self.failBegin: BaseException | None = None
         self.failWrite: BaseException | None = None
         self.failCommit: BaseException | None = None
@@ -90,3 +93,62 @@ class RecordingStore:
         delivery = RecordedDelivery(self, list(users), sender, subject)
         self.deliveries.append(delivery)
         return delivery
+
+    def deleteMessages(self, user: str, uids: Iterable[str]) -> Deferred:
+        self.deleted.append((user, list(uids)))
+        return succeed(None)
+
+
+class RecordingOutbound:
+    """
+    An C{IOutboundQueue} recording each message and the order of its
+    phases in C{log}; C{failPrepare}/C{failCommit} make those phases fail.
+    """
+
+    def __init__(self, log: list[str] | None = None) -> None:
+        self.log: list[str] = log if log is not None else []
+        self.pending: list[RecordedOutbound] = []
+        self.failPrepare: BaseException | None = None
+        self.failCommit: BaseException | None = None
+
+    def begin(self, sender: str, recipients: Iterable[str]) -> RecordedOutbound:
+        pending = RecordedOutbound(self, sender, list(recipients))
+        self.pending.append(pending)
+        return pending
+
+
+class RecordedOutbound:
+    def __init__(self, outbound: RecordingOutbound, sender: str, recipients: list[str]) -> None:
+        self.outbound = outbound
+        self.sender = sender
+        self.recipients = recipients
+        self.chunks: list[bytes] = []
+        self.state = "open"
+        self.size = 0
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.size += len(data)
+
+    def prepare(self) -> Deferred:
+        self.outbound.log.append("queue prepare")
+        if self.outbound.failPrepare is not None:
+            return fail(self.outbound.failPrepare)
+        self.state = "prepared"
+        return succeed(None)
+
+    def commit(self) -> Deferred:
+        self.outbound.log.append("queue commit")
+        if self.outbound.failCommit is not None:
+            return fail(self.outbound.failCommit)
+        self.state = "committed"
+        return succeed("QID")
+
+    def abort(self) -> None:
+        self.outbound.log.append("queue abort")
+        if self.state != "committed":
+            self.state = "aborted"

@@ -13,7 +13,7 @@ from twisted_mail_suite.delivery.target import DeliveryTarget
 from twisted_mail_suite.errors import DeliveryFailed, RelayUnavailable
 from twisted_mail_suite.interfaces import IPendingDelivery
 
-from .support import RecordingStore
+from .support import RecordingOutbound, RecordingStore
 
 
 class DeliveryTests(SynchronousTestCase):
@@ -87,7 +87,7 @@ class DeliveryTests(SynchronousTestCase):
 
     def test_remoteRefused(self) -> None:
         """
-        A remote route is refused with L{RelayUnavailable}: there is no queue.
+        Without an outbound queue a remote route is refused with L{RelayUnavailable}.
         """
         delivery = self.target.start()
         error = self.assertRaises(RelayUnavailable, delivery.addRecipient, RemoteRoute("x@elsewhere.test"))
@@ -153,3 +153,75 @@ class AbortTests(SynchronousTestCase):
         self.delivery.abort()
         self.assertRaises(RuntimeError, self.delivery.write, b"x")
         self.assertRaises(RuntimeError, self.delivery.commit)
+
+
+class FanOutTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.store = RecordingStore()
+        self.outbound = RecordingOutbound(self.store.log)
+        self.target = DeliveryTarget(self.store, self.outbound)
+
+    def start(self, *routes: object) -> object:
+        delivery = self.target.start("alice@example.test", "hi")
+        for route in routes:
+            delivery.addRecipient(route)  # type: ignore[arg-type]
+        delivery.write(b"Return-Path: <alice@example.test>\r\nReceived: by us\r\n\r\nbody\r\n")
+        return delivery
+
+    def test_remoteOnly(self) -> None:
+        """
+        Remote recipients make one queued message (no store delivery) without our Return-Path.
+        """
+        delivery = self.start(RemoteRoute("x@a.test"), RemoteRoute("y@b.test"), RemoteRoute("x@a.test"))
+        self.assertEqual(self.successResultOf(delivery.commit()), ["QID"])
+        [queued] = self.outbound.pending
+        self.assertEqual((queued.sender, queued.recipients, queued.data, queued.state),
+                         ("alice@example.test", ["x@a.test", "y@b.test"], b"Received: by us\r\n\r\nbody\r\n",
+                          "committed"))
+        self.assertEqual(self.store.deliveries, [])
+
+    def test_mixedTwoPhase(self) -> None:
+        """
+        Local and remote recipients commit together: queue prepared, local committed, queue published.
+        """
+        delivery = self.start(LocalRoute(("bob",)), RemoteRoute("x@a.test"))
+        self.assertEqual(self.successResultOf(delivery.commit()), ["uid-bob", "QID"])
+        self.assertEqual(self.store.log, ["queue prepare", "local commit", "queue commit"])
+        self.assertTrue(self.store.deliveries[0].data.startswith(b"Return-Path: <alice@example.test>"))
+
+    def test_queuePrepareFails(self) -> None:
+        """
+        If the queued copy cannot be made durable, the local copies are never committed.
+        """
+        self.outbound.failPrepare = DeliveryFailed("disk full")
+        delivery = self.start(LocalRoute(("bob",)), RemoteRoute("x@a.test"))
+        self.failureResultOf(delivery.commit(), DeliveryFailed)
+        self.assertEqual(self.store.deliveries[0].state, "aborted")
+        self.assertNotIn("local commit", self.store.log)
+
+    def test_localCommitFails(self) -> None:
+        """
+        If the local copies fail, the prepared queued copy is dropped.
+        """
+        self.store.failCommit = DeliveryFailed("disk full")
+        delivery = self.start(LocalRoute(("bob",)), RemoteRoute("x@a.test"))
+        self.failureResultOf(delivery.commit(), DeliveryFailed)
+        self.assertEqual(self.outbound.pending[0].state, "aborted")
+
+    def test_publishFailsWithdrawsLocal(self) -> None:
+        """
+        If the queued copy cannot be published, the committed local copies are deleted again.
+        """
+        self.outbound.failCommit = DeliveryFailed("rename failed")
+        delivery = self.start(LocalRoute(("bob", "carol")), RemoteRoute("x@a.test"))
+        self.failureResultOf(delivery.commit(), DeliveryFailed)
+        self.assertEqual(self.store.deleted, [("bob", ["uid-bob"]), ("carol", ["uid-carol"])])
+        self.flushLoggedErrors(DeliveryFailed)
+
+    def test_abortBoth(self) -> None:
+        """
+        Abort drops both legs.
+        """
+        delivery = self.start(LocalRoute(("bob",)), RemoteRoute("x@a.test"))
+        delivery.abort()
+        self.assertEqual((self.store.deliveries[0].state, self.outbound.pending[0].state), ("aborted", "aborted"))

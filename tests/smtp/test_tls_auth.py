@@ -222,10 +222,19 @@ class SubmissionTests(SynchronousTestCase):
 
     def test_noOpenRelayWithAuth(self) -> None:
         """
-        Even after AUTH, foreign recipients are refused until outbound relay exists.
+        With C{relay.mode: off}, foreign recipients are refused even after AUTH.
+        """
+        client = Client(newSuite(self, **{"relay.mode": "off"}), role="submission")
+        client.greet()
+        codes = client.codes(PLAIN_OK + b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<x@elsewhere.test>\r\n")
+        self.assertEqual(codes[-1], b"550 5.7.1")
+
+    def test_relayWithAuth(self) -> None:
+        """
+        After AUTH, a foreign recipient is accepted for the outbound queue.
         """
         codes = self.client.codes(PLAIN_OK + b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<x@elsewhere.test>\r\n")
-        self.assertEqual(codes[-1], b"550 5.7.1")
+        self.assertEqual(codes[-1], b"250 2.1.5")
 
 
 class SenderLoginTests(SynchronousTestCase):

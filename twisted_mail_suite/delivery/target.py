@@ -4,43 +4,73 @@ The one delivery target, two-phase as maddy's (C{Start -> AddRcpt -> Body
 -> Commit/Abort}): a protocol starts a L{Delivery}, adds the L{Route} of
 each recipient, writes the message and commits or aborts it.
 
-All local users of all recipients get the message through ONE
-C{IMailStore.beginDelivery} transaction (deduplicated, in order), begun
-lazily at the first write so that the recipients and the subject may still
-be given after L{DeliveryTarget.start} (SMTP learns the Subject only once
-the headers went by).
+Fan-out, in one transaction:
 
-Fan-out: today there is one leg, the local mailboxes.  The outbound queue
-will be a second leg beside it (begun with the remote routes, committed
-with the local one); until then a remote route is refused with
-L{RelayUnavailable}.
+ - every local user of every recipient gets the message through ONE
+   C{IMailStore.beginDelivery} transaction (deduplicated, in order);
+ - every remote recipient goes into the outbound queue
+   (L{IOutboundQueue}) as ONE queued message.
+
+Both legs are begun lazily at the first write, so that the recipients and
+the subject may still be given after L{DeliveryTarget.start} (SMTP learns
+the Subject only once the headers went by).  The commit is two-phase: the
+queued copy is made durable but invisible first (C{prepare}), then the
+local copies are committed, then the queued copy is published; if either
+fails, nothing is kept (a queued copy is dropped; local copies already
+committed are deleted again).  So a 250 is given only once every copy is
+durable, and a crash in the middle leaves no half-acknowledged message
+(an unpublished queue file is removed at start; the client, which got no
+250, sends again).
+
+Without an outbound queue (C{relay.mode: off}) a remote route is refused
+with L{RelayUnavailable}.
 """
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..errors import RelayUnavailable
-from ..interfaces import IMailStore, IPendingDelivery
+from ..errors import DeliveryFailed, RelayUnavailable
+from ..interfaces import IMailStore, IOutboundQueue, IPendingDelivery, IPendingOutbound
 from .router import LocalRoute, RemoteRoute, Route
 
-__all__ = ["DeliveryTarget", "Delivery"]
+__all__ = ["DeliveryTarget", "Delivery", "stripReturnPath"]
+
+
+def stripReturnPath(data: bytes) -> bytes:
+    """
+    C{data} (the start of a message) without a leading C{Return-Path:}
+    field: only the final delivery adds one (RFC 5321 §4.4), so a copy
+    that goes on to another server must not carry ours.
+    """
+    if data[:12].lower() != b"return-path:":
+        return data
+    end = data.find(b"\r\n")
+    while end >= 0 and data[end + 2:end + 3] in (b" ", b"\t"):
+        end = data.find(b"\r\n", end + 2)
+    return b"" if end < 0 else data[end + 2:]
 
 
 class DeliveryTarget:
     """
-    Starts deliveries into C{store}.
+    Starts deliveries into C{store} and, for remote recipients, into
+    C{outbound} (L{None}: remote recipients are refused).
     """
 
-    def __init__(self, store: IMailStore) -> None:
+    def __init__(self, store: IMailStore, outbound: IOutboundQueue | None = None) -> None:
         self.store = store
+        self.outbound = outbound
 
     def start(self, sender: str = "", subject: str = "") -> Delivery:
         """
         Begin one message from C{sender} (the reverse path, C{""} for the
         null sender).  C{sender} and C{subject} reach the new-mail event.
         """
-        return Delivery(self.store, sender, subject)
+        return Delivery(self.store, sender, subject, self.outbound)
 
 
 @implementer(IPendingDelivery)
@@ -56,12 +86,19 @@ class Delivery:
     @ivar size: octets written so far.
     """
 
-    def __init__(self, store: IMailStore, sender: str, subject: str) -> None:
+    log = Logger()
+
+    def __init__(self, store: IMailStore, sender: str, subject: str,
+                 outbound: IOutboundQueue | None = None) -> None:
         self._store = store
+        self._outbound = outbound
         self.sender = sender
         self.subject = subject
         self._users: dict[str, None] = {}
+        self._remote: dict[str, None] = {}
         self._local: IPendingDelivery | None = None
+        self._queued: IPendingOutbound | None = None
+        self._begun = False
         self._finished = False
         self.size = 0
 
@@ -72,54 +109,113 @@ class Delivery:
         """
         return tuple(self._users)
 
+    @property
+    def remote(self) -> tuple[str, ...]:
+        """
+        The remote recipients so far, deduplicated, in order.
+        """
+        return tuple(self._remote)
+
     def addRecipient(self, route: Route) -> None:
         """
         Deliver to C{route} as well.
 
-        @raise RelayUnavailable: for a L{RemoteRoute} (no outbound queue yet).
+        @raise RelayUnavailable: for a L{RemoteRoute} without an outbound queue.
         @raise RuntimeError: once the text has begun or the delivery ended.
         """
-        if self._local is not None or self._finished:
+        if self._begun or self._finished:
             raise RuntimeError("recipients must be added before the message text")
         if isinstance(route, RemoteRoute):
-            raise RelayUnavailable(route.address)
+            if self._outbound is None:
+                raise RelayUnavailable(route.address)
+            self._remote[route.address] = None
+            return
         assert isinstance(route, LocalRoute)
         for user in route.users:
             self._users[user] = None
 
-    def _begin(self) -> IPendingDelivery:
+    def _begin(self) -> None:
+        self._begun = True
         try:
-            local = self._store.beginDelivery(list(self._users), self.sender, self.subject)
+            if self._users or not self._remote:
+                self._local = self._store.beginDelivery(list(self._users), self.sender, self.subject)
+            if self._remote:
+                assert self._outbound is not None
+                self._queued = self._outbound.begin(self.sender, list(self._remote))
         except BaseException:
-            self._finished = True
+            self.abort()
             raise
-        self._local = local
-        return local
 
     def write(self, data: bytes) -> None:
         """
         Append message text (CRLF lines, wire form); the first write begins
-        the store's transaction.
+        the transaction.  The queued copy gets no C{Return-Path:}.
         """
         if self._finished:
             raise RuntimeError("write after the delivery ended")
-        local = self._local if self._local is not None else self._begin()
-        local.write(data)
+        first = not self._begun
+        if first:
+            self._begin()
+        if self._local is not None:
+            self._local.write(data)
+        if self._queued is not None:
+            self._queued.write(stripReturnPath(data) if first else data)
         self.size += len(data)
 
     def commit(self) -> Deferred:
         """
         Make the message durable for every recipient.
 
-        @return: a Deferred firing with the new UIDs (one per local user),
-            or failing (the store's C{DeliveryFailed}) with nothing kept.
+        @return: a Deferred firing with the new UIDs (one per local user)
+            followed by the queue id (if any recipient is remote), or
+            failing (C{DeliveryFailed}) with nothing kept.
         """
         if self._finished:
             raise RuntimeError("commit after the delivery ended")
-        local = self._local if self._local is not None else self._begin()
+        if not self._begun:
+            self._begin()
         self._finished = True
-        self._local = None
-        return local.commit()
+        local, queued, self._local, self._queued = self._local, self._queued, None, None
+        if queued is None:
+            assert local is not None
+            return local.commit()
+        if local is None:
+            return queued.commit().addCallback(lambda queueID: [queueID])
+        return self._commitBoth(local, queued)
+
+    def _commitBoth(self, local: IPendingDelivery, queued: IPendingOutbound) -> Deferred:
+        users = list(self._users)
+
+        def prepared(_: object) -> Deferred:
+            return local.commit().addCallbacks(committed, localFailed)
+
+        def queueFailed(failure: Failure) -> Failure:
+            local.abort()
+            return failure
+
+        def localFailed(failure: Failure) -> Failure:
+            queued.abort()
+            return failure
+
+        def committed(uids: list[str]) -> Deferred:
+            return queued.commit().addCallbacks(lambda queueID: list(uids) + [queueID],
+                                                lambda failure: self._withdraw(users, uids, failure))
+
+        return maybeDeferred(queued.prepare).addCallbacks(prepared, queueFailed)
+
+    def _withdraw(self, users: list[str], uids: list[str], failure: Failure) -> Deferred:
+        """
+        The queued copy could not be published after the local copies were
+        committed: delete those again, then fail as a whole.
+        """
+        self.log.failure("Outbound copy not queued; withdrawing the local copies", failure)
+        deletions = [maybeDeferred(self._store.deleteMessages, user, [uid]) for user, uid in zip(users, uids)]
+
+        def fail(_: Any) -> Failure:
+            error = failure.value
+            return failure if isinstance(error, DeliveryFailed) else Failure(DeliveryFailed(f"queueing: {error!r}"))
+
+        return DeferredList(deletions, consumeErrors=True).addCallback(fail)
 
     def abort(self) -> None:
         """
@@ -128,6 +224,8 @@ class Delivery:
         if self._finished:
             return
         self._finished = True
-        if self._local is not None:
-            local, self._local = self._local, None
+        local, queued, self._local, self._queued = self._local, self._queued, None, None
+        if local is not None:
             local.abort()
+        if queued is not None:
+            queued.abort()

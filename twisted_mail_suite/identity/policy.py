@@ -14,13 +14,14 @@ L{LoginOutcome} each protocol maps to its reply through one table.
 from __future__ import annotations
 
 import ipaddress
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable
 
 from twisted.cred.credentials import IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet.defer import Deferred, fail, maybeDeferred
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -149,6 +150,7 @@ class LoginPolicy:
         self._byAddress: dict[str, _Counter] = {}
         self._byUser: dict[str, _Counter] = {}
         self._pending: dict[str, int] = {}      # address group -> attempts being checked
+        self._waiting: dict[str, deque[Deferred]] = {}   # address group -> attempts waiting their turn
 
     def addressKey(self, address: str) -> str:
         """
@@ -200,27 +202,34 @@ class LoginPolicy:
         Too many failures from C{address}'s group, counting the attempts
         still being checked: refuse without checking.
         """
-        key = self.addressKey(address)
+        return self._refused(self.addressKey(address))
+
+    def _refused(self, key: str) -> bool:
         return self._current(self._byAddress, key) + self._pending.get(key, 0) >= self.config.max_failures
 
-    def reserve(self, address: str) -> LoginAttempt | None:
+    def acquire(self, address: str) -> Deferred:
         """
         Take a place for one attempt from C{address} before checking it.
+        At most C{auth.max_concurrent_checks} attempts of a group are
+        checked at once; the others wait their turn (in order), and each
+        is judged again when its turn comes, so a burst of wrong passwords
+        uses up the group's attempts (L{isRefused}) while a burst of right
+        ones (several mailboxes behind one NAT) is only queued.
 
-        @return: the L{LoginAttempt} to release when the check is over, or
-            L{None} if the group is refused (L{isRefused}) or already has
-            C{auth.max_concurrent_checks} attempts being checked (such an
-            attempt counts as one of the group's failures: a client that
-            bursts runs out of attempts as fast as one that guesses).
+        @return: a Deferred firing with the L{LoginAttempt} to release when
+            the check is over, or with L{None} if the group is refused.
         """
-        key = self.addressKey(address)
-        pending = self._pending.get(key, 0)
         if self.isRefused(address):
-            return None
-        if pending >= self.config.max_concurrent_checks:
-            self._bump(self._byAddress, key)
-            return None
-        self._pending[key] = pending + 1
+            return succeed(None)
+        key = self.addressKey(address)
+        if self._pending.get(key, 0) < self.config.max_concurrent_checks:
+            return succeed(self._take(key))
+        waiting: Deferred = Deferred()
+        self._waiting.setdefault(key, deque()).append(waiting)
+        return waiting
+
+    def _take(self, key: str) -> LoginAttempt:
+        self._pending[key] = self._pending.get(key, 0) + 1
         return LoginAttempt(self, key)
 
     def _release(self, key: str) -> None:
@@ -229,6 +238,12 @@ class LoginPolicy:
             self._pending[key] = left
         else:
             self._pending.pop(key, None)
+        queue = self._waiting.get(key)
+        while queue and self._pending.get(key, 0) < self.config.max_concurrent_checks:
+            turn = queue.popleft()
+            turn.callback(None if self._refused(key) else self._take(key))
+        if not queue:
+            self._waiting.pop(key, None)
 
     def recordFailure(self, user: str, address: str) -> float:
         """
@@ -288,12 +303,13 @@ class AuthSession:
         policy: LoginPolicy = self.portal.policy
         if IUsernamePassword.providedBy(credentials) and not self.plaintextAllowed:
             return fail(PlaintextRefused())
-        if policy.isRefused(self.address):
-            self.log.warn("Login refused for {address}: too many failures", address=self.address)
-            return fail(LoginRefused())
-        attempt = policy.reserve(self.address)
+        return policy.acquire(self.address).addCallback(self._check, credentials, interface, mind)
+
+    def _check(self, attempt: LoginAttempt | None, credentials: object, interface: type,
+               mind: object) -> Deferred:
+        policy: LoginPolicy = self.portal.policy
         if attempt is None:
-            self.log.warn("Login refused for {address}: too many logins being checked", address=self.address)
+            self.log.warn("Login refused for {address}: too many failures", address=self.address)
             return fail(LoginRefused())
         user = _text(credentials.username)  # type: ignore[attr-defined]
         if self._tooLong(credentials, policy.config):
@@ -308,12 +324,12 @@ class AuthSession:
             return result
 
         def failed(failure):  # type: ignore[no-untyped-def]
-            attempt.release()
-            failure.trap(UnauthorizedLogin)
-            if isinstance(failure.value, LoginFailed):
+            if not failure.check(UnauthorizedLogin) or isinstance(failure.value, LoginFailed):
+                attempt.release()
                 return failure
             self.failures += 1
             delay = policy.recordFailure(user, self.address)
+            attempt.release()           # after the failure is counted: the next in line is judged by it
             self.log.info("Failed login for {user} from {address}", user=user, address=self.address)
             disconnect = (self.failures >= policy.config.max_failures_per_connection
                           or policy.isRefused(self.address))

@@ -209,18 +209,19 @@ class LocalDelivery:
         self.router = router if router is not None else Router.fromConfig(config, users)
         self._target = target if target is not None else DeliveryTarget(store)
 
-    def route(self, address: str) -> LocalRoute:
+    def route(self, address: str, relay: bool = False) -> Any:
         """
-        The local route of C{address} (aliases, subaddress, catch-all).
+        The local route of C{address} (aliases, subaddress, catch-all), or
+        with C{relay} its remote route for a foreign domain.
 
-        @raise RelayDenied: for a foreign domain (no outbound relay yet).
+        @raise RelayDenied: for a foreign domain without C{relay}.
         @raise UnknownUser: for a local address nobody receives.
         """
         try:
             route = self.router.route(address)
         except UnknownRecipient:
             raise UnknownUser(address) from None
-        if not isinstance(route, LocalRoute):
+        if not isinstance(route, LocalRoute) and not relay:
             raise RelayDenied(address)
         return route
 
@@ -266,8 +267,9 @@ class LocalDelivery:
         user = user.lower()
         return any(name.lower() == user for name in route.users)
 
-    def checkRecipient(self, helo: tuple[bytes, bytes], sender: bytes, address: bytes) -> LocalRoute:
-        return self.route(recipientText(address))
+    def checkRecipient(self, helo: tuple[bytes, bytes], sender: bytes, address: bytes) -> Any:
+        # Outbound relay: only for an authenticated user, never for anonymous MX clients.
+        return self.route(recipientText(address), relay=self.user is not None and self.config.relay.mode != "off")
 
     def receivedField(self, helo: tuple[bytes, bytes], sender: bytes, recipients: Sequence[bytes],
                       tls: str | None, withProtocol: str) -> bytes:

@@ -89,5 +89,5 @@ def makeFactory(parts: SuiteParts, role: str) -> SMTPFactory:
         raise ValueError(f"unknown SMTP role {role!r}")
     return SMTPFactory(
         config=getattr(parts.config, role), hostname=parts.config.hostname.encode("idna"),
-        portal=parts.portal, target=DeliveryTarget(parts.store), tls=parts.tls, clock=parts.clock,
+        portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound), tls=parts.tls, clock=parts.clock,
         authRequired=role == "submission", budget=parts.budget)

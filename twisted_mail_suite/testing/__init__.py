@@ -15,7 +15,8 @@ launcher (L{process}).
 from __future__ import annotations
 
 from .harness import DeliveredMessage, MailSuiteHarness, MessageTimeout, randomUsers, startHarness
+from .outbound import OutboundMessage, OutboundTimeout
 from .threaded import HarnessTimeout, ThreadedHarness
 
 __all__ = ["MailSuiteHarness", "ThreadedHarness", "DeliveredMessage", "MessageTimeout", "HarnessTimeout",
-           "randomUsers", "startHarness"]
+           "OutboundMessage", "OutboundTimeout", "randomUsers", "startHarness"]

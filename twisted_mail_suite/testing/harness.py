@@ -27,13 +27,11 @@ import email.policy
 import os
 import secrets
 import shutil
-import ssl as stdlibSSL
 import tempfile
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Callable, Iterable, Mapping, Pattern
 
-from twisted.internet import ssl
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
@@ -48,8 +46,9 @@ from ..registry import PROTOCOLS
 from ..service import MailSuiteService
 from ..store.maildir import MaildirStore
 from .configfile import suiteConfig
+from .outbound import OutboundCapture, OutboundMessage
 from .faults import Faults, FaultyRouter, FaultyStore, WatchingFactory, matcher
-from .trust import loadCertificate, trustingSSLContext, trustingTLSOptions
+from .trust import TrustingClients
 
 __all__ = ["MailSuiteHarness", "DeliveredMessage", "MessageTimeout", "startHarness"]
 
@@ -95,7 +94,7 @@ class DeliveredMessage:
         return self.message[header]
 
 
-class MailSuiteHarness:
+class MailSuiteHarness(TrustingClients):
     """
     The whole suite on ephemeral loopback ports with a temporary data
     directory and in-memory users.
@@ -118,6 +117,11 @@ class MailSuiteHarness:
     @param interface: the address every listener binds.
     @param passwordScheme: how the users are stored (C{SHA512-CRYPT}, fast
         but hashed; C{PLAIN} where a test needs APOP).
+    @param relay: L{None} (the default): mail for other domains (from an
+        authenticated client or C{suite.sendMail}) is kept, not sent
+        (L{outboundMessages}, L{waitForOutbound}); a C{relay:} config
+        section (e.g. C{{"mode": "smarthost", "smarthost": "127.0.0.1:2525",
+        "smarthost_tls": "none"}}) lets it through for real.
     @ivar users: user name -> password, as given or generated.
     """
 
@@ -125,7 +129,7 @@ class MailSuiteHarness:
                  tls: bool = False, clock: IReactorTime | None = None, reactor: Any = None,
                  dataDir: str | None = None, overrides: Mapping[str, object] | None = None,
                  ports: Mapping[str, int] | None = None, interface: str = "127.0.0.1",
-                 passwordScheme: str = DEFAULT_SCHEME) -> None:
+                 passwordScheme: str = DEFAULT_SCHEME, relay: Mapping[str, object] | None = None) -> None:
         reactor = reactor if reactor is not None else globalReactor()
         self.reactor = reactor
         self.clock: IReactorTime = clock if clock is not None else reactor
@@ -134,7 +138,10 @@ class MailSuiteHarness:
         self.domain = domain.lower()
         self._ownDataDir = dataDir is None
         self.dataDir = dataDir or tempfile.mkdtemp(prefix="mailsuite-")
-        self.config: Config = configFromDict(self._raw(tls, dict(ports or {}), interface), "<harness>",
+        raw = self._raw(tls, dict(ports or {}), interface)
+        if relay is not None:
+            raw["relay"] = dict(relay)
+        self.config: Config = configFromDict(raw, "<harness>",
                                              overrides)
         self._faults = Faults()
         self._userDatabase = InMemoryUsers(self.users, scheme=passwordScheme)
@@ -150,10 +157,11 @@ class MailSuiteHarness:
             self._watched.append(watching)
             return watching
 
+        self._outbound = OutboundCapture(self.clock) if relay is None else None
         self.suite = MailSuiteService(
             self.config, reactor, users=self._userDatabase, clock=self.clock, store=self._store,
             router=FaultyRouter(Router.fromConfig(self.config, self._userDatabase), self._faults),
-            wrapFactory=watch)
+            wrapFactory=watch, outbound=self._outbound.outbox if self._outbound is not None else None)
         self.store = self.suite.store
         self.running = False
 
@@ -217,6 +225,8 @@ class MailSuiteHarness:
         @return: a Deferred firing with this harness when done.
         """
         d = self._quiesce()
+        if self._outbound is not None:
+            d.addCallback(lambda _: self._outbound.clear())
         d.addCallback(lambda _: deferLater(self.reactor, 0, self._emptyMailboxes))
         return d.addCallback(lambda _: self)
 
@@ -270,43 +280,6 @@ class MailSuiteHarness:
                 for listener in self.suite.listeners if listener.port is not None}
 
 
-    @property
-    def tlsCertificatePath(self) -> str:
-        """
-        The PEM file of the server's (self-signed) certificate.
-        """
-        return self.suite.certPath
-
-    @property
-    def caFile(self) -> str:
-        """
-        The CA file that makes a client trust the server (the self-signed
-        certificate is its own CA): C{requests}' C{verify=}, C{SSL_CERT_FILE}.
-        """
-        return self.suite.certPath
-
-    @property
-    def tlsCertificate(self) -> ssl.Certificate:
-        """
-        The server certificate, to trust in a Twisted client
-        (C{optionsForClientTLS(host, trustRoot=harness.tlsCertificate)}).
-        """
-        return loadCertificate(self.suite.certPath)
-
-    def clientTLSOptions(self, hostname: str = "localhost") -> Any:
-        """
-        Twisted client TLS options that trust the server certificate (valid
-        for C{localhost}, C{127.0.0.1}, C{::1} and the harness's hostname).
-        """
-        return trustingTLSOptions(self.suite.certPath, hostname)
-
-    def sslContext(self) -> stdlibSSL.SSLContext:
-        """
-        A standard-library context (smtplib, poplib, imaplib) trusting the
-        server, with host name checking on.
-        """
-        return trustingSSLContext(self.suite.certPath)
-
     def address(self, user: str) -> str:
         """
         The mail address of C{user} in the harness's domain.
@@ -335,6 +308,30 @@ class MailSuiteHarness:
             raw = f.read()
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         return DeliveredMessage(user, uid, raw, parsed)  # type: ignore[arg-type]
+
+    def outboundMessages(self, to: str | None = None) -> list[OutboundMessage]:
+        """
+        The mail for other domains kept instead of sent (to C{to}, an
+        address, if given), oldest first; see L{waitForOutbound}.
+        """
+        return self._capture().messages(to)
+
+    def waitForOutbound(self, to: str | None = None, subject: str | Pattern[str] | None = None,
+                        predicate: Callable[[OutboundMessage], bool] | None = None,
+                        timeout: float = 10.0) -> Deferred:
+        """
+        Like L{waitForMessage}, for mail to other domains: a Deferred firing
+        with the first kept L{OutboundMessage} matching every condition
+        (C{recipients}, C{sender}, C{subject}, C{message}, C{data} as it
+        would leave, DKIM-signed if configured), or failing with
+        L{OutboundTimeout}.
+        """
+        return self._capture().waitFor(to, subject, predicate, timeout)
+
+    def _capture(self) -> OutboundCapture:
+        if self._outbound is None:
+            raise RuntimeError("this harness relays outbound mail for real (relay= was given): nothing is kept")
+        return self._outbound
 
     def messagesFor(self, user: str) -> list[DeliveredMessage]:
         """

@@ -31,6 +31,7 @@ from twisted.internet.defer import maybeDeferred
 
 from ..registry import PROTOCOLS
 from .harness import DEFAULT_DOMAIN, DEFAULT_SCHEME, DeliveredMessage, MailSuiteHarness
+from .outbound import OutboundMessage
 from .trust import loadCertificate, trustingSSLContext, trustingTLSOptions
 
 __all__ = ["HarnessTimeout", "ReactorThread", "ThreadedHarness", "newReactor", "sharedReactorThread",
@@ -220,10 +221,10 @@ class ThreadedHarness:
                  tls: bool = False, overrides: Mapping[str, object] | None = None, dataDir: str | None = None,
                  ports: Mapping[str, int] | None = None, interface: str = "127.0.0.1",
                  passwordScheme: str = DEFAULT_SCHEME, reactorThread: ReactorThread | None = None,
-                 callTimeout: float = 30.0) -> None:
+                 callTimeout: float = 30.0, relay: Mapping[str, object] | None = None) -> None:
         self._options: dict[str, Any] = dict(users=users, domain=domain, tls=tls, overrides=overrides,
                                              dataDir=dataDir, ports=ports, interface=interface,
-                                             passwordScheme=passwordScheme)
+                                             passwordScheme=passwordScheme, relay=relay)
         self.domain = domain.lower()
         self.callTimeout = callTimeout
         self.harness: MailSuiteHarness | None = None
@@ -382,6 +383,24 @@ class ThreadedHarness:
             says what was awaited and what arrived.
         """
         return self._call("waitForMessage", to, subject, predicate, timeout,  # type: ignore[no-any-return]
+                          timeout=timeout + GRACE)
+
+    def outboundMessages(self, to: str | None = None) -> list[OutboundMessage]:
+        """
+        The mail for other domains kept instead of sent, oldest first.
+        """
+        return self._call("outboundMessages", to)  # type: ignore[no-any-return]
+
+    def waitForOutbound(self, to: str | None = None, subject: str | Pattern[str] | None = None,
+                        predicate: Callable[[OutboundMessage], bool] | None = None,
+                        timeout: float = 10.0) -> OutboundMessage:
+        """
+        The first kept outbound message matching every condition, already
+        there or the next committed.
+
+        @raise OutboundTimeout: none within C{timeout} seconds.
+        """
+        return self._call("waitForOutbound", to, subject, predicate, timeout,  # type: ignore[no-any-return]
                           timeout=timeout + GRACE)
 
     def clear(self, timeout: float | None = None) -> None:

@@ -36,3 +36,49 @@ def trustingSSLContext(certPath: str) -> stdlibSSL.SSLContext:
     # self-signed one.
     context.verify_flags &= ~getattr(stdlibSSL, "VERIFY_X509_STRICT", 0)
     return context
+
+
+class TrustingClients:
+    """
+    What a test's clients need to trust a harness's server: its C{suite}'s
+    certificate (signed by the harness's local CA, C{suite.certPath}).
+    """
+
+    suite: Any
+
+    @property
+    def tlsCertificatePath(self) -> str:
+        """
+        The PEM file clients trust: the harness's local CA.
+        """
+        return self.suite.certPath  # type: ignore[no-any-return]
+
+    @property
+    def caFile(self) -> str:
+        """
+        The CA file that makes a client trust the server: C{requests}'
+        C{verify=}, C{SSL_CERT_FILE}.
+        """
+        return self.suite.certPath  # type: ignore[no-any-return]
+
+    @property
+    def tlsCertificate(self) -> ssl.Certificate:
+        """
+        The certificate to trust in a Twisted client
+        (C{optionsForClientTLS(host, trustRoot=harness.tlsCertificate)}).
+        """
+        return loadCertificate(self.suite.certPath)
+
+    def clientTLSOptions(self, hostname: str = "localhost") -> Any:
+        """
+        Twisted client TLS options that trust the server certificate (valid
+        for C{localhost}, C{127.0.0.1}, C{::1} and the harness's hostname).
+        """
+        return trustingTLSOptions(self.suite.certPath, hostname)
+
+    def sslContext(self) -> stdlibSSL.SSLContext:
+        """
+        A standard-library context (smtplib, poplib, imaplib) trusting the
+        server, with host name checking on.
+        """
+        return trustingSSLContext(self.suite.certPath)

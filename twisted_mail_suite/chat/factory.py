@@ -24,7 +24,7 @@ from ..events import NewMailEvent
 from ..identity.policy import AuthSession
 from ..identity.realm import MailSuitePortal
 from ..interfaces import IEventBus, IUserDatabase
-from ..net.admission import ConnectionBudget, ConnectionRegistry
+from ..net.admission import ConnectionBudget
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
@@ -84,9 +84,7 @@ class ChatFactory(ServerFactory):
         self.greeting = lines.system(f"welcome to the chat on {hostname}; /help lists the commands")
         self.hub = ChatHub(self.ownerOf, config.announce_limit)
         self.idle = IdleTracker(clock, config.idle_timeout, ChatProtocol.idleExpired)
-        self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget),
-            abandonGrace=ABANDON_GRACE)
+        self.manager = ConnectionManager.forSection(clock, config, budget, abandonGrace=ABANDON_GRACE)
         self._portal = portal
         self._users = users
         self._bus = bus

@@ -20,7 +20,8 @@ from zope.interface import implementer
 from ..config import IMAPConfig
 from ..events import NewMailEvent
 from ..interfaces import IEventBus
-from ..net.admission import ConnectionBudget, ConnectionRegistry
+from ..net.admission import ConnectionBudget
+from ..net.transport import idnaHost
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
@@ -54,15 +55,11 @@ class IMAPFactory(ServerFactory):
             other protocols (L{None}: only this factory's limits).
         """
         self.config = config
-        try:
-            self.hostname = hostname.encode("idna")
-        except UnicodeError:
-            self.hostname = hostname.encode("ascii", "replace")
+        self.hostname = idnaHost(hostname)
         self.portal = portal
         self.tls = tls
         self.clock = clock
-        self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget))
+        self.manager = ConnectionManager.forSection(clock, config, budget)
         self.idle = IdleTracker(clock, config.idle_timeout, methodcaller("idleExpired"))
         self._sessions: dict[str, set[Any]] = {}
         if bus is not None:

@@ -236,6 +236,16 @@ class ConnectionManager:
 
     log = Logger()
 
+    @classmethod
+    def forSection(cls, clock: IReactorTime, section: Any, budget: Any = None,
+                   abandonGrace: float = ABANDON_GRACE) -> ConnectionManager:
+        """
+        The manager for a protocol's config section (its C{max_connections}
+        and C{max_connections_per_ip}), within the process's C{budget}.
+        """
+        registry = ConnectionRegistry(section.max_connections, section.max_connections_per_ip, budget)
+        return cls(clock, registry, abandonGrace=abandonGrace)
+
     def __init__(self, clock: IReactorTime, registry: ConnectionRegistry,
                  abandonGrace: float = ABANDON_GRACE) -> None:
         self.clock = clock

@@ -12,7 +12,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, INegotiated, IReactorTime, ISSLTransport
 
-__all__ = ["CLOSE_GRACE", "LOCAL_PEER", "loseConnectionWithin", "peerHost", "isSecure", "setNoDelay"]
+__all__ = ["CLOSE_GRACE", "LOCAL_PEER", "idnaHost", "loseConnectionWithin", "peerHost", "isSecure", "setNoDelay"]
 
 # Seconds a closing connection has to take what was written to it.
 CLOSE_GRACE = 10.0   # seconds a closing client has to take its last output before it is aborted
@@ -74,3 +74,14 @@ def loseConnectionWithin(transport: Any, clock: IReactorTime, grace: float = CLO
         transport.unregisterProducer()
     transport.loseConnection()
     return clock.callLater(grace, transport.abortConnection)
+
+
+def idnaHost(hostname: str) -> bytes:
+    """
+    C{hostname} as it goes on the wire (IDNA; a name IDNA refuses with
+    its non-ASCII characters replaced).
+    """
+    try:
+        return hostname.encode("idna")
+    except UnicodeError:
+        return hostname.encode("ascii", "replace")

@@ -18,7 +18,8 @@ from twisted.internet.protocol import ServerFactory
 from zope.interface import implementer
 
 from ..config import POP3Config
-from ..net.admission import ConnectionBudget, ConnectionRegistry
+from ..net.admission import ConnectionBudget
+from ..net.transport import idnaHost
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
@@ -56,15 +57,11 @@ class POP3Factory(ServerFactory):
             other protocols (L{None}: only this factory's limits).
         """
         self.config = config
-        try:
-            self.hostname = hostname.encode("idna")
-        except UnicodeError:
-            self.hostname = hostname.encode("ascii", "replace")
+        self.hostname = idnaHost(hostname)
         self.portal = portal
         self.tls = tls
         self.clock = clock
-        self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget))
+        self.manager = ConnectionManager.forSection(clock, config, budget)
         self.idle = IdleTracker(clock, config.idle_timeout, methodcaller("idleExpired"))
         self._apopAllowed = apopAllowed
         self._apop: tuple[float, bool] | None = None

@@ -18,7 +18,8 @@ from zope.interface import implementer
 
 from ..config import SMTPConfig
 from ..delivery import DeliveryTarget
-from ..net.admission import ConnectionBudget, ConnectionRegistry
+from ..net.admission import ConnectionBudget
+from ..net.transport import idnaHost
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
@@ -64,8 +65,7 @@ class SMTPFactory(Factory):
         self.tls = tls
         self.clock = clock
         self.authRequired = authRequired
-        self.manager = ConnectionManager(
-            clock, ConnectionRegistry(config.max_connections, config.max_connections_per_ip, budget))
+        self.manager = ConnectionManager.forSection(clock, config, budget)
         self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"))
 
     def buildProtocol(self, addr: Any) -> SMTPServer:
@@ -88,6 +88,6 @@ def makeFactory(parts: SuiteParts, role: str) -> SMTPFactory:
     if role not in ROLES:
         raise ValueError(f"unknown SMTP role {role!r}")
     return SMTPFactory(
-        config=getattr(parts.config, role), hostname=parts.config.hostname.encode("idna"),
+        config=getattr(parts.config, role), hostname=idnaHost(parts.config.hostname),
         portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound), tls=parts.tls, clock=parts.clock,
         authRequired=role == "submission", budget=parts.budget)

@@ -2,11 +2,13 @@
 """
 Group commit: the fsyncs of concurrent commits, grouped.
 
-Messages are written in the reactor thread; a single job at a time in
-C{runBlocking} (a thread) does only fsyncs: first the files of every message
-written meanwhile (their writeback started together, so they share journal
-commits), then the folders of the messages named after the previous job
-(usually already carried by the files' journal commit).  Between jobs, the
+Messages are held (or spilled) in the reactor thread; a single job at a time
+in C{runBlocking} (a thread) writes the file of every message committed
+meanwhile (opening a file waits on its folder while a sync runs, so that is
+kept off the reactor thread), fsyncs them (their writeback started together,
+so they share journal commits), then the folders of the messages named
+after the previous job (usually already carried by the files' journal
+commit).  Between jobs, the
 reactor thread names the synced files.  One thread hop per batch, no other
 thread competing for the interpreter lock or the folder locks; a commit
 fires only after its file was synced, named and that folder synced.
@@ -30,8 +32,9 @@ _startWriteback = getattr(os, "posix_fadvise", None)   # DONTNEED starts writeba
 
 class ICommitJob(Interface):
     """
-    One message to make durable, in the steps L{GroupCommit} drives: every
-    step runs in the reactor thread, the fsyncs between them elsewhere.
+    One message to make durable, in the steps L{GroupCommit} drives:
+    L{prepare} runs in the commit thread with the fsyncs (nothing else
+    touches the job meanwhile), the other steps in the reactor thread.
     """
 
     def prepare() -> int:  # type: ignore[misc]
@@ -82,7 +85,7 @@ class GroupCommit:
     def __init__(self, runBlocking: Callable[..., Deferred], fsync: Callable[[int], None] = os.fsync) -> None:
         self.runBlocking = runBlocking
         self.fsync = fsync
-        self._written: list[tuple[Any, int, Deferred]] = []
+        self._written: list[tuple[Any, Deferred]] = []
         self._linked: list[tuple[Any, list[str], Deferred]] = []
         self._running = 0
         self._idle: list[Deferred] = []
@@ -95,12 +98,8 @@ class GroupCommit:
             L{ICommitJob.publish} created, once they and their folders are
             synced; or failing with what went wrong, nothing of it kept.
         """
-        try:
-            fd = job.prepare()
-        except BaseException:
-            return fail()
         d: Deferred = Deferred()
-        self._written.append((job, fd, d))
+        self._written.append((job, d))
         self._next()
         return d
 
@@ -125,27 +124,39 @@ class GroupCommit:
         written, self._written = self._written, []
         linked, self._linked = self._linked, []
         folders = sorted({os.path.dirname(path) for _, created, _ in linked for path in created})
-        self.runBlocking(self._sync, [fd for _, fd, _ in written], folders).addBoth(
+        self.runBlocking(self._sync, [job for job, _ in written], folders).addBoth(
             self._synced, written, linked, folders)
 
-    def _sync(self, fds: list[int], folders: list[str]) -> tuple[dict[str, BaseException], list]:
+    def _sync(self, jobs: list[ICommitJob], folders: list[str]) -> tuple[dict[str, BaseException], list]:
         """
-        Blocking: fsync the files, then the folders.
+        Blocking: write each job's file (L{ICommitJob.prepare}: opening a
+        file waits on its folder while a sync runs, so it is done here, off
+        the reactor thread), fsync the files, then the folders.
         """
         fsync = self.fsync
-        if len(fds) > 1 and _startWriteback is not None:
-            for fd in fds:
-                try:
-                    _startWriteback(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                except OSError:
-                    pass
+        fds: list[int | None] = []
         fileErrors: list[BaseException | None] = []
-        for fd in fds:
+        for job in jobs:
             try:
-                fsync(fd)
+                fds.append(job.prepare())
                 fileErrors.append(None)
             except BaseException as e:
+                fds.append(None)
                 fileErrors.append(e)
+        if len(fds) > 1 and _startWriteback is not None:
+            for fd in fds:
+                if fd is not None:
+                    try:
+                        _startWriteback(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    except OSError:
+                        pass
+        for index, fd in enumerate(fds):
+            if fd is None:
+                continue
+            try:
+                fsync(fd)
+            except BaseException as e:
+                fileErrors[index] = e
         folderErrors: dict[str, BaseException] = {}
         for folder in folders:
             try:
@@ -169,7 +180,7 @@ class GroupCommit:
                 d.errback(Failure(errors[0]))
             else:
                 d.callback([os.path.basename(path) for path in created])
-        for (job, fd, d), error in zip(written, fileErrors):
+        for (job, d), error in zip(written, fileErrors):
             if error is None:
                 try:
                     self._linked.append((job, job.publish(), d))

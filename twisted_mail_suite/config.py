@@ -14,6 +14,10 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from .convert import boolean as _bool
+from .convert import choice as _choice
+from .convert import fail as _fail
+from .convert import option as _opt
 from .errors import ConfigError
 from .relayconfig import RelayConfig
 
@@ -95,9 +99,6 @@ def checkEndpoint(description: str) -> None:
 
 # One converter per kind of value: (value, keyPath, source) -> value.
 
-def _fail(source: str, key: str, expected: str, value: object) -> ConfigError:
-    shown = f'"{value}"' if isinstance(value, str) else repr(value)
-    return ConfigError(source, key, f"expected {expected}, got {shown}")
 
 
 def _str(value: object, key: str, source: str) -> str:
@@ -110,10 +111,6 @@ def _optStr(value: object, key: str, source: str) -> str | None:
     return None if value is None else _str(value, key, source)
 
 
-def _bool(value: object, key: str, source: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(source, key, "true or false", value)
-    return value
 
 
 def _int(value: object, key: str, source: str) -> int:
@@ -168,16 +165,8 @@ def _aliases(value: object, key: str, source: str) -> Mapping[str, tuple[str, ..
     return result
 
 
-def _choice(*choices: str) -> Callable[[object, str, str], str]:
-    def convert(value: object, key: str, source: str) -> str:
-        if value not in choices:
-            raise _fail(source, key, " or ".join(choices), value)
-        return value  # type: ignore[return-value]
-    return convert
 
 
-def _opt(convert: Callable[..., Any], default: Any) -> Any:
-    return field(default=default, metadata={"convert": convert})
 
 
 def _section(cls: type) -> Any:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
+from .convert import boolean as _bool
+from .convert import choice as _choice
+from .convert import fail as _fail
+from .convert import option as _opt
 from .errors import ConfigError
 
 __all__ = ["RelayConfig", "parseDuration"]
@@ -20,9 +24,6 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def _fail(source: str, key: str, expected: str, value: object) -> ConfigError:
-    shown = f'"{value}"' if isinstance(value, str) else repr(value)
-    return ConfigError(source, key, f"expected {expected}, got {shown}")
 
 
 def parseDuration(value: object) -> float:
@@ -83,10 +84,6 @@ def _optPath(value: object, key: str, source: str) -> str | None:
     return value
 
 
-def _bool(value: object, key: str, source: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(source, key, "true or false", value)
-    return value
 
 
 def _port(value: object, key: str, source: str) -> int:
@@ -95,16 +92,8 @@ def _port(value: object, key: str, source: str) -> int:
     return value
 
 
-def _choice(*choices: str) -> Callable[[object, str, str], str]:
-    def convert(value: object, key: str, source: str) -> str:
-        if value not in choices:
-            raise _fail(source, key, " or ".join(choices), value)
-        return value  # type: ignore[return-value]
-    return convert
 
 
-def _opt(convert: Callable[..., Any], default: Any) -> Any:
-    return field(default=default, metadata={"convert": convert})
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,41 @@ def processTree(pid: int) -> list[int]:
     return tree
 
 
+def cpuSeconds(pid: int) -> float | None:
+    """
+    CPU time (user + system, every thread) used so far by C{pid} and its
+    descendants, with the children they reaped (C{utime}, C{stime},
+    C{cutime}, C{cstime} of C{/proc/PID/stat}), in seconds; None if
+    C{pid} is gone.  The difference of two readings is what the process
+    tree spent in between, whichever of its processes came and went.
+    """
+    ticks, seen = 0, False
+    for member in processTree(pid):
+        try:
+            with open(f"/proc/{member}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        ticks += sum(int(x) for x in fields[11:15])      # fields 14-17 of proc(5)
+        seen = True
+    return ticks / os.sysconf("SC_CLK_TCK") if seen else None
+
+
+def cpuPerOperation(before: float | None, after: float | None, operations: int | None) -> dict:
+    """
+    C{cpu_s} and C{cpu_us_per_msg} of a run, from two L{cpuSeconds} readings
+    and the operations it completed (empty if either is unknown).
+    """
+    if before is None or after is None:
+        return {}
+    spent = after - before
+    out = {"cpu_s": round(spent, 3)}
+    if operations:
+        out["cpu_us_per_msg"] = round(spent / operations * 1e6, 1)
+    return out
+
+
 def treePssKb(pid: int) -> int | None:
     """
     Proportional set size summed over C{pid}'s process tree (for servers

@@ -18,7 +18,9 @@ by r (A B, B A, ...), one target at a time while the others' clients idle.
         --target ngircd=127.0.0.1:6667:irc --clients 1000 --lines 150 --rate 50 --rounds 3 --procs 2
 
 Per target and round: deliveries/s, p50/p99/max latency, lost (expected
-M x (N-1) minus unique receipts), duplicates, disconnects.  Bounded by the
+M x (N-1) minus unique receipts), duplicates, disconnects; with C{--pid
+NAME=PID}, the server's CPU time over the round, per line delivered to one
+client and per line sent.  Bounded by the
 line count and by C{--max-seconds} per round.  Prints one JSON line.
 """
 from __future__ import annotations
@@ -34,7 +36,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import emit, log, millis, percentile, raiseFileLimit  # noqa: E402
+from common import cpuPerOperation, cpuSeconds, emit, log, millis, percentile, raiseFileLimit  # noqa: E402
 
 TOKEN = re.compile(rb"LT(\d+)\.(\d+)\.(\d+)Z")
 IRC_CHANNEL = "#bench"
@@ -273,9 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="per-client setup step (s)")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="wall-clock bound per round (s)")
     parser.add_argument("--settle", type=float, default=1.0, help="pause after setup (s)")
+    parser.add_argument("--pid", action="append", default=[], metavar="NAME=PID",
+                        help="a target's server process: its CPU per delivered line is measured (repeatable)")
     parser.add_argument("--label", default="")
     args = parser.parse_args(argv)
     targets = [Target(spec) for spec in args.target]
+    pids = {name: int(pid) for name, _, pid in (spec.partition("=") for spec in args.pid) if pid.isdigit()}
     context = multiprocessing.get_context("fork")
     share = -(-args.clients // args.procs)
     processes, pipes = [], []
@@ -307,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
         shift = roundNo % len(targets)
         for target in targets[shift:] + targets[:shift]:
             go = time.monotonic_ns() + 200_000_000
+            pid = pids.get(target.name)
+            cpuBefore = cpuSeconds(pid) if pid else None
             for pipe in pipes:
                 pipe.send(("go", target.name, roundNo, go))
             parts = [receive(pipe, args.max_seconds + args.drain * 3 + 30) for pipe in pipes]
@@ -326,6 +333,10 @@ def main(argv: list[str] | None = None) -> None:
                    "deliveries_per_s": round(unique / span, 1) if span else 0.0,
                    "p50_ms": millis(percentile(ordered, 50)), "p99_ms": millis(percentile(ordered, 99)),
                    "max_ms": millis(ordered[-1] if ordered else None)}
+            # per message = per line delivered to one client (the server's work is the fan-out)
+            run.update(cpuPerOperation(cpuBefore, cpuSeconds(pid) if pid else None, unique))
+            if "cpu_s" in run and args.lines:
+                run["cpu_us_per_line"] = round(run["cpu_s"] / args.lines * 1e6, 1)
             log(f"loadchat {target.name} round {roundNo}: p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms "
                 f"lost {run['lost']} disconnects {run['disconnects']}")
             runs.append(run)

@@ -82,18 +82,27 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def smtpTables(records: list[dict]) -> str:
     names = targetsOf(records, "smtp")
     anchors = [t for t in names if t != "ours"]
-    rows, latency = [], []
+    rows, latency, cpu = [], [], []
     for cell in cells(records, "smtp"):
         ours = med(records, "smtp", cell, "ours", "msgs_per_s")
         rows.append([cell] + [spread(records, "smtp", cell, t, "msgs_per_s") for t in names]
                     + [ratio(ours, med(records, "smtp", cell, a, "msgs_per_s")) for a in anchors])
         latency.append([cell] + [f"{fmt(med(records, 'smtp', cell, t, 'p50_ms'))} / "
                                  f"{fmt(med(records, 'smtp', cell, t, 'p99_ms'))}" for t in names])
+        oursCPU = med(records, "smtp", cell, "ours", "cpu_us_per_msg")
+        cpu.append([cell] + [spread(records, "smtp", cell, t, "cpu_us_per_msg") for t in names]
+                   + [ratio(oursCPU, med(records, "smtp", cell, a, "cpu_us_per_msg")) for a in anchors])
     return ("Messages per second accepted (median [min..max] of the repeats), and ours ÷ each anchor "
             "(> 1: ours is faster):\n\n"
             + table(["cell"] + names + [f"ours ÷ {a}" for a in anchors], rows)
             + "\n\nLatency per message, p50 / p99 in ms (medians of the repeats):\n\n"
-            + table(["cell"] + names, latency))
+            + table(["cell"] + names, latency)
+            + "\n\n" + CPU_NOTE + ", and ours ÷ each anchor (< 1: ours costs less):\n\n"
+            + table(["cell"] + names + [f"ours ÷ {a}" for a in anchors], cpu))
+
+
+CPU_NOTE = ("Server CPU per message in µs (user + system time of the server's process tree, all threads, "
+            "from /proc/PID/stat before and after the run, ÷ messages done; median [min..max])")
 
 
 def pop3Tables(records: list[dict]) -> str:
@@ -108,11 +117,13 @@ def pop3Tables(records: list[dict]) -> str:
                          fmt(med(records, "pop3", cell, t, "mb_per_s")),
                          f"{fmt(med(records, 'pop3', cell, t, 'retr_p50_ms'))} / "
                          f"{fmt(med(records, 'pop3', cell, t, 'retr_p99_ms'))}",
+                         spread(records, "pop3", cell, t, "cpu_us_per_msg"),
                          "" if t == "ours" else ratio(ours, med(records, "pop3", cell, t, "msgs_per_s"))])
     if rows:
         out.append("All users fetched in parallel (USER/PASS, LIST, RETR all, QUIT; nothing deleted), "
-                   "every server on the same Maildirs:\n\n"
-                   + table(["cell", "server", "msgs/s", "MB/s", "RETR p50 / p99 ms", "ours ÷ this"], rows))
+                   "every server on the same Maildirs; CPU µs/msg as for SMTP:\n\n"
+                   + table(["cell", "server", "msgs/s", "MB/s", "RETR p50 / p99 ms", "CPU µs/msg", "ours ÷ this"],
+                           rows))
     rows = []
     for cell in cells(records, "pop3-big"):
         for t in targetsOf(records, "pop3-big"):
@@ -136,13 +147,14 @@ def imapTables(records: list[dict]) -> str:
                          fmt(med(records, "imap", cell, t, "mb_per_s")),
                          f"{fmt(med(records, 'imap', cell, t, 'list_p50_ms'))} / "
                          f"{fmt(med(records, 'imap', cell, t, 'bodies_p50_ms'))}",
+                         spread(records, "imap", cell, t, "cpu_us_per_msg"),
                          "" if t == "ours" else ratio(ours, med(records, "imap", cell, t, "msgs_per_s"))])
     if rows:
         out.append("All users at once: LOGIN, SELECT INBOX, FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE), "
                    "UID FETCH 1:* BODY.PEEK[], LOGOUT; every server on the same Maildirs; msgs/s counts "
                    "bodies read:\n\n"
                    + table(["cell", "server", "msgs/s", "MB/s", "list p50 / bodies p50 ms (per session)",
-                            "ours ÷ this"], rows))
+                            "CPU µs/msg", "ours ÷ this"], rows))
     rows = [[r["cell"], r["target"], fmt(r["result"].get("idle_p50_ms")), fmt(r["result"].get("idle_max_ms")),
              str(r["result"].get("rounds", "—"))] for r in records if r["scenario"] == "imap-idle"]
     if rows:
@@ -167,7 +179,8 @@ def chatTables(records: list[dict]) -> str:
             disconnects = max((r.get("disconnects", 0) or 0 for r in found), default=0)
             p50, p99 = med(records, "chat", cell, t, "p50_ms"), med(records, "chat", cell, t, "p99_ms")
             row = [cell, t, spread(records, "chat", cell, t, "p50_ms"), spread(records, "chat", cell, t, "p99_ms"),
-                   fmt(med(records, "chat", cell, t, "deliveries_per_s")), str(lost), str(disconnects)]
+                   fmt(med(records, "chat", cell, t, "deliveries_per_s")),
+                   spread(records, "chat", cell, t, "cpu_us_per_msg"), str(lost), str(disconnects)]
             if t == "ours" and "ngircd" in names:
                 row += [ratio(p50, med(records, "chat", cell, "ngircd", "p50_ms")),
                         ratio(p99, med(records, "chat", cell, "ngircd", "p99_ms"))]
@@ -176,8 +189,9 @@ def chatTables(records: list[dict]) -> str:
             rows.append(row)
     return ("One sender, paced; the other clients of the room receive every line. Latency = send → "
             "receipt (ms, median [min..max] over the rounds); lost and disconnects summed over the rounds; "
-            "ours ÷ ngircd for latency (< 1: ours is faster):\n\n"
-            + table(["cell", "server", "p50 ms", "p99 ms", "deliveries/s", "lost", "disconnects",
+            "ours ÷ ngircd for latency (< 1: ours is faster); CPU µs per line delivered to one client "
+            "(the server's CPU over its round ÷ deliveries):\n\n"
+            + table(["cell", "server", "p50 ms", "p99 ms", "deliveries/s", "CPU µs/delivery", "lost", "disconnects",
                      "p50 ours ÷ ngircd", "p99 ours ÷ ngircd"], rows))
 
 
@@ -217,7 +231,7 @@ def idleTables(records: list[dict]) -> str:
 def targetsMet(records: list[dict], judge: bool = True) -> list[tuple[str, str, str, str]]:
     """
     (issue, target, status, figures) for every benchmark target of issues 3,
-    4, 5 and 16; with C{judge=False} (a quick run's tiny counts) none is called met
+    4, 5, 16 and 17; with C{judge=False} (a quick run's tiny counts) none is called met
     or missed.
     """
     out: list[tuple[str, str, str, str]] = []
@@ -305,7 +319,38 @@ def targetsMet(records: list[dict], judge: bool = True) -> list[tuple[str, str, 
               f"{'served' if (x.get('probe') or {}).get('served') else 'NOT served'} (fd limit {x.get('fd_limit')})")
     else:
         check("#5 chat", "10,000 idle chat clients held", None, "", "10,000 runs without --quick")
+    speedTargets(records, check, throughput)
     return out
+
+
+def speedTargets(records: list[dict], check: Any, throughput: Any) -> None:
+    """
+    The targets of issue 17 (speed and memory) beside those of the protocol issues.
+    """
+    throughput("1 KiB c=1 reuse", "twisted", 1.0, "#17 speed", "1 KiB, c=1: ≥ 1.0× Twisted mail (msgs/s)")
+    parts, verdict = [], []
+    for cell in cells(records, "smtp"):
+        mine, theirs = (med(records, "smtp", cell, t, "cpu_us_per_msg") for t in ("ours", "twisted"))
+        if cell.startswith("1 KiB") and mine and theirs:
+            parts.append(f"{cell}: {fmt(mine)} / {fmt(theirs)} µs → {mine / theirs:.2f}×")
+            verdict.append(mine <= 0.67 * theirs)
+    check("#17 speed", "1 KiB: server CPU per message ≤ 0.67× Twisted mail's (every cell)",
+          all(verdict) if verdict else None, "; ".join(parts), "no 1 KiB run of ours and Twisted with CPU figures")
+
+    def perConnection(protocol: str, target: str) -> float | None:
+        found = next((r["result"] for r in records if r["scenario"] == "idle" and r["cell"] == protocol
+                      and r["target"] == target), {})
+        return found.get("kb_per_conn")
+
+    for protocol in ("smtp", "pop3"):
+        mine, theirs = perConnection(protocol, "ours"), perConnection(protocol, "twisted")
+        check("#17 speed", f"KiB per idle {protocol.upper()} connection ≤ Twisted's",
+              (mine <= theirs) if mine is not None and theirs is not None else None,
+              f"ours {fmt(mine)} KiB, Twisted {fmt(theirs)} KiB" if mine is not None and theirs is not None else "",
+              "no idle run of ours and Twisted")
+    mine = perConnection("chat", "ours")
+    check("#17 speed", "KiB per idle chat connection ≤ 1.3", (mine <= 1.3) if mine is not None else None,
+          f"ours {fmt(mine)} KiB" if mine is not None else "", "no idle run")
 
 
 # -- the machine -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import profiles
 import targets as T
-from common import lastJSONLine, log, median
+from common import cpuPerOperation, cpuSeconds, lastJSONLine, log, median
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMTP_USERS = ["joe"]
@@ -131,16 +131,22 @@ class Bench:
                    cellName: Callable[[Any], str], run: Callable[[Any, str, T.Server], dict],
                    after: Callable[[str, T.Server], None] | None = None) -> None:
         """
-        Every cell, C{plan.repeats} times, the targets in rotated order.
+        Every cell, C{plan.repeats} times, the targets in rotated order;
+        each result gets the server's CPU time over the run (its process
+        tree, from C{/proc}) and per message (L{cpuPerOperation}).
         """
         for cell in cells:
             for repeat in range(self.plan.repeats):
                 shift = repeat % len(servers)
                 for name, server in servers[shift:] + servers[:shift]:
+                    before = cpuSeconds(server.pid)
                     result = run(cell, name, server)
+                    result.update(cpuPerOperation(before, cpuSeconds(server.pid),
+                                                  result.get("ok", result.get("messages"))))
                     self.add(scenario, cellName(cell), name, repeat, result)
                     log(f"run: {scenario} {cellName(cell)} #{repeat} {name}: " + ", ".join(
-                        f"{k} {result[k]}" for k in ("msgs_per_s", "p50_ms", "p99_ms", "error") if k in result))
+                        f"{k} {result[k]}" for k in ("msgs_per_s", "p50_ms", "p99_ms", "cpu_us_per_msg", "error")
+                        if k in result))
                     if after is not None:
                         after(name, server)
 
@@ -370,7 +376,8 @@ def chat(bench: Bench) -> None:
         args = ["-n", clients, "-m", lines, "--rate", rate, "--rounds", rounds, "--procs", procs,
                 "--max-seconds", plan.runSeconds, "--settle", plan.settle, "--label", label]
         for spec in specs:
-            args += ["--target", spec]
+            name = spec.partition("=")[0]
+            args += ["--target", spec, "--pid", f"{name}={dict(servers)[name].pid}"]
         # setup of 1000 IRC clients takes ngircd up to a minute
         return bench.tool("loadchat.py", args, timeout=(plan.runSeconds + 20) * rounds * len(specs) + clients * 0.2 + 180)
 

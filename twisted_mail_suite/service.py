@@ -35,7 +35,7 @@ from .pop3.locks import MaildropLocks
 from .reactor import globalReactor
 from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker
 from .relay.service import RelayService, sendMail
-from .store.maildir import MaildirStore
+from .store.maildir import CommitThread, MaildirStore
 from .store.notifying import NotifyingStore
 
 __all__ = ["ListenerService", "MailSuiteService", "makeService"]
@@ -161,13 +161,13 @@ class MailSuiteService(MultiService):
         self.clock = clock if clock is not None else reactor
         self.bus = bus if bus is not None else EventBus()
         # Password hashing and users-file reading get their own bounded pool,
-        # started first and stopped last; the store's fsyncs keep the reactor's.
+        # started first and stopped last; the store's commits have a thread of their own.
         self.authWorkers = AuthWorkers(reactor, config.auth.hash_threads)
         self.authWorkers.setServiceParent(self)
         relayBlocking = runInThread            # the queue's fsyncs: as given (tests), else the reactor's pool
         runInThread = runInThread or self.authWorkers.runInThread
         self.store = NotifyingStore(store if store is not None else MaildirStore(
-            config.mailDir, runBlocking=inThreadPool(reactor)), self.bus)
+            config.mailDir, runBlocking=CommitThread(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
         self.users = users if users is not None else PasswdFile(config.usersFile, runInThread)
         self.portal = makePortal(config, self.users, self.clock, runInThread)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet import defer, endpoints, reactor
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import INegotiated, ISSLTransport
 from twisted.internet.protocol import Factory, Protocol
@@ -13,11 +14,11 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOProtocol
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import directlyProvides
 
 from twisted_mail_suite.net.transport import (
-    CLOSE_GRACE, LOCAL_PEER, isSecure, loseConnectionWithin, peerHost, setNoDelay)
+    CLOSE_GRACE, LOCAL_PEER, directSocket, isSecure, loseConnectionWithin, peerHost, sendAtOnce, setNoDelay)
 
 
 class NoDelayTransport(StringTransport):
@@ -210,3 +211,93 @@ class LoseConnectionWithinTests(SynchronousTestCase):
         transport.registerProducer(object(), True)
         loseConnectionWithin(transport, clock, 1.0, producer=True)
         self.assertIsNone(transport.producer)
+
+
+class TakesSome:
+    """
+    A socket whose C{send} takes C{take} octets, or raises C{error}.
+    """
+
+    def __init__(self, take: int = 0, error: Exception | None = None) -> None:
+        self.take, self.error = take, error
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        if self.error is not None:
+            raise self.error
+        self.sent.append(data[:self.take])
+        return min(self.take, len(data))
+
+
+class SendAtOnceTests(SynchronousTestCase):
+    """
+    L{sendAtOnce} writes to the socket, and what it does not take to the
+    transport, after which writes must go through the transport.
+    """
+
+    def test_all(self) -> None:
+        transport, sock = StringTransport(), TakesSome(take=100)
+        self.assertTrue(sendAtOnce(sock, transport, b"250 OK\r\n"))  # type: ignore[arg-type]
+        self.assertEqual(sock.sent, [b"250 OK\r\n"])
+        self.assertEqual(transport.value(), b"")
+
+    def test_part(self) -> None:
+        transport, sock = StringTransport(), TakesSome(take=3)
+        self.assertFalse(sendAtOnce(sock, transport, b"250 OK\r\n"))  # type: ignore[arg-type]
+        self.assertEqual(sock.sent, [b"250"])
+        self.assertEqual(transport.value(), b" OK\r\n")
+
+    def test_wouldBlock(self) -> None:
+        transport, sock = StringTransport(), TakesSome(error=BlockingIOError(11, "would block"))
+        self.assertFalse(sendAtOnce(sock, transport, b"250 OK\r\n"))  # type: ignore[arg-type]
+        self.assertEqual(transport.value(), b"250 OK\r\n")
+
+
+class DirectSocketTests(TestCase):
+    """
+    Only a plain TCP server transport is written to directly.
+    """
+
+    def test_others(self) -> None:
+        """
+        A test transport and a TLS transport have no direct socket.
+        """
+        self.assertIsNone(directSocket(StringTransport()))
+        tls = StringTransport()
+        directlyProvides(tls, ISSLTransport)
+        self.assertIsNone(directSocket(tls))
+
+    @defer.inlineCallbacks
+    def test_tcp(self):  # type: ignore[no-untyped-def]
+        """
+        A TCP server transport's socket takes bytes at once, and the client
+        reads them before anything the transport writes after them.
+        """
+        found: list[Any] = []
+
+        class Server(Protocol):
+            def connectionMade(self) -> None:
+                sock = directSocket(self.transport)
+                found.append(sock)
+                if sock is not None and sendAtOnce(sock, self.transport, b"first "):
+                    self.transport.write(b"second")
+                self.transport.loseConnection()
+
+        received: defer.Deferred = defer.Deferred()
+
+        class Client(Protocol):
+            data = b""
+
+            def dataReceived(self, data: bytes) -> None:
+                self.data += data
+
+            def connectionLost(self, reason: Any = None) -> None:
+                received.callback(self.data)
+
+        port = reactor.listenTCP(0, Factory.forProtocol(Server), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        yield endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(
+            Factory.forProtocol(Client))
+        data = yield received
+        self.assertIsNotNone(found[0])
+        self.assertEqual(data, b"first second")

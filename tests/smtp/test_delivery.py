@@ -165,6 +165,23 @@ class LocalDeliveryTests(SynchronousTestCase):
             self.assertNotIn(b"ESMTPSA", field.replace(b"?with?ESMTPSA?", b""))
             self.assertEqual(field.count(b";"), 1)
 
+    def test_receivedKeptPerSession(self) -> None:
+        """
+        The session's clauses are built once and reused while the EHLO
+        name, peer, TLS and protocol stay the same; the C{for} clause is
+        each message's own, and a new EHLO name makes a new field.
+        """
+        helo = (b"mail.example.org", b"192.0.2.7")
+        first = self.avatar.receivedHeader(helo, b"a@b.test", [b"alice@example.test"])
+        second = self.avatar.receivedHeader(helo, b"a@b.test", [b"bob@example.test"])
+        self.assertEqual(first.split(b"\r\n\tfor")[0], second.split(b"\r\n\tfor")[0])
+        self.assertIn(b"for <bob@example.test>", second)
+        self.assertNotIn(b"for <", self.avatar.receivedHeader(helo, b"a@b.test", []))
+        other = self.avatar.receivedHeader((b"other.example.org", b"192.0.2.7"), b"a@b.test", [])
+        self.assertTrue(other.startswith(b"Received: from other.example.org ([192.0.2.7])"), other)
+        withTLS = self.avatar.receivedField((b"other.example.org", b"192.0.2.7"), b"a@b.test", [], "TLS", "ESMTP")
+        self.assertIn(b"(using TLS)", withTLS)
+
     def test_receivedFromEightBit(self) -> None:
         """
         8-bit and control octets of the EHLO name never reach the field.

@@ -96,3 +96,19 @@ class LayoutTests(SynchronousTestCase):
         Unique names differ from one call to the next.
         """
         self.assertNotEqual(self.layout.newUnique(), self.layout.newUnique())
+
+    def test_uniqueNamesThisProcess(self) -> None:
+        """
+        A unique name carries the process's ID, a forked child's its own.
+        """
+        self.assertIn(f"P{os.getpid()}Q", self.layout.newUnique())
+        readEnd, writeEnd = os.pipe()
+        child = os.fork()
+        if child == 0:                                  # pragma: no cover (the child)
+            os.write(writeEnd, self.layout.newUnique().encode())
+            os._exit(0)
+        os.close(writeEnd)
+        name = os.read(readEnd, 1000).decode()
+        os.close(readEnd)
+        os.waitpid(child, 0)
+        self.assertIn(f"P{child}Q", name)

@@ -248,8 +248,9 @@ class GroupCommitTests(SynchronousTestCase):
     def test_batched(self) -> None:
         """
         Commits made while a job runs are synced together by the next job:
-        their files in one job (after the folder entry of the commit
-        before), their folder once in the job after.
+        their files, then their folder once; none fires before its job is
+        done, and the reactor thread does no file-system step (the job does
+        them all, here when L{runJob} runs it).
         """
         first = self.store.beginDelivery(["alice"])
         first.write(MESSAGE)
@@ -260,15 +261,17 @@ class GroupCommitTests(SynchronousTestCase):
             delivery.write(MESSAGE)
             others.append(delivery.commit())
         self.assertEqual(len(self.jobs), 1)
-        self.runJob()                          # first's file
-        self.assertNoResult(d1)
-        self.runJob()                          # the three files, then first's folder
+        self.assertEqual(os.listdir(os.path.join(self.root, "alice", "new")), [])
+        self.runJob()                          # first's file and folder
         self.successResultOf(d1)
         self.assertEqual([self.assertNoResult(d) for d in others], [None] * 3)
-        self.runJob()                          # the three entries' folder, once
+        self.assertEqual(self.synced, ["file", "dir"])
+        self.assertEqual(len(self.jobs), 1)
+        self.runJob()                          # the three files, then their folder once
         for d in others:
             self.successResultOf(d)
-        self.assertEqual(self.synced, ["file", "file", "file", "file", "dir", "dir"])
+        self.assertEqual(self.synced, ["file", "dir", "file", "file", "file", "dir"])
+        self.assertEqual(self.jobs, [])
         self.assertEqual(len(self.successResultOf(self.store.listMessages("alice"))), 4)
         self.assertEqual(os.listdir(os.path.join(self.root, "alice", "tmp")), [])
 
@@ -281,7 +284,6 @@ class GroupCommitTests(SynchronousTestCase):
         delivery = self.store.beginDelivery(["alice", "bob"])
         delivery.write(MESSAGE)
         d = delivery.commit()
-        self.runJob()
         self.runJob()
         self.assertEqual(len(self.successResultOf(d)), 2)
         for user in ("alice", "bob"):

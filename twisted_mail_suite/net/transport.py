@@ -2,17 +2,21 @@
 """
 Facts about a connection's transport, asked the same way by every protocol:
 who is on the other end, is the channel encrypted, and "send small replies
-at once" (TCP_NODELAY); and the one rule for closing it: after the last
-reply, a peer that does not read is cut off after a grace
-(L{loseConnectionWithin}).
+at once" (TCP_NODELAY, and L{directSocket}/L{sendAtOnce}: a reply written
+to the socket in the call that makes it, not one reactor turn later); and
+the one rule for closing it: after the last reply, a peer that does not
+read is cut off after a grace (L{loseConnectionWithin}).
 """
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall, INegotiated, IReactorTime, ISSLTransport
 
-__all__ = ["CLOSE_GRACE", "LOCAL_PEER", "idnaHost", "loseConnectionWithin", "peerHost", "isSecure", "setNoDelay"]
+__all__ = ["CLOSE_GRACE", "LOCAL_PEER", "directSocket", "idnaHost", "loseConnectionWithin", "peerHost", "isSecure",
+           "sendAtOnce", "setNoDelay"]
 
 # Seconds a closing connection has to take what was written to it.
 CLOSE_GRACE = 10.0   # seconds a closing client has to take its last output before it is aborted
@@ -55,6 +59,44 @@ def setNoDelay(transport: Any) -> None:
         setTcpNoDelay(True)
     except (NotImplementedError, OSError):
         pass
+
+
+def directSocket(transport: Any) -> socket.socket | None:
+    """
+    The socket of a plain TCP server transport, which L{sendAtOnce} may
+    write to directly; L{None} for anything else (TLS, a UNIX socket, a
+    wrapper that sees the bytes, a test transport), which is written to
+    through its C{write} only.
+
+    A transport's C{write} only buffers: the bytes go out in a later
+    reactor turn, after the reactor was asked to watch the socket for
+    writing and before it is told to stop (two C{epoll_ctl}s and one more
+    turn per reply).  A lockstep client waits for every reply, so each
+    one costs that turn.  Stop writing directly before starting TLS.
+    """
+    if type(transport) is not tcp.Server or isSecure(transport):
+        return None
+    return transport.getHandle()  # type: ignore[no-any-return]
+
+
+def sendAtOnce(sock: socket.socket, transport: Any, data: bytes) -> bool:
+    """
+    Write C{data} to C{sock} now; what it does not take (a full socket
+    buffer, an error) goes through C{transport.write}, behind which every
+    later write must then queue too.
+
+    @param sock: L{directSocket}C{(transport)}, and nothing may be waiting
+        in C{transport}'s buffer: every earlier write went out at once.
+    @return: whether the next write may go at once too.
+    """
+    try:
+        sent = sock.send(data)
+    except OSError:
+        sent = 0        # would block, or the connection broke: the transport finds out and reports it
+    if sent == len(data):
+        return True
+    transport.write(data[sent:])
+    return False
 
 
 def loseConnectionWithin(transport: Any, clock: IReactorTime, grace: float = CLOSE_GRACE,

@@ -38,7 +38,8 @@ from ..errors import DeliveryFailed, ProtocolError
 from ..net.admission import Refusal, Ticket
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle
-from ..net.transport import CLOSE_GRACE, isSecure, loseConnectionWithin, peerHost, setNoDelay
+from ..net.transport import (CLOSE_GRACE, directSocket, isSecure, loseConnectionWithin, peerHost, sendAtOnce,
+                             setNoDelay)
 from .adapter import smtpDelivery
 from .data import MessageWriter, deliveryFailure
 from .delivery import ISMTPDelivery
@@ -116,7 +117,7 @@ class SMTPConnection(Protocol):
     closeGrace = CLOSE_GRACE
 
     __slots__ = ("factory", "peerHost", "secure", "_lifecycle", "_ticket", "_wire", "_core", "_session",
-                 "_writer", "_avatar", "_logout", "_authSession", "_closeTimer")
+                 "_writer", "_avatar", "_logout", "_authSession", "_closeTimer", "_socket")
 
     def __init__(self, factory: SMTPContext) -> None:
         self.factory = factory
@@ -132,6 +133,7 @@ class SMTPConnection(Protocol):
         self._logout: Callable[[], object] | None = None
         self._authSession: Any = None
         self._closeTimer: Any = None
+        self._socket: Any = None                    # replies are sent on it at once (see _write)
 
     # Connection life.
 
@@ -149,17 +151,19 @@ class SMTPConnection(Protocol):
             transport.loseConnection()
             return
         self._ticket = admitted
+        self._socket = directSocket(transport)
         transport.registerProducer(self, True)
         self._authSession = context.portal.session(self.peerHost, self.secure)
         self._useAnonymousAvatar()
         context.idle.touch(self)
-        transport.write(b"220 " + context.hostname + b" ESMTP twisted-mail-suite ready\r\n")
+        self._write(b"220 " + context.hostname + b" ESMTP twisted-mail-suite ready\r\n")
 
     def dataReceived(self, data: bytes) -> None:
         self._wire.dataReceived(data)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._lifecycle.lost()                      # first: a step answered from here on writes nothing
+        self._socket = None
         self._wire.stop()
         timer, self._closeTimer = self._closeTimer, None
         if timer is not None and timer.active():
@@ -322,11 +326,30 @@ class SMTPConnection(Protocol):
         return reply
 
     def _reply(self, reply: bytes) -> None:
-        self.transport.write(reply + b"\r\n")
+        self._write(reply + b"\r\n")
         if isinstance(reply, Final) and self._lifecycle.close():
+            self._socket = None
             self._wire.stop()
             self._closeTimer = loseConnectionWithin(self.transport, self.factory.clock, self.closeGrace,
                                                     producer=True)
+
+    def _write(self, data: bytes) -> None:
+        """
+        Every byte the server sends goes through here: on a plain TCP
+        connection straight to the socket (L{sendAtOnce}), until the socket
+        once does not take it all; else through the transport.
+        """
+        sock = self._socket
+        if sock is None:
+            self.transport.write(data)
+        elif not sendAtOnce(sock, self.transport, data):
+            self._socket = None
+
+    def stopDirectWrites(self) -> None:
+        """
+        From now on write through the transport only (before it starts TLS).
+        """
+        self._socket = None
 
     # IPushProducer, called by the transport.
 

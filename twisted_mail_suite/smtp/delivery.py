@@ -208,6 +208,7 @@ class LocalDelivery:
         self.user = user
         self.router = router if router is not None else Router.fromConfig(config, users)
         self._target = target if target is not None else DeliveryTarget(store)
+        self._receivedLead: tuple[tuple, str] | None = None
 
     def route(self, address: str, relay: bool = False) -> Any:
         """
@@ -297,6 +298,21 @@ class LocalDelivery:
         (C{from [192.0.2.7] ([192.0.2.7] helo=x?authenticated?as?bob?)}).
         """
         heloName, peer = helo
+        key = (heloName, peer, tls, protocol)
+        cached = self._receivedLead
+        if cached is None or cached[0] != key:
+            cached = self._receivedLead = (key, self._receivedLeadFor(heloName, peer, tls, protocol))
+        lead = cached[1]
+        if len(recipients) == 1:
+            lead += f"\r\n\tfor <{_addressText(recipients[0])}>"
+        return (lead + f";\r\n\t{_now()}").encode("utf-8", "replace")
+
+    def _receivedLeadFor(self, heloName: object, peer: object, tls: str | None, protocol: str) -> str:
+        """
+        The clauses of the C{Received:} field that stay the same for the
+        whole session (up to C{with}), built at its first message and kept
+        (L{_receivedLead}).
+        """
         name = neuterHelo(heloName if isinstance(heloName, bytes) else str(heloName).encode("utf-8"))
         peer = peer.decode("ascii", "replace") if isinstance(peer, bytes) else str(peer)
         with_ = protocol + ("S" if tls else "") + ("A" if self.user else "")
@@ -311,10 +327,7 @@ class LocalDelivery:
         if self.user:
             parts.append(f"(authenticated as {self.user})")
         parts.append(f"by {self.config.hostname} (twisted-mail-suite) with {with_}")
-        if len(recipients) == 1:
-            parts.append(f"for <{_addressText(recipients[0])}>")
-        header = "Received: " + "\r\n\t".join(parts) + f";\r\n\t{_now()}"
-        return header.encode("utf-8", "replace")
+        return "Received: " + "\r\n\t".join(parts)
 
     def validateFrom(self, helo: tuple, origin: object) -> object:
         """

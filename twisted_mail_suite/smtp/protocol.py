@@ -236,6 +236,7 @@ class SMTPServer(SMTPConnection):
         self._session.startTLS()
         self._reply(b"220 2.0.0 Ready to start TLS")
         self._wire.discard()
+        self.stopDirectWrites()
         self.transport.startTLS(options)
         self.secure = True
         self._authSession = self.factory.portal.session(self.peerHost, True)

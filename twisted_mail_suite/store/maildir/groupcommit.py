@@ -3,15 +3,15 @@
 Group commit: the fsyncs of concurrent commits, grouped.
 
 Messages are held (or spilled) in the reactor thread; a single job at a time
-in C{runBlocking} (a thread) writes the file of every message committed
-meanwhile (opening a file waits on its folder while a sync runs, so that is
-kept off the reactor thread), fsyncs them (their writeback started together,
-so they share journal commits), then the folders of the messages named
-after the previous job (usually already carried by the files' journal
-commit).  Between jobs, the
-reactor thread names the synced files.  One thread hop per batch, no other
-thread competing for the interpreter lock or the folder locks; a commit
-fires only after its file was synced, named and that folder synced.
+in C{runBlocking} (a thread) does every file-system step of the messages
+committed meanwhile: writes each one's file (L{ICommitJob.prepare}), fsyncs
+them (their writeback started together, so they share journal commits),
+names them (L{ICommitJob.publish}: link or rename into C{new/}), then
+fsyncs each folder named into once.  The reactor thread only hands the
+batch over and fires the Deferreds: one thread hop per batch and no file
+system call (an open or a link waits on its folder while a sync runs).
+A commit fires only after its file was synced, named and that folder
+synced.
 
 What is committed is anything providing L{ICommitJob}: this module knows
 nothing of Maildir messages.
@@ -32,9 +32,8 @@ _startWriteback = getattr(os, "posix_fadvise", None)   # DONTNEED starts writeba
 
 class ICommitJob(Interface):
     """
-    One message to make durable, in the steps L{GroupCommit} drives:
-    L{prepare} runs in the commit thread with the fsyncs (nothing else
-    touches the job meanwhile), the other steps in the reactor thread.
+    One message to make durable, in the steps L{GroupCommit} drives, all of
+    them in the commit thread (nothing else touches the job meanwhile).
     """
 
     def prepare() -> int:  # type: ignore[misc]
@@ -76,7 +75,7 @@ def syncDirectory(path: str, fsync: Callable[[int], None]) -> None:
 class GroupCommit:
     """
     @param runBlocking: runs a blocking function, returning a Deferred
-        (C{deferToThread}, or L{runSynchronously} in tests).
+        (a L{CommitThread}, C{deferToThread}, or L{runSynchronously} in tests).
     @param fsync: the fsync function (replaceable, to inject failures).
     """
 
@@ -85,8 +84,7 @@ class GroupCommit:
     def __init__(self, runBlocking: Callable[..., Deferred], fsync: Callable[[int], None] = os.fsync) -> None:
         self.runBlocking = runBlocking
         self.fsync = fsync
-        self._written: list[tuple[Any, Deferred]] = []
-        self._linked: list[tuple[Any, list[str], Deferred]] = []
+        self._waiting: list[tuple[Any, Deferred]] = []
         self._running = 0
         self._idle: list[Deferred] = []
 
@@ -99,50 +97,49 @@ class GroupCommit:
             synced; or failing with what went wrong, nothing of it kept.
         """
         d: Deferred = Deferred()
-        self._written.append((job, d))
-        self._next()
+        self._waiting.append((job, d))
+        if not self._running:
+            self._next()
         return d
 
     def whenIdle(self) -> Deferred:
         """
         @return: a Deferred firing once no commit is in flight.
         """
-        if not (self._running or self._written or self._linked):
+        if not (self._running or self._waiting):
             return succeed(None)
         d: Deferred = Deferred()
         self._idle.append(d)
         return d
 
     def _next(self) -> None:
-        if self._running >= self.JOBS or not (self._written or self._linked):
+        if self._running >= self.JOBS or not self._waiting:
             if not self._running and self._idle:
                 waiting, self._idle = self._idle, []
                 for d in waiting:
                     d.callback(None)
             return
         self._running += 1
-        written, self._written = self._written, []
-        linked, self._linked = self._linked, []
-        folders = sorted({os.path.dirname(path) for _, created, _ in linked for path in created})
-        self.runBlocking(self._sync, [job for job, _ in written], folders).addBoth(
-            self._synced, written, linked, folders)
+        batch, self._waiting = self._waiting, []
+        self.runBlocking(self._sync, [job for job, _ in batch]).addBoth(self._synced, batch)
 
-    def _sync(self, jobs: list[ICommitJob], folders: list[str]) -> tuple[dict[str, BaseException], list]:
+    def _sync(self, jobs: list[ICommitJob]) -> list[Any]:
         """
-        Blocking: write each job's file (L{ICommitJob.prepare}: opening a
-        file waits on its folder while a sync runs, so it is done here, off
-        the reactor thread), fsync the files, then the folders.
+        Blocking, in the commit thread: write each job's file, fsync the
+        files, name them, fsync the folders named into.
+
+        @return: per job, the paths created or the exception that undid it.
         """
         fsync = self.fsync
         fds: list[int | None] = []
-        fileErrors: list[BaseException | None] = []
+        outcomes: list[Any] = []
         for job in jobs:
             try:
                 fds.append(job.prepare())
-                fileErrors.append(None)
+                outcomes.append(None)
             except BaseException as e:
                 fds.append(None)
-                fileErrors.append(e)
+                outcomes.append(e)
         if len(fds) > 1 and _startWriteback is not None:
             for fd in fds:
                 if fd is not None:
@@ -150,43 +147,51 @@ class GroupCommit:
                         _startWriteback(fd, 0, 0, os.POSIX_FADV_DONTNEED)
                     except OSError:
                         pass
-        for index, fd in enumerate(fds):
+        folders: dict[str, BaseException | None] = {}
+        for index, (job, fd) in enumerate(zip(jobs, fds)):
             if fd is None:
                 continue
             try:
                 fsync(fd)
             except BaseException as e:
-                fileErrors[index] = e
-        folderErrors: dict[str, BaseException] = {}
+                job.discard()
+                outcomes[index] = e
+                continue
+            try:
+                created = outcomes[index] = job.publish()
+            except BaseException as e:
+                job.discard()
+                outcomes[index] = e
+                continue
+            for path in created:
+                folders.setdefault(os.path.dirname(path))
         for folder in folders:
             try:
                 syncDirectory(folder, fsync)
             except BaseException as e:
-                folderErrors[folder] = e
-        return folderErrors, fileErrors
+                folders[folder] = e
+        if any(error is not None for error in folders.values()):
+            for index, (job, created) in enumerate(zip(jobs, outcomes)):
+                if isinstance(created, list):
+                    errors = [folders[os.path.dirname(path)] for path in created
+                              if folders[os.path.dirname(path)] is not None]
+                    if errors:
+                        job.unpublish(created)
+                        outcomes[index] = errors[0]
+        return outcomes
 
-    def _synced(self, result: Any, written: list, linked: list, folders: list[str]) -> None:
+    def _synced(self, result: Any, batch: list[tuple[Any, Deferred]]) -> None:
         self._running -= 1
-        if isinstance(result, Failure):
-            folderErrors = dict.fromkeys(folders, result.value)
-            fileErrors = [result.value] * len(written)
-        else:
-            folderErrors, fileErrors = result
-        for job, created, d in linked:
-            errors = [folderErrors[os.path.dirname(path)] for path in created
-                      if os.path.dirname(path) in folderErrors]
-            if errors:
-                job.unpublish(created)
-                d.errback(Failure(errors[0]))
-            else:
-                d.callback([os.path.basename(path) for path in created])
-        for (job, d), error in zip(written, fileErrors):
-            if error is None:
+        if isinstance(result, Failure):       # the batch did not run (the thread is gone): nothing is kept
+            for job, _ in batch:
                 try:
-                    self._linked.append((job, job.publish(), d))
-                    continue
-                except BaseException as e:
-                    error = e
-            job.discard()
-            d.errback(Failure(error))
+                    job.discard()
+                except Exception:
+                    pass
+            result = [result.value] * len(batch)
+        for (job, d), outcome in zip(batch, result):
+            if isinstance(outcome, BaseException):
+                d.errback(Failure(outcome))
+            else:
+                d.callback([os.path.basename(path) for path in outcome])
         self._next()

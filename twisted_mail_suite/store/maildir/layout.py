@@ -28,6 +28,8 @@ _SIZES = re.compile(r",S=(\d+)(?:,W=(\d+))?")
 _UNIQUE_PARTS = re.compile(r"M(\d+)P(\d+)Q(\d+)")
 _INFO = ":2,"
 _counter = itertools.count(1)
+_pid = [os.getpid()]                # os.getpid() is a system call: asked once, and again after a fork
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
 def uidOf(filename: str) -> str:
@@ -175,7 +177,7 @@ class MaildirLayout:
     def newUnique(self) -> str:
         now = time.time()
         seconds = int(now)
-        return f"{seconds}.M{int((now - seconds) * 1e6)}P{os.getpid()}Q{next(_counter)}.{self._host}"
+        return f"{seconds}.M{int((now - seconds) * 1e6)}P{_pid[0]}Q{next(_counter)}.{self._host}"
 
     def userPath(self, user: str) -> str:
         """

@@ -81,13 +81,18 @@ class LocalDeliveryTests(SynchronousTestCase):
 
     def test_oneTargetForAllAvatars(self) -> None:
         """
-        The avatars the realm hands out share one delivery target.
+        The avatars the realm hands out share one delivery target; every
+        anonymous (MX) session gets the same avatar, which keeps nothing of
+        a session, a user their own.
         """
         portal = self.suite.portal
         first = self.successResultOf(portal.loginAnonymous(IMessageDelivery))[1]
         second = self.successResultOf(portal.loginAnonymous(IMessageDelivery))[1]
-        self.assertIsNot(first, second)
-        self.assertIs(first._target, second._target)
+        self.assertIs(first, second)
+        user = portal.realm.requestAvatar("alice", None, IMessageDelivery)[1]
+        self.assertEqual(user.user, "alice")
+        self.assertIsNot(user, first)
+        self.assertIs(first._target, user._target)
 
     def test_resolve(self) -> None:
         """

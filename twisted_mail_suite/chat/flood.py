@@ -55,12 +55,10 @@ class FloodControl:
 
     def startFloodControl(self) -> None:
         """
-        The connection was admitted: its own throttle.
+        The connection was admitted.  Its own throttle is made at its first
+        line (L{_allow}), full as one made now would still be then: an idle
+        connection carries none.
         """
-        factory = self.factory
-        config = factory.config
-        if config.lines_per_second:
-            self._bucket = TokenBucket(config.lines_per_second, config.burst, factory.clock.seconds())
 
     def stopFloodControl(self) -> None:
         """
@@ -79,13 +77,17 @@ class FloodControl:
         """
         factory = self.factory
         factory.idle.touch(self)
-        bucket = self._bucket
+        rate = factory.config.lines_per_second
         budgets = factory.budgets
-        if bucket is None and not budgets.enabled:
+        if not rate and not budgets.enabled:
             return True
         now = factory.clock.seconds()
-        if bucket is not None and not bucket.consume(now):
-            return self._throttled(f"more than {factory.config.lines_per_second:g} lines a second")
+        if rate:
+            bucket = self._bucket
+            if bucket is None:
+                bucket = self._bucket = TokenBucket(rate, factory.config.burst, now)
+            if not bucket.consume(now):
+                return self._throttled(f"more than {rate:g} lines a second")
         if budgets.enabled:
             budget = self._budget
             if budget is None:

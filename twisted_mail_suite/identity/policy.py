@@ -267,6 +267,8 @@ class AuthSession:
 
     log = Logger()
 
+    __slots__ = ("portal", "address", "secure", "failures")     # one per connection: no __dict__
+
     def __init__(self, portal, address: str, secure: bool) -> None:  # type: ignore[no-untyped-def]
         self.portal = portal
         self.address = address

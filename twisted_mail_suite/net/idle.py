@@ -2,10 +2,12 @@
 """
 Idle timeouts for many connections with one timer.
 
-Keys sharing a timeout are kept in an ordered dict by the time they were
-last touched: a touch moves a key to the end, so the first key always has
-the earliest deadline, and one delayed call waits for it.  An idle
-connection costs one dict entry, not a delayed call of its own.
+Keys sharing a timeout are kept in a dict in the order they were last
+touched: a touch takes a key out and puts it back at the end, so the first
+key always has the earliest deadline, and one delayed call waits for it.
+An idle connection costs one entry of a plain dict (about 30 octets, where
+an C{OrderedDict} entry costs 75 and a delayed call of its own 200), and
+its time stamp.
 
 A tracker may serve a few timeouts at once ("lanes"): SMTP waits
 C{command_timeout} for a command but C{data_timeout} for message text, so
@@ -19,7 +21,6 @@ timeout.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -42,8 +43,8 @@ class IdleTracker:
         self._timeout = timeout
         self._expire = expire
         # timeout -> {key: time of the last touch}, oldest first
-        self._default: OrderedDict[Hashable, float] = OrderedDict()
-        self._lanes: dict[float, OrderedDict[Hashable, float]] = {timeout: self._default}
+        self._default: dict[Hashable, float] = {}
+        self._lanes: dict[float, dict[Hashable, float]] = {timeout: self._default}
         self._several = False   # more than the default lane: a key may have to move
         self._call: IDelayedCall | None = None
         self._due = 0.0         # when self._call runs
@@ -81,8 +82,8 @@ class IdleTracker:
                 if other is not lane:
                     other.pop(key, None)
         now = self._clock.seconds()
+        lane.pop(key, None)                 # to the end: the dict keeps insertion order
         lane[key] = now
-        lane.move_to_end(key)
         if self._call is None:
             self._call = self._clock.callLater(timeout, self._check)
             self._due = now + timeout
@@ -90,10 +91,10 @@ class IdleTracker:
             self._call.reset(timeout)
             self._due = now + timeout
 
-    def _lane(self, timeout: float) -> OrderedDict[Hashable, float]:
+    def _lane(self, timeout: float) -> dict[Hashable, float]:
         lane = self._lanes.get(timeout)
         if lane is None:
-            lane = self._lanes[timeout] = OrderedDict()
+            lane = self._lanes[timeout] = {}
             self._several = True
         return lane
 

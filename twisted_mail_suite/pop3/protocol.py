@@ -67,11 +67,10 @@ class POP3ServerProtocol(POP3Connection):
         self._session = SessionMachine(self._core)
         hostname = factory.hostname
         greeting = b"+OK " + hostname + b" POP3 ready."
-        challenge = None
-        if factory.apopOffered():
+        if factory.apopOffered():               # the parser keeps the greeting's timestamp
             challenge = apopChallenge(hostname)
             greeting += b" " + challenge
-        self._parser = CommandParser(self._session, self._core, challenge)
+            self._parser = CommandParser(self._session, self._core, challenge)
         transport.write(greeting + b"\r\n")
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -103,13 +102,15 @@ class POP3ServerProtocol(POP3Connection):
     # Lines -> actions
 
     def lineReceived(self, line: bytes) -> None:
-        assert self._parser is not None
+        parser = self._parser
+        if parser is None:                  # made at the first command: an idle connection has none
+            parser = self._parser = CommandParser(self._session, self._core, None)
         try:
             if self._sasl:
                 self._sasl = False
-                action = self._parser.saslResponse(line)
+                action = parser.saslResponse(line)
             else:
-                action = self._parser.parse(line)
+                action = parser.parse(line)
         except POP3Error as e:
             self.transport.write(e.reply)
             self._badCommand()

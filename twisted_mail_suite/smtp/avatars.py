@@ -27,8 +27,11 @@ def registerAvatars(realm: MailSuiteRealm, config: Config, store: IMailStore, us
     target.
     """
     target = DeliveryTarget(store)
+    anonymous = LocalDelivery(config, store, users, None, router, target)   # every MX session's: it keeps nothing of one
 
     def delivery(user: str | None) -> tuple[Any, Callable[[], None]]:
+        if user is None:
+            return anonymous, nothing
         return LocalDelivery(config, store, users, user, router, target), nothing
 
     realm.register(IMessageDelivery, delivery, anonymous=True)

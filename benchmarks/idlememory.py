@@ -6,7 +6,9 @@ this process under C{tracemalloc}, the clients in a child process (so
 their allocations are not counted).  After a warm-up, C{--conns} more
 clients connect and greet (SMTP: EHLO; POP3: the banner; chat: the
 greeting line) and stay idle; the growth of the traced memory divided by
-their number is the figure, with the allocation sites that make it up.
+their number is the figure, with the allocation sites that make it up (and
+the peak while they connected: transient garbage that a fresh process's
+RSS keeps as fragmentation).
 
     python benchmarks/idlememory.py --protocol smtp --server ours
     python benchmarks/idlememory.py --protocol pop3 --server twisted --conns 500
@@ -156,12 +158,15 @@ def measure(args: argparse.Namespace) -> dict:
             gc.collect()
             before = tracemalloc.take_snapshot()
             tracedBefore = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
             answer = yield child.ask(args.conns)
             yield task.deferLater(reactor, args.settle, lambda: None)
             gc.collect()
             after = tracemalloc.take_snapshot()
-            grown = tracemalloc.get_traced_memory()[0] - tracedBefore
+            grown, peak = tracemalloc.get_traced_memory()
+            grown -= tracedBefore
             result.update(bytes_per_conn=round(grown / args.conns, 1), kb_per_conn=round(grown / args.conns / 1024, 3),
+                          peak_kb_per_conn=round((peak - tracedBefore) / args.conns / 1024, 3),
                           closed_by_server=int(answer.split()[2]),
                           sites=sites(before, after, args.conns, args.top))
         except Exception as e:
@@ -196,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("Twisted's mail service has SMTP and POP3 only")
     result = measure(args)
     log(f"idlememory {args.server} {args.protocol}: {result.get('kb_per_conn')} KiB per idle connection "
-        f"(tracemalloc, {args.conns} connections)")
+        f"(tracemalloc, {args.conns} connections; peak while connecting {result.get('peak_kb_per_conn')})")
     for site in result.get("sites", []):
         log(f"  {site['bytes_per_conn']:8.1f} B {site['blocks_per_conn']:5.2f} blocks  {site['site']}")
     emit(result)

@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from ..errors import ProtocolError
 from ..identity.policy import LoginOutcome, LoginResult
 from ..net.lifecycle import Phase
-from ..net.transport import isSecure
+from ..net.transport import directSocket, isSecure, sendAtOnce
 from .commands import CommandParser
 from .connection import POP3Connection, POP3Shared
 from .login import (LOGIN_REPLIES, TEMPORARY_FAILURE, TOO_MANY_BAD_COMMANDS, apopChallenge, credentialsFor,
@@ -71,7 +71,11 @@ class POP3ServerProtocol(POP3Connection):
             challenge = apopChallenge(hostname)
             greeting += b" " + challenge
             self._parser = CommandParser(self._session, self._core, challenge)
-        transport.write(greeting + b"\r\n")
+        sock = directSocket(transport)         # the first write: nothing can be waiting before it
+        if sock is None:
+            transport.write(greeting + b"\r\n")
+        else:
+            sendAtOnce(sock, transport, greeting + b"\r\n")
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._release()

@@ -108,7 +108,8 @@ def sites(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, conns: int,
     out = []
     for stat in after.compare_to(before, "lineno")[:top]:
         frame = stat.traceback[0]
-        where = f"{frame.filename.split('site-packages/')[-1].split('twisted_mail_suite/')[-1]}:{frame.lineno}"
+        path = frame.filename.split("site-packages/")[-1].split("twisted_mail_suite/")[-1]
+        where = f"{os.path.basename(path) if os.path.isabs(path) else path}:{frame.lineno}"
         out.append({"site": where, "bytes_per_conn": round(stat.size_diff / conns, 1),
                     "blocks_per_conn": round(stat.count_diff / conns, 2)})
     return out

@@ -210,6 +210,13 @@ def idleTables(records: list[dict]) -> str:
            "least-squares slope of memory over connections:\n\n"
            + table(["protocol", "server", "KiB/conn", "held", "base MB", "closed by server", "memory",
                     "errors"], rows))
+    traced = [[r["cell"], r["target"], fmt(r["result"].get("kb_per_conn")), r["result"].get("error", "") or ", ".join(
+        f"{x['site']} {x['bytes_per_conn']:g}" for x in r["result"].get("sites", [])[:4])]
+        for r in records if r["scenario"] == "idle-traced"]
+    if traced:
+        out += ("\n\nThe same by Python allocation (`benchmarks/idlememory.py`: the server in-process under "
+                "tracemalloc, growth over K idle connections after a warm-up; the biggest sites in octets):\n\n"
+                + table(["protocol", "server", "KiB/conn", "biggest allocation sites"], traced))
     held = [r for r in records if r["scenario"] == "maxchat"]
     if held:
         rows = []

@@ -411,7 +411,8 @@ def chat(bench: Bench) -> None:
 
 def idle(bench: Bench) -> None:
     """
-    Memory per idle connection, each protocol on a fresh server.
+    Memory per idle connection, each protocol on a fresh server (RSS); then
+    what ours and Twisted's hold by Python allocation (tracemalloc).
     """
     plan = bench.plan
     cases = [("smtp", "ours", "smtp"), ("pop3", "ours", "pop3"), ("chat", "ours", "line"), ("imap", "ours", "line"),
@@ -447,6 +448,11 @@ def idle(bench: Bench) -> None:
                 bench.add("idle", protocol, name, 0, bench.tool("loadidle.py", args, timeout=plan.runSeconds * 3 + 60))
         finally:
             stopAll(servers)
+    for protocol, name in [("smtp", "ours"), ("pop3", "ours"), ("chat", "ours"), ("smtp", "twisted"),
+                           ("pop3", "twisted")]:
+        if name == "ours" or bench.have(name):
+            bench.add("idle-traced", protocol, name, 0, bench.tool("idlememory.py", [
+                "--protocol", protocol, "--server", name, "-k", plan.idleConns // 4, "--settle", plan.settle]))
 
 
 def maxChat(bench: Bench) -> None:

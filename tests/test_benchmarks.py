@@ -46,5 +46,6 @@ class QuickBenchmarkTests(TestCase):
         with open(os.path.join(output, "results.json")) as f:
             records = json.load(f)["records"]
         scenarios = {r["scenario"] for r in records if r["target"] == "ours" and not r["result"].get("error")}
-        self.assertEqual(scenarios, {"smtp", "pop3", "pop3-big", "imap", "imap-idle", "chat", "idle", "maxchat"})
+        self.assertEqual(scenarios, {"smtp", "pop3", "pop3-big", "imap", "imap-idle", "chat", "idle", "idle-traced",
+                                     "maxchat"})
         self.assertTrue(os.path.exists(os.path.join(output, "performance.md")))

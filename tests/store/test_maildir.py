@@ -248,9 +248,10 @@ class GroupCommitTests(SynchronousTestCase):
     def test_batched(self) -> None:
         """
         Commits made while a job runs are synced together by the next job:
-        their files, then their folder once; none fires before its job is
-        done, and the reactor thread does no file-system step (the job does
-        them all, here when L{runJob} runs it).
+        their files, then the folder of the commit before (carried over as
+        more commits were waiting) and theirs, once; none fires before its
+        folder is synced, and the reactor thread does no file-system step
+        (the jobs do them all, here when L{runJob} runs one).
         """
         first = self.store.beginDelivery(["alice"])
         first.write(MESSAGE)
@@ -262,18 +263,32 @@ class GroupCommitTests(SynchronousTestCase):
             others.append(delivery.commit())
         self.assertEqual(len(self.jobs), 1)
         self.assertEqual(os.listdir(os.path.join(self.root, "alice", "new")), [])
-        self.runJob()                          # first's file and folder
-        self.successResultOf(d1)
-        self.assertEqual([self.assertNoResult(d) for d in others], [None] * 3)
-        self.assertEqual(self.synced, ["file", "dir"])
+        self.runJob()                          # first's file, named; its folder waits for the next job
+        self.assertEqual(self.synced, ["file"])
+        self.assertEqual(len(os.listdir(os.path.join(self.root, "alice", "new"))), 1)
+        self.assertNoResult(d1)
         self.assertEqual(len(self.jobs), 1)
-        self.runJob()                          # the three files, then their folder once
+        self.runJob()                          # the three files, then the one folder, once
+        self.successResultOf(d1)
         for d in others:
             self.successResultOf(d)
-        self.assertEqual(self.synced, ["file", "dir", "file", "file", "file", "dir"])
+        self.assertEqual(self.synced, ["file", "file", "file", "file", "dir"])
         self.assertEqual(self.jobs, [])
         self.assertEqual(len(self.successResultOf(self.store.listMessages("alice"))), 4)
         self.assertEqual(os.listdir(os.path.join(self.root, "alice", "tmp")), [])
+
+    def test_alone(self) -> None:
+        """
+        A commit with none waiting behind it is synced in one job, its
+        folder included.
+        """
+        delivery = self.store.beginDelivery(["alice"])
+        delivery.write(MESSAGE)
+        d = delivery.commit()
+        self.runJob()
+        self.assertEqual(len(self.successResultOf(d)), 1)
+        self.assertEqual(self.synced, ["file", "dir"])
+        self.assertEqual(self.jobs, [])
 
     def test_namedFallback(self) -> None:
         """
@@ -480,6 +495,41 @@ class GroupCommitJobTests(SynchronousTestCase):
         committer = GroupCommit(runSynchronously, broken)
         self.failureResultOf(committer.submit(RecordingJob(self.folder, "m1", self.steps)), OSError)
         self.assertEqual(self.steps, ["prepare", "discard"])
+
+    def test_carriedFolderSyncFailure(self) -> None:
+        """
+        A job whose folder sync was carried over to the next batch (more
+        commits were waiting) is taken back and fails if that sync fails,
+        with the jobs of that batch.
+        """
+        jobs: list[tuple[Any, tuple, Deferred]] = []
+
+        def runBlocking(f: Any, *args: Any) -> Deferred:
+            d: Deferred = Deferred()
+            jobs.append((f, args, d))
+            return d
+
+        failing: list[bool] = []
+
+        def fsync(fd: int) -> None:
+            import stat
+
+            if failing and stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise OSError(5, "I/O error")
+
+        committer = GroupCommit(runBlocking, fsync)
+        first = committer.submit(RecordingJob(self.folder, "m1", self.steps))
+        second = committer.submit(RecordingJob(self.folder, "m2", self.steps))
+        f, args, d = jobs.pop(0)
+        d.callback(f(*args))                   # m1 named, its folder carried over
+        self.assertNoResult(first)
+        failing.append(True)
+        f, args, d = jobs.pop(0)
+        d.callback(f(*args))
+        self.failureResultOf(first, OSError)
+        self.failureResultOf(second, OSError)
+        self.assertEqual(self.steps, ["prepare", "publish", "prepare", "publish", "unpublish", "unpublish"])
+        self.successResultOf(committer.whenIdle())
 
     def test_folderSyncFailure(self) -> None:
         """

@@ -7,8 +7,11 @@ in C{runBlocking} (a thread) does every file-system step of the messages
 committed meanwhile: writes each one's file (L{ICommitJob.prepare}), fsyncs
 them (their writeback started together, so they share journal commits),
 names them (L{ICommitJob.publish}: link or rename into C{new/}), then
-fsyncs each folder named into once.  The reactor thread only hands the
-batch over and fires the Deferreds: one thread hop per batch and no file
+fsyncs each folder named into once: at once if no commit is waiting (one
+batch, one thread hop per message at concurrency 1), else in the next
+batch, after its files' fsyncs, whose journal commit has then carried the
+names already (one journal commit per batch under load, not two).  The
+reactor thread only hands batches over and fires the Deferreds: no file
 system call (an open or a link waits on its folder while a sync runs).
 A commit fires only after its file was synced, named and that folder
 synced.
@@ -84,7 +87,8 @@ class GroupCommit:
     def __init__(self, runBlocking: Callable[..., Deferred], fsync: Callable[[int], None] = os.fsync) -> None:
         self.runBlocking = runBlocking
         self.fsync = fsync
-        self._waiting: list[tuple[Any, Deferred]] = []
+        self._waiting: list[tuple[Any, Deferred]] = []             # submitted, for the next batch
+        self._named: list[tuple[Any, list[str], Deferred]] = []    # named; the next batch syncs their folders
         self._running = 0
         self._idle: list[Deferred] = []
 
@@ -106,14 +110,14 @@ class GroupCommit:
         """
         @return: a Deferred firing once no commit is in flight.
         """
-        if not (self._running or self._waiting):
+        if not (self._running or self._waiting or self._named):
             return succeed(None)
         d: Deferred = Deferred()
         self._idle.append(d)
         return d
 
     def _next(self) -> None:
-        if self._running >= self.JOBS or not self._waiting:
+        if self._running >= self.JOBS or not (self._waiting or self._named):
             if not self._running and self._idle:
                 waiting, self._idle = self._idle, []
                 for d in waiting:
@@ -121,14 +125,21 @@ class GroupCommit:
             return
         self._running += 1
         batch, self._waiting = self._waiting, []
-        self.runBlocking(self._sync, [job for job, _ in batch]).addBoth(self._synced, batch)
+        named, self._named = self._named, []
+        self.runBlocking(self._sync, [job for job, _ in batch], [(job, created) for job, created, _ in named]
+                         ).addBoth(self._synced, batch, named)
 
-    def _sync(self, jobs: list[ICommitJob]) -> list[Any]:
+    def _sync(self, jobs: list[ICommitJob], named: list[tuple[Any, list[str]]]) -> tuple[list, list, bool]:
         """
         Blocking, in the commit thread: write each job's file, fsync the
-        files, name them, fsync the folders named into.
+        files, name them; then fsync the folders the previous batch named
+        into (C{named}: these files' journal commit has usually carried
+        them already) and, unless more commits wait for the next batch
+        (whose file syncs will carry them), the folders of this one.
 
-        @return: per job, the paths created or the exception that undid it.
+        @return: per job, the paths created or the exception that undid
+            it; per C{named} job the same; whether this batch's folders
+            were synced (else its jobs go to the next batch as C{named}).
         """
         fsync = self.fsync
         fds: list[int | None] = []
@@ -147,51 +158,74 @@ class GroupCommit:
                         _startWriteback(fd, 0, 0, os.POSIX_FADV_DONTNEED)
                     except OSError:
                         pass
-        folders: dict[str, BaseException | None] = {}
         for index, (job, fd) in enumerate(zip(jobs, fds)):
             if fd is None:
                 continue
             try:
                 fsync(fd)
+                outcomes[index] = job.publish()
             except BaseException as e:
                 job.discard()
                 outcomes[index] = e
-                continue
-            try:
-                created = outcomes[index] = job.publish()
-            except BaseException as e:
-                job.discard()
-                outcomes[index] = e
-                continue
-            for path in created:
-                folders.setdefault(os.path.dirname(path))
+        now = not self._waiting            # read here: it only grows meanwhile, and then a batch follows
+        folders: dict[str, BaseException | None] = {}
+        for created in [created for _, created in named] + (outcomes if now else []):
+            if isinstance(created, list):
+                for path in created:
+                    folders.setdefault(os.path.dirname(path))
         for folder in folders:
             try:
                 syncDirectory(folder, fsync)
             except BaseException as e:
                 folders[folder] = e
-        if any(error is not None for error in folders.values()):
-            for index, (job, created) in enumerate(zip(jobs, outcomes)):
-                if isinstance(created, list):
-                    errors = [folders[os.path.dirname(path)] for path in created
-                              if folders[os.path.dirname(path)] is not None]
-                    if errors:
-                        job.unpublish(created)
-                        outcomes[index] = errors[0]
-        return outcomes
+        namedOutcomes = [_kept(job, created, folders) for job, created in named]
+        if now:
+            outcomes = [_kept(job, created, folders) for job, created in zip(jobs, outcomes)]
+        return outcomes, namedOutcomes, now
 
-    def _synced(self, result: Any, batch: list[tuple[Any, Deferred]]) -> None:
+    def _synced(self, result: Any, batch: list[tuple[Any, Deferred]], named: list[tuple[Any, list[str], Deferred]]
+                ) -> None:
         self._running -= 1
         if isinstance(result, Failure):       # the batch did not run (the thread is gone): nothing is kept
+            for job, created, _ in named:
+                _quietly(job.unpublish, created)
             for job, _ in batch:
-                try:
-                    job.discard()
-                except Exception:
-                    pass
-            result = [result.value] * len(batch)
-        for (job, d), outcome in zip(batch, result):
-            if isinstance(outcome, BaseException):
-                d.errback(Failure(outcome))
+                _quietly(job.discard)
+            result = ([result.value] * len(batch), [result.value] * len(named), True)
+        outcomes, namedOutcomes, now = result
+        for (job, created, d), outcome in zip(named, namedOutcomes):
+            _fire(d, outcome)
+        for (job, d), outcome in zip(batch, outcomes):
+            if now or isinstance(outcome, BaseException):
+                _fire(d, outcome)
             else:
-                d.callback([os.path.basename(path) for path in outcome])
+                self._named.append((job, outcome, d))
         self._next()
+
+
+def _kept(job: Any, created: Any, folders: dict[str, BaseException | None]) -> Any:
+    """
+    C{created} (the paths a job's publish made), or the error of a folder
+    among theirs that could not be synced, the job's names taken back.
+    """
+    if not isinstance(created, list):
+        return created
+    errors = [folders[os.path.dirname(path)] for path in created if folders.get(os.path.dirname(path))]
+    if errors:
+        job.unpublish(created)
+        return errors[0]
+    return created
+
+
+def _fire(d: Deferred, outcome: Any) -> None:
+    if isinstance(outcome, BaseException):
+        d.errback(Failure(outcome))
+    else:
+        d.callback([os.path.basename(path) for path in outcome])
+
+
+def _quietly(f: Callable[..., object], *args: object) -> None:
+    try:
+        f(*args)
+    except Exception:
+        pass

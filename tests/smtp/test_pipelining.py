@@ -8,7 +8,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from ..fakes import makeSuiteAround
-from .helpers import Client, ManualCommitStore, newSuite, storedMessages
+from .helpers import Client, ManualCommitStore, TLSStringTransport, newSuite, storedMessages
 
 BATCH = (b"EHLO client.test\r\n"
          b"MAIL FROM:<bob@example.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<nobody@example.test>\r\n"
@@ -102,3 +102,50 @@ class OrderTests(SynchronousTestCase):
         self.assertEqual(self.client.transport.producerState, "paused")
         self.store.release()
         self.assertEqual(self.client.transport.producerState, "producing")
+
+
+class CountingTransport(TLSStringTransport):
+    """
+    Counts the writes made to it.
+    """
+
+    writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
+
+
+class CoalescingTests(SynchronousTestCase):
+    """
+    The replies to the commands of one read go out in one write (one
+    send), as a transport's own buffering would send them; a flood of them
+    is not held back from the transport's backpressure (L{HOLD_REPLIES}).
+    """
+
+    def setUp(self) -> None:
+        self.suite = newSuite(self, **{"smtp.junk_command_limit": 0})
+        self.transport = CountingTransport()
+        self.client = Client(self.suite, transport=self.transport)
+        self.client.greet()
+
+    def test_oneWritePerRead(self) -> None:
+        self.transport.writes = 0
+        codes = self.client.codes(b"MAIL FROM:<bob@example.test>\r\nRCPT TO:<alice@example.test>\r\n"
+                                  b"RCPT TO:<nobody@example.test>\r\nDATA\r\n")
+        self.assertEqual(codes, [b"250 2.1.0", b"250 2.1.5", b"550 5.1.1", b"354"])
+        self.assertEqual(self.transport.writes, 1)
+
+    def test_lockstep(self) -> None:
+        self.transport.writes = 0
+        self.client.send(b"NOOP\r\n")
+        self.client.send(b"NOOP\r\n")
+        self.assertEqual(self.transport.writes, 2)
+
+    def test_floodNotHeld(self) -> None:
+        from twisted_mail_suite.smtp.connection import HOLD_REPLIES
+
+        self.transport.writes = 0
+        replies = self.client.send(b"NOOP\r\n" * 200)
+        self.assertEqual(len(replies), 200)
+        self.assertGreater(self.transport.writes, 200 * len(replies[0]) // HOLD_REPLIES - 1)

@@ -52,6 +52,7 @@ BAD_SEQUENCE = b"503 5.5.1 Bad sequence of commands"
 LOCAL_ERROR = b"451 4.3.0 Temporary local problem, try again later"
 LONG_LINE = b"500 5.5.2 Line too long"
 BAD_LINE = b"500 5.5.2 Bare CR or LF in command line refused"
+HOLD_REPLIES = 512           # octets of replies held to go out in one send
 
 # refusal -> (reply before the host name, reply after it, why (for the log))
 REFUSALS: dict[Refusal, tuple[bytes, bytes, str]] = {
@@ -117,7 +118,7 @@ class SMTPConnection(Protocol):
     closeGrace = CLOSE_GRACE
 
     __slots__ = ("factory", "peerHost", "secure", "_lifecycle", "_ticket", "_wire", "_core", "_session",
-                 "_writer", "_avatar", "_logout", "_authSession", "_closeTimer", "_socket")
+                 "_writer", "_avatar", "_logout", "_authSession", "_closeTimer", "_socket", "_pending")
 
     def __init__(self, factory: SMTPContext) -> None:
         self.factory = factory
@@ -134,6 +135,7 @@ class SMTPConnection(Protocol):
         self._authSession: Any = None
         self._closeTimer: Any = None
         self._socket: Any = None                    # replies are sent on it at once (see _write)
+        self._pending: bytes | None = None          # replies held to go out together (see _batch)
 
     # Connection life.
 
@@ -159,7 +161,11 @@ class SMTPConnection(Protocol):
         self._write(b"220 " + context.hostname + b" ESMTP twisted-mail-suite ready\r\n")
 
     def dataReceived(self, data: bytes) -> None:
-        self._wire.dataReceived(data)
+        batch = self._batch()
+        try:
+            self._wire.dataReceived(data)
+        finally:
+            self._flush(batch)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._lifecycle.lost()                      # first: a step answered from here on writes nothing
@@ -302,9 +308,13 @@ class SMTPConnection(Protocol):
         wire.replied()
         if self._lifecycle.closing:
             return
-        if reply is not None:
-            self._commandReply(reply, junk)
-        wire.process()
+        batch = self._batch()
+        try:
+            if reply is not None:
+                self._commandReply(reply, junk)
+            wire.process()                          # the commands pipelined behind it
+        finally:
+            self._flush(batch)
 
     def _commandReply(self, reply: bytes, junk: bool) -> None:
         if junk or reply[:1] == b"5":
@@ -328,6 +338,7 @@ class SMTPConnection(Protocol):
     def _reply(self, reply: bytes) -> None:
         self._write(reply + b"\r\n")
         if isinstance(reply, Final) and self._lifecycle.close():
+            self._flush(True)
             self._socket = None
             self._wire.stop()
             self._closeTimer = loseConnectionWithin(self.transport, self.factory.clock, self.closeGrace,
@@ -335,9 +346,26 @@ class SMTPConnection(Protocol):
 
     def _write(self, data: bytes) -> None:
         """
-        Every byte the server sends goes through here: on a plain TCP
-        connection straight to the socket (L{sendAtOnce}), until the socket
-        once does not take it all; else through the transport.
+        Every byte the server sends goes through here: held while a run of
+        input is handled (L{_batch}: pipelined commands' replies go out in
+        one send, as a transport would send them), up to L{HOLD_REPLIES}
+        octets (more goes out at once, so that output backpressure still
+        stops a flood of pipelined commands), else sent.
+        """
+        pending = self._pending
+        if pending is None:
+            self._send(data)
+        elif len(pending) + len(data) > HOLD_REPLIES:
+            self._pending = b""                     # enough to send: the transport may push back now
+            self._send(pending + data)
+        else:
+            self._pending = pending + data
+
+    def _send(self, data: bytes) -> None:
+        """
+        On a plain TCP connection straight to the socket (L{sendAtOnce}),
+        until the socket once does not take it all; else through the
+        transport.
         """
         sock = self._socket
         if sock is None:
@@ -345,10 +373,32 @@ class SMTPConnection(Protocol):
         elif not sendAtOnce(sock, self.transport, data):
             self._socket = None
 
+    def _batch(self) -> bool:
+        """
+        Start holding replies, unless a caller up the stack does already.
+
+        @return: whether this caller is to L{_flush} them.
+        """
+        if self._pending is not None:
+            return False
+        self._pending = b""
+        return True
+
+    def _flush(self, batch: bool) -> None:
+        """
+        Send the replies held, if this caller started holding them.
+        """
+        if batch:
+            data, self._pending = self._pending, None
+            if data:
+                self._send(data)
+
     def stopDirectWrites(self) -> None:
         """
-        From now on write through the transport only (before it starts TLS).
+        From now on write through the transport only (before it starts
+        TLS); what is held goes out first.
         """
+        self._flush(True)
         self._socket = None
 
     # IPushProducer, called by the transport.

@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from common import LOOPBACK, freePort, log
 
@@ -217,15 +217,17 @@ def writeUsers(path: str, users: list[str]) -> None:
 
 def startOurs(parent: str, roles: tuple[str, ...], users: list[str], name: str = "ours",
               environment: dict[str, str] | None = None,
-              seed: Callable[[str], None] | None = None) -> SuiteProcess:
+              seed: Callable[[str], None] | None = None,
+              more: dict[str, Any] | None = None) -> SuiteProcess:
     """
     C{twistd -n mailsuite --config <generated tap.yaml>} through the suite's
     own launcher; C{environment} is added to ours (a variant under test),
-    C{seed(mailRoot)} fills the Maildirs before the server starts.
+    C{seed(mailRoot)} fills the Maildirs before the server starts, C{more}
+    adds config sections (the relay's).
     """
     scratch = scratchDir(parent, name)
     sections: dict = {key: dict(value) if isinstance(value, dict) else value
-                      for key, value in OURS_SECTIONS.items()}
+                      for key, value in {**OURS_SECTIONS, **(more or {})}.items()}
     for role in roles:
         listen = [f"tcp:{freePort()}:interface={LOOPBACK}:backlog=1024"]
         sections[role] = {**sections.get(role, {}), **UNLIMITED, "listen": listen}

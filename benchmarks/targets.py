@@ -211,8 +211,14 @@ OURS_SECTIONS = {
 }
 
 
+# Every server stores the benchmark users in our default scheme (bcrypt,
+# cost 10): ours verifies every login at that cost whatever the stored
+# scheme (equal cost, issue 12), so the anchors must pay it too.
+USERS_SCHEME = "BLF-CRYPT"
+
+
 def writeUsers(path: str, users: list[str]) -> None:
-    configfile.writeUsers(path, {user: PASSWORD for user in users}, "PLAIN")
+    configfile.writeUsers(path, {user: PASSWORD for user in users}, USERS_SCHEME)
 
 
 def startOurs(parent: str, roles: tuple[str, ...], users: list[str], name: str = "ours",
@@ -302,8 +308,7 @@ def startDovecot(parent: str, mailRoot: str, users: list[str], name: str = "dove
         identity = f"uid={os.getuid()} gid={os.getgid()}"
         unprivileged = (f"default_login_user = {me}\ndefault_internal_user = {me}\n"
                         "service anvil {\n  chroot =\n}\n")
-    with open(os.path.join(scratch, "users"), "w") as f:
-        f.writelines(f"{user}:{{PLAIN}}{PASSWORD}::::::\n" for user in users)
+    writeUsers(os.path.join(scratch, "users"), users)      # Dovecot reads the same passwd-file format
     config = os.path.join(scratch, "dovecot.conf")
     with open(config, "w") as f:
         f.write(f"""\

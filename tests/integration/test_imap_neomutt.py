@@ -138,6 +138,13 @@ class NeomuttTests(TestCase):
 
         return session.ended.addCallback(check)
 
+    def stored(self, messageID: bytes) -> bytes:
+        """
+        The message of alice's INBOX with C{messageID}, as stored.
+        """
+        (raw,) = [m.raw for m in self.harness.messagesFor("alice") if messageID in m.raw]
+        return raw
+
     @inlineCallbacks
     def test_searchReadPipeCopyDelete(self) -> Any:
         """
@@ -154,28 +161,52 @@ class NeomuttTests(TestCase):
                 "<tag-prefix><copy-message>=Saved<enter>"
                 "<delete-pattern>=b first<enter>"
                 "<sync-mailbox><quit>")
-        (stored,) = [m.raw for m in self.harness.messagesFor("alice") if b"<two@" in m.raw]
+        stored = self.stored(b"<two@")
         yield self.runNeomutt(keys)
 
         with open(piped, "rb") as f:
             self.assertEqual(f.read(), stored)
         self.assertTrue(stored.endswith(HOSTILE.replace(b"\r\n", b"\n")))
-        inbox, saved, pop = yield deferToThread(self.readBack)
+        (inbox, saved), pop = yield deferToThread(self.readBack, "INBOX", "Saved")
         wire = stored.replace(b"\n", b"\r\n")
         self.assertEqual(saved, [(wire, True)])
         self.assertEqual(inbox, [(wire, True)])
         self.assertEqual(pop, [wire])
 
-    def readBack(self) -> tuple[list[tuple[bytes, bool]], list[tuple[bytes, bool]], list[bytes]]:
+    @inlineCallbacks
+    def test_saveThenOpenTheNewFolder(self) -> Any:
         """
-        (message, seen) of every message of INBOX and Saved through IMAP,
-        and every message of the INBOX through POP3.
+        Found by a server-side header search on the decoded encoded word,
+        the hostile message saved (COPY, then C{\\Deleted}) to a new
+        folder is expunged from the INBOX when neomutt leaves it (CLOSE),
+        and read back from the new folder in the same run, byte for byte.
+        """
+        piped = os.path.join(self.home, "piped")
+        keys = ('<tag-pattern>=h "Subject: caf\u00e9"<enter>'
+                "<tag-prefix><save-message>=Archive<enter>"
+                "<change-folder>=Archive<enter>"
+                f"<tag-pattern>~s hostile<enter><tag-prefix><pipe-message>cat > {piped}<enter>"
+                "<quit>")
+        hostile, plain = self.stored(b"<two@"), self.stored(b"<one@")
+        yield self.runNeomutt(keys)
+
+        with open(piped, "rb") as f:
+            self.assertEqual(f.read(), hostile)
+        (inbox, archive), pop = yield deferToThread(self.readBack, "INBOX", "Archive")
+        self.assertEqual([message for message, _ in archive], [hostile.replace(b"\n", b"\r\n")])
+        self.assertEqual(inbox, [(plain.replace(b"\n", b"\r\n"), False)])
+        self.assertEqual(pop, [plain.replace(b"\n", b"\r\n")])
+
+    def readBack(self, *names: str) -> tuple[list[list[tuple[bytes, bool]]], list[bytes]]:
+        """
+        (message, seen) of every message of each folder in C{names}
+        through IMAP, and every message of the INBOX through POP3.
         """
         client = imaplib.IMAP4("127.0.0.1", self.harness.imapPort, timeout=10)
         try:
             client.login("alice", "secret")
             folders = []
-            for name in ("INBOX", "Saved"):
+            for name in names:
                 typ, data = client.select(name, readonly=True)
                 self.assertEqual(typ, "OK", data)
                 typ, data = client.fetch("1:*", "(FLAGS BODY.PEEK[])") if int(data[0]) else ("OK", [])
@@ -191,4 +222,4 @@ class NeomuttTests(TestCase):
             pop.quit()
         finally:
             pop.close()
-        return folders[0], folders[1], messages
+        return folders, messages

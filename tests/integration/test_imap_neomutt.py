@@ -4,13 +4,13 @@ neomutt (skipped when it is not installed) driving the IMAP server
 non-interactively over loopback: two messages delivered through our SMTP
 server, one with a hostile subject (an encoded word, quotes, a backslash,
 a literal-looking C{{3}}, a parenthesis and C{NIL}) and an 8-bit body;
-then one neomutt run with a private muttrc (no user configuration,
+then neomutt with a private muttrc (no user configuration,
 STARTTLS verified against the harness's CA, AUTHENTICATE PLAIN, no
 header or body cache) and pushed key sequences. The first run: find the hostile message
 by a server-side body search, read it, pipe it to a file, copy it to a
 new folder C{Saved} (COPY answered with TRYCREATE, CREATE, COPY again),
 delete the other one by a server-side search, sync (STORE, EXPUNGE) and
-quit; a second run saves the hostile message (found by a server-side
+quit; a second test saves the hostile message (found by a server-side
 header search on its decoded subject) to a new folder, leaves the INBOX
 (CLOSE expunges it) and reads it back from that folder.  Checked
 afterwards through imaplib and poplib, not through neomutt.

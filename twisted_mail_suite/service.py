@@ -188,7 +188,8 @@ class MailSuiteService(MultiService):
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
             store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
             budget=self.budget, outbound=self.outbound,
-            queueControl=self.relay.operate if self.relay is not None else None, online=self.online)
+            queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
+            runInThread=runInThread)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()

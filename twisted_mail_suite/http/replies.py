@@ -93,9 +93,9 @@ def writeError(request: Any, error: HTTPError) -> None:
         request.setHeader(name, value)
     if error.close:
         request.setHeader(b"Connection", b"close")
+        if request.channel is not None:
+            request.channel.persistent = False
     writeJSON(request, {"error": error.error, "message": error.message}, error.status)
-    if error.close and request.channel is not None:
-        request.channel.persistent = False
 
 
 def rawResponse(status: int, error: str, message: str) -> bytes:

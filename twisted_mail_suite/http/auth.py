@@ -234,5 +234,6 @@ def loginRedirect(request: Any) -> None:
     request.setResponseCode(303)
     request.setHeader(b"Location", target)
     request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+    request.setHeader(b"Content-Length", b"14")
     request.write(b"Log in first.\n")
     request.finish()

@@ -66,8 +66,10 @@ def page(request: Any, title: str, body: str, status: int = 200) -> None:
 def _redirect(request: Any, target: str) -> None:
     request.setResponseCode(303)
     request.setHeader(b"Location", target.encode("utf-8"))
+    body = b"See " + target.encode("utf-8") + b"\n"
     request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    request.write(b"See " + target.encode("utf-8") + b"\n")
+    request.setHeader(b"Content-Length", b"%d" % len(body))
+    request.write(body)
     request.finish()
 
 

@@ -8,9 +8,9 @@ a connection gets before any request object exists (L{rawResponse}).
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
-from twisted.web.http import RESPONSES
 
 __all__ = ["CSP", "HTTPError", "SECURITY_HEADERS", "errorBody", "jsonBody", "rawResponse",
            "setSecurityHeaders", "writeError", "writeJSON"]
@@ -105,7 +105,7 @@ def rawResponse(status: int, error: str, message: str) -> bytes:
     transport (too many connections, headers too big, too slow).
     """
     body = errorBody(error, message)
-    lines = [b"HTTP/1.1 %d %s" % (status, RESPONSES.get(status, b"Error")),
+    lines = [b"HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase.encode("ascii")),
              b"Content-Type: application/json; charset=utf-8",
              b"Content-Length: %d" % len(body),
              b"Connection: close"]

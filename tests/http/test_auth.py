@@ -219,3 +219,52 @@ class AvatarTests(SynchronousTestCase):
         WebUser provides IWebUser.
         """
         self.assertTrue(verifyObject(IWebUser, WebUser("alice", True)))
+
+
+class PageAPITests(SynchronousTestCase):
+    """
+    The functions the web pages use (module docstring of http/auth.py).
+    """
+
+    def setUp(self) -> None:
+        from twisted.web.resource import Resource
+        from twisted.web.server import NOT_DONE_YET
+
+        from twisted_mail_suite.http import auth
+        from twisted_mail_suite.http.replies import writeBody
+
+        class Inbox(Resource):
+            isLeaf = True
+
+            def render_GET(self, request: object) -> object:
+                def shown(user: object) -> None:
+                    if user is None:
+                        auth.loginRedirect(request)
+                        return
+                    writeBody(request, 200, b"text/plain", f"{user.name} {auth.csrfToken(request)}".encode())
+
+                auth.currentUser(request).addCallback(shown)
+                return NOT_DONE_YET
+
+        self.suite = unitSuite(self)
+        self.factory = self.suite.factories["http"]
+        self.factory.mount(b"inbox", Inbox())
+
+    def test_redirectWhenLoggedOut(self) -> None:
+        """
+        Without a login, loginRedirect sends the browser to /login?next=...
+        """
+        connection = Connection(self.factory)
+        connection.request("GET", "/inbox?page=2")
+        response = connection.response()
+        self.assertEqual((response.status, response.header("Location")), (303, "/login?next=/inbox%3Fpage%3D2"))
+
+    def test_userAndToken(self) -> None:
+        """
+        With the session cookie, currentUser gives the user and csrfToken
+        the session's token, which checkCSRF then accepts.
+        """
+        session = self.factory.auth.sessions.create(WebUser("bob"))
+        connection = Connection(self.factory)
+        connection.request("GET", "/inbox", {"Cookie": f"mailsuite_session={session.token}"})
+        self.assertEqual(connection.response().body.decode(), f"bob {session.csrf}")

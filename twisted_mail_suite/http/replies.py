@@ -13,7 +13,7 @@ from typing import Any
 
 
 __all__ = ["CSP", "HTTPError", "SECURITY_HEADERS", "errorBody", "jsonBody", "rawResponse",
-           "setSecurityHeaders", "writeError", "writeJSON"]
+           "setSecurityHeaders", "writeBody", "writeError", "writeJSON"]
 
 # Nothing from elsewhere, no inline script or style, no framing, no plugins;
 # forms post only here.  Message HTML is shown in a sandboxed iframe by
@@ -73,16 +73,22 @@ def setSecurityHeaders(request: Any) -> None:
         headers.setRawHeaders(HSTS[0], [HSTS[1]])
 
 
+def writeBody(request: Any, status: int, contentType: bytes, body: bytes) -> None:
+    """
+    Answer C{request} with C{body} (not sent for HEAD) and finish it.
+    """
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", contentType)
+    request.setHeader(b"Content-Length", b"%d" % len(body))
+    request.write(body if request.method != b"HEAD" else b"")
+    request.finish()
+
+
 def writeJSON(request: Any, value: Any, status: int = 200) -> None:
     """
     Answer C{request} with C{value} as JSON and finish it.
     """
-    body = jsonBody(value)
-    request.setResponseCode(status)
-    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
-    request.setHeader(b"Content-Length", b"%d" % len(body))
-    request.write(body if request.method != b"HEAD" else b"")
-    request.finish()
+    writeBody(request, status, b"application/json; charset=utf-8", jsonBody(value))
 
 
 def writeError(request: Any, error: HTTPError) -> None:

@@ -45,6 +45,11 @@ class SuiteParts:
     @ivar outbound: where mail for other domains goes
         (L{twisted_mail_suite.interfaces.IOutboundQueue}), or L{None}
         (C{relay.mode: off}): give it to every C{DeliveryTarget}.
+    @ivar factoryFor: role -> the protocol factory of that role in this
+        suite, or L{None} if it does not listen (looked up when called, so
+        any maker may use it): how one protocol serves another's over its
+        own transport (the chat over the web's WebSocket) without
+        importing it.
     """
 
     config: Config
@@ -59,6 +64,7 @@ class SuiteParts:
     maildropLocks: IMaildropLocks
     budget: Any = None
     outbound: IOutboundQueue | None = None
+    factoryFor: Callable[[str], Any] = lambda role: None
 
 
 @dataclass(frozen=True)

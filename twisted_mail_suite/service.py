@@ -186,7 +186,7 @@ class MailSuiteService(MultiService):
         self.parts = SuiteParts(
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
             store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
-            budget=self.budget, outbound=self.outbound)
+            budget=self.budget, outbound=self.outbound, factoryFor=self._factoryFor)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
@@ -209,6 +209,9 @@ class MailSuiteService(MultiService):
             reload.clock = self.clock
             reload.setName("users-file-reload")
             reload.setServiceParent(self)
+
+    def _factoryFor(self, role: str) -> IProtocolFactory | None:
+        return self.factories.get(role)
 
     @property
     def maildropLocks(self) -> Any:

@@ -1,0 +1,259 @@
+# -*- test-case-name: tests.http.test_websocket -*-
+"""
+The chat over WebSocket (L{twisted_mail_suite.http.websocket}): the bridge
+on real loopback sockets, with autobahn's client on one side and a TCP
+chat client on the other; and the pieces (frames, origin check) alone.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.interfaces import INegotiated
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import Data
+
+from tests.integration.test_chat_loopback import ChatLoopbackTestCase, LineClient
+from twisted_mail_suite.http.websocket import ChatSocketResource, FrameTransport, LineSocketFactory, sameOrigin
+
+
+class SocketClient(WebSocketClientProtocol):
+    """
+    A WebSocket chat client for tests: one line per text frame, with
+    L{LineClient}'s C{expect}.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines = LineClient()
+        self.opened: defer.Deferred = defer.Deferred()
+        self.closed = self.lines.closed
+        self.closeCode: int | None = None
+
+    def onOpen(self) -> None:
+        self.opened.callback(self)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.lines.dataReceived(payload + b"\n")
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        self.closeCode = code
+        if not self.opened.called:
+            self.opened.errback(ConnectionError(f"refused: {code} {reason}"))
+        self.lines.connectionLost(None)
+
+    def send(self, line: str) -> None:
+        self.sendMessage(line.encode("utf-8"), isBinary=False)
+
+    def expect(self, wanted: str | Callable[[str], bool]) -> defer.Deferred:
+        return self.lines.expect(wanted)
+
+
+class BridgeTestCase(ChatLoopbackTestCase):
+    """
+    A suite with its chat on loopback, and a web site on loopback whose
+    C{/chat} is the bridge to that chat (the session user is C{self.user}).
+    """
+
+    user: str | None = None
+
+    @defer.inlineCallbacks
+    def setUp(self) -> Any:
+        yield super().setUp()
+        sockets = LineSocketFactory(lambda: self.suite.factories["chat"])
+        root = Resource()
+        root.putChild(b"chat", ChatSocketResource(sockets, Data(b"the page", "text/plain"),
+                                                  lambda request: self.user))
+        self.web = yield defer.maybeDeferred(reactor.listenTCP, 0, Site(root), interface="127.0.0.1")
+        self.addCleanup(self.web.stopListening)
+
+    @defer.inlineCallbacks
+    def socket(self, origin: str | None = None, joined: bool = True) -> Any:
+        port = self.web.getHost().port
+        factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/chat", origin=origin)
+        factory.protocol = SocketClient
+        client = yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port),
+                                       factory.buildProtocol(None))
+        self.addCleanup(self.closeSocket, client)
+        yield client.opened
+        if joined:
+            yield client.expect(lambda line: line.startswith("*** you joined #lobby"))
+        return client
+
+    def closeSocket(self, client: SocketClient) -> defer.Deferred:
+        if not client.closed.called:
+            client.transport.loseConnection()
+        return client.closed
+
+
+class ChatOverWebSocketTests(BridgeTestCase):
+    """
+    A WebSocket client is one more chat client of the same rooms.
+    """
+
+    @defer.inlineCallbacks
+    def test_lineReachesTCPAndBack(self) -> Any:
+        """
+        A line sent in a text frame reaches a TCP chat client, and its
+        answer comes back as one text frame.
+        """
+        tcp = yield self.connect()
+        web = yield self.socket()
+        web.send("hello from the browser")
+        yield tcp.expect("[#lobby] guest-2: hello from the browser")
+        tcp.send("hello from telnet")
+        line = yield web.expect(lambda line: "hello from telnet" in line)
+        self.assertEqual(line, "[#lobby] guest-1: hello from telnet")
+
+    @defer.inlineCallbacks
+    def test_commands(self) -> Any:
+        """
+        The chat's own commands answer over WebSocket (here C{/rooms}).
+        """
+        web = yield self.socket()
+        web.send("/join dev")
+        yield web.expect("*** you joined #dev (1 here)")
+        web.send("/rooms")
+        rooms = yield web.expect(lambda line: line.startswith("*** rooms"))
+        self.assertIn("#dev(1)", rooms)
+
+    @defer.inlineCallbacks
+    def test_countsAgainstAdmission(self) -> Any:
+        """
+        A WebSocket chat client holds one of the chat's connections.
+        """
+        yield self.socket()
+        self.assertEqual(self.suite.factories["chat"].connections, 1)
+
+    @defer.inlineCallbacks
+    def test_closedWhenChatQuits(self) -> Any:
+        """
+        C{/quit} says bye and closes the WebSocket normally; the chat
+        connection is released.
+        """
+        web = yield self.socket()
+        web.send("/quit")
+        yield web.expect("*** bye")
+        yield web.closed
+        self.assertEqual(web.closeCode, 1000)
+        self.assertEqual(self.suite.factories["chat"].connections, 0)
+
+    @defer.inlineCallbacks
+    def test_crossOriginRefused(self) -> Any:
+        """
+        A page of another site may not open the chat with the visitor's session.
+        """
+        yield self.assertFailure(self.socket(origin="http://evil.example", joined=False), ConnectionError)
+        self.assertEqual(self.suite.factories["chat"].connections, 0)
+
+    @defer.inlineCallbacks
+    def test_sameOriginAccepted(self) -> Any:
+        """
+        The chat page's own origin is accepted.
+        """
+        yield self.socket(origin=f"http://127.0.0.1:{self.web.getHost().port}")
+
+
+class VerifiedUserTests(BridgeTestCase):
+    """
+    The user of the web session is logged in to the chat.
+    """
+
+    user = "alice"
+
+    @defer.inlineCallbacks
+    def test_loggedInAsSessionUser(self) -> Any:
+        """
+        The session's user speaks under their own name, as after C{/login}.
+        """
+        tcp = yield self.connect()
+        web = yield self.socket()
+        yield web.expect("*** logged in as alice")
+        web.send("hi")
+        yield tcp.expect("[#lobby] alice: hi")
+
+
+class FrameTransportTests(SynchronousTestCase):
+    """
+    L{FrameTransport} turns the lines a protocol writes into frames.
+    """
+
+    def setUp(self) -> None:
+        self.sent: list[bytes] = []
+        self.closed: list[bool] = []
+        outer = self
+
+        class Socket:
+            transport = StringTransport()
+
+            def sendLine(self, line: bytes) -> None:
+                outer.sent.append(line)
+
+            def closeSocket(self) -> None:
+                outer.closed.append(True)
+
+        self.transport = FrameTransport(Socket())  # type: ignore[arg-type]
+
+    def test_oneFramePerLine(self) -> None:
+        """
+        Each complete line is one frame, without its line end.
+        """
+        self.transport.write(b"one\r\ntwo\nthree\n")
+        self.assertEqual(self.sent, [b"one", b"two", b"three"])
+
+    def test_partialLineWaits(self) -> None:
+        """
+        A line written in pieces goes out once complete.
+        """
+        self.transport.write(b"hel")
+        self.assertEqual(self.sent, [])
+        self.transport.writeSequence([b"lo\nwor", b"ld"])
+        self.assertEqual(self.sent, [b"hello"])
+
+    def test_loseConnectionClosesSocket(self) -> None:
+        """
+        Closing the transport closes the WebSocket.
+        """
+        self.transport.loseConnection()
+        self.assertEqual(self.closed, [True])
+
+    def test_plainIsNotSecure(self) -> None:
+        """
+        Over plain TCP, the line protocol is not told it is encrypted.
+        """
+        self.assertFalse(INegotiated.providedBy(self.transport))
+
+
+class SameOriginTests(SynchronousTestCase):
+    """
+    L{sameOrigin}: the browser's C{Origin} against the C{Host} header.
+    """
+
+    def test_noOrigin(self) -> None:
+        """
+        A client that is not a browser sends no C{Origin}: allowed.
+        """
+        self.assertTrue(sameOrigin(None, "127.0.0.1:8080", False))
+
+    def test_samePort(self) -> None:
+        """
+        The same scheme, host and port are the same origin.
+        """
+        self.assertTrue(sameOrigin("http://127.0.0.1:8080", "127.0.0.1:8080", False))
+        self.assertTrue(sameOrigin("https://mail.example", "mail.example", True))
+        self.assertTrue(sameOrigin("http://[::1]:8080", "[::1]:8080", False))
+
+    def test_different(self) -> None:
+        """
+        Another host, port or scheme is another origin; so is nonsense.
+        """
+        self.assertFalse(sameOrigin("http://evil.example:8080", "127.0.0.1:8080", False))
+        self.assertFalse(sameOrigin("http://127.0.0.1:8081", "127.0.0.1:8080", False))
+        self.assertFalse(sameOrigin("http://mail.example", "mail.example", True))
+        self.assertFalse(sameOrigin("null", "127.0.0.1:8080", False))
+        self.assertFalse(sameOrigin("http://127.0.0.1:x", "127.0.0.1:8080", False))

@@ -30,6 +30,7 @@ from .identity.workers import AuthWorkers
 from .interfaces import IEventBus, IMailStore, IOutboundQueue, IUserDatabase
 from .net.admission import ConnectionBudget, Share, raiseFileLimit
 from .net.lifecycle import IDrainable
+from .net.presence import Presence, presenceOf
 from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
 from .reactor import globalReactor
@@ -186,7 +187,9 @@ class MailSuiteService(MultiService):
         self.parts = SuiteParts(
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
             store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
-            budget=self.budget, outbound=self.outbound, factoryFor=self._factoryFor)
+            budget=self.budget, outbound=self.outbound,
+            queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
+            factoryFor=self._factoryFor)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
@@ -300,6 +303,18 @@ class MailSuiteService(MultiService):
             failing with nothing kept; see L{twisted_mail_suite.relay.service.sendMail}.
         """
         return sendMail(self.target, self.parts.router, self.config.hostname, sender, recipients, message)
+
+    def online(self) -> dict[str, list[Presence]]:
+        """
+        Who is connected now: role -> one L{Presence} per connection (for
+        the protocols whose factory has a connection manager).
+        """
+        found: dict[str, list[Presence]] = {}
+        for role, factory in self.factories.items():
+            manager = getattr(factory, "manager", None)
+            if manager is not None:
+                found[role] = presenceOf(manager)
+        return found
 
     def portsFor(self, role: str) -> list[int]:
         """

@@ -19,6 +19,7 @@ from typing import Any
 
 from .mail import MessageReader
 from .pages import ChatPage, Home, StaticFiles
+from .pages_admin import AdminPage
 from .pages_inbox import InboxPage
 from .sessions import COOKIE
 from .websocket import ChatSocketResource, LineSocketFactory
@@ -43,4 +44,5 @@ def mountPages(factory: Any) -> None:
     factory.mount(b"", Home())
     factory.mount(b"inbox", InboxPage(MessageReader(parts.store)))
     factory.mount(b"chat", ChatSocketResource(sockets, ChatPage(), sessionUser))
+    factory.mount(b"admin", AdminPage(parts, factory.sessions))
     factory.mount(b"static", StaticFiles())

@@ -1,0 +1,2 @@
+# -*- test-case-name: tests.net.test_presence -*-
+from __future__ import annotations

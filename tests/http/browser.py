@@ -55,8 +55,9 @@ def findBrowser() -> tuple[str, str]:
 
 class BrowserSession:
     """
-    The suite (C{harness}, with C{alice} an admin of C{http.admins}) and
-    one browser (C{driver}) looking at it.
+    The suite (C{harness}, with C{alice} an admin of C{http.admins}, and
+    a real outbound queue that cannot deliver) and one browser (C{driver})
+    looking at it.
     """
 
     def __init__(self) -> None:
@@ -64,7 +65,10 @@ class BrowserSession:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
-        self.harness = ThreadedHarness(overrides={"http.admins": ["alice"], "chat.lines_per_second": 0})
+        # Mail for other domains goes to a smarthost port where nothing listens: it stays queued.
+        self.harness = ThreadedHarness(overrides={"http.admins": ["alice"], "chat.lines_per_second": 0},
+                                       relay={"mode": "smarthost", "smarthost": "127.0.0.1:9",
+                                              "smarthost_tls": "none"})
         self.harness.start()
         self.profile = tempfile.mkdtemp(prefix="mailsuite-chromium-")
         options = webdriver.ChromeOptions()
@@ -79,7 +83,7 @@ class BrowserSession:
             shutil.rmtree(self.profile, ignore_errors=True)
             raise
         self.driver.implicitly_wait(0)
-        self.base = f"http://127.0.0.1:{self.harness.ports['http']}"
+        self.base = f"http://127.0.0.1:{self.harness.ports()['http']}"
 
     def close(self) -> None:
         """
@@ -116,7 +120,9 @@ class BrowserSession:
             if result:
                 return result
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what or condition!r} on {self.driver.current_url}")
+                page = self.driver.find_element("tag name", "body").text[:300]
+                raise AssertionError(f"timed out waiting for {what or condition!r} on {self.driver.current_url}:"
+                                     f" {page!r}")
             time.sleep(0.05)
 
     def login(self, user: str, password: str | None = None) -> None:

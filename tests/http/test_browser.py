@@ -27,7 +27,7 @@ def sendMail(session: BrowserSession, to: str, subject: str, text: str, sender: 
     message["To"] = session.harness.address(to)
     message["Subject"] = subject
     message.set_content(text)
-    with smtplib.SMTP("127.0.0.1", session.harness.ports["smtp"], timeout=10) as client:
+    with smtplib.SMTP("127.0.0.1", session.harness.ports()["smtp"], timeout=10) as client:
         client.send_message(message)
     session.harness.waitForMessage(to=to, subject=subject, timeout=10)
 
@@ -101,7 +101,7 @@ class InboxTests(BrowserTestCase):
         notice = session.waitFor(lambda: session.find("p.notice"), what="the deletion notice")
         self.assertEqual(notice.text, "Message deleted.")
         remaining = session.findAll("table.messages tbody tr")
-        self.assertEqual([row.find_element("css selector", "td.subject").text for row in remaining],
+        self.assertEqual([row.find_element("css selector", "td.subject a").text for row in remaining],
                          ["Build 1234 passed"])
         self.assertEqual([m.subject for m in session.harness.messagesFor("alice")], ["Build 1234 passed"])
 
@@ -130,7 +130,7 @@ class ChatTests(BrowserTestCase):
         session = self.session
         session.login("bob")
         session.waitFor(lambda: "/inbox" in session.driver.current_url, what="the inbox")
-        tcp = TCPChatClient(session.harness.ports["chat"])
+        tcp = TCPChatClient(session.harness.ports()["chat"])
         self.addCleanup(tcp.close)
         tcp.expect(lambda line: line.startswith("*** you joined #lobby"))
         tcp.send("/nick dave")

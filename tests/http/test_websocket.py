@@ -14,12 +14,29 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.interfaces import INegotiated
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.resource import Resource
-from twisted.web.server import Site
-from twisted.web.static import Data
+from twisted.internet.threads import deferToThread
 
 from tests.integration.test_chat_loopback import ChatLoopbackTestCase, LineClient
-from twisted_mail_suite.http.websocket import ChatSocketResource, FrameTransport, LineSocketFactory, sameOrigin
+from twisted_mail_suite.http.avatars import WebUser
+from twisted_mail_suite.http.websocket import FrameTransport, sameOrigin
+
+
+def _get(url: str) -> tuple[int, str]:
+    """
+    GET C{url} without following a redirect: (status, Location).
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request("GET", parts.path)
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader("Location") or ""
+    finally:
+        connection.close()
 
 
 class SocketClient(WebSocketClientProtocol):
@@ -56,28 +73,29 @@ class SocketClient(WebSocketClientProtocol):
 
 class BridgeTestCase(ChatLoopbackTestCase):
     """
-    A suite with its chat on loopback, and a web site on loopback whose
-    C{/chat} is the bridge to that chat (the session user is C{self.user}).
+    A suite with its chat and its web listener on loopback: C{/chat} is
+    the bridge to that chat.
     """
 
-    user: str | None = None
+    overrides = {"http.listen": ["tcp:0:interface=127.0.0.1"]}
+
+    @property
+    def webPort(self) -> int:
+        return self.port("http")
 
     @defer.inlineCallbacks
-    def setUp(self) -> Any:
-        yield super().setUp()
-        sockets = LineSocketFactory(lambda: self.suite.factories["chat"])
-        root = Resource()
-        root.putChild(b"chat", ChatSocketResource(sockets, Data(b"the page", "text/plain"),
-                                                  lambda request: self.user))
-        self.web = yield defer.maybeDeferred(reactor.listenTCP, 0, Site(root), interface="127.0.0.1")
-        self.addCleanup(self.web.stopListening)
-
-    @defer.inlineCallbacks
-    def socket(self, origin: str | None = None, joined: bool = True) -> Any:
-        port = self.web.getHost().port
-        factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/chat", origin=origin)
+    def socket(self, origin: str | None = None, joined: bool = True, user: str | None = None) -> Any:
+        """
+        A WebSocket client on C{/chat}, with a web session of C{user} if given.
+        """
+        headers = {}
+        if user is not None:
+            session = self.suite.factories["http"].auth.sessions.create(WebUser(user))
+            headers["Cookie"] = f"mailsuite_session={session.token}"
+        factory = WebSocketClientFactory(f"ws://127.0.0.1:{self.webPort}/chat", origin=origin, headers=headers)
         factory.protocol = SocketClient
-        client = yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port),
+        factory.setProtocolOptions(openHandshakeTimeout=0, closeHandshakeTimeout=0, serverConnectionDropTimeout=0)
+        client = yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", self.webPort),
                                        factory.buildProtocol(None))
         self.addCleanup(self.closeSocket, client)
         yield client.opened
@@ -134,14 +152,38 @@ class ChatOverWebSocketTests(BridgeTestCase):
     def test_closedWhenChatQuits(self) -> Any:
         """
         C{/quit} says bye and closes the WebSocket normally; the chat
-        connection is released.
+        connection and the HTTP connection it came from are released.
         """
         web = yield self.socket()
+        self.assertEqual(self.suite.factories["http"].connections, 1)
         web.send("/quit")
         yield web.expect("*** bye")
         yield web.closed
         self.assertEqual(web.closeCode, 1000)
         self.assertEqual(self.suite.factories["chat"].connections, 0)
+        self.assertEqual(self.suite.factories["http"].connections, 0)
+
+    @defer.inlineCallbacks
+    def test_clientGoneReleases(self) -> Any:
+        """
+        A WebSocket client that drops its TCP connection frees its chat
+        and HTTP connections, and leaves the room.
+        """
+        tcp = yield self.connect()
+        web = yield self.socket()
+        web.transport.abortConnection()
+        yield web.closed
+        yield tcp.expect(lambda line: line.startswith("*** guest-2 left"))
+        self.assertEqual(self.suite.factories["chat"].connections, 1)
+        self.assertEqual(self.suite.factories["http"].connections, 0)
+
+    @defer.inlineCallbacks
+    def test_pageWithoutUpgrade(self) -> Any:
+        """
+        C{/chat} without the upgrade is the page (here: a stranger is sent to the login form).
+        """
+        response = yield deferToThread(_get, f"http://127.0.0.1:{self.webPort}/chat")
+        self.assertEqual(response, (303, "/login?next=/chat"))
 
     @defer.inlineCallbacks
     def test_crossOriginRefused(self) -> Any:
@@ -156,7 +198,7 @@ class ChatOverWebSocketTests(BridgeTestCase):
         """
         The chat page's own origin is accepted.
         """
-        yield self.socket(origin=f"http://127.0.0.1:{self.web.getHost().port}")
+        yield self.socket(origin=f"http://127.0.0.1:{self.webPort}")
 
 
 class VerifiedUserTests(BridgeTestCase):
@@ -164,15 +206,13 @@ class VerifiedUserTests(BridgeTestCase):
     The user of the web session is logged in to the chat.
     """
 
-    user = "alice"
-
     @defer.inlineCallbacks
     def test_loggedInAsSessionUser(self) -> Any:
         """
         The session's user speaks under their own name, as after C{/login}.
         """
         tcp = yield self.connect()
-        web = yield self.socket()
+        web = yield self.socket(user="alice")
         yield web.expect("*** logged in as alice")
         web.send("hi")
         yield tcp.expect("[#lobby] alice: hi")

@@ -74,19 +74,26 @@ def layout(request: Any, title: str, body: str, user: Any = None, scripts: tuple
     A whole page: the skeleton around C{body} (HTML, already escaped),
     the navigation for C{user} (none on the login form), C{scripts}
     (names under C{/static/}).
+
+    The page's referrer policy is C{same-origin}: under the site's
+    C{Referrer-Policy: no-referrer}, browsers send C{Origin: null} with a
+    form's POST and a script's C{fetch}, which the CSRF check rightly
+    refuses; C{same-origin} sends this site's origin to itself and
+    nothing to other sites.
     """
     nav = ""
     if user is not None:
         links = list(NAV) + ([("Admin", "/admin")] if getattr(user, "admin", False) else [])
-        items = "".join(
-            f'<a href="{esc(href)}"{" aria-current=\"page\"" if href == current else ""}>{esc(text)}</a>'
-            for text, href in links)
+        marked = ' aria-current="page"'
+        items = "".join(f'<a href="{esc(href)}"{marked if href == current else ""}>{esc(text)}</a>'
+                        for text, href in links)
         nav = (f'<nav>{items}<span class="who">{esc(user.name)}</span>'
                f'<form method="post" action="/logout" class="inline">{csrfField(request)}'
                f'<button type="submit" class="link">Log out</button></form></nav>')
     tags = "".join(f'<script src="/static/{esc(name)}" defer></script>' for name in scripts)
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="referrer" content="same-origin">'
             f'<title>{esc(title)} - mailsuite</title><link rel="stylesheet" href="/static/app.css">{tags}'
             f'</head><body><header><a class="brand" href="/">mailsuite</a>{nav}</header>'
             f'<main>{body}</main></body></html>')

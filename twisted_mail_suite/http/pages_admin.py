@@ -42,7 +42,8 @@ def _apiForm(request: Any, method: str, url: str, label: str, fields: str = "", 
     A form C{admin.js} sends to the JSON API: C{method} C{url} with its
     named fields as a JSON object.
     """
-    button = f'<button type="submit"{" class=\"danger\"" if danger else ""}>{esc(label)}</button>'
+    kind = ' class="danger"' if danger else ""
+    button = f'<button type="submit"{kind}>{esc(label)}</button>'
     ask = f' data-confirm="{esc(confirm)}"' if confirm else ""
     return (f'<form class="api" data-method="{esc(method)}" data-url="{esc(url)}"{ask}>'
             f'{csrfField(request)}{fields}{button}<span class="form-error error" role="alert"></span></form>')

@@ -37,12 +37,13 @@ def mountPages(factory: Any) -> None:
     chatSection = parts.config.chat
 
     def sessionUser(request: Any) -> str | None:
-        session = factory.auth.sessions.get(request.getCookie(COOKIE))
+        session = factory.auth.sessions.get(request.getCookie(COOKIE))   # (Site.sessions is twisted.web's)
         return session.user.name if session is not None else None
 
-    sockets = LineSocketFactory(lambda: parts.factoryFor("chat"), maxMessage=chatSection.max_line_length * 4)
+    sockets = LineSocketFactory(lambda: parts.factoryFor("chat"), parts.clock, parts.reactor,
+                                maxMessage=chatSection.max_line_length * 4)
     factory.mount(b"", Home())
     factory.mount(b"inbox", InboxPage(MessageReader(parts.store)))
     factory.mount(b"chat", ChatSocketResource(sockets, ChatPage(), sessionUser))
-    factory.mount(b"admin", AdminPage(parts, factory.sessions))
+    factory.mount(b"admin", AdminPage(parts, factory.auth.sessions))
     factory.mount(b"static", StaticFiles())

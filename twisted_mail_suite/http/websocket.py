@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
-from twisted.internet.interfaces import INegotiated, IProtocol, IProtocolFactory, ITransport
+from twisted.internet.interfaces import IDelayedCall, INegotiated, IProtocol, IProtocolFactory, IReactorTime, ITransport
 from twisted.internet.error import ConnectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -41,7 +41,7 @@ from twisted.web.resource import IResource, Resource
 from zope.interface import alsoProvides, implementer
 
 from ..interfaces import IVerifiedLogin
-from ..net.transport import isSecure
+from ..net.transport import CLOSE_GRACE, isSecure
 
 __all__ = ["CLOSE_UNSUPPORTED", "ChatSocketResource", "FrameTransport", "LineSocket", "LineSocketFactory",
            "sameOrigin"]
@@ -137,7 +137,9 @@ class LineSocket(WebSocketServerProtocol):
     verifiedUser: str | None = None
     verifiedLogout: Callable[[], object] = staticmethod(_nothing)
     line: IProtocol | None = None
+    upgradedFrom: IProtocol | None = None
     _open = False
+    _abort: IDelayedCall | None = None
 
     def onConnect(self, request: Any) -> None:
         if not sameOrigin(request.headers.get("origin"), request.headers.get("host", ""),
@@ -147,7 +149,7 @@ class LineSocket(WebSocketServerProtocol):
     def onOpen(self) -> None:
         lineFactory = self.factory.lineFactory()
         if lineFactory is None:
-            self.sendClose(CLOSE_UNAVAILABLE, "not served here")
+            self._close(CLOSE_UNAVAILABLE, "not served here")
             return
         self._open = True
         line = lineFactory.buildProtocol(self.transport.getPeer())
@@ -161,7 +163,7 @@ class LineSocket(WebSocketServerProtocol):
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if isBinary:
-            self.sendClose(CLOSE_UNSUPPORTED, "text frames only, one line each")
+            self._close(CLOSE_UNSUPPORTED, "text frames only, one line each")
             return
         if self.line is not None:
             self.line.dataReceived(payload + b"\n")
@@ -171,6 +173,22 @@ class LineSocket(WebSocketServerProtocol):
         line, self.line = self.line, None
         if line is not None:
             line.connectionLost(Failure(ConnectionDone()))
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
+        """
+        The connection is gone: the line protocol hears of it (L{onClose}),
+        then the HTTP connection it was upgraded from, which still holds
+        its admission and its place in the drain.
+        """
+        abort, self._abort = self._abort, None
+        if abort is not None and abort.active():
+            abort.cancel()
+        try:
+            super().connectionLost(reason)
+        finally:
+            channel, self.upgradedFrom = self.upgradedFrom, None
+            if channel is not None:
+                channel.connectionLost(reason)
 
     # what the FrameTransport asks
 
@@ -186,10 +204,20 @@ class LineSocket(WebSocketServerProtocol):
         The line protocol closes: a normal WebSocket close, after what it sent.
         """
         if self._open:
-            self._open = False
-            self.sendClose(1000)
+            self._close(1000)
         else:
             self.transport.loseConnection()
+
+    def _close(self, code: int, reason: str | None = None) -> None:
+        """
+        Start the closing handshake; abort if the peer has not answered
+        it within C{closeGrace} seconds (on the suite's clock: autobahn's
+        own timers are off, they run on the global reactor).
+        """
+        self._open = False
+        self.sendClose(code, reason)
+        if self._abort is None and self.transport is not None:
+            self._abort = self.factory.clock.callLater(self.factory.closeGrace, self.transport.abortConnection)
 
 
 class LineSocketFactory(WebSocketServerFactory):
@@ -198,38 +226,57 @@ class LineSocketFactory(WebSocketServerFactory):
 
     @param lineFactory: called for each connection: the line protocol's
         factory (an C{IProtocolFactory}), or L{None} when it is not served.
+    @param clock: for the close grace (the suite's clock).
+    @param reactor: the suite's reactor.
     @param maxMessage: the largest text frame taken (bytes); a longer one
         fails the WebSocket connection.  The line protocol's own length
         limit applies below it, as for its TCP clients.
+
+    Autobahn's own timers (opening and closing handshakes, pings) are
+    off: they would run on the global reactor, not the suite's.  The
+    HTTP connection's request deadline covers the opening handshake (the
+    answer is immediate), the line protocol's idle timeout covers a
+    silent client, and a closing handshake left unanswered is aborted
+    after C{closeGrace} seconds of C{clock}.
     """
 
     protocol = LineSocket
+    closeGrace = CLOSE_GRACE
 
-    def __init__(self, lineFactory: Callable[[], IProtocolFactory | None], maxMessage: int = 64 * 1024) -> None:
-        super().__init__()
+    def __init__(self, lineFactory: Callable[[], IProtocolFactory | None], clock: IReactorTime,
+                 reactor: Any = None, maxMessage: int = 64 * 1024) -> None:
+        super().__init__(reactor=reactor if reactor is not None else clock)
         self.lineFactory = lineFactory
+        self.clock = clock
         self.setProtocolOptions(maxFramePayloadSize=maxMessage, maxMessagePayloadSize=maxMessage,
-                                closeHandshakeTimeout=2, openHandshakeTimeout=10)
+                                openHandshakeTimeout=0, closeHandshakeTimeout=0, autoPingInterval=0)
 
-    def forUser(self, user: str | None, logout: Callable[[], object] = _nothing) -> _ForUser:
+    def forRequest(self, channel: IProtocol | None, user: str | None,
+                   logout: Callable[[], object] = _nothing) -> _ForRequest:
         """
-        This factory, for one connection opened by C{user}'s web session.
+        This factory, for the one connection upgraded from C{channel} (the
+        HTTP connection: told when the WebSocket is gone) by C{user}'s web
+        session.
         """
-        return _ForUser(self, user, logout)
+        return _ForRequest(self, channel, user, logout)
 
 
-class _ForUser:
+class _ForRequest:
     """
-    The factory as one upgrade request sees it: its protocol knows the user.
+    The factory as one upgrade request sees it: its protocol knows the
+    HTTP connection and the user.
     """
 
-    def __init__(self, factory: LineSocketFactory, user: str | None, logout: Callable[[], object]) -> None:
+    def __init__(self, factory: LineSocketFactory, channel: IProtocol | None, user: str | None,
+                 logout: Callable[[], object]) -> None:
         self._factory = factory
+        self._channel = channel
         self._user = user
         self._logout = logout
 
     def buildProtocol(self, addr: Any) -> LineSocket:
         protocol = self._factory.buildProtocol(addr)
+        protocol.upgradedFrom = self._channel
         protocol.verifiedUser = self._user
         protocol.verifiedLogout = self._logout
         return protocol
@@ -278,4 +325,5 @@ class ChatSocketResource(Resource):
         upgrade = (request.getHeader(b"upgrade") or b"").lower()
         if upgrade != b"websocket":
             return self._page.render(request)
-        return WebSocketResource(self._sockets.forUser(self._sessionUser(request))).render(request)
+        sockets = self._sockets.forRequest(request.channel, self._sessionUser(request))
+        return WebSocketResource(sockets).render(request)

@@ -167,6 +167,24 @@ class AdminTests(BrowserTestCase):
         table = session.waitFor(lambda: session.find("table.queue"), what="the queue")
         self.assertIn("someone@remote.example", table.text)
 
+    def test_queueDelete(self) -> None:
+        """
+        The Delete button of a queued message removes it through the
+        admin API (after a confirmation), and the page reloads without it.
+        """
+        session = self.session
+        session.harness.callInReactor(
+            lambda: session.harness.harness.suite.sendMail("alice@" + session.harness.domain,
+                                                           "gone@remote.example", _remoteMessage()))
+        session.login("alice")
+        session.waitFor(lambda: "/inbox" in session.driver.current_url, what="the inbox")
+        session.open("/admin/queue")
+        row = session.waitFor(lambda: [row for row in session.findAll("table.queue tbody tr")
+                                       if "gone@remote.example" in row.text], what="the queued message")[0]
+        row.find_element("css selector", "button.danger").click()
+        session.waitFor(lambda: session.driver.switch_to.alert, what="the confirmation").accept()
+        session.waitFor(lambda: "gone@remote.example" not in session.find("main").text, what="the reload")
+
 
 def _remoteMessage() -> bytes:
     return (b"From: alice@example.com\r\nTo: someone@remote.example\r\nSubject: Quarterly report\r\n\r\n"

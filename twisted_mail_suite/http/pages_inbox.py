@@ -150,7 +150,8 @@ class InboxPage(Page):
         messageID = detail["id"]
         wantText = (request.args.get(b"view") or [b""])[0] == b"text"
         rows = "".join(f"<dt>{label}</dt><dd>{esc(detail[key] or '-')}</dd>"
-                       for label, key in (("From", "from"), ("To", "to"), ("Date", "date")))
+                       for label, key in (("From", "from"), ("To", "to")))
+        rows += f'<dt>Date</dt><dd><time datetime="{esc(detail["date"])}">{esc(_when(detail["date"]))}</time></dd>'
         html, text = detail.get("html"), detail.get("text")
         switch = ""
         if html is not None and text is not None:
@@ -160,7 +161,8 @@ class InboxPage(Page):
             shown = (f'<iframe class="body" title="Message" sandbox="" referrerpolicy="no-referrer" '
                      f'srcdoc="{esc(FRAME_POLICY + html)}"></iframe>')
         elif text is not None:
-            shown = f'<pre class="body">{esc(text)}</pre>'
+            plain = text.replace("\r\n", "\n")
+            shown = f'<pre class="body">{esc(plain)}</pre>'
         else:
             shown = '<p class="empty">This message has no text to show; download it to read it.</p>'
         attachments = detail.get("attachments") or []

@@ -153,17 +153,26 @@ class AdminTests(BrowserTestCase):
     The admin pages, for a user of C{http.admins}.
     """
 
+    def queueAndOpen(self, recipient: str) -> None:
+        """
+        Queue a message for C{recipient} (another domain: it waits in the
+        queue), log in as the admin alice and open the queue page.
+        """
+        session = self.session
+        harness = session.harness
+        message = (b"From: alice@example.test\r\nTo: " + recipient.encode("ascii")
+                   + b"\r\nSubject: Quarterly report\r\n\r\nAttached.\r\n")
+        harness.callInReactor(lambda: harness.harness.suite.sendMail(harness.address("alice"), recipient, message))
+        session.login("alice")
+        session.waitFor(lambda: "/inbox" in session.driver.current_url, what="the inbox")
+        session.open("/admin/queue")
+
     def test_queueListed(self) -> None:
         """
         A message waiting for another domain is listed on the queue page.
         """
         session = self.session
-        session.harness.callInReactor(
-            lambda: session.harness.harness.suite.sendMail("alice@" + session.harness.domain,
-                                                           "someone@remote.example", _remoteMessage()))
-        session.login("alice")
-        session.waitFor(lambda: "/inbox" in session.driver.current_url, what="the inbox")
-        session.open("/admin/queue")
+        self.queueAndOpen("someone@remote.example")
         table = session.waitFor(lambda: session.find("table.queue"), what="the queue")
         self.assertIn("someone@remote.example", table.text)
 
@@ -173,19 +182,10 @@ class AdminTests(BrowserTestCase):
         admin API (after a confirmation), and the page reloads without it.
         """
         session = self.session
-        session.harness.callInReactor(
-            lambda: session.harness.harness.suite.sendMail("alice@" + session.harness.domain,
-                                                           "gone@remote.example", _remoteMessage()))
-        session.login("alice")
-        session.waitFor(lambda: "/inbox" in session.driver.current_url, what="the inbox")
-        session.open("/admin/queue")
+        self.queueAndOpen("gone@remote.example")
         row = session.waitFor(lambda: [row for row in session.findAll("table.queue tbody tr")
                                        if "gone@remote.example" in row.text], what="the queued message")[0]
         row.find_element("css selector", "button.danger").click()
         session.waitFor(lambda: session.driver.switch_to.alert, what="the confirmation").accept()
         session.waitFor(lambda: "gone@remote.example" not in session.find("main").text, what="the reload")
 
-
-def _remoteMessage() -> bytes:
-    return (b"From: alice@example.com\r\nTo: someone@remote.example\r\nSubject: Quarterly report\r\n\r\n"
-            b"Attached.\r\n")

@@ -143,19 +143,20 @@ class ChatOverWebSocketTests(BridgeTestCase):
     @defer.inlineCallbacks
     def test_countsAgainstAdmission(self) -> Any:
         """
-        A WebSocket chat client holds one of the chat's connections.
+        A WebSocket chat client holds one of the chat's connections, and
+        none of the web's once upgraded.
         """
         yield self.socket()
         self.assertEqual(self.suite.factories["chat"].connections, 1)
+        self.assertEqual(self.suite.factories["http"].connections, 0)
 
     @defer.inlineCallbacks
     def test_closedWhenChatQuits(self) -> Any:
         """
         C{/quit} says bye and closes the WebSocket normally; the chat
-        connection and the HTTP connection it came from are released.
+        connection is released.
         """
         web = yield self.socket()
-        self.assertEqual(self.suite.factories["http"].connections, 1)
         web.send("/quit")
         yield web.expect("*** bye")
         yield web.closed

@@ -11,7 +11,10 @@ goes out as one text frame; every text frame that comes in is handed to it
 as one line.  So the commands, the rooms, the names, the notices, the
 admission and idle rules and the flood limits are the line protocol's own,
 the same as for its TCP clients: a WebSocket client is one more connection
-of that protocol, from the same peer address.
+of that protocol, from the same peer address.  Once the upgrade is done
+the HTTP connection it came from is released from the HTTP listener's
+admission and drain: the WebSocket counts as a connection of the line
+protocol, not of the web.
 
 Back-pressure goes through: the line protocol registers as the producer of
 the TCP connection underneath (its slow-reader bound holds), and pausing
@@ -147,6 +150,7 @@ class LineSocket(WebSocketServerProtocol):
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "cross-origin WebSocket refused")
 
     def onOpen(self) -> None:
+        self._releaseChannel()
         lineFactory = self.factory.lineFactory()
         if lineFactory is None:
             self._close(CLOSE_UNAVAILABLE, "not served here")
@@ -177,8 +181,7 @@ class LineSocket(WebSocketServerProtocol):
     def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
         """
         The connection is gone: the line protocol hears of it (L{onClose}),
-        then the HTTP connection it was upgraded from, which still holds
-        its admission and its place in the drain.
+        and the HTTP connection it came from if the upgrade never finished.
         """
         abort, self._abort = self._abort, None
         if abort is not None and abort.active():
@@ -186,9 +189,18 @@ class LineSocket(WebSocketServerProtocol):
         try:
             super().connectionLost(reason)
         finally:
-            channel, self.upgradedFrom = self.upgradedFrom, None
-            if channel is not None:
-                channel.connectionLost(reason)
+            self._releaseChannel(reason)
+
+    def _releaseChannel(self, reason: Failure | None = None) -> None:
+        """
+        The HTTP connection this one was upgraded from is done: it leaves
+        the HTTP listener's admission and drain (the line protocol's own
+        take over), as if it were closed.  Its transport is this
+        connection's now, so it touches nothing.
+        """
+        channel, self.upgradedFrom = self.upgradedFrom, None
+        if channel is not None:
+            channel.connectionLost(reason or Failure(ConnectionDone("upgraded to a WebSocket")))
 
     # what the FrameTransport asks
 

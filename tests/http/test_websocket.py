@@ -218,6 +218,18 @@ class VerifiedUserTests(BridgeTestCase):
         web.send("hi")
         yield tcp.expect("[#lobby] alice: hi")
 
+    @defer.inlineCallbacks
+    def test_newMailNotice(self) -> Any:
+        """
+        Mail delivered to the session's user is announced on the WebSocket at once.
+        """
+        web = yield self.socket(user="alice")
+        yield web.expect("*** logged in as alice")
+        yield self.suite.sendMail("carol@example.net", "alice@example.test",
+                                  b"From: carol@example.net\r\nSubject: Lunch?\r\n\r\nnoon?\r\n")
+        line = yield web.expect(lambda line: line.startswith("*** new mail"))
+        self.assertEqual(line, "*** new mail from carol@example.net: Lunch?")
+
 
 class FrameTransportTests(SynchronousTestCase):
     """

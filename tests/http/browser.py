@@ -19,7 +19,8 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from twisted.trial.unittest import SkipTest
 
@@ -135,6 +136,18 @@ class BrowserSession:
         self.find("input[name=password]").send_keys(password if password is not None else
                                                     self.harness.users[user])
         self.find("form button[type=submit]").click()
+
+    @contextmanager
+    def phoneSized(self) -> Iterator[None]:
+        """
+        The window of a phone (390 x 844 CSS pixels) for the block.
+        """
+        size = self.driver.get_window_size()
+        self.driver.set_window_size(390, 844)
+        try:
+            yield
+        finally:
+            self.driver.set_window_size(size["width"], size["height"])
 
     def screenshot(self, name: str) -> str:
         """

@@ -93,6 +93,9 @@ class InboxTests(BrowserTestCase):
         self.assertEqual(len(session.findAll("tr.unread")), 2)
         self.assertIn("Lunch on Friday?", session.find("table.messages").text)
         session.screenshot("inbox")
+        with session.phoneSized():
+            session.waitFor(lambda: not session.find("td.date").is_displayed(), what="the narrow layout")
+            session.screenshot("inbox-phone")
         session.driver.find_element("link text", "Lunch on Friday?").click()
         subject = session.waitFor(lambda: session.find("h1.subject"), what="the message")
         self.assertEqual(subject.text, "Lunch on Friday?")

@@ -18,7 +18,7 @@ from twisted.internet.threads import deferToThread
 
 from tests.integration.test_chat_loopback import ChatLoopbackTestCase, LineClient
 from twisted_mail_suite.http.avatars import WebUser
-from twisted_mail_suite.http.websocket import FrameTransport, sameOrigin
+from twisted_mail_suite.http.websocket import FrameTransport, sameOrigin, textFrames
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -244,8 +244,8 @@ class FrameTransportTests(SynchronousTestCase):
         class Socket:
             transport = StringTransport()
 
-            def sendLine(self, line: bytes) -> None:
-                outer.sent.append(line)
+            def sendLines(self, lines: list[bytes]) -> None:
+                outer.sent.extend(lines)
 
             def closeSocket(self) -> None:
                 outer.closed.append(True)
@@ -280,6 +280,30 @@ class FrameTransportTests(SynchronousTestCase):
         Over plain TCP, the line protocol is not told it is encrypted.
         """
         self.assertFalse(INegotiated.providedBy(self.transport))
+
+
+class TextFramesTests(SynchronousTestCase):
+    """
+    L{textFrames}: the server's text frames (RFC 6455 §5.2; autobahn's
+    client reads them in the tests above).
+    """
+
+    def test_lengths(self) -> None:
+        """
+        Short, 16-bit and 64-bit lengths are framed as RFC 6455 says: FIN
+        and opcode 1, no mask.
+        """
+        heads = {0: b"\x81\x00", 125: b"\x81\x7d", 126: b"\x81\x7e\x00\x7e", 65535: b"\x81\x7e\xff\xff",
+                 65536: b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00"}
+        for size, head in heads.items():
+            self.assertEqual(textFrames([b"x" * size]), head + b"x" * size, size)
+
+    def test_several(self) -> None:
+        """
+        Several lines are several frames, in order, in one piece.
+        """
+        self.assertEqual(textFrames([b"one", "d\u00e9j\u00e0".encode()]),
+                         b"\x81\x03one\x81\x06d\xc3\xa9j\xc3\xa0")
 
 
 class SameOriginTests(SynchronousTestCase):

@@ -33,9 +33,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from .auth import checkCSRF, csrfToken, currentUser, loginRedirect
+from .login import LoginPage
 from .replies import HTTPError
 
-__all__ = ["Page", "StaticFiles", "esc", "csrfField", "layout", "redirect", "formatSize"]
+__all__ = ["Page", "StaticFiles", "StyledLoginPage", "writePage", "esc", "csrfField", "layout", "redirect", "formatSize"]
 
 STATIC_TYPES = {".css": b"text/css; charset=utf-8", ".js": b"text/javascript; charset=utf-8",
                 ".svg": b"image/svg+xml"}
@@ -111,6 +112,17 @@ def redirect(request: Any, location: str) -> None:
     request.finish()
 
 
+def writePage(request: Any, text: bytes, status: int = 200) -> None:
+    """
+    Answer C{request} with the HTML page C{text} and finish it.
+    """
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+    request.setHeader(b"Content-Length", b"%d" % len(text))
+    request.write(text if request.method != b"HEAD" else b"")
+    request.finish()
+
+
 Handler = Callable[[Any, Any], Any]
 
 
@@ -163,11 +175,8 @@ class Page(Resource):
             return handler(request, user)
 
         def answer(body: Any) -> None:
-            if body is None or gone:
-                return
-            request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-            request.write(body if request.method != b"HEAD" else b"")
-            request.finish()
+            if body is not None and not gone:
+                writePage(request, body)
 
         def failed(failure: Failure) -> None:
             if gone:
@@ -180,10 +189,7 @@ class Page(Resource):
             else:
                 self.log.failure("Page {path} failed", failure, path=request.path)
                 status, message = 500, "Something went wrong on the server; try again later."
-            request.setResponseCode(status)
-            request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-            request.write(errorPage(request, status, message))
-            request.finish()
+            writePage(request, errorPage(request, status, message), status)
 
         d: Deferred = currentUser(request)
         d.addCallback(authorized)
@@ -199,6 +205,17 @@ def errorPage(request: Any, status: int, message: str) -> bytes:
     body = (f'<h1>{status}</h1><p class="error" role="alert">{esc(message)}</p>'
             f'<p><a href="/inbox">Back to the inbox</a></p>')
     return layout(request, f"Error {status}", body, getattr(request, "pageUser", None))
+
+
+class StyledLoginPage(LoginPage):
+    """
+    The login form of L{twisted_mail_suite.http.login} (its fields, its
+    CSRF cookie, its error messages), in the pages' layout.
+    """
+
+    @staticmethod
+    def page(request: Any, title: str, body: str, status: int = 200) -> None:
+        writePage(request, layout(request, title, f'<div class="login">{body}</div>'), status)
 
 
 class Home(Resource):

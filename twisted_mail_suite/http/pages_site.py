@@ -3,6 +3,7 @@
 L{mountPages}: the web pages in an HTTP factory's resource tree::
 
     /             to the inbox
+    /login        the login form of L{twisted_mail_suite.http.login}, in the pages' layout
     /inbox...     L{twisted_mail_suite.http.pages_inbox}
     /chat         the chat page, and the chat's WebSocket (L{twisted_mail_suite.http.websocket})
     /admin...     L{twisted_mail_suite.http.pages_admin}
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from .mail import MessageReader
-from .pages import ChatPage, Home, StaticFiles
+from .pages import ChatPage, Home, StaticFiles, StyledLoginPage
 from .pages_admin import AdminPage
 from .pages_inbox import InboxPage
 from .sessions import COOKIE
@@ -43,6 +44,7 @@ def mountPages(factory: Any) -> None:
     sockets = LineSocketFactory(lambda: parts.factoryFor("chat"), parts.clock, parts.reactor,
                                 maxMessage=chatSection.max_line_length * 4)
     factory.mount(b"", Home())
+    factory.mount(b"login", StyledLoginPage())
     factory.mount(b"inbox", InboxPage(MessageReader(parts.store)))
     factory.mount(b"chat", ChatSocketResource(sockets, ChatPage(), sessionUser))
     factory.mount(b"admin", AdminPage(parts, factory.auth.sessions))

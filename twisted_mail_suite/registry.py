@@ -51,6 +51,8 @@ class SuiteParts:
         C{release}, as C{mailsuite-admin queue}); raises
         L{twisted_mail_suite.errors.QueueControlError} for a refusal.
         L{None} when the relay is off.
+    @ivar runInThread: C{runInThread(f, *args)} -> Deferred: the password
+        hashing pool (slow work that must stay off the reactor thread).
     @ivar online: C{online()} -> role -> list of
         L{twisted_mail_suite.net.presence.Presence}: who is connected to
         each protocol now (the service asks the live factories), or L{None}.
@@ -75,6 +77,7 @@ class SuiteParts:
     outbound: IOutboundQueue | None = None
     queueControl: Callable[[str, Any], Any] | None = None
     online: Callable[[], Any] | None = None
+    runInThread: Callable[..., Any] | None = None
     factoryFor: Callable[[str], Any] = lambda role: None
 
 

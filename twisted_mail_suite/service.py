@@ -189,7 +189,7 @@ class MailSuiteService(MultiService):
             store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
             budget=self.budget, outbound=self.outbound,
             queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
-            factoryFor=self._factoryFor)
+            runInThread=runInThread, factoryFor=self._factoryFor)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()

@@ -130,6 +130,14 @@ class ChatProtocol(FloodControl, BoundedOutput, Protocol):
     _loginPending = False
     _said: list[bytes] | None = None
 
+    @property
+    def presenceUser(self) -> str | None:
+        """
+        The chat name (a guest's too), or L{None} before it has one (for
+        "who is online", L{twisted_mail_suite.net.presence}).
+        """
+        return self.name
+
     # -- what BoundedOutput asks of the protocol -------------------------------
 
     @property

@@ -114,7 +114,7 @@ class Users:
         reload = getattr(parts.users, "reload", None)
         self.operations = UserOperations(backend, parts.config.auth) if backend is not None else None
         self._reload = reload
-        self._inThread = inThreadPool(parts.reactor)
+        self._inThread = parts.runInThread or inThreadPool(parts.reactor)
 
     def _run(self, method: str, *args: Any) -> Deferred[Any]:
         if self.operations is None:

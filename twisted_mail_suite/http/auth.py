@@ -34,7 +34,7 @@ from twisted.internet.defer import Deferred, succeed
 
 from ..identity.policy import LoginOutcome, LoginResult
 from .avatars import IWebUser
-from .replies import HTTPError
+from .replies import HTTPError, writeBody
 from .sessions import COOKIE, Session, SessionStore, sameToken
 
 __all__ = ["Authenticator", "CSRF_FIELD", "CSRF_HEADER", "checkCSRF", "csrfToken", "currentUser",
@@ -231,8 +231,5 @@ def loginRedirect(request: Any) -> None:
     Send the browser to the login form, coming back here after it.
     """
     target = b"/login?next=" + quote(request.uri.decode("latin-1"), safe="/").encode("ascii")
-    request.setResponseCode(303)
     request.setHeader(b"Location", target)
-    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    request.write(b"Log in first.\n")
-    request.finish()
+    writeBody(request, 303, b"text/plain; charset=utf-8", b"Log in first.\n")

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from .replies import HTTPError, writeError, writeJSON
+from .replies import HTTPError, writeBody, writeError, writeJSON
 
 __all__ = ["Endpoint", "Folder", "NotFound", "Reply", "jsonArgument", "queryArgument"]
 
@@ -117,11 +117,7 @@ class Endpoint(Resource):
             if value.body is None:
                 writeJSON(request, value.value, value.status)
                 return
-            request.setResponseCode(value.status)
-            request.setHeader(b"Content-Type", value.contentType)
-            request.setHeader(b"Content-Length", b"%d" % len(value.body))
-            request.write(value.body if request.method != b"HEAD" else b"")
-            request.finish()
+            writeBody(request, value.status, value.contentType, value.body)
             return
         writeJSON(request, value)
 

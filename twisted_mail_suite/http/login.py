@@ -27,7 +27,7 @@ from twisted.web.server import NOT_DONE_YET
 from ..identity.policy import LoginOutcome, LoginResult
 from .auth import CSRF_FIELD, csrfToken, loginError
 from .endpoint import queryArgument
-from .replies import HTTPError, writeError, writeJSON
+from .replies import HTTPError, writeBody, writeError, writeJSON
 from .sessions import COOKIE, sameToken
 
 __all__ = ["IndexPage", "LoginPage", "LogoutPage", "LOGIN_COOKIE", "safeNext"]
@@ -56,19 +56,12 @@ def page(request: Any, title: str, body: str, status: int = 200) -> None:
     text = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title></head>\n<body>\n{body}\n</body></html>\n").encode("utf-8")
-    request.setResponseCode(status)
-    request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-    request.setHeader(b"Content-Length", b"%d" % len(text))
-    request.write(text if request.method != b"HEAD" else b"")
-    request.finish()
+    writeBody(request, status, b"text/html; charset=utf-8", text)
 
 
 def _redirect(request: Any, target: str) -> None:
-    request.setResponseCode(303)
     request.setHeader(b"Location", target.encode("utf-8"))
-    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    request.write(b"See " + target.encode("utf-8") + b"\n")
-    request.finish()
+    writeBody(request, 303, b"text/plain; charset=utf-8", b"See " + target.encode("utf-8") + b"\n")
 
 
 class LoginPage(Resource):

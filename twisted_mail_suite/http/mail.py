@@ -16,6 +16,8 @@ import email.policy
 import re
 from collections import OrderedDict
 from datetime import datetime, timezone
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -54,7 +56,16 @@ def _isoDate(value: str | None, fallback: float) -> str:
 
 
 def _text(header: Any) -> str:
-    return "" if header is None else str(header)
+    """
+    A header's value as text, RFC 2047 words decoded (parsed with the
+    fast compat32 policy: the default policy costs ~1 ms a message).
+    """
+    if header is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(header)))).strip()
+    except (HeaderParseError, LookupError, ValueError):
+        return str(header).strip()
 
 
 def _read(content: Any, limit: int | None = None) -> bytes:
@@ -92,8 +103,7 @@ class MessageReader:
         """
         C{user}'s messages, newest first.
         """
-        return self.store.listMessages(user).addCallback(
-            lambda stored: sorted(stored, key=lambda m: m.internalDate, reverse=True))
+        return self.store.listMessages(user).addCallback(lambda stored: stored[::-1])   # listed oldest first
 
     def find(self, user: str, messageID: str) -> Deferred[StoredMessage]:
         """
@@ -123,7 +133,7 @@ class MessageReader:
         d = self.store.readMessage(user, stored.uid).addCallback(_read, HEAD_LIMIT)
 
         def parsed(head: bytes) -> dict[str, Any]:
-            headers = BytesHeaderParser(policy=email.policy.default).parsebytes(head)
+            headers = BytesHeaderParser().parsebytes(head)
             summary = {"id": stored.uid, "from": _text(headers.get("From")), "to": _text(headers.get("To")),
                        "subject": _text(headers.get("Subject")),
                        "date": _isoDate(_text(headers.get("Date")), stored.internalDate), "size": stored.size}

@@ -8,12 +8,12 @@ a connection gets before any request object exists (L{rawResponse}).
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
-from twisted.web.http import RESPONSES
 
 __all__ = ["CSP", "HTTPError", "SECURITY_HEADERS", "errorBody", "jsonBody", "rawResponse",
-           "setSecurityHeaders", "writeError", "writeJSON"]
+           "setSecurityHeaders", "writeBody", "writeError", "writeJSON"]
 
 # Nothing from elsewhere, no inline script or style, no framing, no plugins;
 # forms post only here.  Message HTML is shown in a sandboxed iframe by
@@ -73,16 +73,22 @@ def setSecurityHeaders(request: Any) -> None:
         headers.setRawHeaders(HSTS[0], [HSTS[1]])
 
 
+def writeBody(request: Any, status: int, contentType: bytes, body: bytes) -> None:
+    """
+    Answer C{request} with C{body} (not sent for HEAD) and finish it.
+    """
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", contentType)
+    request.setHeader(b"Content-Length", b"%d" % len(body))
+    request.write(body if request.method != b"HEAD" else b"")
+    request.finish()
+
+
 def writeJSON(request: Any, value: Any, status: int = 200) -> None:
     """
     Answer C{request} with C{value} as JSON and finish it.
     """
-    body = jsonBody(value)
-    request.setResponseCode(status)
-    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
-    request.setHeader(b"Content-Length", b"%d" % len(body))
-    request.write(body if request.method != b"HEAD" else b"")
-    request.finish()
+    writeBody(request, status, b"application/json; charset=utf-8", jsonBody(value))
 
 
 def writeError(request: Any, error: HTTPError) -> None:
@@ -93,9 +99,9 @@ def writeError(request: Any, error: HTTPError) -> None:
         request.setHeader(name, value)
     if error.close:
         request.setHeader(b"Connection", b"close")
+        if request.channel is not None:
+            request.channel.persistent = False
     writeJSON(request, {"error": error.error, "message": error.message}, error.status)
-    if error.close and request.channel is not None:
-        request.channel.persistent = False
 
 
 def rawResponse(status: int, error: str, message: str) -> bytes:
@@ -105,7 +111,7 @@ def rawResponse(status: int, error: str, message: str) -> bytes:
     transport (too many connections, headers too big, too slow).
     """
     body = errorBody(error, message)
-    lines = [b"HTTP/1.1 %d %s" % (status, RESPONSES.get(status, b"Error")),
+    lines = [b"HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase.encode("ascii")),
              b"Content-Type: application/json; charset=utf-8",
              b"Content-Length: %d" % len(body),
              b"Connection: close"]

@@ -4,13 +4,15 @@ Who is connected: one L{Presence} per admitted connection of a
 protocol's L{ConnectionManager}, for the admin API's "who is online".
 It asks each connection what it knows, through attributes every
 protocol of the suite may have, never through the protocol's own types:
-C{peerHost} (the client's address), C{secure} (TLS) and
-C{presenceUser} (the logged-in user's name, or L{None}).
+C{peerHost} or C{peer} (the client's address), its transport (TLS or
+not) and C{presenceUser} (the logged-in user's name, or L{None}).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from .transport import isSecure
 
 __all__ = ["Presence", "presenceOf"]
 
@@ -39,6 +41,8 @@ def presenceOf(manager: Any) -> list[Presence]:
     found = []
     for connection in list(manager.registry.live):
         user = getattr(connection, "presenceUser", None)
-        found.append(Presence(str(getattr(connection, "peerHost", "") or ""), user if user else None,
-                              bool(getattr(connection, "secure", False))))
+        address = getattr(connection, "peerHost", None) or getattr(connection, "peer", None) or ""
+        transport = getattr(connection, "transport", None)
+        found.append(Presence(str(address), user if user else None,
+                              transport is not None and isSecure(transport)))
     return found

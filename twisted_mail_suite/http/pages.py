@@ -34,7 +34,7 @@ from twisted.web.server import NOT_DONE_YET
 
 from .auth import checkCSRF, csrfToken, currentUser, loginRedirect
 from .login import LoginPage
-from .replies import HTTPError
+from .replies import HTTPError, writeBody
 
 __all__ = ["Page", "StaticFiles", "StyledLoginPage", "writePage", "esc", "csrfField", "layout", "redirect", "formatSize"]
 
@@ -105,22 +105,15 @@ def redirect(request: Any, location: str) -> None:
     """
     Answer with a 303 to C{location} (a path of this site) and finish.
     """
-    request.setResponseCode(303)
     request.setHeader(b"Location", quote(location, safe="/?=&%").encode("ascii"))
-    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-    request.write(b"See " + location.encode("utf-8") + b"\n")
-    request.finish()
+    writeBody(request, 303, b"text/plain; charset=utf-8", b"See " + location.encode("utf-8") + b"\n")
 
 
 def writePage(request: Any, text: bytes, status: int = 200) -> None:
     """
     Answer C{request} with the HTML page C{text} and finish it.
     """
-    request.setResponseCode(status)
-    request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-    request.setHeader(b"Content-Length", b"%d" % len(text))
-    request.write(text if request.method != b"HEAD" else b"")
-    request.finish()
+    writeBody(request, status, b"text/html; charset=utf-8", text)
 
 
 Handler = Callable[[Any, Any], Any]
@@ -227,10 +220,9 @@ class Home(Resource):
 
     def render_GET(self, request: Any) -> Any:
         if request.postpath not in ([], [b""]):
-            request.setResponseCode(404)
-            request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-            return errorPage(request, 404, "There is no such page.")
-        redirect(request, "/inbox")
+            writePage(request, errorPage(request, 404, "There is no such page."), 404)
+        else:
+            redirect(request, "/inbox")
         return NOT_DONE_YET
 
 

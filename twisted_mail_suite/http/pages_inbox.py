@@ -25,7 +25,7 @@ from twisted.internet.defer import Deferred, gatherResults
 
 from .mail import MessageReader, checkID
 from .pages import Page, csrfField, esc, formatSize, layout, redirect
-from .replies import HTTPError
+from .replies import HTTPError, writeBody
 
 __all__ = ["FRAME_POLICY", "InboxPage", "PAGE_SIZE"]
 
@@ -185,10 +185,7 @@ class InboxPage(Page):
         d = self.reader.raw(user.name, messageID)
 
         def download(octets: bytes) -> None:
-            request.setHeader(b"Content-Type", b"message/rfc822")
             request.setHeader(b"Content-Disposition", b'attachment; filename="%s.eml"' % messageID.encode("ascii"))
-            request.setHeader(b"Content-Length", b"%d" % len(octets))
-            request.write(octets if request.method != b"HEAD" else b"")
-            request.finish()
+            writeBody(request, 200, b"message/rfc822", octets)
 
         return d.addCallback(download)

@@ -73,6 +73,45 @@ class BasicTests(SynchronousTestCase):
         self.assertEqual((response.status, response.json()["error"]), (429, "too-many-failures"))
         self.assertTrue(connection.transport.disconnecting)
 
+    def test_cachedCredentials(self) -> None:
+        """
+        Basic credentials that logged in are not checked again for a
+        minute: a password changed behind the API's back holds after it.
+        """
+        self.assertEqual(self.get("/api/v1/me").response().status, 200)
+        self.suite.users.setPassword("alice", "changed")
+        self.assertEqual(self.get("/api/v1/me").response().status, 200)
+        self.clock.advance(60)
+        connection = self.get("/api/v1/me")
+        self.clock.advance(10)
+        self.assertEqual(connection.response().status, 401)
+        self.assertEqual(self.get("/api/v1/me", password="changed").response().status, 200)
+
+    def test_cacheForgetsChangedUser(self) -> None:
+        """
+        A user whose password is set through the API is forgotten by the
+        cache at once.
+        """
+        self.assertEqual(self.get("/api/v1/me", "bob", "hunter2").response().status, 200)
+        connection = Connection(self.factory)
+        connection.request("PUT", "/api/v1/admin/users/bob/password",
+                           {"Authorization": basic("alice", "secret"), "Content-Type": "application/json"},
+                           b'{"password": "new"}')
+        self.assertEqual(connection.response().status, 200)
+        connection = self.get("/api/v1/me", "bob", "hunter2")
+        self.clock.advance(10)
+        self.assertEqual(connection.response().status, 401)
+
+    def test_lockoutBeatsCache(self) -> None:
+        """
+        Once the address is locked out, even cached credentials are refused.
+        """
+        self.assertEqual(self.get("/api/v1/me").response().status, 200)
+        for _ in range(3):
+            self.get("/api/v1/messages", "bob", "wrong")
+            self.clock.advance(10)
+        self.assertEqual(self.get("/api/v1/me").response().status, 429)
+
     def test_plaintextRefusedFromAfar(self) -> None:
         """
         A password in the clear from a non-loopback address is refused

@@ -18,7 +18,7 @@ is off); who is online comes from the live factories
 (C{SuiteParts.online}); users go through the operations
 C{mailsuite-admin users} performs (L{twisted_mail_suite.identity.operations}),
 in a thread; a user deleted or given a new password is logged out of the
-web pages.
+web pages and forgotten by the Basic credentials cache.
 """
 from __future__ import annotations
 
@@ -107,9 +107,9 @@ class Users:
     The users endpoints.
     """
 
-    def __init__(self, parts: Any, sessions: Any) -> None:
+    def __init__(self, parts: Any, auth: Any) -> None:
         self.parts = parts
-        self.sessions = sessions
+        self.auth = auth
         backend = backendFor(parts.users)
         reload = getattr(parts.users, "reload", None)
         self.operations = UserOperations(backend, parts.config.auth) if backend is not None else None
@@ -153,7 +153,7 @@ class Users:
         return self._run("delete", name).addCallback(self._loggedOut, "deleted")
 
     def _loggedOut(self, name: str, what: str) -> dict[str, Any]:
-        self.sessions.endUser(name)
+        self.auth.forgetUser(name)
         return {what: name}
 
     def resource(self) -> Resource:
@@ -200,5 +200,5 @@ def buildAdmin(factory: Any) -> Resource:
     admin = Folder()
     admin.putChild(b"queue", Queue(parts.queueControl).resource())
     admin.putChild(b"online", Endpoint({b"GET": lambda request, user: {"online": online(parts)}}, "admin"))
-    admin.putChild(b"users", Users(parts, factory.sessions).resource())
+    admin.putChild(b"users", Users(parts, factory.auth).resource())
     return admin

@@ -26,6 +26,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import os
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
 
@@ -88,6 +92,53 @@ def basicCredentials(request: Any) -> UsernamePassword | None:
     return UsernamePassword(user.encode("utf-8"), password.encode("utf-8"))
 
 
+class CredentialCache:
+    """
+    Basic credentials that logged in lately, so that an API client sending
+    them with every request pays the slow password check once a minute,
+    not every time (as Dovecot's auth cache does).  Keys are an HMAC of the
+    user name and password under a secret of this process: the cache holds
+    no password.  Only successes are kept; a user deleted or given a new
+    password through the API is forgotten at once, a change made elsewhere
+    (the users file) holds after at most C{ttl} seconds.
+    """
+
+    def __init__(self, clock: Any, ttl: float = 60.0, size: int = 1000) -> None:
+        self.clock = clock
+        self.ttl = ttl
+        self.size = size
+        self._secret = os.urandom(32)
+        self._entries: OrderedDict[bytes, tuple[Any, float]] = OrderedDict()
+
+    def _key(self, credentials: Any) -> bytes:
+        return hmac.new(self._secret, credentials.username + b"\0" + credentials.password, hashlib.sha256).digest()
+
+    def get(self, credentials: Any) -> Any:
+        """
+        The avatar C{credentials} logged in as within C{ttl}, or L{None}.
+        """
+        key = self._key(credentials)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self.clock.seconds() >= entry[1]:
+            del self._entries[key]
+            return None
+        return entry[0]
+
+    def put(self, credentials: Any, avatar: Any) -> None:
+        self._entries[self._key(credentials)] = (avatar, self.clock.seconds() + self.ttl)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def forget(self, name: str) -> None:
+        """
+        Forget every entry of user C{name}.
+        """
+        for key in [k for k, (avatar, _) in self._entries.items() if avatar.name == name]:
+            del self._entries[key]
+
+
 class Authenticator:
     """
     Logins and sessions of one suite.
@@ -101,16 +152,28 @@ class Authenticator:
         self.portal = portal
         self.sessions = sessions
         self.admins = frozenset(admins)
+        self.cache = CredentialCache(sessions.clock)
+
+    def forgetUser(self, name: str) -> None:
+        """
+        User C{name} was deleted or has a new password: end their sessions
+        and forget their cached credentials.
+        """
+        self.sessions.endUser(name)
+        self.cache.forget(name)
+
+    def _session(self, request: Any) -> Any:
+        channel = request.channel
+        if channel.authSession is None:
+            channel.authSession = self.portal.session(channel.peerHost, channel.secure)
+        return channel.authSession
 
     def login(self, request: Any, credentials: Any) -> Deferred[LoginResult]:
         """
         Check C{credentials} for the connection of C{request}, through the
         one failed-login policy (the connection's L{AuthSession}).
         """
-        channel = request.channel
-        if channel.authSession is None:
-            channel.authSession = self.portal.session(channel.peerHost, channel.secure)
-        return channel.authSession.login(credentials, IWebUser)
+        return self._session(request).login(credentials, IWebUser)
 
     def currentUser(self, request: Any) -> Deferred[Any]:
         """
@@ -129,12 +192,19 @@ class Authenticator:
             return _failed(e)
         if credentials is None:
             return succeed(None)
+        authSession = self._session(request)
+        if authSession.plaintextAllowed and not self.portal.policy.isRefused(authSession.address):
+            cached = self.cache.get(credentials)
+            if cached is not None:
+                request.webUser = cached
+                return succeed(cached)
 
         def checked(result: LoginResult) -> Any:
             if result.outcome is not LoginOutcome.SUCCEEDED:
                 raise loginError(result.outcome)
             if result.logout is not None:
                 result.logout()          # the avatar holds nothing
+            self.cache.put(credentials, result.avatar)
             request.webUser = result.avatar
             return result.avatar
 

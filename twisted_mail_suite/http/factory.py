@@ -72,6 +72,17 @@ class HTTPFactory(Site):
         every request to the global log); the metrics count them.
         """
 
+    def startFactory(self) -> None:
+        """
+        Nothing to open: no access log (and so no timer keeping its date
+        string fresh every second on the suite's clock).
+        """
+
+    def stopFactory(self) -> None:
+        """
+        Nothing to close (see L{startFactory}).
+        """
+
     def mount(self, path: bytes, resource: IResource) -> None:
         """
         Serve C{resource} at C{path} (C{b"inbox"}, C{b"api/v1/test/faults"}),

@@ -95,6 +95,7 @@ class BrowserSession:
         finally:
             self.harness.stop()
             shutil.rmtree(self.profile, ignore_errors=True)
+            shutil.rmtree(self.profile + "-shots", ignore_errors=True)
 
     # -- driving -----------------------------------------------------------------
 
@@ -151,10 +152,14 @@ class BrowserSession:
 
     def screenshot(self, name: str) -> str:
         """
-        Save the page as C{docs/screenshots/NAME.png}; return the path.
+        Save the page as C{NAME.png}: in C{docs/screenshots/} (checked in)
+        when the environment says C{MAILSUITE_SCREENSHOTS=docs}, else in
+        this session's temporary folder, so that a test run leaves the
+        checkout as it was.  Return the path.
         """
-        os.makedirs(SCREENSHOTS, exist_ok=True)
-        path = os.path.abspath(os.path.join(SCREENSHOTS, name + ".png"))
+        folder = SCREENSHOTS if os.environ.get("MAILSUITE_SCREENSHOTS") == "docs" else self.profile + "-shots"
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.abspath(os.path.join(folder, name + ".png"))
         self.driver.save_screenshot(path)
         return path
 

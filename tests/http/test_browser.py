@@ -3,11 +3,12 @@
 The web pages in a real browser (headless Chromium through selenium; see
 L{tests.http.browser}): log in, read and delete a message delivered over
 SMTP, a wrong password, the chat in the page with a TCP chat client, an
-admin page.  The inbox and chat tests save the screenshots of
-C{docs/screenshots/}.
+admin page.  The inbox and chat tests take the screenshots of
+C{docs/screenshots/} (written there with C{MAILSUITE_SCREENSHOTS=docs}).
 """
 from __future__ import annotations
 
+import os
 import smtplib
 import socket
 import time
@@ -92,7 +93,7 @@ class InboxTests(BrowserTestCase):
         self.assertEqual(len(rows), 2)
         self.assertEqual(len(session.findAll("tr.unread")), 2)
         self.assertIn("Lunch on Friday?", session.find("table.messages").text)
-        session.screenshot("inbox")
+        self.assertTrue(os.path.getsize(session.screenshot("inbox")) > 10_000)
         with session.phoneSized():
             session.waitFor(lambda: not session.find("td.date").is_displayed(), what="the narrow layout")
             session.screenshot("inbox-phone")

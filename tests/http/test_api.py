@@ -7,6 +7,7 @@ marks it seen), raw, delete; errors as JSON with the right status.
 from __future__ import annotations
 
 import smtplib
+import socket
 from typing import Any
 
 from twisted.internet.defer import inlineCallbacks
@@ -93,7 +94,7 @@ class MessagesTests(TestCase):
 
         return deferToThread(scenario)
 
-    def test_ownMailboxOnly(self) -> None:
+    def test_ownMailboxOnly(self) -> Any:
         """
         A user sees only their own messages; another's id is a 404.
         """
@@ -109,7 +110,7 @@ class MessagesTests(TestCase):
 
         return deferToThread(scenario)
 
-    def test_noPathToFiles(self) -> None:
+    def test_noPathToFiles(self) -> Any:
         """
         Ids that look like paths never reach the store: 404 (or the
         router's 404), never a file.
@@ -123,7 +124,29 @@ class MessagesTests(TestCase):
 
         return deferToThread(scenario)
 
-    def test_methodNotAllowed(self) -> None:
+    def test_limitsOnRealSocket(self) -> Any:
+        """
+        On the real port, a declared body past max_body_size gets a 413
+        and a header block past max_header_size a 431, then the close.
+        """
+        def exchange(data: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", self.harness.httpPort), timeout=10) as client:
+                client.sendall(data)
+                received = b""
+                while chunk := client.recv(65536):
+                    received += chunk
+                return received
+
+        def scenario() -> None:
+            big = exchange(b"POST /api/v1/admin/users HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n")
+            self.assertTrue(big.startswith(b"HTTP/1.1 413 "), big[:100])
+            self.assertIn(b'"error":"body-too-large"', big)
+            huge = exchange(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Junk: aaaaaaaaaa\r\n" * 2000 + b"\r\n")
+            self.assertTrue(huge.startswith(b"HTTP/1.1 431 "), huge[:100])
+
+        return deferToThread(scenario)
+
+    def test_methodNotAllowed(self) -> Any:
         """
         A method an endpoint does not take gets 405 with Allow.
         """
@@ -133,7 +156,7 @@ class MessagesTests(TestCase):
 
         return deferToThread(scenario)
 
-    def test_waitOverHTTP(self) -> None:
+    def test_waitOverHTTP(self) -> Any:
         """
         The long poll on the real port: waiting, then mail over SMTP ends it.
         """

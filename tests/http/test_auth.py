@@ -307,3 +307,18 @@ class PageAPITests(SynchronousTestCase):
         connection = Connection(self.factory)
         connection.request("GET", "/inbox", {"Cookie": f"mailsuite_session={session.token}"})
         self.assertEqual(connection.response().body.decode(), f"bob {session.csrf}")
+
+
+class LogoutTests(SynchronousTestCase):
+    def test_logoutWithoutToken(self) -> None:
+        """
+        POST /logout without the session's CSRF token is refused (403) and
+        the session goes on.
+        """
+        suite = unitSuite(self)
+        factory = suite.factories["http"]
+        session = factory.auth.sessions.create(WebUser("alice"))
+        connection = Connection(factory)
+        connection.request("POST", "/logout", {"Cookie": f"mailsuite_session={session.token}"})
+        self.assertEqual(connection.response().json()["error"], "csrf")
+        self.assertIs(factory.auth.sessions.get(session.token), session)

@@ -20,6 +20,7 @@ from typing import Any
 
 from twisted.cred.credentials import UsernamePassword
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
@@ -155,6 +156,7 @@ class LogoutPage(Resource):
     """
 
     isLeaf = True
+    log = Logger()
 
     def render_POST(self, request: Any) -> Any:
         auth = request.site.auth
@@ -169,8 +171,17 @@ class LogoutPage(Resource):
                 _redirect(request, "/login")
 
         d.addCallback(out)
-        d.addErrback(lambda f: writeError(request, f.value) if f.check(HTTPError) else f)
+        d.addErrback(self._failed, request)
         return NOT_DONE_YET
+
+    def _failed(self, failure: Failure, request: Any) -> None:
+        if request.finished or getattr(request, "webGone", False):
+            return
+        if failure.check(HTTPError):
+            writeError(request, failure.value)
+            return
+        self.log.failure("Logout failed", failure)
+        writeError(request, HTTPError(500, "internal", "Internal server error; it was logged."))
 
 
 class IndexPage(Resource):

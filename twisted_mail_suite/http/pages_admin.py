@@ -54,16 +54,16 @@ class AdminPage(Page):
     C{/admin} and its pages.
 
     @param parts: the suite's parts (C{queueControl}, C{online}, C{users}).
-    @param sessions: the web sessions (a user deleted is logged out).
+    @param auth: the web's logins (L{twisted_mail_suite.http.auth.Authenticator}).
     """
 
     admin = True
 
-    def __init__(self, parts: Any, sessions: Any) -> None:
+    def __init__(self, parts: Any, auth: Any) -> None:
         super().__init__()
         self.parts = parts
         self.queue = Queue(parts.queueControl)
-        self.users = Users(parts, sessions)
+        self.users = Users(parts, auth)
 
     def get(self, request: Any, user: Any) -> Any:
         path = [segment for segment in request.postpath if segment]

@@ -38,7 +38,7 @@ def mountPages(factory: Any) -> None:
     chatSection = parts.config.chat
 
     def sessionUser(request: Any) -> str | None:
-        session = factory.auth.sessions.get(request.getCookie(COOKIE))   # (Site.sessions is twisted.web's)
+        session = factory.auth.sessions.get(request.getCookie(COOKIE))
         return session.user.name if session is not None else None
 
     sockets = LineSocketFactory(lambda: parts.factoryFor("chat"), parts.clock, parts.reactor,
@@ -47,5 +47,5 @@ def mountPages(factory: Any) -> None:
     factory.mount(b"login", StyledLoginPage())
     factory.mount(b"inbox", InboxPage(MessageReader(parts.store)))
     factory.mount(b"chat", ChatSocketResource(sockets, ChatPage(), sessionUser))
-    factory.mount(b"admin", AdminPage(parts, factory.auth.sessions))
+    factory.mount(b"admin", AdminPage(parts, factory.auth))
     factory.mount(b"static", StaticFiles())

@@ -56,6 +56,11 @@ class SuiteParts:
     @ivar online: C{online()} -> role -> list of
         L{twisted_mail_suite.net.presence.Presence}: who is connected to
         each protocol now (the service asks the live factories), or L{None}.
+    @ivar factoryFor: role -> the protocol factory of that role in this
+        suite, or L{None} if it does not listen (looked up when called, so
+        any maker may use it): how one protocol serves another's over its
+        own transport (the chat over the web's WebSocket) without
+        importing it.
     """
 
     config: Config
@@ -73,6 +78,7 @@ class SuiteParts:
     queueControl: Callable[[str, Any], Any] | None = None
     online: Callable[[], Any] | None = None
     runInThread: Callable[..., Any] | None = None
+    factoryFor: Callable[[str], Any] = lambda role: None
 
 
 @dataclass(frozen=True)

@@ -189,7 +189,7 @@ class MailSuiteService(MultiService):
             store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
             budget=self.budget, outbound=self.outbound,
             queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
-            runInThread=runInThread)
+            runInThread=runInThread, factoryFor=self._factoryFor)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
@@ -212,6 +212,9 @@ class MailSuiteService(MultiService):
             reload.clock = self.clock
             reload.setName("users-file-reload")
             reload.setServiceParent(self)
+
+    def _factoryFor(self, role: str) -> IProtocolFactory | None:
+        return self.factories.get(role)
 
     @property
     def maildropLocks(self) -> Any:

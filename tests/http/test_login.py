@@ -76,7 +76,7 @@ class FormTests(SynchronousTestCase):
     def test_rightPassword(self) -> None:
         """
         The right password sets the session cookie (HttpOnly,
-        SameSite=Strict) and redirects to next; the index names the user.
+        SameSite=Strict) and redirects to next; the session names the user.
         """
         response = self.post({"username": "alice", "password": "secret", "next": "/inbox"})
         self.assertEqual((response.status, response.header("Location")), (303, "/inbox"))
@@ -84,8 +84,8 @@ class FormTests(SynchronousTestCase):
         self.assertIn("HttpOnly", session)
         self.assertIn("samesite=strict", session.lower())
         connection = Connection(self.factory)
-        connection.request("GET", "/", {"Cookie": f"mailsuite_session={response.cookies['mailsuite_session']}"})
-        self.assertIn('<strong id="user">alice</strong>', connection.response().body.decode())
+        connection.request("GET", "/api/v1/me", {"Cookie": f"mailsuite_session={response.cookies['mailsuite_session']}"})
+        self.assertIn('"user":"alice"', connection.response().body.decode())
 
     def test_nextStaysHere(self) -> None:
         """

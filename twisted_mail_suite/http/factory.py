@@ -24,6 +24,7 @@ from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
 from .auth import Authenticator
 from .channel import MailSuiteChannel, MailSuiteRequest
+from .pages_site import mountPages
 from .root import buildRoot
 from .sessions import SessionStore
 
@@ -121,4 +122,6 @@ def makeFactory(parts: SuiteParts, role: str = "http") -> HTTPFactory:
     The factory the registry names: one per suite, shared by every
     C{http.listen} endpoint.
     """
-    return HTTPFactory(getattr(parts.config, role), parts)
+    factory = HTTPFactory(getattr(parts.config, role), parts)
+    mountPages(factory)
+    return factory

@@ -67,10 +67,12 @@ def _redirect(request: Any, target: str) -> None:
 
 class LoginPage(Resource):
     """
-    C{/login}.
+    C{/login}.  C{page} renders the form (the web pages mount a subclass
+    with their own layout).
     """
 
     isLeaf = True
+    page = staticmethod(page)
 
     def _form(self, request: Any, error: str = "", status: int = 200, username: str = "") -> None:
         token = secrets.token_urlsafe(32)
@@ -78,7 +80,7 @@ class LoginPage(Resource):
                           secure=request.isSecure(), sameSite="strict")
         target = safeNext(queryArgument(request, b"next"))
         shown = f'<p role="alert" class="error">{html.escape(error)}</p>\n' if error else ""
-        page(request, "Log in", f"""<h1>Log in</h1>
+        self.page(request, "Log in", f"""<h1>Log in</h1>
 {shown}<form method="post" action="/login">
 <input type="hidden" name="csrf_token" value="{token}">
 <input type="hidden" name="next" value="{html.escape(target)}">

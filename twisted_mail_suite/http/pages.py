@@ -76,8 +76,8 @@ def layout(request: Any, title: str, body: str, user: Any = None, scripts: tuple
     the navigation for C{user} (none on the login form), C{scripts}
     (names under C{/static/}).
 
-    The page's referrer policy is C{same-origin}: under the site's
-    C{Referrer-Policy: no-referrer}, browsers send C{Origin: null} with a
+    The page's referrer policy is C{same-origin}, as the site's header
+    says: under C{no-referrer}, browsers send C{Origin: null} with a
     form's POST and a script's C{fetch}, which the CSRF check rightly
     refuses; C{same-origin} sends this site's origin to itself and
     nothing to other sites.

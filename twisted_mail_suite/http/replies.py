@@ -26,7 +26,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"Content-Security-Policy", CSP.encode("ascii")),
     (b"X-Content-Type-Options", b"nosniff"),
     (b"X-Frame-Options", b"DENY"),
-    (b"Referrer-Policy", b"no-referrer"),
+    (b"Referrer-Policy", b"same-origin"),   # no-referrer makes browsers send "Origin: null" on our own forms
     (b"Cross-Origin-Opener-Policy", b"same-origin"),
     (b"Cross-Origin-Resource-Policy", b"same-origin"),
     (b"Permissions-Policy", b"camera=(), microphone=(), geolocation=(), payment=()"),

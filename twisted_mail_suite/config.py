@@ -19,6 +19,7 @@ from .convert import choice as _choice
 from .convert import fail as _fail
 from .convert import option as _opt
 from .errors import ConfigError
+from .proxyconfig import ProxyConfig
 from .relayconfig import RelayConfig
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
@@ -334,6 +335,7 @@ class Config:
     chat: ChatConfig = _section(ChatConfig)
     imap: IMAPConfig = _section(IMAPConfig)
     relay: RelayConfig = _section(RelayConfig)
+    proxy: ProxyConfig = _section(ProxyConfig)
 
     @property
     def usersFile(self) -> str:
@@ -416,6 +418,7 @@ def _resolvePaths(config: Config, base: str) -> Config:
         users_file=resolve(config.users_file),
         tls=dataclasses.replace(config.tls, cert=resolve(config.tls.cert), key=resolve(config.tls.key)),
         relay=config.relay.resolved(resolve),
+        proxy=config.proxy.resolved(resolve),
     )
 
 
@@ -436,6 +439,8 @@ def configFromDict(raw: Mapping[str, object] | None = None, source: str = "<conf
         _setDotted(merged, dotted, value)
     config = _build(Config, merged, "", source)
     config.relay.check(source)
+    config.proxy.check(source)
+    _endpoints(list(config.proxy.auth_http.listen), "proxy.auth_http.listen", source)
     return _resolvePaths(config, baseDir if baseDir is not None else os.getcwd())
 
 

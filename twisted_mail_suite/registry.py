@@ -22,7 +22,7 @@ from .config import Config
 from .errors import ConfigError
 from .interfaces import IEventBus, IMaildropLocks, IMailStore, IOutboundQueue, IUserDatabase
 
-__all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction"]
+__all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction", "sectionOf"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class SuiteParts:
     @ivar outbound: where mail for other domains goes
         (L{twisted_mail_suite.interfaces.IOutboundQueue}), or L{None}
         (C{relay.mode: off}): give it to every C{DeliveryTarget}.
+    @ivar portsFor: C{portsFor(role)} -> the TCP ports that role listens
+        on once started (the service's), or L{None}.
     """
 
     config: Config
@@ -59,6 +61,7 @@ class SuiteParts:
     maildropLocks: IMaildropLocks
     budget: Any = None
     outbound: IOutboundQueue | None = None
+    portsFor: Callable[[str], list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class ProtocolRecord:
     @ivar files: the file descriptors one connection may hold besides its
         socket (a message file being received or sent), for the
         process-wide connection budget.
+    @ivar section: the dotted path of its config section (with
+        C{listen} and C{max_connections}), when it is not C{role}
+        (C{"proxy.auth_http"}).
     """
 
     role: str
@@ -85,6 +91,15 @@ class ProtocolRecord:
     summary: str
     avatars: str | None = None
     files: int = 1
+    section: str | None = None
+
+    @property
+    def sectionPath(self) -> str:
+        """
+        The dotted config key of this listener's section (C{role} unless
+        told otherwise).
+        """
+        return self.section or self.role
 
 
 PROTOCOLS: tuple[ProtocolRecord, ...] = (
@@ -98,7 +113,21 @@ PROTOCOLS: tuple[ProtocolRecord, ...] = (
                    "twisted_mail_suite.chat.avatars:register", files=0),
     ProtocolRecord("imap", "twisted_mail_suite.imap.factory:makeFactory", "IMAP",
                    "twisted_mail_suite.imap.avatars:register"),
+    ProtocolRecord("auth_http", "twisted_mail_suite.proxy.factory:makeFactory",
+                   "nginx's mail auth_http requests (proxy.auth_http)", "twisted_mail_suite.proxy.avatars:register",
+                   files=0, section="proxy.auth_http"),
 )
+
+
+def sectionOf(config: Any, entry: ProtocolRecord) -> Any:
+    """
+    The config section of C{entry} in C{config} (a L{Config}, or the raw
+    mapping of tap.yaml), following its dotted L{ProtocolRecord.sectionPath}.
+    """
+    node = config
+    for part in entry.sectionPath.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return node
 
 
 def record(role: str) -> ProtocolRecord:

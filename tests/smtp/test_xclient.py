@@ -129,3 +129,31 @@ class XclientTests(SynchronousTestCase):
         lines = client.greet()
         self.assertFalse(any(b"AUTH" in line for line in lines))
         self.assertEqual(client.codes(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"), [b"538 5.7.11"])
+
+
+class ProxiedTests(SynchronousTestCase):
+    def test_trustedPeerGetsQuickAck(self) -> None:
+        """
+        A connection from a trusted proxy is built as the server that
+        acknowledges every read at once; any other, the plain server.
+        """
+        from twisted.internet.address import IPv4Address
+
+        from twisted_mail_suite.smtp.protocol import SMTPServer
+        from twisted_mail_suite.smtp.proxied import ProxiedSMTPServer
+
+        factory = newSuite(self, **TRUSTED).factories["smtp"]
+        self.assertIsInstance(factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)), ProxiedSMTPServer)
+        direct = factory.buildProtocol(IPv4Address("TCP", "192.0.2.1", 1))
+        self.assertIs(type(direct), SMTPServer)
+        self.assertIs(type(newSuite(self).factories["smtp"].buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))),
+                      SMTPServer)
+
+    def test_proxiedStillServes(self) -> None:
+        """
+        The proxied server on a test transport (no socket) serves as the
+        plain one does.
+        """
+        client = Client(newSuite(self, **TRUSTED))
+        client.greet()
+        self.assertEqual(client.codes(MESSAGE)[-1], b"250 2.0.0")

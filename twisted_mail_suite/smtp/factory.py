@@ -25,6 +25,7 @@ from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
 from .protocol import SMTPServer
+from .proxied import ProxiedSMTPServer
 
 __all__ = ["SMTPFactory", "makeFactory"]
 
@@ -73,6 +74,9 @@ class SMTPFactory(Factory):
         self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"))
 
     def buildProtocol(self, addr: Any) -> SMTPServer:
+        proxy, host = self.proxy, getattr(addr, "host", None)
+        if proxy is not None and proxy.trusted and host and proxy.isTrusted(host):
+            return ProxiedSMTPServer(self)      # nginx: ACK at once (see smtp/proxied.py)
         return self.protocol(self)
 
     def drain(self, timeout: float) -> Deferred:

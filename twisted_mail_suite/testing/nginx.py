@@ -69,13 +69,14 @@ class MailServer:
     """
     One C{server {}} of the C{mail {}} block: nginx listens on C{port} for
     C{protocol} (smtp, pop3, imap); C{auth} is its *_auth directive's
-    value (C{none} for MX).
+    value (C{none} for MX); C{extra}, more directives.
     """
 
     port: int
     protocol: str
     auth: str = "plain"
     host: str = "127.0.0.1"
+    extra: str = ""          # more directives for this server ("proxy_buffer 64k;")
 
 
 def mailConfig(prefix: str, authPort: int, secret: str, servers: Sequence[MailServer],
@@ -88,7 +89,7 @@ def mailConfig(prefix: str, authPort: int, secret: str, servers: Sequence[MailSe
     for server in servers:
         listen = f"[{server.host}]:{server.port}" if ":" in server.host else f"{server.host}:{server.port}"
         blocks.append(f"    server {{\n        listen {listen};\n        protocol {server.protocol};\n"
-                      f"        {server.protocol}_auth {server.auth};\n    }}\n")
+                      f"        {server.protocol}_auth {server.auth};\n{server.extra}    }}\n")
     return (
         f"load_module {mailModule()};\n"
         "daemon off;\nmaster_process on;\nworker_processes 1;\n"

@@ -5,7 +5,8 @@ What nginx's mail proxy in front of the suite costs (docs/scaling.md,
 private nginx (C{twisted_mail_suite.testing.nginx}, asking our
 C{proxy.auth_http} endpoint, XCLIENT on), interleaved run by run:
 
-  - SMTP MX, C{-c 10}, 1 KiB (loadsmtp.py, one connection per worker);
+  - SMTP MX, C{-c 10}, 1 KiB (loadsmtp.py), one connection per worker,
+    and one per message (nginx then asks auth_http for every message);
   - SMTP MX, C{-c 1}, 100 KiB, through nginx with its default
     C{proxy_buffer} (one page) and with C{proxy_buffer 128k} (the stall);
   - POP3, 8 users x 200 x 10 KiB in parallel (loadpop3.py), default and
@@ -106,6 +107,9 @@ def main() -> None:
         ("smtp c=10 1 KiB", "ok", {"direct": smtpPort, "nginx": ports["mx"]},
          lambda port: tool("loadsmtp.py", ["--port", port, "-c", 10, "--size", "1k", "--count", args.count,
                                            "--recipient", "joe@example.com"])),
+        ("smtp c=10 1 KiB, a connection per message", "ok", {"direct": smtpPort, "nginx": ports["mx"]},
+         lambda port: tool("loadsmtp.py", ["--port", port, "-c", 10, "--size", "1k", "--count", args.count // 2,
+                                           "--per-session", 1, "--recipient", "joe@example.com"])),
         ("smtp c=1 100 KiB", "ok", {"direct": smtpPort, "nginx": ports["mx"], "nginx 128k": ports["mxbig"]},
          lambda port: tool("loadsmtp.py", ["--port", port, "-c", 1, "--size", "100k", "--count", args.big_count,
                                            "--recipient", "joe@example.com"])),
@@ -128,7 +132,34 @@ def main() -> None:
     finally:
         nginx.stop()
         T.Server.stopAll()
+    log(table(results))
     print(json.dumps(results))
+
+
+def table(results: list[dict]) -> str:
+    """
+    Markdown: per cell and target, the median over repeats of msg/s, p50
+    and p99 (ms) and CPU per message (us) of ours and of nginx.
+    """
+    from common import median
+
+    lines = ["| cell | target | msg/s | p50 ms | p99 ms | CPU us/msg ours | CPU us/msg nginx |",
+             "|---|---|---|---|---|---|---|"]
+    seen: list[tuple[str, str]] = []
+    for result in results:
+        if (result["cell"], result["target"]) not in seen:
+            seen.append((result["cell"], result["target"]))
+    for cell, target in seen:
+        runs = [r for r in results if r["cell"] == cell and r["target"] == target]
+
+        def mid(*keys: str) -> object:
+            values = [r[k] for r in runs for k in keys if r.get(k) is not None]
+            found = median(values)
+            return "-" if found is None else round(found, 1)
+
+        lines.append(f"| {cell} | {target} | {mid('msgs_per_s')} | {mid('p50_ms', 'retr_p50_ms')} | "
+                     f"{mid('p99_ms', 'retr_p99_ms')} | {mid('cpu_us_per_msg_ours')} | {mid('cpu_us_per_msg_nginx')} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

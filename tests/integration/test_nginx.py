@@ -14,17 +14,22 @@ import imaplib
 import os
 import poplib
 import smtplib
+import subprocess
 import time
 from email.message import EmailMessage
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from twisted_mail_suite.config import configFromDict
+from twisted_mail_suite.net.tls import ServerTLS
 from twisted_mail_suite.testing import ThreadedHarness
-from twisted_mail_suite.testing.nginx import MailServer, NginxMail, freePort, mailConfig, missing
+from twisted_mail_suite.testing.nginx import (
+    MailServer, NginxMail, freePort, mailConfig, mailModule, missing, nginxBinary)
 
 USERS = {"alice": "secret", "bob": "hunter2"}
 CLIENT = ("127.0.0.2", 0)           # the "real" client's address; nginx reaches us from 127.0.0.1
 SECRET = "shared-with-nginx"
+DOCS_CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "nginx.conf")
 
 
 def message(sender: str, to: str, subject: str) -> EmailMessage:
@@ -166,3 +171,34 @@ class NginxTests(SynchronousTestCase):
         with smtplib.SMTP("127.0.0.1", self.mail.smtpPort, timeout=20) as client:
             client.send_message(message("carol@remote.test", self.mail.address("bob"), subject))
         self.mail.waitForMessage(to="bob", subject=subject, timeout=10)
+
+
+class DocsConfigTests(SynchronousTestCase):
+    def test_nginxAcceptsIt(self) -> None:
+        """
+        docs/nginx.conf passes C{nginx -t}, with this machine's module, a
+        certificate of ours and its files in a temporary folder.
+        """
+        reason = missing()
+        if reason is not None:
+            raise SkipTest(reason)
+        folder = os.path.abspath(self.mktemp())
+        tls = ServerTLS(configFromDict({"data_dir": folder}))
+        tls.ensure()
+        with open(DOCS_CONFIG, encoding="utf-8") as f:
+            text = f.read()
+        for old, new in [("/usr/lib/nginx/modules/ngx_mail_module.so", mailModule()),
+                         ("/run/nginx-mail.pid", os.path.join(folder, "nginx.pid")),
+                         ("/var/log/nginx/mail-error.log", os.path.join(folder, "error.log")),
+                         ("/etc/ssl/mail/fullchain.pem", tls.certPath), ("/etc/ssl/mail/privkey.pem", tls.keyPath)]:
+            self.assertIn(old, text)
+            text = text.replace(old, str(new))
+        if os.getuid() != 0:
+            text = text.replace("user www-data;", "")
+        path = os.path.join(folder, "nginx.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        checked = subprocess.run([str(nginxBinary()), "-t", "-p", folder, "-e", os.path.join(folder, "error.log"),
+                                  "-c", path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(checked.returncode, 0, checked.stderr)
+        self.assertIn("test is successful", checked.stderr)

@@ -20,6 +20,7 @@ from .convert import fail as _fail
 from .convert import option as _opt
 from .errors import ConfigError
 from .httpconfig import HTTPConfig
+from .proxyconfig import ProxyConfig
 from .relayconfig import RelayConfig
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
@@ -336,6 +337,7 @@ class Config:
     imap: IMAPConfig = _section(IMAPConfig)
     relay: RelayConfig = _section(RelayConfig)
     http: HTTPConfig = _section(HTTPConfig)
+    proxy: ProxyConfig = _section(ProxyConfig)
 
     @property
     def usersFile(self) -> str:
@@ -418,6 +420,7 @@ def _resolvePaths(config: Config, base: str) -> Config:
         users_file=resolve(config.users_file),
         tls=dataclasses.replace(config.tls, cert=resolve(config.tls.cert), key=resolve(config.tls.key)),
         relay=config.relay.resolved(resolve),
+        proxy=config.proxy.resolved(resolve),
     )
 
 
@@ -439,6 +442,8 @@ def configFromDict(raw: Mapping[str, object] | None = None, source: str = "<conf
     config = _build(Config, merged, "", source)
     config.relay.check(source)
     _endpoints(list(config.http.listen), "http.listen", source)
+    config.proxy.check(source)
+    _endpoints(list(config.proxy.auth_http.listen), "proxy.auth_http.listen", source)
     return _resolvePaths(config, baseDir if baseDir is not None else os.getcwd())
 
 

@@ -22,7 +22,7 @@ from .config import Config
 from .errors import ConfigError
 from .interfaces import IEventBus, IMaildropLocks, IMailStore, IOutboundQueue, IUserDatabase
 
-__all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction"]
+__all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction", "sectionOf"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class SuiteParts:
         any maker may use it): how one protocol serves another's over its
         own transport (the chat over the web's WebSocket) without
         importing it.
+    @ivar portsFor: C{portsFor(role)} -> the TCP ports that role listens
+        on once started (the service's), or L{None}.
     """
 
     config: Config
@@ -79,6 +81,7 @@ class SuiteParts:
     online: Callable[[], Any] | None = None
     runInThread: Callable[..., Any] | None = None
     factoryFor: Callable[[str], Any] = lambda role: None
+    portsFor: Callable[[str], list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class ProtocolRecord:
     @ivar files: the file descriptors one connection may hold besides its
         socket (a message file being received or sent), for the
         process-wide connection budget.
+    @ivar section: the dotted path of its config section (with
+        C{listen} and C{max_connections}), when it is not C{role}
+        (C{"proxy.auth_http"}).
     """
 
     role: str
@@ -105,6 +111,15 @@ class ProtocolRecord:
     summary: str
     avatars: str | None = None
     files: int = 1
+    section: str | None = None
+
+    @property
+    def sectionPath(self) -> str:
+        """
+        The dotted config key of this listener's section (C{role} unless
+        told otherwise).
+        """
+        return self.section or self.role
 
 
 PROTOCOLS: tuple[ProtocolRecord, ...] = (
@@ -121,7 +136,21 @@ PROTOCOLS: tuple[ProtocolRecord, ...] = (
     ProtocolRecord("http", "twisted_mail_suite.http.factory:makeFactory",
                    "web pages, the JSON API and /metrics", "twisted_mail_suite.http.avatars:register",
                    files=0),     # a message is read whole and closed within one call
+    ProtocolRecord("auth_http", "twisted_mail_suite.proxy.factory:makeFactory",
+                   "nginx's mail auth_http requests (proxy.auth_http)", "twisted_mail_suite.proxy.avatars:register",
+                   files=0, section="proxy.auth_http"),
 )
+
+
+def sectionOf(config: Any, entry: ProtocolRecord) -> Any:
+    """
+    The config section of C{entry} in C{config} (a L{Config}, or the raw
+    mapping of tap.yaml), following its dotted L{ProtocolRecord.sectionPath}.
+    """
+    node = config
+    for part in entry.sectionPath.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return node
 
 
 def record(role: str) -> ProtocolRecord:

@@ -34,7 +34,7 @@ from .net.presence import Presence, presenceOf
 from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
 from .reactor import globalReactor
-from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker
+from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker, sectionOf
 from .relay.service import RelayService, sendMail
 from .store.maildir import MaildirStore
 from .store.notifying import NotifyingStore
@@ -189,12 +189,13 @@ class MailSuiteService(MultiService):
             store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
             budget=self.budget, outbound=self.outbound,
             queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
-            runInThread=runInThread, factoryFor=self._factoryFor)
+            runInThread=runInThread, factoryFor=self._factoryFor,
+            portsFor=self.portsFor)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
         for entry in PROTOCOLS:
-            descriptions = getattr(config, entry.role).listen
+            descriptions = sectionOf(config, entry).listen
             if not descriptions:
                 continue
             if entry.avatars and entry.avatars not in registered:
@@ -242,7 +243,7 @@ class MailSuiteService(MultiService):
         @raise twisted_mail_suite.net.admission.BudgetError: the limits of
             the config cannot be held (a L{ConfigError}).
         """
-        shares = [Share(f"{entry.role}.max_connections", getattr(self.config, entry.role).max_connections,
+        shares = [Share(f"{entry.sectionPath}.max_connections", sectionOf(self.config, entry).max_connections,
                         entry.files) for entry in PROTOCOLS if entry.role in self.factories]
         return self.budget.fit(shares, self.config.max_connections, self._fileLimit()[0])
 

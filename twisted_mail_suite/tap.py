@@ -16,7 +16,7 @@ from twisted.python import usage
 from .config import loadConfig
 from .errors import ConfigError
 from .reactor import globalReactor
-from .registry import PROTOCOLS
+from .registry import PROTOCOLS, ProtocolRecord, record
 
 log = Logger()
 
@@ -47,20 +47,21 @@ class Options(usage.Options):
         if self["allow-plaintext-auth"]:
             result["allow_plaintext_auth"] = True
         for role, endpoints in self["listen"].items():
-            result[f"{role}.listen"] = [e for e in endpoints if e != "none"]
+            result[f"{record(role).sectionPath}.listen"] = [e for e in endpoints if e != "none"]
         return result
 
 
-def _listenOption(role: str, summary: str) -> Any:
+def _listenOption(entry: ProtocolRecord) -> Any:
     def option(self: Options, value: str) -> None:
-        self._listen(role, value)
+        self._listen(entry.role, value)
 
-    option.__doc__ = f"Listen for {summary} on this endpoint (repeatable; replaces {role}.listen; 'none': off)."
+    option.__doc__ = (f"Listen for {entry.summary} on this endpoint (repeatable; replaces "
+                      f"{entry.sectionPath}.listen; 'none': off).")
     return option
 
 
 for _record in PROTOCOLS:
-    setattr(Options, f"opt_{_record.role}", _listenOption(_record.role, _record.summary))
+    setattr(Options, f"opt_{_record.role}", _listenOption(_record))
 del _record
 
 

@@ -86,6 +86,7 @@ class SMTPContext(TypingProtocol):
     @ivar manager: admission and drain.
     @ivar idle: the idle timeouts (the command timeout by default).
     @ivar clock: for the close grace.
+    @ivar proxy: the C{proxy} section (who may send XCLIENT), or L{None}.
     """
 
     config: SMTPConfig
@@ -97,6 +98,7 @@ class SMTPContext(TypingProtocol):
     manager: ConnectionManager
     idle: IdleTracker
     clock: IReactorTime
+    proxy: Any
 
 
 @implementer(IManagedConnection, IPushProducer)

@@ -17,6 +17,7 @@ from twisted.internet.protocol import Factory
 from zope.interface import implementer
 
 from ..config import SMTPConfig
+from ..proxyconfig import ProxyConfig
 from ..delivery import DeliveryTarget
 from ..net.admission import ConnectionBudget
 from ..net.transport import idnaHost
@@ -24,6 +25,7 @@ from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
 from .protocol import SMTPServer
+from .proxied import ProxiedSMTPServer
 
 __all__ = ["SMTPFactory", "makeFactory"]
 
@@ -47,6 +49,8 @@ class SMTPFactory(Factory):
     @param authRequired: MAIL needs AUTH first (submission).
     @param budget: the process's connection budget, shared with the other
         protocols (L{None}: only this factory's limits).
+    @param proxy: the C{proxy} section (its C{trusted} peers may send
+        XCLIENT), or L{None}: no XCLIENT.
 
     @ivar manager: admission (C{manager.registry} counts the connections)
         and the drain.
@@ -57,8 +61,9 @@ class SMTPFactory(Factory):
 
     def __init__(self, config: SMTPConfig, hostname: bytes, portal: Any, target: DeliveryTarget,
                  tls: Any, clock: IReactorTime, authRequired: bool = False,
-                 budget: ConnectionBudget | None = None) -> None:
+                 budget: ConnectionBudget | None = None, proxy: ProxyConfig | None = None) -> None:
         self.config = config
+        self.proxy = proxy
         self.hostname = hostname
         self.portal = portal
         self.target = target
@@ -69,6 +74,9 @@ class SMTPFactory(Factory):
         self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"))
 
     def buildProtocol(self, addr: Any) -> SMTPServer:
+        proxy, host = self.proxy, getattr(addr, "host", None)
+        if proxy is not None and proxy.trusted and host and proxy.isTrusted(host):
+            return ProxiedSMTPServer(self)      # nginx: ACK at once (see smtp/proxied.py)
         return self.protocol(self)
 
     def drain(self, timeout: float) -> Deferred:
@@ -90,4 +98,4 @@ def makeFactory(parts: SuiteParts, role: str) -> SMTPFactory:
     return SMTPFactory(
         config=getattr(parts.config, role), hostname=idnaHost(parts.config.hostname),
         portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound), tls=parts.tls, clock=parts.clock,
-        authRequired=role == "submission", budget=parts.budget)
+        authRequired=role == "submission", budget=parts.budget, proxy=parts.config.proxy)

@@ -45,7 +45,7 @@ from ..reactor import globalReactor
 from ..registry import PROTOCOLS
 from ..service import MailSuiteService
 from ..store.maildir import MaildirStore
-from .configfile import suiteConfig
+from .configfile import setListen, suiteConfig
 from .outbound import OutboundCapture, OutboundMessage
 from .faults import Faults, FaultyRouter, FaultyStore, WatchingFactory, matcher
 from .faultsapi import faultSwitches
@@ -178,11 +178,14 @@ class MailSuiteHarness(TrustingClients):
         where = interface.replace(":", "\\:")
         raw = suiteConfig(self.dataDir, hostname=f"mail.{self.domain}", domains=[self.domain, "localhost"],
                           sections={"tls": {"starttls": tls}})
-        for role in roles:
+        for entry in PROTOCOLS:
+            role = entry.role
+            if entry.section is not None and role not in ports:
+                continue                # a nested listener (auth_http) listens when asked (overrides)
             listen = [f"tcp:{ports.get(role, 0)}:interface={where}"]
             if tls:
                 listen.append(f"ssl:{ports.get(role + 's', 0)}:interface={where}")
-            raw[role] = {**raw[role], "listen": listen}
+            setListen(raw, entry, listen)
         return raw
 
     # Life cycle

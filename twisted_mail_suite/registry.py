@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from .config import Config
 from .errors import ConfigError
-from .interfaces import IEventBus, IMaildropLocks, IMailStore, IOutboundQueue, IUserDatabase
+from .interfaces import NULL_METRICS, IEventBus, IMaildropLocks, IMailStore, IMetrics, IOutboundQueue, IUserDatabase
 
 __all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction"]
 
@@ -45,6 +45,11 @@ class SuiteParts:
     @ivar outbound: where mail for other domains goes
         (L{twisted_mail_suite.interfaces.IOutboundQueue}), or L{None}
         (C{relay.mode: off}): give it to every C{DeliveryTarget}.
+    @ivar metrics: what the protocols count (L{IMetrics}); by default
+        L{NullMetrics <twisted_mail_suite.interfaces.NullMetrics>}, which
+        keeps nothing: parts built alone (in a unit test) count nothing,
+        and the service, which serves the metrics, gives its own
+        L{PrometheusMetrics <twisted_mail_suite.metrics.PrometheusMetrics>}.
     """
 
     config: Config
@@ -59,6 +64,7 @@ class SuiteParts:
     maildropLocks: IMaildropLocks
     budget: Any = None
     outbound: IOutboundQueue | None = None
+    metrics: IMetrics = NULL_METRICS
 
 
 @dataclass(frozen=True)

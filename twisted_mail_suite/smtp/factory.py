@@ -18,6 +18,7 @@ from zope.interface import implementer
 
 from ..config import SMTPConfig
 from ..delivery import DeliveryTarget
+from ..interfaces import NULL_METRICS, IMetrics
 from ..net.admission import ConnectionBudget
 from ..net.transport import idnaHost
 from ..net.idle import IdleTracker
@@ -47,6 +48,9 @@ class SMTPFactory(Factory):
     @param authRequired: MAIL needs AUTH first (submission).
     @param budget: the process's connection budget, shared with the other
         protocols (L{None}: only this factory's limits).
+    @param role: the listener role (C{smtp} or C{submission}), the name
+        its connections and logins are counted under.
+    @param metrics: what its connections count (L{IMetrics}).
 
     @ivar manager: admission (C{manager.registry} counts the connections)
         and the drain.
@@ -57,15 +61,18 @@ class SMTPFactory(Factory):
 
     def __init__(self, config: SMTPConfig, hostname: bytes, portal: Any, target: DeliveryTarget,
                  tls: Any, clock: IReactorTime, authRequired: bool = False,
-                 budget: ConnectionBudget | None = None) -> None:
+                 budget: ConnectionBudget | None = None, role: str = "smtp",
+                 metrics: IMetrics = NULL_METRICS) -> None:
         self.config = config
+        self.role = role
+        self.metrics = metrics
         self.hostname = hostname
         self.portal = portal
         self.target = target
         self.tls = tls
         self.clock = clock
         self.authRequired = authRequired
-        self.manager = ConnectionManager.forSection(clock, config, budget)
+        self.manager = ConnectionManager.forSection(clock, config, budget, metrics=metrics, protocol=role)
         self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"))
 
     def buildProtocol(self, addr: Any) -> SMTPServer:
@@ -89,5 +96,5 @@ def makeFactory(parts: SuiteParts, role: str) -> SMTPFactory:
         raise ValueError(f"unknown SMTP role {role!r}")
     return SMTPFactory(
         config=getattr(parts.config, role), hostname=idnaHost(parts.config.hostname),
-        portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound), tls=parts.tls, clock=parts.clock,
-        authRequired=role == "submission", budget=parts.budget)
+        portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound, parts.metrics), tls=parts.tls,
+        clock=parts.clock, authRequired=role == "submission", budget=parts.budget, role=role, metrics=parts.metrics)

@@ -81,6 +81,21 @@ class CountedTests(SynchronousTestCase):
         self.assertEqual(self.mail.metric("mailsuite_smtp_messages_rejected_total", reason="too_big"), 1.0)
         self.assertEqual(self.mail.metric("mailsuite_smtp_messages_accepted_total"), 0.0)
 
+    def test_storeFailureRejected(self) -> None:
+        """
+        A message the store could not keep (451) counts as rejected with
+        reason C{delivery_failed}, not as accepted, and not in the
+        delivery histogram.
+        """
+        self.mail.failDeliveries(1, code=451)
+        with smtplib.SMTP("127.0.0.1", self.mail.smtpPort, timeout=10) as client:
+            with self.assertRaises(smtplib.SMTPDataError) as raised:
+                client.sendmail("someone@outside.test", [self.mail.address("alice")], MESSAGE)
+        self.assertEqual(raised.exception.smtp_code, 451)
+        self.assertEqual(self.mail.metric("mailsuite_smtp_messages_rejected_total", reason="delivery_failed"), 1.0)
+        self.assertEqual(self.mail.metric("mailsuite_smtp_messages_accepted_total"), 0.0)
+        self.assertEqual(self.mail.metric("mailsuite_delivery_seconds_count"), 0.0)
+
     def test_refusedAtTheLimit(self) -> None:
         """
         A connection over C{max_connections} is refused (421) and counted

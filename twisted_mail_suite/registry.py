@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from .config import Config
 from .errors import ConfigError
-from .interfaces import IEventBus, IMaildropLocks, IMailStore, IOutboundQueue, IUserDatabase
+from .interfaces import NULL_METRICS, IEventBus, IMaildropLocks, IMailStore, IMetrics, IOutboundQueue, IUserDatabase
 
 __all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction", "sectionOf"]
 
@@ -63,6 +63,11 @@ class SuiteParts:
         importing it.
     @ivar portsFor: C{portsFor(role)} -> the TCP ports that role listens
         on once started (the service's), or L{None}.
+    @ivar metrics: what the protocols count (L{IMetrics}); by default
+        L{NullMetrics <twisted_mail_suite.interfaces.NullMetrics>}, which
+        keeps nothing: parts built alone (in a unit test) count nothing,
+        and the service, which serves the metrics, gives its own
+        L{PrometheusMetrics <twisted_mail_suite.metrics.PrometheusMetrics>}.
     """
 
     config: Config
@@ -82,6 +87,7 @@ class SuiteParts:
     runInThread: Callable[..., Any] | None = None
     factoryFor: Callable[[str], Any] = lambda role: None
     portsFor: Callable[[str], list[int]] | None = None
+    metrics: IMetrics = NULL_METRICS
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ C{shutdown_timeout}, then stops the store.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 from twisted.application.internet import TimerService
@@ -27,7 +28,8 @@ from .delivery.target import DeliveryTarget
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
 from .identity.workers import AuthWorkers
-from .interfaces import IEventBus, IMailStore, IOutboundQueue, IUserDatabase
+from .interfaces import IEventBus, IMailStore, IMetrics, IOutboundQueue, IUserDatabase
+from .metrics import PrometheusMetrics, timedFsync
 from .net.admission import ConnectionBudget, Share, raiseFileLimit
 from .net.lifecycle import IDrainable
 from .net.presence import Presence, presenceOf
@@ -138,6 +140,8 @@ class MailSuiteService(MultiService):
         L{twisted_mail_suite.relay.memory.MemoryOutbox}).
     @param relayOptions: keyword arguments for the L{RelayService}
         (C{resolver}, C{timeouts}, C{perDestination}, C{rng}), for tests.
+    @param metrics: what the suite counts (L{IMetrics}); default: a new
+        L{PrometheusMetrics} with a registry of this service's own.
     @ivar parts: the L{SuiteParts} the protocols were built from.
     @ivar budget: the connections of every protocol together, sized at
         start (L{fitConnections}).
@@ -145,6 +149,8 @@ class MailSuiteService(MultiService):
         and no C{outbound} is given).
     @ivar outbound: the outbound queue every delivery target uses, or L{None}.
     @ivar factories: role -> protocol factory.
+    @ivar metrics: the suite's L{IMetrics} (C{metrics.registry}: the
+        C{prometheus_client} registry to expose).
     """
 
     log = Logger()
@@ -154,10 +160,12 @@ class MailSuiteService(MultiService):
                  runInThread: Callable[..., Any] | None = None, clock: Any = None,
                  router: Router | None = None, wrapFactory: FactoryWrapper | None = None,
                  fileLimit: Callable[[], tuple[int, int]] = raiseFileLimit,
-                 outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None) -> None:
+                 outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None,
+                 metrics: IMetrics | None = None) -> None:
         super().__init__()
         reactor = reactor if reactor is not None else globalReactor()
         self.config = config
+        self.metrics = metrics = metrics if metrics is not None else PrometheusMetrics()
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.bus = bus if bus is not None else EventBus()
@@ -168,20 +176,21 @@ class MailSuiteService(MultiService):
         relayBlocking = runInThread            # the queue's fsyncs: as given (tests), else the reactor's pool
         runInThread = runInThread or self.authWorkers.runInThread
         self.store = NotifyingStore(store if store is not None else MaildirStore(
-            config.mailDir, runBlocking=inThreadPool(reactor)), self.bus)
+            config.mailDir, timedFsync(os.fsync, metrics), runBlocking=inThreadPool(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
         self.users = users if users is not None else PasswdFile(config.usersFile, runInThread)
-        self.portal = makePortal(config, self.users, self.clock, runInThread)
+        self.portal = makePortal(config, self.users, self.clock, runInThread, metrics)
         self.tls = ServerTLS(config)
         router = router or Router.fromConfig(config, self.users)
         self.relay: RelayService | None = None
         if config.relay.mode != "off" or outbound is not None:
             self.relay = RelayService(config, reactor, self.clock, self.store, router,
-                                      relayBlocking or inThreadPool(reactor), outbound, **(relayOptions or {}))
+                                      relayBlocking or inThreadPool(reactor), outbound, metrics=metrics,
+                                      **(relayOptions or {}))
             self.relay.setName("relay")
             self.relay.setServiceParent(self)   # after the store, before the listeners
         self.outbound = self.relay.outbound if self.relay is not None else None
-        self.target = self.relay.target if self.relay is not None else DeliveryTarget(self.store)
+        self.target = self.relay.target if self.relay is not None else DeliveryTarget(self.store, metrics=metrics)
         self.budget = ConnectionBudget()
         self._fileLimit = fileLimit
         self.parts = SuiteParts(
@@ -190,7 +199,7 @@ class MailSuiteService(MultiService):
             budget=self.budget, outbound=self.outbound,
             queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
             runInThread=runInThread, factoryFor=self._factoryFor,
-            portsFor=self.portsFor)
+            portsFor=self.portsFor, metrics=metrics)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()

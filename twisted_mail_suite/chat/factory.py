@@ -23,7 +23,7 @@ from ..delivery import DeliveryTarget, deliverChatMail
 from ..events import NewMailEvent
 from ..identity.policy import AuthSession
 from ..identity.realm import MailSuitePortal
-from ..interfaces import IEventBus, IUserDatabase
+from ..interfaces import NULL_METRICS, IEventBus, IMetrics, IUserDatabase
 from ..net.admission import ConnectionBudget
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
@@ -64,6 +64,9 @@ class ChatFactory(ServerFactory):
     @ivar shedAbove: past this many bytes pending, a member skips the lines
         of senders over their budget (half of C{max_pending_output}: the
         other half is kept for everyone else).
+    @ivar role: the name its connections and logins are counted under.
+    @ivar metrics: counts its connections, logins, members and lines
+        (L{IMetrics}).
     """
 
     log = Logger()
@@ -71,8 +74,11 @@ class ChatFactory(ServerFactory):
 
     def __init__(self, config: ChatConfig, hostname: str, portal: MailSuitePortal,
                  users: IUserDatabase, bus: IEventBus, mailOffline: OfflineMail,
-                 clock: IReactorTime, budget: ConnectionBudget | None = None) -> None:
+                 clock: IReactorTime, budget: ConnectionBudget | None = None, role: str = "chat",
+                 metrics: IMetrics = NULL_METRICS) -> None:
         self.config = config
+        self.role = role
+        self.metrics = metrics
         self.clock = clock
         self.mailOffline = mailOffline
         self.maxLine = config.max_line_length
@@ -84,7 +90,9 @@ class ChatFactory(ServerFactory):
         self.greeting = lines.system(f"welcome to the chat on {hostname}; /help lists the commands")
         self.hub = ChatHub(self.ownerOf, config.announce_limit)
         self.idle = IdleTracker(clock, config.idle_timeout, ChatProtocol.idleExpired)
-        self.manager = ConnectionManager.forSection(clock, config, budget, abandonGrace=ABANDON_GRACE)
+        self.manager = ConnectionManager.forSection(clock, config, budget, abandonGrace=ABANDON_GRACE,
+                                                    metrics=metrics, protocol=role)
+        metrics.watchChatMembers(lambda: len(self.hub.online))
         self._portal = portal
         self._users = users
         self._bus = bus
@@ -120,7 +128,7 @@ class ChatFactory(ServerFactory):
         """
         The login helper for one connection from C{peerHost}.
         """
-        return self._portal.session(peerHost, secure)
+        return self._portal.session(peerHost, secure, self.role)
 
     # -- listening -------------------------------------------------------------
 
@@ -176,5 +184,5 @@ def makeFactory(parts: SuiteParts, role: str = "chat") -> ChatFactory:
     return ChatFactory(
         config=getattr(config, role), hostname=config.hostname, portal=parts.portal,
         users=parts.users, bus=parts.bus,
-        mailOffline=partial(deliverChatMail, config, DeliveryTarget(parts.store)),
-        clock=parts.clock, budget=parts.budget)
+        mailOffline=partial(deliverChatMail, config, DeliveryTarget(parts.store, metrics=parts.metrics)),
+        clock=parts.clock, budget=parts.budget, role=role, metrics=parts.metrics)

@@ -40,7 +40,7 @@ from zope.interface import implementer
 
 from ..config import ChatConfig
 from ..identity.policy import AuthSession, LoginOutcome, LoginResult
-from ..interfaces import IChatUser, IVerifiedLogin
+from ..interfaces import IChatUser, IMetrics, IVerifiedLogin
 from ..net.admission import Refusal, Ticket
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle
@@ -96,6 +96,7 @@ class ChatServer(typing.Protocol):
     maxPending: int
     shedAbove: int
     budgets: AddressBudgets
+    metrics: IMetrics
 
     def ownerOf(self, name: str) -> str | None:
         """The registered user owning C{name}, if any."""
@@ -326,6 +327,7 @@ class ChatProtocol(FloodControl, BoundedOutput, Protocol):
         self._relay(lines.action(self.room.name, self.name, command.text))
 
     def _relay(self, data: bytes) -> None:
+        self.factory.metrics.chatLine()
         if self._said is not None:
             self._said.append(data)
         else:

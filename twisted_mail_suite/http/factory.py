@@ -51,7 +51,8 @@ class HTTPFactory(Site):
         self.config = config
         self.parts = parts
         self.clock = parts.clock
-        self.manager = ConnectionManager.forSection(parts.clock, config, parts.budget)
+        self.manager = ConnectionManager.forSection(parts.clock, config, parts.budget, metrics=parts.metrics,
+                                                    protocol="http")
         self.sessions = SessionStore(parts.clock, config.session_lifetime)
         self.auth = Authenticator(parts.portal, self.sessions, config.admins)
         self.whenDraining: list[Callable[[], object]] = []

@@ -9,7 +9,9 @@ is refused and disconnected.  Over-long credentials fail unchecked.
 Protocols ask; they never count.
 
 L{AuthSession.login} answers every attempt with a L{LoginResult} whose
-L{LoginOutcome} each protocol maps to its reply through one table.
+L{LoginOutcome} each protocol maps to its reply through one table; it is
+also where the metrics hear of every failed login (by protocol and
+outcome) and of every logged-in session, until its logout.
 """
 from __future__ import annotations
 
@@ -274,6 +276,27 @@ class LoginPolicy:
         self._byUser.pop(self.userKey(user), None)
 
 
+class _Logout:
+    """
+    A session's logout that also tells the metrics the session ended, once
+    however often it is called.
+    """
+
+    __slots__ = ("_logout", "_metrics", "_protocol")
+
+    def __init__(self, logout: Callable[[], object], metrics: Any, protocol: str) -> None:
+        self._logout: Callable[[], object] | None = logout
+        self._metrics = metrics
+        self._protocol = protocol
+
+    def __call__(self) -> object:
+        logout, self._logout = self._logout, None
+        if logout is None:
+            return None
+        self._metrics.sessionClosed(self._protocol)
+        return logout()
+
+
 class AuthSession:
     """
     One connection's view of the portal: applies the plaintext rule, the
@@ -283,10 +306,15 @@ class AuthSession:
 
     log = Logger()
 
-    def __init__(self, portal, address: str, secure: bool) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, portal, address: str, secure: bool, protocol: str = "") -> None:  # type: ignore[no-untyped-def]
+        """
+        @param protocol: the listener role, for the metrics
+            (C{portal.metrics}, an C{IMetrics}).
+        """
         self.portal = portal
         self.address = address
         self.secure = secure
+        self.protocol = protocol
         self.failures = 0
 
     @property
@@ -363,16 +391,21 @@ class AuthSession:
         @return: a Deferred that never fails, firing with a L{LoginResult}
             (after the policy's delay for a wrong password).  An unexpected
             error is logged here and becomes L{LoginOutcome.TEMPORARY}.
+            Counted in the metrics: a failure by its outcome, a success as
+            a session until its logout.
         """
+        metrics, protocol = self.portal.metrics, self.protocol
 
         def succeeded(result: tuple) -> LoginResult:
             interface, avatar, logout = result
-            return LoginResult(LoginOutcome.SUCCEEDED, avatar, logout)
+            metrics.sessionOpened(protocol)
+            return LoginResult(LoginOutcome.SUCCEEDED, avatar, _Logout(logout, metrics, protocol))
 
         def failed(failure: Failure) -> LoginResult:
             outcome = _outcomeOf(failure)
             if outcome is LoginOutcome.TEMPORARY:
                 self.log.failure("Login from {address} failed unexpectedly", failure, address=self.address)
+            metrics.loginFailed(protocol, outcome.value)
             return LoginResult(outcome)
 
         return maybeDeferred(self.authenticate, credentials, interface).addCallbacks(succeeded, failed)

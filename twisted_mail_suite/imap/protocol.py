@@ -180,7 +180,7 @@ class IMAPServerProtocol(IMAPConnection):
             return
         transport = self.transport
         secure = isSecure(transport)
-        self.auth = self.factory.portal.session(self.peer, secure)
+        self.auth = self.factory.portal.session(self.peer, secure, self.factory.role)
         self.core.plaintextAllowed = self.auth.plaintextAllowed
         self.core.tlsAvailable = (not secure and ITLSTransport.providedBy(transport)
                                   and self.factory.tls.options is not None)

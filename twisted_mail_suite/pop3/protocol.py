@@ -67,7 +67,7 @@ class POP3ServerProtocol(POP3Connection):
         transport = self.transport
         factory = self.factory
         secure = isSecure(transport)
-        self._auth = factory.portal.session(self.peer, secure)
+        self._auth = factory.portal.session(self.peer, secure, factory.role)
         self._core = SessionCore(
             plaintextAllowed=self._auth.plaintextAllowed,
             tlsAvailable=(not secure and ITLSTransport.providedBy(transport)

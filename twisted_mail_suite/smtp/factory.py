@@ -19,6 +19,7 @@ from zope.interface import implementer
 from ..config import SMTPConfig
 from ..proxyconfig import ProxyConfig
 from ..delivery import DeliveryTarget
+from ..interfaces import NULL_METRICS, IMetrics
 from ..net.admission import ConnectionBudget
 from ..net.transport import idnaHost
 from ..net.idle import IdleTracker
@@ -51,6 +52,9 @@ class SMTPFactory(Factory):
         protocols (L{None}: only this factory's limits).
     @param proxy: the C{proxy} section (its C{trusted} peers may send
         XCLIENT), or L{None}: no XCLIENT.
+    @param role: the listener role (C{smtp} or C{submission}), the name
+        its connections and logins are counted under.
+    @param metrics: what its connections count (L{IMetrics}).
 
     @ivar manager: admission (C{manager.registry} counts the connections)
         and the drain.
@@ -61,16 +65,19 @@ class SMTPFactory(Factory):
 
     def __init__(self, config: SMTPConfig, hostname: bytes, portal: Any, target: DeliveryTarget,
                  tls: Any, clock: IReactorTime, authRequired: bool = False,
-                 budget: ConnectionBudget | None = None, proxy: ProxyConfig | None = None) -> None:
+                 budget: ConnectionBudget | None = None, proxy: ProxyConfig | None = None, role: str = "smtp",
+                 metrics: IMetrics = NULL_METRICS) -> None:
         self.config = config
         self.proxy = proxy
+        self.role = role
+        self.metrics = metrics
         self.hostname = hostname
         self.portal = portal
         self.target = target
         self.tls = tls
         self.clock = clock
         self.authRequired = authRequired
-        self.manager = ConnectionManager.forSection(clock, config, budget)
+        self.manager = ConnectionManager.forSection(clock, config, budget, metrics=metrics, protocol=role)
         self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"))
 
     def buildProtocol(self, addr: Any) -> SMTPServer:
@@ -97,5 +104,6 @@ def makeFactory(parts: SuiteParts, role: str) -> SMTPFactory:
         raise ValueError(f"unknown SMTP role {role!r}")
     return SMTPFactory(
         config=getattr(parts.config, role), hostname=idnaHost(parts.config.hostname),
-        portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound), tls=parts.tls, clock=parts.clock,
-        authRequired=role == "submission", budget=parts.budget, proxy=parts.config.proxy)
+        portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound, parts.metrics), tls=parts.tls,
+        clock=parts.clock, authRequired=role == "submission", budget=parts.budget, proxy=parts.config.proxy, role=role,
+        metrics=parts.metrics)

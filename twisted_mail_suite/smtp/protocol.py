@@ -29,6 +29,7 @@ from ..net.transport import peerHost
 from .connection import LONG_LINE, Final, SMTPConnection, errorReply
 from .data import DataScanner, MessageWriter
 from .delivery import tlsDescription
+from .rejections import countRejection
 from .session import Envelope
 from .wire import MAX_COMMAND_LINE
 from .xclient import XCLIENT_EXTENSION, loginAvatar, parseXclient
@@ -154,6 +155,7 @@ class SMTPServer(SMTPConnection):
         limit = config.max_recipients
         if limit and len(envelope.recipients) >= limit:
             # Postfix's smtpd_recipient_overshoot_limit: past it, each one counts as junk.
+            self.factory.metrics.messageRejected("too_many_recipients")
             envelope.overshoot += 1
             if envelope.overshoot > config.recipient_overshoot_limit:
                 return self._junk(TOO_MANY_RECIPIENTS)
@@ -205,6 +207,7 @@ class SMTPServer(SMTPConnection):
         self._session.messageDone()
         if scanner.rejection is not None:
             writer.abort()
+            countRejection(self.factory.metrics, scanner.rejection)
             self._commandReply(errorReply(scanner.rejection), False)
             return
         self._handle(SMTPServer._commit, writer, False)
@@ -216,6 +219,7 @@ class SMTPServer(SMTPConnection):
         core = self._core
         core.junk = 0
         core.accepted += 1
+        self.factory.metrics.messageAccepted()
         uid = uids[0] if uids else ""
         return b"250 2.0.0 OK queued as " + uid.encode("ascii", "replace")
 
@@ -242,7 +246,7 @@ class SMTPServer(SMTPConnection):
         self._wire.discard()
         self.transport.startTLS(options)
         self.secure = True
-        self._authSession = self.factory.portal.session(self.peerHost, True)
+        self._authSession = self.factory.portal.session(self.peerHost, True, self.factory.role)
         self._useAnonymousAvatar()
 
     def discarded(self, count: int) -> None:

@@ -19,6 +19,7 @@ from .convert import choice as _choice
 from .convert import fail as _fail
 from .convert import option as _opt
 from .errors import ConfigError
+from .clusterconfig import ClusterConfig, workersCount
 from .relayconfig import RelayConfig
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
@@ -334,6 +335,8 @@ class Config:
     chat: ChatConfig = _section(ChatConfig)
     imap: IMAPConfig = _section(IMAPConfig)
     relay: RelayConfig = _section(RelayConfig)
+    cluster: ClusterConfig = _section(ClusterConfig)
+    workers: int = _opt(workersCount, 1)          # processes sharing the listeners (> 1 needs cluster.redis)
 
     @property
     def usersFile(self) -> str:
@@ -436,6 +439,7 @@ def configFromDict(raw: Mapping[str, object] | None = None, source: str = "<conf
         _setDotted(merged, dotted, value)
     config = _build(Config, merged, "", source)
     config.relay.check(source)
+    config.cluster.check(source, config.workers)
     return _resolvePaths(config, baseDir if baseDir is not None else os.getcwd())
 
 

@@ -45,6 +45,9 @@ class SuiteParts:
     @ivar outbound: where mail for other domains goes
         (L{twisted_mail_suite.interfaces.IOutboundQueue}), or L{None}
         (C{relay.mode: off}): give it to every C{DeliveryTarget}.
+    @ivar shared: the link to the other processes
+        (L{twisted_mail_suite.cluster.shared.SharedState}) when
+        C{cluster.redis} is set, else L{None}.
     """
 
     config: Config
@@ -59,6 +62,7 @@ class SuiteParts:
     maildropLocks: IMaildropLocks
     budget: Any = None
     outbound: IOutboundQueue | None = None
+    shared: Any = None
 
 
 @dataclass(frozen=True)

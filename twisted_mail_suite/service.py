@@ -21,6 +21,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .bus import EventBus
+from .bus.redis import RedisEventBus
+from .cluster.counters import RedisFailureCounters
+from .cluster.locks import RedisMaildropLocks
+from .cluster.shared import SharedState
 from .config import Config
 from .delivery.router import Router
 from .delivery.target import DeliveryTarget
@@ -159,6 +163,17 @@ class MailSuiteService(MultiService):
         self.config = config
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
+        self.shared: SharedState | None = None          # several processes: docs/scaling.md
+        locks: Any = MaildropLocks()
+        counters = None
+        if config.cluster.redis is not None:
+            self.shared = SharedState(config.cluster, reactor, self.clock)
+            self.shared.setServiceParent(self)              # connects first, closes last
+            bus = bus if bus is not None else RedisEventBus(
+                self.shared.client, self.shared.subscriber, self.shared.origin)
+            locks = RedisMaildropLocks(self.shared.client, self.clock)
+            locks.setServiceParent(self)
+            counters = RedisFailureCounters(self.shared.client)
         self.bus = bus if bus is not None else EventBus()
         # Password hashing and users-file reading get their own bounded pool,
         # started first and stopped last; the store's fsyncs keep the reactor's.
@@ -170,7 +185,7 @@ class MailSuiteService(MultiService):
             config.mailDir, runBlocking=inThreadPool(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
         self.users = users if users is not None else PasswdFile(config.usersFile, runInThread)
-        self.portal = makePortal(config, self.users, self.clock, runInThread)
+        self.portal = makePortal(config, self.users, self.clock, runInThread, counters)
         self.tls = ServerTLS(config)
         router = router or Router.fromConfig(config, self.users)
         self.relay: RelayService | None = None
@@ -185,8 +200,8 @@ class MailSuiteService(MultiService):
         self._fileLimit = fileLimit
         self.parts = SuiteParts(
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
-            store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
-            budget=self.budget, outbound=self.outbound)
+            store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=locks,
+            budget=self.budget, outbound=self.outbound, shared=self.shared)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()

@@ -11,7 +11,9 @@ C{shutdown_timeout}, then stops the store.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import os
+from dataclasses import replace
+from typing import Any, Callable, Mapping
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
@@ -33,6 +35,7 @@ from .identity.realm import makePortal
 from .identity.workers import AuthWorkers
 from .interfaces import IEventBus, IMailStore, IOutboundQueue, IUserDatabase
 from .net.admission import ConnectionBudget, Share, raiseFileLimit
+from .net.inherited import adoptListening
 from .net.lifecycle import IDrainable
 from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
@@ -57,8 +60,9 @@ class ListenerService(Service):
     log = Logger()
 
     def __init__(self, role: str, description: str, reactor: Any, factory: IProtocolFactory,
-                 tls: ServerTLS) -> None:
+                 tls: ServerTLS, adopted: tuple[int, int] | None = None) -> None:
         self.role = role
+        self.adopted = adopted            # (fd, family): a socket the parent of the workers bound
         self.description = description
         self.factory = factory
         self.port: IListeningPort | None = None
@@ -71,8 +75,10 @@ class ListenerService(Service):
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
         self._listened = True
-        endpoint = self._tls.serverEndpoint(self._reactor, self.description)
-        d = endpoint.listen(self.factory)
+        if self.adopted is not None:        # a worker: the socket is the supervisor's (docs/scaling.md)
+            d = adoptListening(self._reactor, self.adopted, self.description, self.factory, self._tls)
+        else:
+            d = self._tls.serverEndpoint(self._reactor, self.description).listen(self.factory)
         d.addCallbacks(self._listening, self._failed)
         if self._failure is not None:        # a port that cannot be bound stops the start
             self._failure.raiseException()
@@ -139,6 +145,11 @@ class MailSuiteService(MultiService):
         relay's durable queue and delivery (an L{IOutboundQueue}; the test
         harness keeps outbound mail in memory with
         L{twisted_mail_suite.relay.memory.MemoryOutbox}).
+    @param inherited: C{"role description"} -> C{(fd, family)} of a
+        listening socket to adopt instead (a worker of C{workers: N}).
+    @param worker: this worker's number (0: not a worker); a worker's
+        relay keeps its own queue, C{data_dir/worker-N/queue}, so that no
+        queued message is tried by two processes.
     @param relayOptions: keyword arguments for the L{RelayService}
         (C{resolver}, C{timeouts}, C{perDestination}, C{rng}), for tests.
     @ivar parts: the L{SuiteParts} the protocols were built from.
@@ -157,7 +168,8 @@ class MailSuiteService(MultiService):
                  runInThread: Callable[..., Any] | None = None, clock: Any = None,
                  router: Router | None = None, wrapFactory: FactoryWrapper | None = None,
                  fileLimit: Callable[[], tuple[int, int]] = raiseFileLimit,
-                 outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None) -> None:
+                 outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None,
+                 inherited: Mapping[str, tuple[int, int]] | None = None, worker: int = 0) -> None:
         super().__init__()
         reactor = reactor if reactor is not None else globalReactor()
         self.config = config
@@ -190,7 +202,9 @@ class MailSuiteService(MultiService):
         router = router or Router.fromConfig(config, self.users)
         self.relay: RelayService | None = None
         if config.relay.mode != "off" or outbound is not None:
-            self.relay = RelayService(config, reactor, self.clock, self.store, router,
+            relayConfig = replace(config, data_dir=os.path.join(config.data_dir, f"worker-{worker}")) \
+                if worker else config
+            self.relay = RelayService(relayConfig, reactor, self.clock, self.store, router,
                                       relayBlocking or inThreadPool(reactor), outbound, **(relayOptions or {}))
             self.relay.setName("relay")
             self.relay.setServiceParent(self)   # after the store, before the listeners
@@ -215,7 +229,8 @@ class MailSuiteService(MultiService):
             factory = self.factories[entry.role] = loadMaker(entry)(self.parts, entry.role)
             listening = wrapFactory(factory) if wrapFactory is not None else factory
             for description in descriptions:
-                listener = ListenerService(entry.role, description, reactor, listening, self.tls)
+                listener = ListenerService(entry.role, description, reactor, listening, self.tls,
+                                           (inherited or {}).get(f"{entry.role} {description}"))
                 listener.setName(f"{entry.role} {description}")
                 listener.setServiceParent(self)
                 self.listeners.append(listener)

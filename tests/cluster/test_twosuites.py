@@ -151,3 +151,31 @@ class TwoSuitesTests(TestCase):
         yield self.knows(a, "ben")
         ann.send("after")
         yield ben.expect("[#lobby] ann: after")
+
+    @defer.inlineCallbacks
+    def test_nameClaimLostToARace(self) -> Any:
+        """
+        A name claimed in Redis by another process this one has not heard
+        of yet: the rename here is undone (a guest name) and its client told.
+        """
+        a, _ = self.suites
+        yield a.shared.client.execute(b"SET", b"mailsuite:chat:name:zed", b"elsewhere", b"PX", 30000)
+        client = yield self.connect(a)
+        client.send("/nick zed")
+        yield client.expect("*** you are now zed")
+        yield client.expect(lambda line: "name is taken: zed" in line)
+        yield client.expect(lambda line: line.startswith("*** you are now guest-"))
+        self.assertEqual((yield a.shared.client.execute(b"GET", b"mailsuite:chat:name:zed")), b"elsewhere")
+
+    @defer.inlineCallbacks
+    def test_nickRefusedWhileRedisIsDown(self) -> Any:
+        a, _ = self.suites
+        client = yield self.connect(a)
+        yield deferToThread(self.redis.stop)
+        yield client.expect(lambda line: "unreachable" in line)
+        client.send("/nick someone")
+        yield client.expect(lambda line: "names cannot be checked" in line)
+        client.send("still talking")          # the chat of this process goes on
+        other = yield self.connect(a)
+        client.send("hello local")
+        yield other.expect(lambda line: line.endswith(": hello local"))

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.cluster.test_chat -*-
+# -*- test-case-name: tests.cluster.test_twosuites -*-
 """
 The chat across processes and nodes: L{ClusterHub} is the sans-I/O
 L{ChatHub} of this process, plus what it shares through Redis

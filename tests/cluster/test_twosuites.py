@@ -179,3 +179,25 @@ class TwoSuitesTests(TestCase):
         other = yield self.connect(a)
         client.send("hello local")
         yield other.expect(lambda line: line.endswith(": hello local"))
+
+    @defer.inlineCallbacks
+    def test_whileRedisIsDown(self) -> Any:
+        """
+        Logins answer "try again later"; mail over SMTP is still accepted
+        and delivered.
+        """
+        import smtplib
+
+        a, b = self.suites
+        yield deferToThread(self.redis.stop)
+        yield eventually(lambda: not a.shared.client.connected)
+        pop = yield self.connect(b, "pop3", "+OK")
+        pop.send("USER alice\r\nPASS secret")
+        yield pop.expect(lambda line: line.startswith("-ERR [SYS/TEMP]"))
+
+        def send() -> Any:
+            with smtplib.SMTP("127.0.0.1", a.portsFor("smtp")[0], timeout=20) as smtp:
+                return smtp.sendmail("bob@example.test", ["alice@example.test"], "Subject: x\r\n\r\ny\r\n")
+
+        self.assertEqual((yield deferToThread(send)), {})
+        self.assertEqual(len((yield b.store.listMessages("alice"))), 1)

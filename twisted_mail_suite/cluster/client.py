@@ -29,6 +29,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..clusterconfig import RedisAddress
+from ..errors import SharedStateUnavailable
 from .resp import ReplyParser, ResponseError, encode
 
 __all__ = ["RedisClient", "RedisProtocol", "RedisSubscriber", "RedisUnavailable", "ResponseError"]
@@ -37,7 +38,7 @@ _PUSHED = frozenset({b"message", b"pmessage", b"subscribe", b"unsubscribe", b"ps
 COMMAND_TIMEOUT = 2.0     # seconds a command waits for its reply before Redis counts as down
 
 
-class RedisUnavailable(Exception):
+class RedisUnavailable(SharedStateUnavailable):
     """
     Redis cannot be reached now (no connection, or no reply in time).
     """

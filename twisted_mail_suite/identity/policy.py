@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..config import AuthConfig
-from ..errors import LoginRefused, MailboxInUse, PlaintextRefused
+from ..errors import LoginRefused, MailboxInUse, PlaintextRefused, SharedStateUnavailable
 from ..interfaces import IFailureCounters
 
 __all__ = ["AuthSession", "LoginAttempt", "LoginFailed", "LoginOutcome", "LoginPolicy", "LoginResult", "isLoopback"]
@@ -407,7 +407,10 @@ class AuthSession:
 
         def failed(failure: Failure) -> LoginResult:
             outcome = _outcomeOf(failure)
-            if outcome is LoginOutcome.TEMPORARY:
+            if failure.check(SharedStateUnavailable):
+                self.log.warn("Login from {address} refused for now: {error}", address=self.address,
+                              error=failure.getErrorMessage())
+            elif outcome is LoginOutcome.TEMPORARY:
                 self.log.failure("Login from {address} failed unexpectedly", failure, address=self.address)
             return LoginResult(outcome)
 

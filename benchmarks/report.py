@@ -13,7 +13,7 @@ from typing import Any
 
 from common import median
 
-ANCHOR_ORDER = ["ours", "smtp-sink", "twisted", "aiosmtpd", "dovecot", "ngircd"]
+ANCHOR_ORDER = ["ours", "smtp-sink", "twisted", "aiosmtpd", "postfix", "dovecot", "ngircd"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -94,6 +94,22 @@ def smtpTables(records: list[dict]) -> str:
             + table(["cell"] + names + [f"ours ÷ {a}" for a in anchors], rows)
             + "\n\nLatency per message, p50 / p99 in ms (medians of the repeats):\n\n"
             + table(["cell"] + names, latency))
+
+
+def relayTables(records: list[dict]) -> str:
+    names = targetsOf(records, "relay")
+    rows = []
+    for cell in cells(records, "relay"):
+        ours = med(records, "relay", cell, "ours", "msgs_per_s")
+        for t in names:
+            rows.append([cell, t, spread(records, "relay", cell, t, "msgs_per_s"),
+                         fmt(med(records, "relay", cell, t, "submitted_per_s")),
+                         f"{fmt(med(records, 'relay', cell, t, 'p50_ms'))} / {fmt(med(records, 'relay', cell, t, 'p99_ms'))}",
+                         "" if t == "ours" else ratio(ours, med(records, "relay", cell, t, "msgs_per_s"))])
+    return ("Submission -> queue -> Postfix's smtp-sink, 1 KiB messages; end to end = from the first MAIL FROM "
+            "to the last message at the sink; delay = the relaying server's 250 -> the sink's 250 (file time):\n\n"
+            + table(["cell", "server", "delivered msgs/s end to end", "accepted msgs/s", "delay p50 / p99 ms",
+                     "ours ÷ this"], rows))
 
 
 def pop3Tables(records: list[dict]) -> str:
@@ -266,6 +282,15 @@ def targetsMet(records: list[dict], judge: bool = True) -> list[tuple[str, str, 
           (mine >= theirs) if mine and theirs and full else None,
           f"{imapCell}: ours {fmt(mine)} msg/s, Dovecot {fmt(theirs)} → {mine / theirs:.2f}×" if mine and theirs else "",
           "no Dovecot imapd run" if full else "the full cell runs without --quick")
+    mine, theirs = med(records, "relay", "1 KiB c=10", "ours", "msgs_per_s"), med(records, "relay", "1 KiB c=10",
+                                                                              "postfix", "msgs_per_s")
+    check("#13 relay", "1 KiB c=10: ≥ 1.0× Postfix relaying to the same sink (msgs/s end to end)",
+          (mine >= theirs) if mine and theirs else None,
+          f"ours {fmt(mine)} msg/s, Postfix {fmt(theirs)} → {mine / theirs:.2f}×" if mine and theirs else "",
+          "no relay run of both")
+    p99 = med(records, "relay", "1 KiB c=10", "ours", "p99_ms")
+    check("#13 relay", "1 KiB c=10: p99 from our 250 to the sink's under 100 ms", (p99 < 100) if p99 else None,
+          f"p99 {fmt(p99)} ms" if p99 else "", "no relay run")
     idle = next((r for r in records if r["scenario"] == "imap-idle" and r["target"] == "ours"), None)
     worst = idle["result"].get("idle_max_ms") if idle else None
     check("#16 IMAP", "IDLE: EXISTS within a second of the SMTP 250", (worst < 1000) if worst is not None else None,
@@ -352,6 +377,8 @@ def summaryTable(records: list[dict]) -> str:
         sections.append("## POP3 retrieval\n\n" + pop3Tables(records))
     if cells(records, "imap") or cells(records, "imap-idle"):
         sections.append("## IMAP retrieval\n\n" + imapTables(records))
+    if cells(records, "relay"):
+        sections.append("## Relay (outbound)\n\n" + relayTables(records))
     if cells(records, "chat"):
         sections.append("## Chat fan-out\n\n" + chatTables(records))
     if cells(records, "idle") or cells(records, "maxchat"):

@@ -468,5 +468,13 @@ def maxChat(bench: Bench) -> None:
         stopAll(servers)
 
 
+def relay(bench: Bench) -> None:
+    """
+    The relay group (L{relaygroup}: its own module).
+    """
+    import relaygroup
+    relaygroup.relay(bench)
+
+
 GROUPS: dict[str, Callable[[Bench], None]] = {
-    "smtp": smtp, "pop3": pop3, "imap": imap, "chat": chat, "idle": idle, "maxchat": maxChat}
+    "smtp": smtp, "pop3": pop3, "imap": imap, "relay": relay, "chat": chat, "idle": idle, "maxchat": maxChat}

@@ -81,6 +81,23 @@ class RetryTests(SynchronousTestCase):
         self.assertEqual((self.h.queue.entries(), os.listdir(self.h.queue.activeDir)), ([], []))
         self.assertEqual(self.statuses(), ["sent", "sent"])
 
+    def test_finishedFoundAgainRetired(self) -> None:
+        """
+        A finished message is removed without syncing its folder (as
+        Postfix does); one a crash kept on disk (every recipient sent, the
+        removal lost) is retired at the next start without being sent again.
+        """
+        queueID = self.h.enqueue(self)
+        self.h.clock.advance(0)
+        entry = self.h.queue.get(queueID)
+        self.h.queue.retire = lambda e, durable=True: succeed(None)  # the crash: nothing removed
+        self.h.answer(("a@x.test", SENT), ("b@y.test", SENT))
+        self.assertEqual(len(os.listdir(self.h.queue.activeDir)), 2)
+        again = Harness(self, self.h.root)
+        again.clock.advance(0)
+        self.assertEqual((again.attempts, again.queue.entries(), os.listdir(again.queue.activeDir)), ([], [], []))
+        self.assertEqual(entry.queueID, queueID)
+
     def test_retrySchedule(self) -> None:
         """
         Deferred recipients are tried after 60 s, 300 s, then every 900 s; the sent one never again.

@@ -210,14 +210,30 @@ class LoginPolicy:
     def _refused(self, key: str) -> bool:
         return self._current(self._byAddress, key) + self._pending.get(key, 0) >= self.config.max_failures
 
+    def _exhausted(self, key: str) -> bool:
+        return self._current(self._byAddress, key) >= self.config.max_failures
+
+    def _room(self, key: str) -> bool:
+        """
+        May one more attempt of group C{key} be checked now?  Not more than
+        C{auth.max_concurrent_checks} at once, and never more in flight than
+        the failures the group has left (so a burst of wrong passwords gets
+        exactly C{auth.max_failures} checks, whatever the concurrency).
+        """
+        pending = self._pending.get(key, 0)
+        return pending < self.config.max_concurrent_checks and \
+            self._current(self._byAddress, key) + pending < self.config.max_failures
+
     def acquire(self, address: str) -> Deferred:
         """
         Take a place for one attempt from C{address} before checking it.
         At most C{auth.max_concurrent_checks} attempts of a group are
-        checked at once; the others wait their turn (in order), and each
-        is judged again when its turn comes, so a burst of wrong passwords
-        uses up the group's attempts (L{isRefused}) while a burst of right
-        ones (several mailboxes behind one NAT) is only queued.
+        checked at once, and never more than the group has failures left;
+        the others wait their turn (in order), and each is judged again
+        when its turn comes, so a burst of wrong passwords uses up the
+        group's attempts while a burst of right ones (several mailboxes
+        behind one NAT, a pool of application connections) is only queued,
+        whatever C{auth.max_concurrent_checks} says.
 
         @return: a Deferred firing with the L{LoginAttempt} to release when
             the check is over, or with L{None} if the group is refused.
@@ -242,10 +258,10 @@ class LoginPolicy:
         return count
 
     def _acquire(self, address: str) -> Deferred:
-        if self.isRefused(address):
-            return succeed(None)
         key = self.addressKey(address)
-        if self._pending.get(key, 0) < self.config.max_concurrent_checks:
+        if self._exhausted(key):
+            return succeed(None)
+        if self._room(key):
             return succeed(self._take(key))
         waiting: Deferred = Deferred()
         self._waiting.setdefault(key, deque()).append(waiting)
@@ -262,9 +278,9 @@ class LoginPolicy:
         else:
             self._pending.pop(key, None)
         queue = self._waiting.get(key)
-        while queue and self._pending.get(key, 0) < self.config.max_concurrent_checks:
+        while queue and (self._exhausted(key) or self._room(key)):
             turn = queue.popleft()
-            turn.callback(None if self._refused(key) else self._take(key))
+            turn.callback(None if self._exhausted(key) else self._take(key))
         if not queue:
             self._waiting.pop(key, None)
 

@@ -158,7 +158,7 @@ class Scheduler:
         elif failed:
             self._timers[queueID] = self.clock.callLater(entry.extra["bounceRetry"] - now, self._settle, entry)
         elif entry.finished:
-            self._busy(entry, self.queue.retire(entry).addCallback(
+            self._busy(entry, self.queue.retire(entry, durable=False).addCallback(
                 lambda _: self.log.info("{queueID}: removed", queueID=queueID)))
         elif not entry.held:
             delay = max(0.0, entry.nextAttempt - now)

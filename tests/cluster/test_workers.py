@@ -33,7 +33,7 @@ STARTED = re.compile(rb"worker (\d+) started \(pid (\d+)\)")
 READY = b"twisted-mail-suite ready"
 
 
-def waitFor(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+def waitFor(condition, timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
     """
     Blocking (run in a thread): poll C{condition} until true.
     """

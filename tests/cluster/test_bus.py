@@ -63,8 +63,8 @@ class RedisBusTests(TestCase):
         a, b = self.buses
         seen: list[Any] = []
         b.subscribe(NewMailEvent, seen.append)
-        for payload in (b"\xff", b"{}", b'{"origin":"x","type":"Nope","fields":{}}',
-                        b'{"origin":"x","type":"NewMailEvent","fields":{"user":1}}'):
+        for payload in (b"\xff", b"x\n\xff", b"x\n{}", b'x\n{"type":"Nope","fields":{}}',
+                        b'x\n{"type":"NewMailEvent","fields":{"user":1}}'):
             yield self.clients[0].execute(b"PUBLISH", CHANNEL, payload)
         a.publish(EVENT)
         yield eventually(lambda: seen == [EVENT])

@@ -4,9 +4,10 @@ The event bus across processes and nodes: an event published here reaches
 this process's subscribers at once (as L{local.EventBus} does) and every
 other process through one Redis pub/sub channel.
 
-Events travel as JSON (our own encoding and decoding of the bytes Redis
-hands over): C{{"origin", "type", "fields"}}; a process ignores what it
-published itself (its subscribers already had it).  Only the event types
+Events travel as the publishing process's name, a newline and JSON (our
+own encoding and decoding of the bytes Redis hands over): C{{"type",
+"fields"}}; a process ignores what it published itself (its subscribers
+already had it).  Only the event types
 given (default: L{NewMailEvent}) cross processes.  A publish while Redis
 is down is logged and dropped for the other processes, never raised: a
 delivery that announces its mail does not fail for it.
@@ -46,7 +47,7 @@ class RedisEventBus:
     def __init__(self, client: RedisClient, subscriber: RedisSubscriber, origin: str,
                  types: Iterable[type] = (NewMailEvent,), channel: bytes = CHANNEL) -> None:
         self._client = client
-        self._origin = origin
+        self._origin = origin.encode("utf-8")
         self._channel = channel
         self._types = {cls.__name__: cls for cls in types}
         self._local = EventBus()
@@ -61,8 +62,8 @@ class RedisEventBus:
         name = type(event).__name__
         if self._types.get(name) is not type(event):
             return
-        payload = json.dumps({"origin": self._origin, "type": name, "fields": dataclasses.asdict(event)},
-                             separators=(",", ":")).encode("utf-8")
+        payload = self._origin + b"\n" + json.dumps({"type": name, "fields": dataclasses.asdict(event)},
+                                                    separators=(",", ":")).encode("utf-8")
         self._client.execute(b"PUBLISH", self._channel, payload).addCallbacks(self._published, self._dropped,
                                                                               errbackArgs=(event,))
 
@@ -78,10 +79,11 @@ class RedisEventBus:
                           error=failure.getErrorMessage(), event=event)
 
     def _received(self, payload: bytes) -> None:
+        origin, _, body = payload.partition(b"\n")
+        if origin == self._origin:                  # ours, back from Redis: our subscribers had it
+            return
         try:
-            message = json.loads(payload.decode("utf-8"))
-            if message["origin"] == self._origin:
-                return
+            message = json.loads(body.decode("utf-8"))
             event = self._types[message["type"]](**message["fields"])
         except (ValueError, KeyError, TypeError) as e:
             self.log.warn("Ignored a malformed event from Redis: {error}", error=e)

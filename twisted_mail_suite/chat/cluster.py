@@ -19,8 +19,9 @@ L{ChatHub} of this process, plus what it shares through Redis
     same room of every other process; private messages go to the process
     holding the name.
 
-Everything travels on one channel, C{mailsuite:chat}, as JSON with the
-line bytes in base64.  While Redis is unreachable the chat still works
+Everything travels on one channel, C{mailsuite:chat}: the sender's name,
+a newline, and JSON with the line bytes in base64 (a process skips its
+own messages by the name alone).  While Redis is unreachable the chat still works
 among this process's members, who are told so once; /nick is refused
 (names cannot be checked); on reconnection the names are claimed again
 and the presence exchanged.
@@ -93,6 +94,7 @@ class ClusterHub(ChatHub):
                  announceLimit: int = 0) -> None:
         super().__init__(ownerOf, announceLimit)
         self.link = link
+        self._origin = link.origin.encode("utf-8")
         self.remote: dict[str, Remote] = {}
         self._guests: list[int] = []           # a block of guest numbers reserved in Redis
         self._up = False
@@ -109,8 +111,7 @@ class ClusterHub(ChatHub):
     # -- talking to the others -------------------------------------------------
 
     def publish(self, message: dict[str, Any]) -> None:
-        message["o"] = self.link.origin
-        payload = json.dumps(message, separators=(",", ":")).encode("utf-8")
+        payload = self._origin + b"\n" + json.dumps(message, separators=(",", ":")).encode("utf-8")
         self.link.client.execute(b"PUBLISH", CHANNEL, payload).addErrback(self._unsent)
 
     def _unsent(self, failure: Failure) -> None:
@@ -146,11 +147,12 @@ class ClusterHub(ChatHub):
     # -- hearing from the others -----------------------------------------------
 
     def received(self, payload: bytes) -> None:
+        origin, _, body = payload.partition(b"\n")
+        if origin == self._origin:          # our own, back from Redis: not even decoded
+            return
         try:
-            message = json.loads(payload.decode("utf-8"))
-            origin = message["o"]
-            if origin == self.link.origin:
-                return
+            message = json.loads(body.decode("utf-8"))
+            origin = origin.decode("utf-8")
             getattr(self, "_on" + message["k"].capitalize())(origin, message)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             self.log.warn("Ignored a malformed chat event: {error}", error=e)

@@ -85,6 +85,8 @@ class WorkersTests(TestCase):
         restarted = {int(i): int(pid) for i, pid in STARTED.findall(child.output)}
         self.assertNotEqual(restarted[1], workers[1])
         self.assertEqual((yield deferToThread(self.exchange, child, 6)), 13)
+        os.kill(child.pid, signal.SIGHUP)                # forwarded: each worker reloads its users file
+        yield deferToThread(waitFor, lambda: child.output.count(b"SIGHUP: users file reloaded") >= 2)
         _, status = yield deferToThread(child.terminate)
         self.assertIn(status, [0, -signal.SIGTERM])     # twistd re-raises the signal that stopped it
         for index in (1, 2):                             # the supervisor waited for both to stop

@@ -107,3 +107,22 @@ class ClusterHubTests(SynchronousTestCase):
         self.link.hear("there/2/bb", k="evict", n="alice")
         self.assertNotEqual(guest.name, "alice")
         self.assertTrue(guest.name.startswith("guest-"))
+
+    def test_evictClosesTheSameUsersSession(self) -> None:
+        """
+        The user logged in on another process: the session here is taken
+        offline and closed, as a second local login would.
+        """
+        closed: list[bytes] = []
+
+        class Session(FakeParticipant):
+            def close(self, data: bytes) -> None:
+                closed.append(data)
+
+        session = Session(user="alice")
+        self.hub.enter(session, "alice")
+        self.link.hear("there/2/bb", k="evict", n="alice")
+        self.assertIsNone(self.hub.findUser("alice"))
+        self.assertEqual(len(closed), 1)
+        self.assertIn(b"logged in from elsewhere", closed[0])
+        self.assertIn({"k": "gone", "n": "alice"}, self.link.published())

@@ -68,6 +68,21 @@ class SharedTests(TestCase):
         release()
 
     @defer.inlineCallbacks
+    def test_takenAgainAfterARestart(self) -> Any:
+        """
+        Redis restarted (its leases forgotten): the holder takes its lease
+        again as soon as it reconnects, before anyone else can.
+        """
+        a, b = self.locks
+        release = yield a.acquire("alice")
+        yield deferToThread(self.server.restart)
+        yield eventually(lambda: self.client.connected)
+        self.clock.advance(0)                    # the renewal scheduled on reconnection
+        yield self.client.execute(b"PING")
+        yield self.assertFailure(b.acquire("alice"), MailboxInUse)
+        release()
+
+    @defer.inlineCallbacks
     def test_releaseByHolderOnly(self) -> Any:
         a, b = self.locks
         release = yield a.acquire("alice")

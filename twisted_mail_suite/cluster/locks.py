@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.cluster.test_shared -*-
 """
 POP3 maildrop locks shared by every process through Redis: a lease
-(C{SET key token NX PX lease}) renewed while the session lives and
-released on logout, by its holder only (compare-and-delete).  A process
-that dies without releasing loses its leases when they expire.
+(C{SET key token NX PX lease}) renewed while the session lives (and
+taken again at once when Redis comes back without it, after a restart)
+and released on logout, by its holder only (compare-and-delete).  A
+process that dies without releasing loses its leases when they expire.
 """
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ __all__ = ["LEASE", "RedisMaildropLocks"]
 LEASE = 30.0                 # seconds a lease lasts unless renewed (renewed every third of it)
 PREFIX = b"mailsuite:pop3lock:"
 
-# KEYS[1] the lock, ARGV[1] our token, ARGV[2] the lease in ms
-RENEW = b"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+# KEYS[1] the lock, ARGV[1] our token, ARGV[2] the lease in ms; a lease Redis forgot (a restart) is taken again
+RENEW = (b"local v = redis.call('GET', KEYS[1]) "
+         b"if v == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+         b"if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0")
 RELEASE = b"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
@@ -45,6 +48,7 @@ class RedisMaildropLocks(TimerService):
         self._client = client
         self._lease = lease
         self._held: dict[str, bytes] = {}     # user -> our token
+        client.onConnect(lambda protocol: clock.callLater(0, self.renew))   # Redis back (restarted?): at once
 
     def _key(self, user: str) -> bytes:
         return PREFIX + user.encode("utf-8")

@@ -20,6 +20,7 @@ from .convert import fail as _fail
 from .convert import option as _opt
 from .errors import ConfigError
 from .clusterconfig import ClusterConfig, workersCount
+from .httpconfig import HTTPConfig
 from .relayconfig import RelayConfig
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
@@ -337,6 +338,7 @@ class Config:
     relay: RelayConfig = _section(RelayConfig)
     cluster: ClusterConfig = _section(ClusterConfig)
     workers: int = _opt(workersCount, 1)          # processes sharing the listeners (> 1 needs cluster.redis)
+    http: HTTPConfig = _section(HTTPConfig)
 
     @property
     def usersFile(self) -> str:
@@ -440,6 +442,7 @@ def configFromDict(raw: Mapping[str, object] | None = None, source: str = "<conf
     config = _build(Config, merged, "", source)
     config.relay.check(source)
     config.cluster.check(source, config.workers)
+    _endpoints(list(config.http.listen), "http.listen", source)
     return _resolvePaths(config, baseDir if baseDir is not None else os.getcwd())
 
 

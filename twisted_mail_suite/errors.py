@@ -126,3 +126,10 @@ class RelayUnavailable(Exception):
     def __init__(self, address: str) -> None:
         super().__init__(f"no outbound relay for {address}")
         self.address = address
+
+
+class QueueControlError(Exception):
+    """
+    The outbound queue refused an operator's command (no such message, no
+    queue kept); the message says why, for the operator.
+    """

@@ -7,6 +7,7 @@ C{IMessageDelivery} and C{IMailbox}.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from zope.interface import Attribute, Interface
 
@@ -129,6 +130,20 @@ class IChatUser(Interface):
     """
 
     name = Attribute("The user's name (str), which becomes the chat nick.")
+
+
+class IVerifiedLogin(Interface):
+    """
+    A line protocol that can be logged in by whoever bridges it to another
+    transport (the chat under a WebSocket of a logged-in web session): the
+    user was authenticated through the same portal already.
+    """
+
+    def loginVerified(user: str, logout: Any) -> None:
+        """
+        Log this connection in as C{user}, as a successful login of its
+        own would; C{logout} (no arguments) is called when it ends.
+        """
 
 
 # --- identity ---

@@ -45,6 +45,22 @@ class SuiteParts:
     @ivar outbound: where mail for other domains goes
         (L{twisted_mail_suite.interfaces.IOutboundQueue}), or L{None}
         (C{relay.mode: off}): give it to every C{DeliveryTarget}.
+    @ivar queueControl: C{queueControl(command, queueID)} -> a JSON-able
+        result or a Deferred of one: the operator's commands on the
+        outbound queue (C{list}, C{show}, C{flush}, C{delete}, C{hold},
+        C{release}, as C{mailsuite-admin queue}); raises
+        L{twisted_mail_suite.errors.QueueControlError} for a refusal.
+        L{None} when the relay is off.
+    @ivar runInThread: C{runInThread(f, *args)} -> Deferred: the password
+        hashing pool (slow work that must stay off the reactor thread).
+    @ivar online: C{online()} -> role -> list of
+        L{twisted_mail_suite.net.presence.Presence}: who is connected to
+        each protocol now (the service asks the live factories), or L{None}.
+    @ivar factoryFor: role -> the protocol factory of that role in this
+        suite, or L{None} if it does not listen (looked up when called, so
+        any maker may use it): how one protocol serves another's over its
+        own transport (the chat over the web's WebSocket) without
+        importing it.
     @ivar shared: the link to the other processes
         (L{twisted_mail_suite.cluster.shared.SharedState}) when
         C{cluster.redis} is set, else L{None}.
@@ -62,6 +78,10 @@ class SuiteParts:
     maildropLocks: IMaildropLocks
     budget: Any = None
     outbound: IOutboundQueue | None = None
+    queueControl: Callable[[str, Any], Any] | None = None
+    online: Callable[[], Any] | None = None
+    runInThread: Callable[..., Any] | None = None
+    factoryFor: Callable[[str], Any] = lambda role: None
     shared: Any = None
 
 
@@ -102,6 +122,9 @@ PROTOCOLS: tuple[ProtocolRecord, ...] = (
                    "twisted_mail_suite.chat.avatars:register", files=0),
     ProtocolRecord("imap", "twisted_mail_suite.imap.factory:makeFactory", "IMAP",
                    "twisted_mail_suite.imap.avatars:register"),
+    ProtocolRecord("http", "twisted_mail_suite.http.factory:makeFactory",
+                   "web pages, the JSON API and /metrics", "twisted_mail_suite.http.avatars:register",
+                   files=0),     # a message is read whole and closed within one call
 )
 
 

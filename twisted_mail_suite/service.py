@@ -37,6 +37,7 @@ from .interfaces import IEventBus, IMailStore, IOutboundQueue, IUserDatabase
 from .net.admission import ConnectionBudget, Share, raiseFileLimit
 from .net.inherited import adoptListening
 from .net.lifecycle import IDrainable
+from .net.presence import Presence, presenceOf
 from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
 from .reactor import globalReactor
@@ -215,7 +216,9 @@ class MailSuiteService(MultiService):
         self.parts = SuiteParts(
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
             store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=locks,
-            budget=self.budget, outbound=self.outbound, shared=self.shared)
+            budget=self.budget, outbound=self.outbound,
+            queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
+            runInThread=runInThread, factoryFor=self._factoryFor, shared=self.shared)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
@@ -239,6 +242,9 @@ class MailSuiteService(MultiService):
             reload.clock = self.clock
             reload.setName("users-file-reload")
             reload.setServiceParent(self)
+
+    def _factoryFor(self, role: str) -> IProtocolFactory | None:
+        return self.factories.get(role)
 
     @property
     def maildropLocks(self) -> Any:
@@ -327,6 +333,18 @@ class MailSuiteService(MultiService):
             failing with nothing kept; see L{twisted_mail_suite.relay.service.sendMail}.
         """
         return sendMail(self.target, self.parts.router, self.config.hostname, sender, recipients, message)
+
+    def online(self) -> dict[str, list[Presence]]:
+        """
+        Who is connected now: role -> one L{Presence} per connection (for
+        the protocols whose factory has a connection manager).
+        """
+        found: dict[str, list[Presence]] = {}
+        for role, factory in self.factories.items():
+            manager = getattr(factory, "manager", None)
+            if manager is not None:
+                found[role] = presenceOf(manager)
+        return found
 
     def portsFor(self, role: str) -> list[int]:
         """

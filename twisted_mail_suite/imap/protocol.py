@@ -156,6 +156,14 @@ class IMAPServerProtocol(IMAPConnection):
 
     __slots__ = ("auth", "core", "session", "idling", "_bad", "_after", "_logout", "_held")
 
+    @property
+    def presenceUser(self) -> str | None:
+        """
+        The logged-in user, or L{None} (for "who is online",
+        L{twisted_mail_suite.net.presence}).
+        """
+        return self.core.user or None
+
     def __init__(self, factory: IMAPShared) -> None:
         super().__init__(factory)
         self.auth: Any = None

@@ -135,6 +135,14 @@ class SMTPConnection(Protocol):
 
     # Connection life.
 
+    @property
+    def presenceUser(self) -> str | None:
+        """
+        The authenticated user, or L{None} (for "who is online",
+        L{twisted_mail_suite.net.presence}).
+        """
+        return self._core.user
+
     def connectionMade(self) -> None:
         context, transport = self.factory, self.transport
         setNoDelay(transport)

@@ -48,6 +48,7 @@ from ..store.maildir import MaildirStore
 from .configfile import suiteConfig
 from .outbound import OutboundCapture, OutboundMessage
 from .faults import Faults, FaultyRouter, FaultyStore, WatchingFactory, matcher
+from .faultsapi import faultSwitches
 from .trust import TrustingClients
 
 __all__ = ["MailSuiteHarness", "DeliveredMessage", "MessageTimeout", "startHarness"]
@@ -164,6 +165,9 @@ class MailSuiteHarness(TrustingClients):
             wrapFactory=watch, outbound=self._outbound.outbox if self._outbound is not None else None)
         self.store = self.suite.store
         self.running = False
+        web = self.suite.factories.get("http")
+        if web is not None:                        # a browser test switches the faults over HTTP
+            web.mount(b"api/v1/test/faults", faultSwitches(self))
 
     def _raw(self, tls: bool, ports: dict[str, int], interface: str) -> dict[str, Any]:
         roles = [entry.role for entry in PROTOCOLS]

@@ -38,6 +38,27 @@ class ClientTests(TestCase):
         yield self.assertFailure(self.client.execute(b"INCR", b"k"), ResponseError)
 
     @defer.inlineCallbacks
+    def test_waitsForTheFirstConnection(self) -> None:
+        """
+        A command given while a starting process is still connecting waits
+        for the connection instead of failing.
+        """
+        client = RedisClient(reactor, parseRedisURL(self.server.url))
+        client.startService()
+        self.addCleanup(client.stopService)
+        self.assertFalse(client.connected)
+        self.assertEqual((yield client.execute(b"PING")), b"PONG")
+
+    @defer.inlineCallbacks
+    def test_neverConnectedTimesOut(self) -> None:
+        address = parseRedisURL(self.server.url)
+        yield deferToThread(self.server.stop)
+        client = RedisClient(reactor, address, timeout=0.3)
+        client.startService()
+        self.addCleanup(client.stopService)
+        yield self.assertFailure(client.execute(b"PING"), RedisUnavailable)
+
+    @defer.inlineCallbacks
     def test_downFailsFast(self) -> None:
         yield deferToThread(self.server.stop)
         yield eventually(lambda: not self.client.connected)

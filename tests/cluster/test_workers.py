@@ -12,6 +12,7 @@ import poplib
 import re
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +43,15 @@ def waitFor(condition, timeout: float = 90.0) -> None:  # type: ignore[no-untype
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout} s")
         time.sleep(0.05)
+
+
+def leaseHeld(port: int, user: str) -> bool:
+    """
+    Blocking: does Redis hold C{user}'s POP3 lease?
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"EXISTS mailsuite:pop3lock:" + user.encode() + b"\r\n")
+        return s.recv(16).startswith(b":1")
 
 
 class WorkersTests(TestCase):
@@ -78,6 +88,9 @@ class WorkersTests(TestCase):
         self.assertEqual((yield deferToThread(self.exchange, child, 4)), 4)
         workers = {int(i): int(pid) for i, pid in STARTED.findall(child.output)}
         self.assertEqual(sorted(workers), [1, 2])
+        # the POP3 lease is released after QUIT's answer: killed before that, a
+        # worker would leave it to expire (30 s), as any crash does
+        yield deferToThread(waitFor, lambda: not leaseHeld(redis.port, "alice"))
         os.kill(workers[1], signal.SIGKILL)
         self.assertEqual((yield deferToThread(self.exchange, child, 3)), 7)   # worker 2 serves meanwhile
         yield deferToThread(waitFor, lambda: len(STARTED.findall(child.output)) >= 3

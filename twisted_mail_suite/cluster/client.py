@@ -196,8 +196,21 @@ class _Connection(MultiService):
 
 class RedisClient(_Connection):
     """
-    The command connection of one process.
+    The command connection of one process.  Until its first connection
+    (a process starting), a command waits for it, up to C{timeout}; after
+    that, one given while Redis is unreachable fails at once.
     """
+
+    def __init__(self, reactor: Any, address: RedisAddress, clock: Any = None,
+                 timeout: float = COMMAND_TIMEOUT) -> None:
+        super().__init__(reactor, address, clock, timeout)
+        self._first: list[Deferred] | None = []      # waiting for the first connection; None once made
+        self.onConnect(self._firstConnection)
+
+    def _firstConnection(self, protocol: RedisProtocol) -> None:
+        first, self._first = self._first, None
+        for d in first or ():
+            self.clock.callLater(0, d.callback, protocol)   # once ready (after the other callbacks)
 
     def execute(self, *args: bytes | str | int | float) -> Deferred:
         """
@@ -209,6 +222,10 @@ class RedisClient(_Connection):
         """
         protocol = self.protocol
         if protocol is None:
+            if self._first is not None:
+                waiting: Deferred = Deferred()
+                self._first.append(waiting)
+                return self._timed(waiting).addCallback(lambda protocol: self._timed(protocol.execute(*args)))
             return fail(RedisUnavailable(f"Redis at {self.address.host}:{self.address.port} is unreachable"))
         return self._timed(protocol.execute(*args))
 

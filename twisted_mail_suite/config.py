@@ -19,6 +19,7 @@ from .convert import choice as _choice
 from .convert import fail as _fail
 from .convert import option as _opt
 from .errors import ConfigError
+from .clusterconfig import ClusterConfig, workersCount
 from .httpconfig import HTTPConfig
 from .proxyconfig import ProxyConfig
 from .relayconfig import RelayConfig
@@ -336,6 +337,8 @@ class Config:
     chat: ChatConfig = _section(ChatConfig)
     imap: IMAPConfig = _section(IMAPConfig)
     relay: RelayConfig = _section(RelayConfig)
+    cluster: ClusterConfig = _section(ClusterConfig)
+    workers: int = _opt(workersCount, 1)          # processes sharing the listeners (> 1 needs cluster.redis)
     http: HTTPConfig = _section(HTTPConfig)
     proxy: ProxyConfig = _section(ProxyConfig)
 
@@ -441,6 +444,7 @@ def configFromDict(raw: Mapping[str, object] | None = None, source: str = "<conf
         _setDotted(merged, dotted, value)
     config = _build(Config, merged, "", source)
     config.relay.check(source)
+    config.cluster.check(source, config.workers)
     _endpoints(list(config.http.listen), "http.listen", source)
     config.proxy.check(source)
     _endpoints(list(config.proxy.auth_http.listen), "proxy.auth_http.listen", source)

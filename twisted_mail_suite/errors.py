@@ -84,6 +84,14 @@ class MailboxInUse(Exception):
     """
 
 
+class SharedStateUnavailable(Exception):
+    """
+    What several processes share (Redis: failed-login counts, POP3 leases,
+    the chat's names) cannot be reached now: a login answers "try again
+    later" (C{LoginOutcome.TEMPORARY}), logged as a warning.
+    """
+
+
 class PlaintextRefused(Exception):
     """
     A plaintext password was offered over a channel that is neither TLS nor

@@ -161,13 +161,40 @@ class IMaildropLocks(Interface):
         Take C{user}'s maildrop.
 
         @return: the release callable (idempotent: only its first call
-            frees the maildrop).
+            frees the maildrop), or a Deferred firing with it (a shared
+            lock), failing as this raises.
         @raise twisted_mail_suite.errors.MailboxInUse: if it is held.
         """
 
     def isHeld(user: str) -> bool:  # type: ignore[misc]
         """
-        Is C{user}'s maildrop held?
+        Is C{user}'s maildrop held (by this process, for a shared lock)?
+        """
+
+
+class IFailureCounters(Interface):
+    """
+    Failed-login counts shared by several processes (the in-process
+    policy keeps its own when there are none): each count lives for a
+    window from its first failure.
+    """
+
+    def current(key: str):  # type: ignore[misc]
+        """
+        @return: a Deferred firing with C{key}'s count (0 when none).
+        """
+
+    def bump(key: str, window: float):  # type: ignore[misc]
+        """
+        Add one failure to C{key} (atomically), starting its C{window}
+        seconds when it is the first.
+
+        @return: a Deferred firing with the new count.
+        """
+
+    def reset(key: str):  # type: ignore[misc]
+        """
+        Forget C{key}'s count: a Deferred.
         """
 
 

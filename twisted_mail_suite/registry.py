@@ -68,6 +68,9 @@ class SuiteParts:
         keeps nothing: parts built alone (in a unit test) count nothing,
         and the service, which serves the metrics, gives its own
         L{PrometheusMetrics <twisted_mail_suite.metrics.PrometheusMetrics>}.
+    @ivar shared: the link to the other processes
+        (L{twisted_mail_suite.cluster.shared.SharedState}) when
+        C{cluster.redis} is set, else L{None}.
     """
 
     config: Config
@@ -88,6 +91,7 @@ class SuiteParts:
     factoryFor: Callable[[str], Any] = lambda role: None
     portsFor: Callable[[str], list[int]] | None = None
     metrics: IMetrics = NULL_METRICS
+    shared: Any = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ bound.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import Any
@@ -17,6 +18,7 @@ from .config import loadConfig
 from .errors import ConfigError
 from .reactor import globalReactor
 from .registry import PROTOCOLS, ProtocolRecord, record
+from .workers import WorkerSupervisor, watchParent, workerSettings
 
 log = Logger()
 
@@ -75,7 +77,17 @@ def makeService(options: Options) -> Any:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2) from None
     reactor = globalReactor()
-    service = buildService(config, reactor)
+    worker = workerSettings(os.environ)
+    if config.workers > 1 and worker is None:      # the supervisor of the workers: docs/scaling.md
+        supervisor = WorkerSupervisor(config, path, options.overrides(), reactor)
+        reactor.callWhenRunning(signal.signal, signal.SIGHUP,  # type: ignore[attr-defined]
+                                lambda signum, frame: reactor.callFromThread(supervisor.signalWorkers, signum))
+        return supervisor
+    if worker is not None:
+        config = loadConfig(path, {**options.overrides(), **worker["overrides"]})
+        watchParent(reactor, worker["parent"])
+    service = buildService(config, reactor, inherited=worker["inherited"] if worker else None,
+                           worker=worker["index"] if worker else 0)
     try:
         service.fitConnections()            # the connection limits fit in RLIMIT_NOFILE
     except ConfigError as e:

@@ -19,7 +19,7 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from ..config import Config
-from ..interfaces import NULL_METRICS, IMetrics, IUserDatabase
+from ..interfaces import NULL_METRICS, IFailureCounters, IMetrics, IUserDatabase
 from .passwd import PasswordChecker
 from .policy import AuthSession, LoginPolicy
 
@@ -112,14 +112,16 @@ class MailSuitePortal(Portal):
 
 
 def makePortal(config: Config, users: IUserDatabase, clock: IReactorTime,
-               runInThread: Callable[..., Deferred], metrics: IMetrics = NULL_METRICS) -> MailSuitePortal:
+               runInThread: Callable[..., Deferred], metrics: IMetrics = NULL_METRICS,
+               counters: IFailureCounters | None = None) -> MailSuitePortal:
     """
     The one portal of a suite, with an empty realm (each protocol package
     registers its avatars with C{portal.realm}): the checker over C{users}
     (its slow password checks run through C{runInThread}), the failure
-    policy of C{config.auth} timed by C{clock}; logins are counted in
+    policy of C{config.auth} timed by C{clock}, its counts shared through
+    C{counters} when given (several processes); logins are counted in
     C{metrics}.
     """
     checker = PasswordChecker(users, config.domains, runInThread, config.auth.default_scheme)
-    policy = LoginPolicy(config.auth, clock, checker.userName)
+    policy = LoginPolicy(config.auth, clock, checker.userName, counters)
     return MailSuitePortal(MailSuiteRealm(), checker, policy, clock, config.allow_plaintext_auth, metrics)

@@ -11,72 +11,13 @@ import subprocess
 import time
 from typing import Any
 
-from common import median
+from figures import ANCHOR_ORDER, cells, fmt, med, ratio, spread, table, targetsOf
+from speed import CPU_NOTE, speedTargets, tracedIdleTable
 
-ANCHOR_ORDER = ["ours", "smtp-sink", "twisted", "aiosmtpd", "dovecot", "ngircd"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-
-# -- numbers -----------------------------------------------------------------
-
-def values(records: list[dict], scenario: str, cell: str, target: str, metric: str) -> list[float]:
-    return [r["result"][metric] for r in records
-            if r["scenario"] == scenario and r["cell"] == cell and r["target"] == target
-            and isinstance(r["result"].get(metric), (int, float))]
-
-
-def med(records: list[dict], scenario: str, cell: str, target: str, metric: str) -> float | None:
-    return median(values(records, scenario, cell, target, metric))
-
-
-def cells(records: list[dict], scenario: str) -> list[str]:
-    seen: list[str] = []
-    for r in records:
-        if r["scenario"] == scenario and r["cell"] not in seen:
-            seen.append(r["cell"])
-    return seen
-
-
-def targetsOf(records: list[dict], scenario: str) -> list[str]:
-    """
-    Ours first, then variants of ours (--variant), then the anchors.
-    """
-    present = {r["target"] for r in records if r["scenario"] == scenario}
-    variants = sorted(present - set(ANCHOR_ORDER))
-    return [t for t in ["ours", *variants, *ANCHOR_ORDER[1:]] if t in present]
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.{digits}g}"
-
-
-def spread(records: list[dict], scenario: str, cell: str, target: str, metric: str) -> str:
-    found = values(records, scenario, cell, target, metric)
-    if not found:
-        return "—"
-    text = fmt(median(found))
-    if len(found) > 1:
-        text += f" [{fmt(min(found))}..{fmt(max(found))}]"
-    return text
-
-
-def ratio(mine: float | None, theirs: float | None) -> str:
-    if not mine or not theirs:
-        return "—"
-    return f"{mine / theirs:.2f}×"
-
-
-# -- tables --------------------------------------------------------------------
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+__all__ = ["ANCHOR_ORDER", "ROOT", "commit", "document", "machine", "summaryTable", "targetsMet"]
 
 
 def smtpTables(records: list[dict]) -> str:
@@ -101,8 +42,20 @@ def smtpTables(records: list[dict]) -> str:
             + table(["cell"] + names + [f"ours ÷ {a}" for a in anchors], cpu))
 
 
-CPU_NOTE = ("Server CPU per message in µs (user + system time of the server's process tree, all threads, "
-            "from /proc/PID/stat before and after the run, ÷ messages done; median [min..max])")
+def relayTables(records: list[dict]) -> str:
+    names = targetsOf(records, "relay")
+    rows = []
+    for cell in cells(records, "relay"):
+        ours = med(records, "relay", cell, "ours", "msgs_per_s")
+        for t in names:
+            rows.append([cell, t, spread(records, "relay", cell, t, "msgs_per_s"),
+                         fmt(med(records, "relay", cell, t, "submitted_per_s")),
+                         f"{fmt(med(records, 'relay', cell, t, 'p50_ms'))} / {fmt(med(records, 'relay', cell, t, 'p99_ms'))}",
+                         "" if t == "ours" else ratio(ours, med(records, "relay", cell, t, "msgs_per_s"))])
+    return ("Submission -> queue -> Postfix's smtp-sink, 1 KiB messages; end to end = from the first MAIL FROM "
+            "to the last message at the sink; delay = the relaying server's 250 -> the sink's 250 (file time):\n\n"
+            + table(["cell", "server", "delivered msgs/s end to end", "accepted msgs/s", "delay p50 / p99 ms",
+                     "ours ÷ this"], rows))
 
 
 def pop3Tables(records: list[dict]) -> str:
@@ -192,7 +145,34 @@ def chatTables(records: list[dict]) -> str:
             "ours ÷ ngircd for latency (< 1: ours is faster); CPU µs per line delivered to one client "
             "(the server's CPU over its round ÷ deliveries):\n\n"
             + table(["cell", "server", "p50 ms", "p99 ms", "deliveries/s", "CPU µs/delivery", "lost", "disconnects",
-                     "p50 ours ÷ ngircd", "p99 ours ÷ ngircd"], rows))
+                     "p50 ours ÷ ngircd", "p99 ours ÷ ngircd"], rows) + webSocketTable(records))
+
+
+def webSocketTable(records: list[dict]) -> str:
+    """
+    Our receivers by transport, where a share joined over the WebSocket.
+    """
+    rows = []
+    for cell in cells(records, "chat"):
+        for t in targetsOf(records, "chat"):
+            found = [r["result"] for r in records if r["scenario"] == "chat" and r["cell"] == cell
+                     and r["target"] == t and r["result"].get("ws")]
+            if not found:
+                continue
+
+            def middle(kind: str, key: str) -> str:
+                values = sorted(r[kind][key] for r in found if r[kind].get(key) is not None)
+                return fmt(values[len(values) // 2]) if values else "—"
+
+            rows.append([cell, t, str(found[0]["ws"].get("receivers", "")), middle("tcp", "p50_ms"),
+                         middle("tcp", "p99_ms"), middle("ws", "p50_ms"), middle("ws", "p99_ms")])
+    if not rows:
+        return ""
+    return ("\n\nThe same rounds by the receivers' transport: a share of our receivers joined the room "
+            "through the web listener's `/chat` WebSocket (one line per text frame), the rest over TCP "
+            "(ms, median over the rounds):\n\n"
+            + table(["cell", "server", "WebSocket receivers", "TCP p50 ms", "TCP p99 ms",
+                     "WebSocket p50 ms", "WebSocket p99 ms"], rows))
 
 
 def idleTables(records: list[dict]) -> str:
@@ -210,13 +190,7 @@ def idleTables(records: list[dict]) -> str:
            "least-squares slope of memory over connections:\n\n"
            + table(["protocol", "server", "KiB/conn", "held", "base MB", "closed by server", "memory",
                     "errors"], rows))
-    traced = [[r["cell"], r["target"], fmt(r["result"].get("kb_per_conn")), r["result"].get("error", "") or ", ".join(
-        f"{x['site']} {x['bytes_per_conn']:g}" for x in r["result"].get("sites", [])[:4])]
-        for r in records if r["scenario"] == "idle-traced"]
-    if traced:
-        out += ("\n\nThe same by Python allocation (`benchmarks/idlememory.py`: the server in-process under "
-                "tracemalloc, growth over K idle connections after a warm-up; the biggest sites in octets):\n\n"
-                + table(["protocol", "server", "KiB/conn", "biggest allocation sites"], traced))
+    out += tracedIdleTable(records)
     held = [r for r in records if r["scenario"] == "maxchat"]
     if held:
         rows = []
@@ -287,6 +261,15 @@ def targetsMet(records: list[dict], judge: bool = True) -> list[tuple[str, str, 
           (mine >= theirs) if mine and theirs and full else None,
           f"{imapCell}: ours {fmt(mine)} msg/s, Dovecot {fmt(theirs)} → {mine / theirs:.2f}×" if mine and theirs else "",
           "no Dovecot imapd run" if full else "the full cell runs without --quick")
+    mine, theirs = med(records, "relay", "1 KiB c=10", "ours", "msgs_per_s"), med(records, "relay", "1 KiB c=10",
+                                                                              "postfix", "msgs_per_s")
+    check("#13 relay", "1 KiB c=10: ≥ 1.0× Postfix relaying to the same sink (msgs/s end to end)",
+          (mine >= theirs) if mine and theirs else None,
+          f"ours {fmt(mine)} msg/s, Postfix {fmt(theirs)} → {mine / theirs:.2f}×" if mine and theirs else "",
+          "no relay run of both")
+    p99 = med(records, "relay", "1 KiB c=10", "ours", "p99_ms")
+    check("#13 relay", "1 KiB c=10: p99 from our 250 to the sink's under 100 ms", (p99 < 100) if p99 else None,
+          f"p99 {fmt(p99)} ms" if p99 else "", "no relay run")
     idle = next((r for r in records if r["scenario"] == "imap-idle" and r["target"] == "ours"), None)
     worst = idle["result"].get("idle_max_ms") if idle else None
     check("#16 IMAP", "IDLE: EXISTS within a second of the SMTP 250", (worst < 1000) if worst is not None else None,
@@ -328,36 +311,6 @@ def targetsMet(records: list[dict], judge: bool = True) -> list[tuple[str, str, 
         check("#5 chat", "10,000 idle chat clients held", None, "", "10,000 runs without --quick")
     speedTargets(records, check, throughput)
     return out
-
-
-def speedTargets(records: list[dict], check: Any, throughput: Any) -> None:
-    """
-    The targets of issue 17 (speed and memory) beside those of the protocol issues.
-    """
-    throughput("1 KiB c=1 reuse", "twisted", 1.0, "#17 speed", "1 KiB, c=1: ≥ 1.0× Twisted mail (msgs/s)")
-    parts, verdict = [], []
-    for cell in cells(records, "smtp"):
-        mine, theirs = (med(records, "smtp", cell, t, "cpu_us_per_msg") for t in ("ours", "twisted"))
-        if cell.startswith("1 KiB") and mine and theirs:
-            parts.append(f"{cell}: {fmt(mine)} / {fmt(theirs)} µs → {mine / theirs:.2f}×")
-            verdict.append(mine <= 0.67 * theirs)
-    check("#17 speed", "1 KiB: server CPU per message ≤ 0.67× Twisted mail's (every cell)",
-          all(verdict) if verdict else None, "; ".join(parts), "no 1 KiB run of ours and Twisted with CPU figures")
-
-    def perConnection(protocol: str, target: str) -> float | None:
-        found = next((r["result"] for r in records if r["scenario"] == "idle" and r["cell"] == protocol
-                      and r["target"] == target), {})
-        return found.get("kb_per_conn")
-
-    for protocol in ("smtp", "pop3"):
-        mine, theirs = perConnection(protocol, "ours"), perConnection(protocol, "twisted")
-        check("#17 speed", f"KiB per idle {protocol.upper()} connection ≤ Twisted's",
-              (mine <= theirs) if mine is not None and theirs is not None else None,
-              f"ours {fmt(mine)} KiB, Twisted {fmt(theirs)} KiB" if mine is not None and theirs is not None else "",
-              "no idle run of ours and Twisted")
-    mine = perConnection("chat", "ours")
-    check("#17 speed", "KiB per idle chat connection ≤ 1.3", (mine <= 1.3) if mine is not None else None,
-          f"ours {fmt(mine)} KiB" if mine is not None else "", "no idle run")
 
 
 # -- the machine -------------------------------------------------------------------
@@ -404,6 +357,8 @@ def summaryTable(records: list[dict]) -> str:
         sections.append("## POP3 retrieval\n\n" + pop3Tables(records))
     if cells(records, "imap") or cells(records, "imap-idle"):
         sections.append("## IMAP retrieval\n\n" + imapTables(records))
+    if cells(records, "relay"):
+        sections.append("## Relay (outbound)\n\n" + relayTables(records))
     if cells(records, "chat"):
         sections.append("## Chat fan-out\n\n" + chatTables(records))
     if cells(records, "idle") or cells(records, "maxchat"):

@@ -353,6 +353,9 @@ def bigMessage(bench: Bench) -> None:
 
 # -- chat ------------------------------------------------------------------
 
+WS_SHARE = 0.25     # of our chat receivers, over the WebSocket
+
+
 def chatCellName(cell: tuple[int, float, int, int]) -> str:
     clients, rate, lines, _ = cell
     return f"{clients} clients, {rate:g} lines/s"
@@ -365,11 +368,13 @@ def chat(bench: Bench) -> None:
     """
     plan, scratch = bench.plan, os.path.join(bench.scratch, "chat")
     servers: list[tuple[str, T.Server]] = []
-    startOursAll(bench, servers, scratch, ("chat",), SMTP_USERS)
+    startOursAll(bench, servers, scratch, ("chat", "http"), SMTP_USERS)   # http: the /chat WebSocket
     if bench.have("ngircd"):
         started(servers, "ngircd", lambda: T.startNgircd(scratch), bench)
     protocol = {"ngircd": "irc"}
     specs = [f"{name}={T.LOOPBACK}:{server.ports['chat']}:{protocol.get(name, 'line')}" for name, server in servers]
+    # a share of our receivers join over the WebSocket: their latency is reported beside the TCP ones'
+    webSockets = [f"{name}={T.LOOPBACK}:{server.ports['http']}" for name, server in servers if "http" in server.ports]
 
     def fanOut(cell: tuple[int, float, int, int], specs: list[str], rounds: int, label: str) -> dict:
         clients, rate, lines, procs = cell
@@ -378,6 +383,9 @@ def chat(bench: Bench) -> None:
         for spec in specs:
             name = spec.partition("=")[0]
             args += ["--target", spec, "--pid", f"{name}={dict(servers)[name].pid}"]
+        for spec in webSockets:
+            if any(target.startswith(spec.partition("=")[0] + "=") for target in specs):
+                args += ["--ws", spec, "--ws-share", WS_SHARE]
         # setup of 1000 IRC clients takes ngircd up to a minute
         return bench.tool("loadchat.py", args, timeout=(plan.runSeconds + 20) * rounds * len(specs) + clients * 0.2 + 180)
 
@@ -448,8 +456,7 @@ def idle(bench: Bench) -> None:
                 bench.add("idle", protocol, name, 0, bench.tool("loadidle.py", args, timeout=plan.runSeconds * 3 + 60))
         finally:
             stopAll(servers)
-    for protocol, name in [("smtp", "ours"), ("pop3", "ours"), ("chat", "ours"), ("smtp", "twisted"),
-                           ("pop3", "twisted")]:
+    for protocol, name in [(p, "ours") for p in ("smtp", "pop3", "chat")] + [(p, "twisted") for p in ("smtp", "pop3")]:
         if name == "ours" or bench.have(name):
             bench.add("idle-traced", protocol, name, 0, bench.tool("idlememory.py", [
                 "--protocol", protocol, "--server", name, "-k", plan.idleConns // 4, "--settle", plan.settle]))
@@ -481,5 +488,13 @@ def maxChat(bench: Bench) -> None:
         stopAll(servers)
 
 
+def relay(bench: Bench) -> None:
+    """
+    The relay group (L{relaygroup}: its own module).
+    """
+    import relaygroup
+    relaygroup.relay(bench)
+
+
 GROUPS: dict[str, Callable[[Bench], None]] = {
-    "smtp": smtp, "pop3": pop3, "imap": imap, "chat": chat, "idle": idle, "maxchat": maxChat}
+    "smtp": smtp, "pop3": pop3, "imap": imap, "relay": relay, "chat": chat, "idle": idle, "maxchat": maxChat}

@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from common import LOOPBACK, freePort, log
 
@@ -211,21 +211,29 @@ OURS_SECTIONS = {
 }
 
 
+# Every server stores the benchmark users in our default scheme (bcrypt,
+# cost 10): ours verifies every login at that cost whatever the stored
+# scheme (equal cost, issue 12), so the anchors must pay it too.
+USERS_SCHEME = "BLF-CRYPT"
+
+
 def writeUsers(path: str, users: list[str]) -> None:
-    configfile.writeUsers(path, {user: PASSWORD for user in users}, "PLAIN")
+    configfile.writeUsers(path, {user: PASSWORD for user in users}, USERS_SCHEME)
 
 
 def startOurs(parent: str, roles: tuple[str, ...], users: list[str], name: str = "ours",
               environment: dict[str, str] | None = None,
-              seed: Callable[[str], None] | None = None) -> SuiteProcess:
+              seed: Callable[[str], None] | None = None,
+              more: dict[str, Any] | None = None) -> SuiteProcess:
     """
     C{twistd -n mailsuite --config <generated tap.yaml>} through the suite's
     own launcher; C{environment} is added to ours (a variant under test),
-    C{seed(mailRoot)} fills the Maildirs before the server starts.
+    C{seed(mailRoot)} fills the Maildirs before the server starts, C{more}
+    adds config sections (the relay's).
     """
     scratch = scratchDir(parent, name)
     sections: dict = {key: dict(value) if isinstance(value, dict) else value
-                      for key, value in OURS_SECTIONS.items()}
+                      for key, value in {**OURS_SECTIONS, **(more or {})}.items()}
     for role in roles:
         listen = [f"tcp:{freePort()}:interface={LOOPBACK}:backlog=1024"]
         sections[role] = {**sections.get(role, {}), **UNLIMITED, "listen": listen}
@@ -300,8 +308,7 @@ def startDovecot(parent: str, mailRoot: str, users: list[str], name: str = "dove
         identity = f"uid={os.getuid()} gid={os.getgid()}"
         unprivileged = (f"default_login_user = {me}\ndefault_internal_user = {me}\n"
                         "service anvil {\n  chroot =\n}\n")
-    with open(os.path.join(scratch, "users"), "w") as f:
-        f.writelines(f"{user}:{{PLAIN}}{PASSWORD}::::::\n" for user in users)
+    writeUsers(os.path.join(scratch, "users"), users)      # Dovecot reads the same passwd-file format
     config = os.path.join(scratch, "dovecot.conf")
     with open(config, "w") as f:
         f.write(f"""\

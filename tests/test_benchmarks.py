@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 
 from twisted.internet import defer
@@ -19,7 +20,7 @@ RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 
 
 class QuickBenchmarkTests(TestCase):
-    timeout = 115
+    timeout = 170
 
     @defer.inlineCallbacks
     def test_quickRun(self):  # type: ignore[no-untyped-def]
@@ -46,6 +47,64 @@ class QuickBenchmarkTests(TestCase):
         with open(os.path.join(output, "results.json")) as f:
             records = json.load(f)["records"]
         scenarios = {r["scenario"] for r in records if r["target"] == "ours" and not r["result"].get("error")}
-        self.assertEqual(scenarios, {"smtp", "pop3", "pop3-big", "imap", "imap-idle", "chat", "idle", "idle-traced",
-                                     "maxchat"})
+        expected = {"smtp", "pop3", "pop3-big", "imap", "imap-idle", "chat", "idle", "idle-traced",
+                    "maxchat"}
+        if shutil.which("smtp-sink") or os.path.exists("/usr/sbin/smtp-sink"):
+            expected.add("relay")         # the relay group needs Postfix's smtp-sink
+            self.assertIn("## Relay (outbound)", table)
+        self.assertEqual(scenarios, expected)
         self.assertTrue(os.path.exists(os.path.join(output, "performance.md")))
+
+
+COMPARE = os.path.join(os.path.dirname(RUN), "compare.py")
+ROOT = os.path.dirname(os.path.dirname(RUN))
+
+
+class CompareTests(TestCase):
+    """
+    C{benchmarks/compare.py}: two checkouts (here the same one twice),
+    interleaved, one JSON line per run and a summary per checkout.
+    """
+
+    timeout = 170
+
+    @defer.inlineCallbacks
+    def runCompare(self, *extra: str, scrape: bool = False):  # type: ignore[no-untyped-def]
+        out, err, code = yield getProcessOutputAndValue(
+            sys.executable, [COMPARE, f"one={ROOT}", f"two={ROOT}{',scrape=0.01' if scrape else ''}", "-c", "1",
+                             "--rounds", "1", *extra],
+            env=dict(os.environ))
+        self.assertEqual(code, 0, err.decode(errors="replace")[-3000:])
+        lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+        runs = [line for line in lines if "round" in line]
+        summaries = {line["summary"]: line for line in lines if "summary" in line}
+        self.assertEqual([r["checkout"] for r in runs], ["one", "two"])
+        self.assertEqual(set(summaries), {"one", "two"})
+        return runs, summaries
+
+    @defer.inlineCallbacks
+    def test_cpuPerMessage(self):  # type: ignore[no-untyped-def]
+        """
+        Every message accepted, and a CPU time per message measured; the
+        checkout given C{scrape=} has its /metrics fetched meanwhile.
+        """
+        runs, summaries = yield self.runCompare("--count", "200", scrape=True)
+        for run in runs:
+            self.assertEqual((run["ok"], run["errors"]), (200, 0))
+            self.assertGreater(run["cpu_us_per_msg"], 0)
+            self.assertGreater(run["msgs_per_s"], 0)
+        self.assertNotIn("scrapes", runs[0])
+        self.assertGreater(runs[1]["scrapes"], 0)     # /metrics fetched while the load ran
+
+    @defer.inlineCallbacks
+    def test_callgrindInstructions(self):  # type: ignore[no-untyped-def]
+        """
+        Under callgrind, instructions per message are counted (and a
+        message costs more than a hundred thousand of them).
+        """
+        if not shutil.which("valgrind"):
+            raise self.skipTest("valgrind is not installed (Debian package valgrind)")
+        runs, summaries = yield self.runCompare("--count", "5", "--callgrind")
+        for run in runs:
+            self.assertEqual(run["ok"], 5)
+            self.assertGreater(run["instructions_per_msg"], 100_000)

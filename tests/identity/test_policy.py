@@ -293,8 +293,29 @@ class BurstTests(SynchronousTestCase):
         held = holdChecks(suite)
         burst = [self.login("wrong", suite=suite) for _ in range(299)]
         self.assertEqual(len(held), 10)
-        self.assertEqual({self.successResultOf(d).outcome for d in burst[10:]}, {LoginOutcome.REFUSED})
         self.assertEqual(suite.portal.policy.inFlight("127.0.0.1"), 10)
+        for d in burst[10:]:
+            self.assertNoResult(d)
+        checked = len(held)
+        runHeld(held)
+        suite.reactor.advance(60)
+        self.assertEqual((checked, held), (10, []))
+        self.assertEqual({self.successResultOf(d).outcome for d in burst[10:]}, {LoginOutcome.REFUSED})
+
+    def test_rightBurstAboveLimitAllIn(self) -> None:
+        """
+        With C{max_concurrent_checks} above C{max_failures}, a burst of
+        more right logins than C{max_failures} from one address (a pool of
+        application connections) all get in: the attempts beyond the
+        failures left wait their turn instead of being refused.
+        """
+        suite = makeSuite(self, **{"auth.max_failures": 10, "auth.max_concurrent_checks": 1000})
+        held = holdChecks(suite)
+        burst = [self.login("secret", suite=suite) for _ in range(50)]
+        self.assertEqual(len(held), 10)
+        while held:
+            runHeld(held)
+        self.assertEqual({self.successResultOf(d).outcome for d in burst}, {LoginOutcome.SUCCEEDED})
 
     def test_concurrentChecksCapped(self) -> None:
         """

@@ -225,6 +225,68 @@ class RestartTests(SynchronousTestCase):
         self.assertEqual(self.reload().entries(), [])
 
 
+class RetireSyncTests(SynchronousTestCase):
+    def test_durableOrNot(self) -> None:
+        """
+        C{retire(durable=False)} (a finished message) syncs nothing;
+        C{retire()} (an operator's delete) syncs the folder.
+        """
+        queue, fsync, _ = makeQueue(self)
+        for durable, syncs in ((False, 0), (True, 1)):
+            entry = queue.get(enqueue(self, queue))
+            before = len(fsync.calls)
+            self.successResultOf(queue.retire(entry, durable=durable))
+            self.assertEqual((len(fsync.calls) - before, os.listdir(queue.activeDir)), (syncs, []))
+
+
+class OffTheCallingThreadTests(SynchronousTestCase):
+    """
+    The publishing rename and the removals of a retired message run in the
+    syncer's job (a thread), never on the calling (reactor) thread.
+    """
+
+    def setUp(self) -> None:
+        self.jobs: list[tuple] = []
+
+        def heldJob(f, *args):  # type: ignore[no-untyped-def]
+            d: Deferred = Deferred()
+            self.jobs.append((f, args, d))
+            return d
+
+        self.clock = Clock()
+        self.queue = DiskQueue(self.mktemp(), self.clock, heldJob, RecordingSync())
+        self.queue.load()
+
+    def runJobs(self) -> None:
+        """
+        Run the jobs waiting now (not those they queue).
+        """
+        jobs, self.jobs = self.jobs, []
+        for f, args, d in jobs:
+            d.callback(f(*args))
+
+    def test_publishAndRetire(self) -> None:
+        """
+        Until the job runs, the text stays in C{tmp/} at commit and in
+        C{active/} at retire.
+        """
+        pending = self.queue.begin("a@example.test", ["b@remote.test"])
+        pending.write(TEXT)
+        committed = pending.commit()
+        self.runJobs()                       # the file's fsync; the rename is queued next
+        self.assertEqual(len(os.listdir(self.queue.tmpDir)), 1)
+        self.assertNoResult(committed)
+        self.runJobs()
+        queueID = self.successResultOf(committed)
+        self.assertEqual((os.listdir(self.queue.tmpDir), os.listdir(self.queue.activeDir)), ([], [queueID]))
+        retired = self.queue.retire(self.queue.get(queueID))
+        self.assertEqual(os.listdir(self.queue.activeDir), [queueID])
+        self.assertNoResult(retired)
+        self.runJobs()
+        self.successResultOf(retired)
+        self.assertEqual(os.listdir(self.queue.activeDir), [])
+
+
 class QuarantineTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.root = self.mktemp()

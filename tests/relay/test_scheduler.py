@@ -81,6 +81,26 @@ class RetryTests(SynchronousTestCase):
         self.assertEqual((self.h.queue.entries(), os.listdir(self.h.queue.activeDir)), ([], []))
         self.assertEqual(self.statuses(), ["sent", "sent"])
 
+    def test_finishedFoundAgainRetired(self) -> None:
+        """
+        A finished message is removed without syncing its folder (as
+        Postfix does); one a crash kept on disk (every recipient sent, the
+        removal lost) is retired at the next start without being sent again.
+        """
+        queueID = self.h.enqueue(self)
+        self.h.clock.advance(0)
+        active = self.h.queue.activeDir
+        unlink = os.unlink
+        os.unlink = lambda path, *a, **k: None if path.startswith(active) else unlink(path, *a, **k)
+        try:
+            self.h.answer(("a@x.test", SENT), ("b@y.test", SENT))   # the removal is lost in a crash
+        finally:
+            os.unlink = unlink
+        self.assertEqual((self.h.queue.entries(), sorted(os.listdir(active))), ([], [queueID, queueID + ".log"]))
+        again = Harness(self, self.h.root)
+        again.clock.advance(0)
+        self.assertEqual((again.attempts, again.queue.entries(), os.listdir(again.queue.activeDir)), ([], [], []))
+
     def test_retrySchedule(self) -> None:
         """
         Deferred recipients are tried after 60 s, 300 s, then every 900 s; the sent one never again.

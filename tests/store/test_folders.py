@@ -140,3 +140,77 @@ class FoldersTests(SynchronousTestCase):
         self.store.newMail("alice")
         self.assertEqual(heard, [inbox])
         self.store.newMail("../nobody")
+
+
+class KeptFoldersTests(SynchronousTestCase):
+    """
+    A folder stays described after its last session closes: the next
+    session does not look at each message file again.
+    """
+
+    def setUp(self) -> None:
+        from twisted_mail_suite.store.maildir import folders as foldersModule
+
+        self.module = foldersModule
+        self.root = os.path.abspath(self.mktemp())
+        self.store = MaildirFolders(self.root, fsync=lambda fd: None)
+        self.home = self.store.forUser("alice").home
+        for n in range(3):
+            with open(os.path.join(self.home, "new", f"100{n}.M1P1Q{n}.host"), "wb") as f:
+                f.write(b"Subject: x\n\nbody\n")
+
+    def test_describedOnce(self) -> None:
+        """
+        Reopening the INBOX after every reference was dropped reads no
+        message file again (their sizes without C{,W=} need a read).
+        """
+        import gc
+
+        from twisted_mail_suite.store.maildir import folder as folderModule
+
+        reads: list[str] = []
+        original = folderModule.wireSize
+
+        def counting(path: str, name: str) -> int:
+            reads.append(name)
+            return original(path, name)
+
+        self.patch(folderModule, "wireSize", counting)
+        first = self.store.folderAt(self.home)
+        first.refresh(force=True)
+        self.assertEqual(len(reads), 3)
+        del first
+        gc.collect()
+        again = self.store.folderAt(self.home)
+        again.refresh()
+        self.assertEqual((len(reads), len(again.messages)), (3, 3))
+
+    def test_keptAreBounded(self) -> None:
+        """
+        Only the last C{KEPT_FOLDERS} opened are kept.
+        """
+        import gc
+
+        self.patch(self.module, "KEPT_FOLDERS", 2)
+        folders = self.store.forUser("alice")
+        for name in ("a", "b", "c"):
+            folders.create(name)
+            self.store.folderAt(folders.pathOf(name))
+        gc.collect()
+        self.assertIsNone(self.store.opened(folders.pathOf("a")))
+        self.assertIsNotNone(self.store.opened(folders.pathOf("c")))
+
+    def test_newMailLooksOnlyWhenWatched(self) -> None:
+        """
+        New mail makes a folder look at its files only while a session
+        listens; a kept folder looks when it is opened again.
+        """
+        folder = self.store.folderAt(self.home)
+        folder.refresh(force=True)
+        looked: list[bool] = []
+        self.patch(folder, "refresh", lambda force=False: looked.append(force))
+        self.store.newMail("alice")
+        self.assertEqual(looked, [])
+        folder.listeners.append(lambda f: None)
+        self.store.newMail("alice")
+        self.assertEqual(looked, [False])

@@ -82,8 +82,12 @@ class IRelayQueue(Interface):
     def setHeld(entry: QueueEntry, held: bool) -> Deferred:  # type: ignore[misc]
         "Hold or release."
 
-    def retire(entry: QueueEntry) -> Deferred:  # type: ignore[misc]
-        "Remove a finished (or deleted) message."
+    def retire(entry: QueueEntry, durable: bool = True) -> Deferred:  # type: ignore[misc]
+        """
+        Remove a finished (or deleted) message; with C{durable=False} the
+        removal need not survive a crash (a finished message found again
+        at start is retired again).
+        """
 
 
 @implementer(IPendingOutbound)
@@ -161,11 +165,6 @@ class PendingQueueFile:
             return fail(DeliveryFailed(f"queueing {self.entry.queueID} was aborted"))
         queue, entry = self._queue, self.entry
         target = os.path.join(queue.activeDir, entry.queueID)
-        try:
-            os.rename(self._tmpPath, target)
-        except OSError as e:
-            self.abort()
-            return fail(DeliveryFailed(f"cannot queue {entry.queueID}: {e}"))
         self._state = "committed"
         self._close()
 
@@ -176,10 +175,12 @@ class PendingQueueFile:
             return entry.queueID
 
         def unpublish(failure: Failure) -> Failure:
+            _unlink(self._tmpPath)
             _unlink(target)
             return Failure(DeliveryFailed(f"cannot queue {entry.queueID}: {failure.value!r}"))
 
-        return queue.syncer.sync(folders=(queue.activeDir,)).addCallbacks(published, unpublish)
+        return queue.syncer.sync(renames=((self._tmpPath, target),), folders=(queue.activeDir,)).addCallbacks(
+            published, unpublish)
 
     def _close(self) -> None:
         if self._fd is not None:
@@ -316,6 +317,12 @@ class DiskQueue:
 
     # Reading
 
+    def size(self) -> int:
+        """
+        The number of messages queued (for the metrics, asked at each read).
+        """
+        return len(self._entries)
+
     def entries(self) -> list[QueueEntry]:
         return sorted(self._entries.values(), key=lambda e: (e.created, e.queueID))
 
@@ -410,20 +417,19 @@ class DiskQueue:
         entry.held = held
         return self._append(entry, encodeRecord(kind="held", held=held))
 
-    def retire(self, entry: QueueEntry) -> Deferred:
+    def retire(self, entry: QueueEntry, durable: bool = True) -> Deferred:
         """
         Forget C{entry}: its text first, then its journal (a journal alone
-        is removed at the next start), then the folder is synced.
+        is removed at the next start), then (if C{durable}) the folder is
+        synced.  A finished message needs no sync, as Postfix does not
+        sync its deletes: its journal already says every recipient is
+        done, so if a crash undoes the removal the next start retires it
+        again without sending anything.  An operator's delete is durable.
         """
         self._entries.pop(entry.queueID, None)
         self._journals.discard(entry.queueID)
         path = os.path.join(self.activeDir, entry.queueID)
-        try:
-            _unlink(path)
-            _unlink(path + ".log")
-        except OSError:
-            return fail()
-        return self.syncer.sync(folders=(self.activeDir,))
+        return self.syncer.sync(unlinks=(path, path + ".log"), folders=(self.activeDir,) if durable else ())
 
     def stop(self) -> Deferred:
         """

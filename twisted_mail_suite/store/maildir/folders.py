@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import weakref
+from collections import OrderedDict
 from typing import Callable
 
 from .folder import MaildirFolder
@@ -63,9 +64,19 @@ def isInbox(name: str) -> bool:
     return name.upper() == "INBOX"
 
 
+# Folders kept described after their last session closed, so the next
+# session (a mail client polling every few minutes, the benchmark's next
+# round) finds the sizes, flags and UIDs without looking at each file
+# again -- what Dovecot keeps in its index files.  A kept folder looks for
+# changes (its directories' stamps) when it is opened again.
+KEPT_FOLDERS = 256
+
+
 class MaildirFolders:
     """
-    The folders of every user under C{root} (the store's C{data_dir/mail}).
+    The folders of every user under C{root} (the store's C{data_dir/mail}):
+    one shared L{MaildirFolder} per folder while a session has it open, and
+    the last L{KEPT_FOLDERS} opened kept in memory after that.
     """
 
     def __init__(self, root: str, fsync: Callable[[int], None] = os.fsync) -> None:
@@ -73,6 +84,7 @@ class MaildirFolders:
         self.layout = MaildirLayout(root)
         self.fsync = fsync
         self._open: weakref.WeakValueDictionary[str, MaildirFolder] = weakref.WeakValueDictionary()
+        self._kept: OrderedDict[str, MaildirFolder] = OrderedDict()
 
     def forUser(self, user: str) -> UserFolders:
         """
@@ -89,6 +101,10 @@ class MaildirFolders:
         folder = self._open.get(path)
         if folder is None or folder.deleted:
             folder = self._open[path] = MaildirFolder(path, self.layout, self.fsync)
+        self._kept[path] = folder
+        self._kept.move_to_end(path)
+        if len(self._kept) > KEPT_FOLDERS:
+            self._kept.popitem(last=False)
         return folder
 
     def opened(self, path: str) -> MaildirFolder | None:
@@ -103,6 +119,7 @@ class MaildirFolders:
         see every message expunged.
         """
         folder = self._open.pop(path, None)
+        self._kept.pop(path, None)
         if folder is not None:
             folder.deleted = True
             folder.refresh(force=True)
@@ -117,7 +134,7 @@ class MaildirFolders:
         except ValueError:
             return
         folder = self._open.get(path)
-        if folder is not None:
+        if folder is not None and folder.listeners:     # a session is watching (a kept one looks when opened)
             folder.refresh()
 
 

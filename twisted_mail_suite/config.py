@@ -19,6 +19,7 @@ from .convert import choice as _choice
 from .convert import fail as _fail
 from .convert import option as _opt
 from .errors import ConfigError
+from .clusterconfig import ClusterConfig
 from .relayconfig import RelayConfig
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
@@ -334,6 +335,7 @@ class Config:
     chat: ChatConfig = _section(ChatConfig)
     imap: IMAPConfig = _section(IMAPConfig)
     relay: RelayConfig = _section(RelayConfig)
+    cluster: ClusterConfig = _section(ClusterConfig)
 
     @property
     def usersFile(self) -> str:

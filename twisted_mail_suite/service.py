@@ -11,6 +11,7 @@ C{shutdown_timeout}, then stops the store.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 from twisted.application.internet import TimerService
@@ -34,9 +35,11 @@ from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
 from .reactor import globalReactor
 from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker
+from .relay.pgqueue import PostgresQueue
 from .relay.service import RelayService, sendMail
 from .store.maildir import MaildirStore
 from .store.notifying import NotifyingStore
+from .store.postgres import Database, PostgresStore
 
 __all__ = ["ListenerService", "MailSuiteService", "makeService"]
 
@@ -123,8 +126,10 @@ class MailSuiteService(MultiService):
     @param reactor: listening and threads (default: the global reactor).
     @param clock: every timeout and delay (default: C{reactor}).
     @param users: the users database (default: the passwd-file of the config).
-    @param store: the mail store (default: Maildir under C{data_dir/mail});
-        whatever it is, new mail is announced on C{bus} after commit.
+    @param store: the mail store (default: Maildir under C{data_dir/mail},
+        or PostgreSQL when C{cluster.postgres} is set, with the outbound
+        queue there too); whatever it is, new mail is announced on C{bus}
+        after commit.
     @param router: address -> local users or remote (default: from the config).
     @param wrapFactory: applied to each protocol factory before it listens
         (the test harness observes and cuts connections this way).
@@ -166,6 +171,16 @@ class MailSuiteService(MultiService):
         self.authWorkers.setServiceParent(self)
         relayBlocking = runInThread            # the queue's fsyncs: as given (tests), else the reactor's pool
         runInThread = runInThread or self.authWorkers.runInThread
+        self.database: Database | None = None
+        relayOptions = dict(relayOptions or {})
+        if config.cluster.postgres and (store is None or outbound is None):
+            # cluster.postgres: mail and the outbound queue shared by every node
+            self.database = Database(config.cluster.postgres, reactor)
+            self.database.setServiceParent(self)   # started before the store, stopped after
+            store = store if store is not None else PostgresStore(self.database)
+            relayOptions.setdefault("queue", PostgresQueue(
+                self.database, self.clock, f"{config.cluster.node or config.hostname}:{os.getpid()}",
+                config.queueDir))
         self.store = NotifyingStore(store if store is not None else MaildirStore(
             config.mailDir, runBlocking=inThreadPool(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
@@ -176,7 +191,7 @@ class MailSuiteService(MultiService):
         self.relay: RelayService | None = None
         if config.relay.mode != "off" or outbound is not None:
             self.relay = RelayService(config, reactor, self.clock, self.store, router,
-                                      relayBlocking or inThreadPool(reactor), outbound, **(relayOptions or {}))
+                                      relayBlocking or inThreadPool(reactor), outbound, **relayOptions)
             self.relay.setName("relay")
             self.relay.setServiceParent(self)   # after the store, before the listeners
         self.outbound = self.relay.outbound if self.relay is not None else None

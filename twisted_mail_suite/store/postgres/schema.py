@@ -44,11 +44,12 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             state         jsonb NOT NULL,           -- recipients, attempts, next attempt, held, error
             next_attempt  double precision NOT NULL DEFAULT 0,
             held          boolean NOT NULL DEFAULT false,
-            owner         text,                     -- the node delivering it now
-            lease_until   double precision NOT NULL DEFAULT 0,
+            visible       boolean NOT NULL DEFAULT false,  -- false: prepared, not yet committed
+            owner         text,                     -- the node trying it now
+            lease_until   double precision NOT NULL DEFAULT 0,  -- its claim ends then unless renewed
             body          bytea NOT NULL
         );
-        CREATE INDEX outbound_claim ON outbound (lease_until, next_attempt) WHERE NOT held;
+        CREATE INDEX outbound_due ON outbound (next_attempt) WHERE visible AND NOT held;
     """),
 )
 LATEST = MIGRATIONS[-1][0]

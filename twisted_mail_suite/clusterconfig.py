@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.store.test_postgres_config -*-
+# -*- test-case-name: tests.store.test_postgres -*-
 """
 The C{cluster:} section of tap.yaml (DESIGN.md "Several processes, several
 nodes"): C{postgres}, a C{postgresql://} URL of the shared mail store and

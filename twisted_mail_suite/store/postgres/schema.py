@@ -77,12 +77,14 @@ def migrate(connection: Any) -> list[int]:
     """
     Apply the missing migrations, each in its own transaction, under an
     advisory lock (two nodes migrating at once apply each one once).
-    Idempotent.
+    Idempotent.  Puts C{connection} in autocommit.
 
     @return: the versions applied now.
     """
     applied = []
-    connection.autocommit = True
+    if not connection.autocommit:
+        connection.rollback()            # the caller's open transaction, if any: migrations run alone
+        connection.autocommit = True
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(7302319)")
         try:

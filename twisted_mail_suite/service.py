@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from .bus import EventBus
 from .config import Config
 from .delivery.router import Router
+from .errors import ConfigError
 from .delivery.target import DeliveryTarget
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
@@ -173,6 +174,9 @@ class MailSuiteService(MultiService):
         runInThread = runInThread or self.authWorkers.runInThread
         self.database: Database | None = None
         relayOptions = dict(relayOptions or {})
+        if config.cluster.postgres and store is None and config.imap.listen:
+            raise ConfigError("configuration", "imap.listen", "IMAP does not work on the PostgreSQL store yet "
+                              "(cluster.postgres): set imap.listen to []")
         if config.cluster.postgres and (store is None or outbound is None):
             # cluster.postgres: mail and the outbound queue shared by every node
             self.database = Database(config.cluster.postgres, reactor)

@@ -74,8 +74,8 @@ def makeService(options: Options) -> Any:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2) from None
     reactor = globalReactor()
-    service = buildService(config, reactor)
     try:
+        service = buildService(config, reactor)
         service.fitConnections()            # the connection limits fit in RLIMIT_NOFILE
     except ConfigError as e:
         sys.stderr.write(f"{e}\n")

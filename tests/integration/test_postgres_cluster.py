@@ -1,0 +1,121 @@
+# -*- test-case-name: tests.integration.test_postgres_cluster -*-
+"""
+Two real C{twistd} suites (two nodes) on one private PostgreSQL database
+(C{cluster.postgres}): a message sent by SMTP through node A is read by
+POP3 (poplib) through node B; node A killed with SIGKILL right after its
+250s loses nothing; the schema check and the IMAP refusal at start.
+"""
+from __future__ import annotations
+
+import os
+import poplib
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+from twisted.internet import threads
+from twisted.internet.defer import inlineCallbacks
+from twisted.trial.unittest import TestCase
+
+from twisted_mail_suite.testing.configfile import prepareDirectory
+from twisted_mail_suite.testing.process import SuiteProcess
+
+from ..fakes import ROOT
+from ..pgsupport import NO_POSTGRES, PostgresServerMixin
+
+
+def _retrieveAll(port: int, user: str, password: str) -> list[bytes]:
+    client = poplib.POP3("127.0.0.1", port, timeout=10)
+    try:
+        client.user(user)
+        client.pass_(password)
+        count = len(client.list()[1])
+        return [b"\r\n".join(client.retr(n)[1]) for n in range(1, count + 1)]
+    finally:
+        client.quit()
+
+
+class TwoNodeTests(PostgresServerMixin, TestCase):
+    if NO_POSTGRES:
+        skip = NO_POSTGRES
+    timeout = 120
+
+    def node(self, url: str, name: str, **sections: Any) -> SuiteProcess:
+        work = tempfile.mkdtemp(prefix=f"ms-pg-{name}-")
+        self.addCleanup(shutil.rmtree, work, True)
+        config = prepareDirectory(work, {"alice": "secret", "bob": "secret"}, roles=("smtp", "pop3"),
+                                  sections={"cluster": {"postgres": url, "node": name}, "imap": {"listen": []},
+                                            "relay": {"mode": "off"}, **sections})
+        child = SuiteProcess(config, pythonPath=ROOT, name=name)
+        self.addCleanup(child.kill)
+        return child
+
+    @inlineCallbacks
+    def test_sentThroughAReadThroughB(self) -> Any:
+        url = self.freshDatabase()
+        a, b = self.node(url, "a"), self.node(url, "b")
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(b.start)
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10) as client:
+                client.sendmail("carol@remote.test", ["alice@example.test", "bob@example.test"],
+                                b"Subject: across nodes\r\n\r\nhello from A\r\n")
+
+        yield threads.deferToThread(send)
+        read = yield threads.deferToThread(_retrieveAll, b.ports["pop3"], "alice", "secret")
+        self.assertEqual(len(read), 1)
+        self.assertIn(b"Subject: across nodes", read[0])
+        self.assertIn(b"hello from A", read[0])
+        # B's POP3 deleted nothing without DELE; A sees bob's copy too
+        bobs = yield threads.deferToThread(_retrieveAll, a.ports["pop3"], "bob", "secret")
+        self.assertEqual(len(bobs), 1)
+        yield threads.deferToThread(a.terminate)
+        yield threads.deferToThread(b.terminate)
+
+    @inlineCallbacks
+    def test_sigkillAfter250LosesNothing(self) -> Any:
+        """
+        Twenty messages acknowledged by A, then A is killed (SIGKILL) at
+        once: B serves all twenty.
+        """
+        url = self.freshDatabase()
+        a, b = self.node(url, "a"), self.node(url, "b")
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(b.start)
+
+        def sendThenKill() -> None:
+            client = smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10)
+            for n in range(20):
+                client.sendmail("carol@remote.test", ["alice@example.test"],
+                                f"Subject: token-{n}\r\n\r\nbody {n}\r\n".encode())
+            a.kill()                            # SIGKILL right after the last 250
+            client.close()
+
+        yield threads.deferToThread(sendThenKill)
+        read = yield threads.deferToThread(_retrieveAll, b.ports["pop3"], "alice", "secret")
+        subjects = sorted(line for text in read for line in text.split(b"\r\n") if line.startswith(b"Subject:"))
+        self.assertEqual(subjects, sorted(f"Subject: token-{n}".encode() for n in range(20)))
+        yield threads.deferToThread(b.terminate)
+
+    @inlineCallbacks
+    def test_unmigratedDatabaseRefusedAtStart(self) -> Any:
+        url = self.freshDatabase(migrated=False)
+        child = self.node(url, "a")
+        with self.assertRaises(RuntimeError) as raised:
+            yield threads.deferToThread(child.start, 30.0)
+        self.assertIn(b"mailsuite-admin db migrate", child.output)
+        del raised
+
+    def test_imapRefusedOnPostgres(self) -> None:
+        work = tempfile.mkdtemp(prefix="ms-pg-imap-")
+        self.addCleanup(shutil.rmtree, work, True)
+        config = prepareDirectory(work, {"alice": "secret"}, roles=("imap",),
+                                  sections={"cluster": {"postgres": "postgresql://u@127.0.0.1:1/db"}})
+        done = subprocess.run([sys.executable, "-m", "twisted", "mailsuite", "--config", config],
+                              capture_output=True, cwd=work, env={**os.environ, "PYTHONPATH": ROOT}, timeout=60)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn(b"imap.listen", done.stderr)

@@ -70,6 +70,9 @@ def _entry(row: tuple) -> QueueEntry:
 class PendingRow:
     """
     One message on its way into the C{outbound} table.
+
+    @ivar removed: after an abort of a prepared message, the Deferred of
+        its row's DELETE (for whoever must wait for it), else L{None}.
     """
 
     def __init__(self, queue: PostgresQueue, entry: QueueEntry) -> None:
@@ -79,6 +82,7 @@ class PendingRow:
         self.size = 0
         self._state = "open"
         self._prepared: Deferred | None = None
+        self.removed: Deferred | None = None
 
     def write(self, data: bytes) -> None:
         if self._state != "open":
@@ -101,7 +105,7 @@ class PendingRow:
 
     def _inserted(self, _: object) -> None:
         if self._state == "aborted":       # aborted while the INSERT ran
-            self._queue.database.run(_delete, self.entry.queueID)
+            self.removed = self._queue.database.run(_delete, self.entry.queueID)
         else:
             self._state = "prepared"
 
@@ -135,7 +139,7 @@ class PendingRow:
         state, self._state = self._state, "aborted"
         self._chunks = []
         if state == "prepared":
-            self._queue.database.run(_delete, self.entry.queueID)
+            self.removed = self._queue.database.run(_delete, self.entry.queueID)
 
 
 def _insert(connection: Any, entry: QueueEntry, text: bytes) -> None:

@@ -3,7 +3,8 @@
 Two real C{twistd} suites (two nodes) on one private PostgreSQL database
 (C{cluster.postgres}): a message sent by SMTP through node A is read by
 POP3 (poplib) through node B; node A killed with SIGKILL right after its
-250s loses nothing; the schema check and the IMAP refusal at start.
+250s loses nothing; mail for another domain goes through the PostgreSQL
+queue to a smarthost once; the schema check and the IMAP refusal at start.
 """
 from __future__ import annotations
 
@@ -14,17 +15,20 @@ import smtplib
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Any
 
-from twisted.internet import threads
+from twisted.internet import reactor, threads
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
+from twisted_mail_suite.store.postgres import connect
 from twisted_mail_suite.testing.configfile import prepareDirectory
 from twisted_mail_suite.testing.process import SuiteProcess
 
 from ..fakes import ROOT
 from ..pgsupport import NO_POSTGRES, PostgresServerMixin
+from ..relay.support import ScriptedFactory
 
 
 def _retrieveAll(port: int, user: str, password: str) -> list[bytes]:
@@ -38,6 +42,19 @@ def _retrieveAll(port: int, user: str, password: str) -> list[bytes]:
         client.quit()
 
 
+def _queueEmptied(url: str, seconds: float) -> bool:
+    """
+    Blocking (in a thread): wait up to C{seconds} for the outbound table to be empty.
+    """
+    deadline = time.monotonic() + seconds
+    with connect(url, autocommit=True) as connection:
+        while connection.execute("SELECT count(*) FROM outbound").fetchone()[0]:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+    return True
+
+
 class TwoNodeTests(PostgresServerMixin, TestCase):
     if NO_POSTGRES:
         skip = NO_POSTGRES
@@ -46,7 +63,7 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
     def node(self, url: str, name: str, **sections: Any) -> SuiteProcess:
         work = tempfile.mkdtemp(prefix=f"ms-pg-{name}-")
         self.addCleanup(shutil.rmtree, work, True)
-        config = prepareDirectory(work, {"alice": "secret", "bob": "secret"}, roles=("smtp", "pop3"),
+        config = prepareDirectory(work, {"alice": "secret", "bob": "secret"}, roles=("smtp", "submission", "pop3"),
                                   sections={"cluster": {"postgres": url, "node": name}, "imap": {"listen": []},
                                             "relay": {"mode": "off"}, **sections})
         child = SuiteProcess(config, pythonPath=ROOT, name=name)
@@ -100,6 +117,34 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         subjects = sorted(line for text in read for line in text.split(b"\r\n") if line.startswith(b"Subject:"))
         self.assertEqual(subjects, sorted(f"Subject: token-{n}".encode() for n in range(20)))
         yield threads.deferToThread(b.terminate)
+
+    @inlineCallbacks
+    def test_outboundQueuedInPostgresAndRelayed(self) -> Any:
+        """
+        Mail for another domain, sent through node A (smarthost relay),
+        goes through the PostgreSQL queue to the smarthost once.
+        """
+        smarthost = ScriptedFactory({})
+        port = reactor.listenTCP(0, smarthost, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        url = self.freshDatabase()
+        a = self.node(url, "a", relay={"mode": "smarthost", "smarthost": f"127.0.0.1:{port.getHost().port}",
+                                       "smarthost_tls": "none"})
+        yield threads.deferToThread(a.start)
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=10) as client:
+                client.login("alice", "secret")
+                client.sendmail("alice@example.test", ["dave@remote.test", "bob@example.test"],
+                                b"Subject: outward\r\n\r\nbye\r\n")
+
+        yield threads.deferToThread(send)
+        messages = yield smarthost.whenMessages(1)
+        self.assertIn(b"Subject: outward", messages[0])
+        emptied = yield threads.deferToThread(_queueEmptied, url, 20.0)
+        yield threads.deferToThread(a.terminate)
+        self.assertTrue(emptied)
+        self.assertEqual(len(smarthost.messages), 1)
 
     @inlineCallbacks
     def test_unmigratedDatabaseRefusedAtStart(self) -> Any:

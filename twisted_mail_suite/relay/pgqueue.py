@@ -81,7 +81,7 @@ class PendingRow:
         self._chunks: list[bytes] = []
         self.size = 0
         self._state = "open"
-        self._prepared: Deferred | None = None
+        self._waiters: list[Deferred] = []
         self.removed: Deferred | None = None
 
     def write(self, data: bytes) -> None:
@@ -91,27 +91,45 @@ class PendingRow:
         self.size += len(data)
 
     def prepare(self) -> Deferred:
-        if self._prepared is not None:
-            return self._prepared
+        """
+        Insert the row, invisible.  Every call gets its own Deferred (the
+        delivery target calls it, then L{commit} calls it again from
+        within the first one's callbacks).
+        """
+        if self._state == "prepared":
+            return succeed(None)
+        if self._state == "preparing":
+            waiter: Deferred = Deferred()
+            self._waiters.append(waiter)
+            return waiter
         if self._state != "open":
             return fail(DeliveryFailed("queueing already finished"))
         self._state = "preparing"
         text = self.entry.extra["text"] = b"".join(self._chunks)
         self._chunks = []
         self.entry.size = self.size
-        self._prepared = self._queue.database.run(_insert, self.entry, text).addCallbacks(
-            self._inserted, self._failed)
-        return self._prepared
+        waiter = Deferred()
+        self._waiters = [waiter]
+        self._queue.database.run(_insert, self.entry, text).addBoth(self._inserted)
+        return waiter
 
-    def _inserted(self, _: object) -> None:
+    def _inserted(self, result: object) -> None:
+        waiters, self._waiters = self._waiters, []
+        if isinstance(result, Failure):
+            self._state = "aborted"
+            error = DeliveryFailed(f"cannot queue {self.entry.queueID}: {result.value}", permanent=False)
+            for waiter in waiters:
+                waiter.errback(error)
+            return
         if self._state == "aborted":       # aborted while the INSERT ran
             self.removed = self._queue.database.run(_delete, self.entry.queueID)
-        else:
-            self._state = "prepared"
-
-    def _failed(self, failure: Failure) -> Failure:
-        self._state = "aborted"
-        return Failure(DeliveryFailed(f"cannot queue {self.entry.queueID}: {failure.value}", permanent=False))
+            error = DeliveryFailed(f"queueing {self.entry.queueID} was aborted")
+            for waiter in waiters:
+                waiter.errback(error)
+            return
+        self._state = "prepared"
+        for waiter in waiters:
+            waiter.callback(None)
 
     def commit(self) -> Deferred:
         return self.prepare().addCallback(lambda _: self._publish())

@@ -23,13 +23,13 @@ from .schema import checkSchema
 __all__ = ["Database", "connect"]
 
 
-def connect(url: str) -> Any:
+def connect(url: str, autocommit: bool = False) -> Any:
     """
-    One connection outside any pool (tools, migrations), autocommit off.
+    One connection outside any pool (tools, migrations, tests).
     """
     import psycopg
 
-    return psycopg.connect(url, connect_timeout=10)
+    return psycopg.connect(url, connect_timeout=10, autocommit=autocommit)
 
 
 class Database(Service):

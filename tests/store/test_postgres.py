@@ -205,3 +205,45 @@ def _wire(store: MaildirStore, uid: str) -> Any:
     from twisted_mail_suite.store.content import FileContent
 
     return FileContent(store.openStored("alice", uid)).chunks()
+
+
+class AdminTests(PostgresServerMixin, TestCase):
+    """
+    C{mailsuite-admin db migrate} and C{store copy} through C{main}.
+    """
+
+    if NO_POSTGRES:
+        skip = NO_POSTGRES
+
+    def admin(self, config: str, *argv: str) -> tuple[int, str]:
+        import io
+
+        from twisted_mail_suite.admin import main
+
+        out = io.StringIO()
+        return main(["--config", config, *argv], stdout=out), out.getvalue()
+
+    def test_migrateThenCopy(self) -> None:
+        from twisted_mail_suite.testing.configfile import prepareDirectory
+
+        work = os.path.abspath(self.mktemp())
+        url = self.freshDatabase(migrated=False)
+        config = prepareDirectory(work, {"alice": "pw"}, sections={"cluster": {"postgres": url}})
+        versions = ", ".join(str(n) for n in range(1, LATEST + 1))
+        self.assertEqual(self.admin(config, "db", "migrate"), (0, f"applied migrations {versions}\n"))
+        self.assertEqual(self.admin(config, "db", "migrate"), (0, "the schema is up to date\n"))
+        maildir = MaildirStore(os.path.join(work, "data", "mail"), runBlocking=runSynchronously)
+        delivery = maildir.beginDelivery(["alice"])
+        delivery.write(MESSAGE)
+        delivery.commit()
+        code, out = self.admin(config, "store", "copy", "--from", "maildir", "--to", "postgres")
+        self.assertEqual((code, out), (0, "alice: 1 messages\ncopied 1 messages; 0 users skipped\n"))
+        code, out = self.admin(config, "store", "copy", "--from", "postgres", "--to", "maildir")
+        self.assertEqual(code, 1)                      # alice's Maildir is not empty: skipped, named
+        self.assertIn("alice: skipped", out)
+
+    def test_noPostgresConfigured(self) -> None:
+        from twisted_mail_suite.testing.configfile import prepareDirectory
+
+        config = prepareDirectory(os.path.abspath(self.mktemp()), {"alice": "pw"})
+        self.assertEqual(self.admin(config, "db", "migrate"), (1, ""))

@@ -14,9 +14,13 @@ from typing import Any
 from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.trial.unittest import TestCase
+from zope.interface.verify import verifyObject
+
+from twisted_mail_suite.interfaces import IOutboundQueue, IPendingOutbound
 
 from twisted_mail_suite.relay.entry import DEFERRED, SENT, Outcome
 from twisted_mail_suite.relay.pgqueue import PostgresQueue
+from twisted_mail_suite.relay.queue import IRelayQueue
 from twisted_mail_suite.relay.scheduler import Scheduler
 from twisted_mail_suite.store.postgres import Database, connect
 
@@ -58,7 +62,10 @@ class QueueTests(PostgresServerMixin, TestCase):
     @inlineCallbacks
     def test_twoPhase(self) -> Any:
         queue = self.queue("a")
+        verifyObject(IOutboundQueue, queue)
+        verifyObject(IRelayQueue, queue)
         pending = queue.begin("alice@example.test", ["bob@remote.test"])
+        verifyObject(IPendingOutbound, pending)
         pending.write(TEXT)
         yield pending.prepare()
         self.assertEqual([row[2] for row in self.rows()], [False])

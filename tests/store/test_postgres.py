@@ -17,7 +17,7 @@ from zope.interface.verify import verifyObject
 
 from twisted_mail_suite.config import configFromDict
 from twisted_mail_suite.errors import ConfigError
-from twisted_mail_suite.interfaces import IMailStore, IPendingDelivery
+from twisted_mail_suite.interfaces import IMailStore, IMessageContent, IPendingDelivery
 from twisted_mail_suite.store.maildir import MaildirStore, runSynchronously
 from twisted_mail_suite.store.postgres import LATEST, Database, PostgresStore, SchemaError, connect, migrate
 from twisted_mail_suite.store.postgres.schema import schemaVersion
@@ -80,6 +80,7 @@ class StoreTests(PostgresServerMixin, TestCase):
                          [("1", len(MESSAGE), False), ("2", 24, False)])
         self.assertGreater(listed[0].internalDate, 1e9)
         content = yield self.store.readMessage("bob", "1")
+        verifyObject(IMessageContent, content)
         self.assertEqual(content.size, len(MESSAGE))
         self.assertEqual(b"".join(content.chunks()), MESSAGE)
         content.close()

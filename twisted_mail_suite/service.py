@@ -179,8 +179,8 @@ class MailSuiteService(MultiService):
                               "(cluster.postgres): set imap.listen to []")
         if config.cluster.postgres and (store is None or outbound is None):
             # cluster.postgres: mail and the outbound queue shared by every node
+            # not a child: started before every child, stopped once they all have stopped
             self.database = Database(config.cluster.postgres, reactor)
-            self.database.setServiceParent(self)   # started before the store, stopped after
             store = store if store is not None else PostgresStore(self.database)
             relayOptions.setdefault("queue", PostgresQueue(
                 self.database, self.clock, f"{config.cluster.node or config.hostname}:{os.getpid()}",
@@ -268,6 +268,8 @@ class MailSuiteService(MultiService):
         if not self.budget.limit:           # started without the privileged step
             self.fitConnections()
         self.tls.ensure()                   # idempotent: started without the privileged step
+        if self.database is not None and not self.database.running:
+            self.database.startService()    # the children stop concurrently: it is stopped after them
         super().startService()
         self.reactor.callLater(0, self._ready)
 
@@ -288,6 +290,13 @@ class MailSuiteService(MultiService):
 
         d.addCallback(drain)
         d.addCallback(lambda _: super(MailSuiteService, self).stopService())
+        if self.database is not None:
+            database = self.database
+
+            def closeDatabase(result: object) -> Deferred:
+                return database.stopService().addBoth(lambda _: result) if database.running else succeed(result)
+
+            d.addBoth(closeDatabase)
         return d
 
     def _ready(self) -> None:

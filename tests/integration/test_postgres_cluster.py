@@ -3,14 +3,15 @@
 Two real C{twistd} suites (two nodes) on one private PostgreSQL database
 (C{cluster.postgres}): a message sent by SMTP through node A is read by
 POP3 (poplib) through node B; node A killed with SIGKILL right after its
-250s loses nothing; mail for another domain goes through the PostgreSQL
-queue to a smarthost once; the schema check and the IMAP refusal at start.
+250s loses nothing, and its queued message is delivered once by B; mail
+for another domain goes through the PostgreSQL queue to a smarthost once; the schema check and the IMAP refusal at start.
 """
 from __future__ import annotations
 
 import os
 import poplib
 import shutil
+import signal
 import smtplib
 import subprocess
 import sys
@@ -42,6 +43,19 @@ def _retrieveAll(port: int, user: str, password: str) -> list[bytes]:
         client.quit()
 
 
+def _submit(child: SuiteProcess, subject: str, kill: bool = False) -> None:
+    """
+    Blocking: alice submits a message for dave@remote.test and bob
+    through C{child}; with C{kill}, SIGKILL it right after the 250.
+    """
+    with smtplib.SMTP("127.0.0.1", child.ports["submission"], timeout=10) as client:
+        client.login("alice", "secret")
+        client.sendmail("alice@example.test", ["dave@remote.test", "bob@example.test"],
+                        f"Subject: {subject}\r\n\r\nbody\r\n".encode())
+        if kill:
+            child.kill()
+
+
 def _queueEmptied(url: str, seconds: float) -> bool:
     """
     Blocking (in a thread): wait up to C{seconds} for the outbound table to be empty.
@@ -70,6 +84,28 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         self.addCleanup(child.kill)
         return child
 
+    def smarthost(self, replies: dict) -> tuple[ScriptedFactory, dict]:
+        """
+        A scripted smarthost on the test's reactor, and the relay section sending to it.
+        """
+        smarthost = ScriptedFactory(replies)
+        port = reactor.listenTCP(0, smarthost, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        return smarthost, {"mode": "smarthost", "smarthost": f"127.0.0.1:{port.getHost().port}",
+                           "smarthost_tls": "none"}
+
+    @inlineCallbacks
+    def stopCleanly(self, child: SuiteProcess) -> Any:
+        """
+        SIGTERM: the node stops at once, the database closed after every
+        service that uses it, nothing unhandled.
+        """
+        seconds, status = yield threads.deferToThread(child.terminate)
+        self.assertIn(status, [0, -signal.SIGTERM])    # twistd re-raises the signal that stopped it
+        self.assertLess(seconds, 10)
+        self.assertIn(b"Server Shut Down.", child.output)
+        self.assertNotIn(b"Unhandled error", child.output)
+
     @inlineCallbacks
     def test_sentThroughAReadThroughB(self) -> Any:
         url = self.freshDatabase()
@@ -90,8 +126,8 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         # B's POP3 deleted nothing without DELE; A sees bob's copy too
         bobs = yield threads.deferToThread(_retrieveAll, a.ports["pop3"], "bob", "secret")
         self.assertEqual(len(bobs), 1)
-        yield threads.deferToThread(a.terminate)
-        yield threads.deferToThread(b.terminate)
+        yield self.stopCleanly(a)
+        yield self.stopCleanly(b)
 
     @inlineCallbacks
     def test_sigkillAfter250LosesNothing(self) -> Any:
@@ -116,7 +152,7 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         read = yield threads.deferToThread(_retrieveAll, b.ports["pop3"], "alice", "secret")
         subjects = sorted(line for text in read for line in text.split(b"\r\n") if line.startswith(b"Subject:"))
         self.assertEqual(subjects, sorted(f"Subject: token-{n}".encode() for n in range(20)))
-        yield threads.deferToThread(b.terminate)
+        yield self.stopCleanly(b)
 
     @inlineCallbacks
     def test_outboundQueuedInPostgresAndRelayed(self) -> Any:
@@ -124,25 +160,38 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         Mail for another domain, sent through node A (smarthost relay),
         goes through the PostgreSQL queue to the smarthost once.
         """
-        smarthost = ScriptedFactory({})
-        port = reactor.listenTCP(0, smarthost, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
+        smarthost, relay = self.smarthost({})
         url = self.freshDatabase()
-        a = self.node(url, "a", relay={"mode": "smarthost", "smarthost": f"127.0.0.1:{port.getHost().port}",
-                                       "smarthost_tls": "none"})
+        a = self.node(url, "a", relay=relay)
         yield threads.deferToThread(a.start)
-
-        def send() -> None:
-            with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=10) as client:
-                client.login("alice", "secret")
-                client.sendmail("alice@example.test", ["dave@remote.test", "bob@example.test"],
-                                b"Subject: outward\r\n\r\nbye\r\n")
-
-        yield threads.deferToThread(send)
+        yield threads.deferToThread(_submit, a, "outward")
         messages = yield smarthost.whenMessages(1)
         self.assertIn(b"Subject: outward", messages[0])
         emptied = yield threads.deferToThread(_queueEmptied, url, 20.0)
-        yield threads.deferToThread(a.terminate)
+        yield self.stopCleanly(a)
+        self.assertTrue(emptied)
+        self.assertEqual(len(smarthost.messages), 1)
+
+    @inlineCallbacks
+    def test_killedNodesQueueDeliveredOnceByTheOther(self) -> Any:
+        """
+        A acknowledges a message for a local and a remote recipient while
+        the smarthost stalls, and is killed (SIGKILL): B serves the local
+        copy and delivers the queued one, once.
+        """
+        smarthost, relay = self.smarthost({b"GREETING": "stall"})
+        url = self.freshDatabase()
+        a, b = self.node(url, "a", relay=relay), self.node(url, "b", relay=relay)
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(_submit, a, "survivor", kill=True)   # SIGKILL right after the 250
+        del smarthost.replies[b"GREETING"]
+        yield threads.deferToThread(b.start)
+        read = yield threads.deferToThread(_retrieveAll, b.ports["pop3"], "bob", "secret")
+        self.assertEqual(len(read), 1)
+        messages = yield smarthost.whenMessages(1)
+        self.assertIn(b"Subject: survivor", messages[0])
+        emptied = yield threads.deferToThread(_queueEmptied, url, 20.0)
+        yield self.stopCleanly(b)
         self.assertTrue(emptied)
         self.assertEqual(len(smarthost.messages), 1)
 

@@ -2,8 +2,8 @@
 """
 Tests for the outbound queue in PostgreSQL against a real, private
 server: two-phase queueing, claims with C{SKIP LOCKED} (two nodes never
-take the same message), leases (a dead node's messages are taken over
-when its lease ends), release of deferred messages, and two schedulers
+take the same message), liveness (a dead node's messages are taken over
+at once, a hung node's when its lease ends), release of deferred messages, and two schedulers
 on one database delivering every message exactly once.
 """
 from __future__ import annotations
@@ -91,6 +91,9 @@ class QueueTests(PostgresServerMixin, TestCase):
         with connect(self.url) as connection:
             connection.execute("UPDATE outbound SET owner = NULL, lease_until = 0")
         a, b = self.queue("a", limit=10), self.queue("b", limit=10)
+        for queue in (a, b):
+            queue.lock()
+            self.addCleanup(queue.unlock)
         for _ in range(4):
             yield gatherResults([a.pollOnce(), b.pollOnce()])
         claimedA, claimedB = {e.queueID for e in a.entries()}, {e.queueID for e in b.entries()}
@@ -101,26 +104,39 @@ class QueueTests(PostgresServerMixin, TestCase):
         self.assertEqual(owners, Counter({"a": len(claimedA), "b": len(claimedB)}))
 
     @inlineCallbacks
-    def test_deadNodesMessageTakenOverAfterItsLease(self) -> Any:
-        a = self.queue("a", lease=30)
-        [queueID] = yield self.enqueue(a, 1)              # claimed by a, which then dies (no renewals)
-        b = self.queue("b", lease=30)
+    def test_deadNodesMessagesTakenOverAtOnce(self) -> Any:
+        """
+        A node whose database session ended (killed: its advisory lock is
+        gone) loses its claims at once, lease or not.
+        """
+        a, b = self.queue("a", lease=30), self.queue("b", lease=30)
+        a.lock()
+        self.addCleanup(a.unlock)
+        [queueID] = yield self.enqueue(a, 1)
         yield b.pollOnce()
-        self.assertEqual(b.entries(), [])
-        self.clock.advance(31)
+        self.assertEqual(b.entries(), [])                 # a lives: its claim holds
+        a.unlock()
         yield b.pollOnce()
         self.assertEqual([e.queueID for e in b.entries()], [queueID])
         self.assertEqual(self.rows(), [(queueID, "b", True)])
 
     @inlineCallbacks
-    def test_renewedLeaseKeepsTheClaim(self) -> Any:
+    def test_hungNodesMessagesTakenOverAfterTheLease(self) -> Any:
+        """
+        A node alive but not renewing (hung) loses its claims when the lease ends.
+        """
         a, b = self.queue("a", lease=30), self.queue("b", lease=30)
+        a.lock()
+        self.addCleanup(a.unlock)
         [queueID] = yield self.enqueue(a, 1)
         self.clock.advance(20)
         yield a.pollOnce()                                # renews
         self.clock.advance(20)
         yield b.pollOnce()
         self.assertEqual(b.entries(), [])
+        self.clock.advance(11)
+        yield b.pollOnce()
+        self.assertEqual([e.queueID for e in b.entries()], [queueID])
 
     @inlineCallbacks
     def test_deferredMessageReleasedUntilDue(self) -> Any:

@@ -10,11 +10,15 @@ A node delivers only what it has I{claimed}: a message it queued itself
 (claimed at commit), or a due message nobody holds a live claim on, taken
 by a poll with C{SELECT ... FOR UPDATE SKIP LOCKED} so two nodes never
 take the same row.  A claim is a lease (C{owner}, C{lease_until}) renewed
-at every poll while the message is in memory here; a message deferred to
-a later attempt is released (its row keeps C{next_attempt}) and whoever
-polls first when it is due takes it.  A node that dies stops renewing:
-its messages are taken over when their lease ends.  A node stalled longer
-than the lease may send twice (at least once), never lose a message.
+at every poll while the message is in memory here, and it holds only
+while its node lives: each node keeps a session advisory lock on its own
+connection (L{PostgresQueue.lock}), which PostgreSQL drops when that
+connection ends (a node killed with SIGKILL), so the other nodes take its
+messages at their next poll; a node that hangs stops renewing and loses
+its claims when the lease ends.  A message deferred to a later attempt
+is released (its row keeps C{next_attempt}) and whoever polls first when
+it is due takes it.  A node cut off from the database, or stalled longer
+than the lease, may send a message twice (at least once), never lose one.
 
 Two-phase like the disk queue: C{prepare} inserts the row invisible,
 C{commit} makes it visible (and claimed); rows left invisible by a crash
@@ -35,7 +39,7 @@ from zope.interface import implementer
 
 from ..errors import DeliveryFailed
 from ..interfaces import IOutboundQueue, IPendingOutbound
-from ..store.postgres.database import Database
+from ..store.postgres.database import Database, connect
 from .entry import FAILED, PENDING, CorruptEntry, Outcome, QueueEntry, Recipient
 from .queue import IRelayQueue, newQueueID
 
@@ -43,10 +47,14 @@ __all__ = ["PostgresQueue"]
 
 CHUNK = 64 * 1024
 _COLUMNS = "queue_id, sender, created, size, state, next_attempt, held, body"
+_LOCK_CLASS = 7302                # the advisory lock a live node holds: (class, hashtext(node))
 _CLAIM = f"""
     UPDATE outbound SET owner = %(node)s, lease_until = %(lease)s WHERE queue_id IN (
-        SELECT queue_id FROM outbound
-        WHERE visible AND NOT held AND next_attempt <= %(now)s AND lease_until < %(now)s
+        SELECT queue_id FROM outbound o
+        WHERE visible AND NOT held AND next_attempt <= %(now)s
+          AND (owner IS NULL OR lease_until < %(now)s OR NOT EXISTS (
+              SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                AND l.classid = {_LOCK_CLASS} AND l.objid::bigint = (hashtext(o.owner)::bigint & 4294967295)))
         ORDER BY next_attempt LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
     RETURNING {_COLUMNS}
 """
@@ -201,6 +209,7 @@ class PostgresQueue:
         self._subscribers: list[Callable[[QueueEntry], None]] = []
         self._loop: LoopingCall | None = None
         self._polling: Deferred | None = None
+        self._lock: Any = None
 
     def leaseEnd(self) -> float:
         return self.clock.seconds() + self.lease
@@ -209,15 +218,37 @@ class PostgresQueue:
 
     def load(self) -> list[QueueEntry]:
         """
-        Start polling (the first poll at once); nothing is claimed yet.
+        Take this node's liveness lock, start polling (the first poll at
+        once); nothing is claimed yet.  Blocking once, at start.
         """
         os.makedirs(self.root, mode=0o700, exist_ok=True)
+        self.lock()
         self.database.run(lambda c: c.execute(
             "DELETE FROM outbound WHERE NOT visible AND created < %s", (self.clock.seconds() - 3600,)))
         self._loop = LoopingCall(self.pollOnce)
         self._loop.clock = self.clock
         self._loop.start(self.poll, now=True).addErrback(lambda f: self.log.failure("Queue poll stopped", f))
         return []
+
+    def lock(self) -> None:
+        """
+        Hold this node's advisory lock on a connection of its own, for as
+        long as the node lives (blocking).
+        """
+        if self._lock is None:
+            self._lock = connect(self.database.url, autocommit=True)
+            self._lock.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_LOCK_CLASS, self.node))
+
+    def unlock(self) -> None:
+        """
+        Drop the liveness lock and close its connection.
+        """
+        connection, self._lock = self._lock, None
+        if connection is not None:
+            try:
+                connection.execute("SELECT pg_advisory_unlock_all()")
+            finally:
+                connection.close()
 
     def pollOnce(self) -> Deferred | None:
         """
@@ -252,14 +283,21 @@ class PostgresQueue:
 
     def stop(self) -> Deferred:
         """
-        Stop polling and give back the claims (another node takes them at once).
+        Stop polling, give back the claims (another node takes them at
+        once) and drop the liveness lock.
         """
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         held, self._entries = list(self._entries), {}
-        return self.database.run(lambda c: c.execute(
+        d = self.database.run(lambda c: c.execute(
             "UPDATE outbound SET owner = NULL, lease_until = 0 WHERE owner = %s AND queue_id = ANY(%s)",
             (self.node, held)))
+
+        def unlocked(result: object) -> object:
+            self.unlock()
+            return result
+
+        return d.addBoth(unlocked)
 
     # IOutboundQueue
 

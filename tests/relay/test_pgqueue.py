@@ -69,8 +69,8 @@ class QueueTests(PostgresServerMixin, TestCase):
         pending.write(TEXT)
         yield pending.prepare()
         self.assertEqual([row[2] for row in self.rows()], [False])
-        claimed = yield queue.database.run(queue._claim, self.clock.seconds(), [])
-        self.assertEqual(claimed, [])                  # prepared: invisible, nobody takes it
+        yield queue.pollOnce()
+        self.assertEqual(queue.entries(), [])           # prepared: invisible, nobody takes it
         pending.abort()
         yield pending.removed
         self.assertEqual(self.rows(), [])
@@ -126,8 +126,9 @@ class QueueTests(PostgresServerMixin, TestCase):
         A node alive but not renewing (hung) loses its claims when the lease ends.
         """
         a, b = self.queue("a", lease=30), self.queue("b", lease=30)
-        a.lock()
-        self.addCleanup(a.unlock)
+        for queue in (a, b):
+            queue.lock()
+            self.addCleanup(queue.unlock)
         [queueID] = yield self.enqueue(a, 1)
         self.clock.advance(20)
         yield a.pollOnce()                                # renews
@@ -137,6 +138,9 @@ class QueueTests(PostgresServerMixin, TestCase):
         self.clock.advance(11)
         yield b.pollOnce()
         self.assertEqual([e.queueID for e in b.entries()], [queueID])
+        yield a.pollOnce()                                # a wakes up: its claim is gone, it forgets the message
+        self.assertEqual(a.entries(), [])
+        self.assertEqual(self.rows(), [(queueID, "b", True)])
 
     @inlineCallbacks
     def test_deferredMessageReleasedUntilDue(self) -> Any:

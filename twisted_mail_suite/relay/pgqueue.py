@@ -260,8 +260,12 @@ class PostgresQueue:
         held = list(self._entries)
         d = self._polling = self.database.run(self._claim, now, held)
 
-        def claimed(rows: list[tuple]) -> None:
+        def claimed(result: tuple[set[str], list[tuple]]) -> None:
             self._polling = None
+            renewed, rows = result
+            for queueID in held:
+                if queueID not in renewed and self._entries.pop(queueID, None) is not None:
+                    self.log.warn("{queueID}: claim lost (held too long?); another node has it", queueID=queueID)
             for row in rows:
                 if row[0] not in self._entries:
                     self.added(_entry(row))
@@ -272,14 +276,19 @@ class PostgresQueue:
 
         return d.addCallbacks(claimed, failed)
 
-    def _claim(self, connection: Any, now: float, held: list[str]) -> list[tuple]:
+    def _claim(self, connection: Any, now: float, held: list[str]) -> tuple[set[str], list[tuple]]:
+        """
+        @return: the claims renewed, and the rows newly claimed.
+        """
         lease = now + self.lease
+        renewed: set[str] = set()
         with connection.cursor() as cursor:
             if held:
-                cursor.execute("UPDATE outbound SET lease_until = %s WHERE owner = %s AND queue_id = ANY(%s)",
-                               (lease, self.node, held))
+                cursor.execute("UPDATE outbound SET lease_until = %s WHERE owner = %s AND queue_id = ANY(%s) "
+                               "RETURNING queue_id", (lease, self.node, held))
+                renewed = {row[0] for row in cursor.fetchall()}
             cursor.execute(_CLAIM, {"node": self.node, "lease": lease, "now": now, "limit": self.limit})
-            return cursor.fetchall()
+            return renewed, cursor.fetchall()
 
     def stop(self) -> Deferred:
         """
@@ -379,8 +388,8 @@ class PostgresQueue:
     def _update(self, connection: Any, entry: QueueEntry, release: bool) -> None:
         connection.execute(
             "UPDATE outbound SET state = %s, next_attempt = %s, owner = CASE WHEN %s THEN NULL ELSE owner END, "
-            "lease_until = CASE WHEN %s THEN 0 ELSE lease_until END WHERE queue_id = %s",
-            (_state(entry), entry.nextAttempt, release, release, entry.queueID))
+            "lease_until = CASE WHEN %s THEN 0 ELSE lease_until END WHERE queue_id = %s AND owner = %s",
+            (_state(entry), entry.nextAttempt, release, release, entry.queueID, self.node))
 
     def setHeld(self, entry: QueueEntry, held: bool) -> Deferred:
         entry.held = held

@@ -5,6 +5,12 @@ interleaved, with the figures a shared machine blurs least.
 
     python benchmarks/compare.py before=../old-checkout after=. -c 1,10 --count 300 --rounds 2
     python benchmarks/compare.py before=../old-checkout after=. -c 1,10 --count 300 --callgrind
+    python benchmarks/compare.py quiet=. scraped=.,scrape=0.1 -c 10 --count 3000
+
+A checkout may carry options after a comma: C{scrape=SECONDS} gives its
+server a web listener and fetches C{/metrics} every SECONDS while the
+load runs (the cost of being scraped; the checkout must have the HTTP
+listener).
 
 Each round starts a fresh server per checkout (C{twistd -n mailsuite}
 with that checkout first on C{PYTHONPATH}, SMTP only, fsync on, a minimal
@@ -34,6 +40,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -51,6 +59,8 @@ smtp: {{listen: ["tcp:0:interface=127.0.0.1"], max_connections: 500, max_connect
 submission: {{listen: []}}
 pop3: {{listen: []}}
 chat: {{listen: []}}
+"""
+WEB = """http: {listen: ["tcp:0:interface=127.0.0.1"]}
 """
 
 
@@ -90,7 +100,25 @@ def load(port: int, concurrency: int, count: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(checkout: str, concurrency: int, count: int, callgrind: bool) -> dict:
+class Scraper(threading.Thread):
+    """
+    GET C{/metrics} every C{interval} seconds until stopped.
+    """
+
+    def __init__(self, port: int, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.interval = f"http://127.0.0.1:{port}/metrics", interval
+        self.stopped = threading.Event()
+        self.scrapes = 0
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with urllib.request.urlopen(self.url, timeout=10) as reply:
+                reply.read()
+            self.scrapes += 1
+
+
+def measure(checkout: str, concurrency: int, count: int, callgrind: bool, scrape: float = 0.0) -> dict:
     folder = tempfile.mkdtemp(prefix="mailsuite-compare-")
     try:
         os.makedirs(os.path.join(folder, "data"))
@@ -98,7 +126,7 @@ def measure(checkout: str, concurrency: int, count: int, callgrind: bool) -> dic
             f.write("alice:{PLAIN}pw::::::\n")
         config = os.path.join(folder, "tap.yaml")
         with open(config, "w") as f:
-            f.write(CONFIG.format(folder=folder))
+            f.write(CONFIG.format(folder=folder) + (WEB if scrape else ""))
         server = (Valgrinded if callgrind else SuiteProcess)(config, pythonPath=os.path.abspath(checkout),
                                                             env={"PYTHONMALLOC": "malloc"} if callgrind else None)
         server.outFile = os.path.join(folder, "callgrind.out")
@@ -108,15 +136,23 @@ def measure(checkout: str, concurrency: int, count: int, callgrind: bool) -> dic
             if callgrind:
                 load(port, concurrency, 20)
                 subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], capture_output=True, check=True)
+            scraper = Scraper(server.ports["http"], scrape) if scrape else None
             before = cpuSeconds(server.pid)
+            if scraper is not None:
+                scraper.start()
             result = load(port, concurrency, count)
             used = cpuSeconds(server.pid) - before
+            if scraper is not None:
+                scraper.stopped.set()
+                scraper.join()
             if callgrind:
                 subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], capture_output=True, check=True)
         finally:
             server.stop()
         ok = result.get("ok") or 0
         figures = {"ok": ok, "errors": result.get("errors")}
+        if scrape:
+            figures["scrapes"] = scraper.scrapes
         if callgrind:
             figures["instructions_per_msg"] = instructions(server.outFile + "*") // max(1, ok)
         else:
@@ -137,13 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.callgrind and not shutil.which("valgrind"):
         parser.error("--callgrind needs valgrind (Debian package valgrind)")
-    checkouts = [tuple(item.split("=", 1)) for item in args.checkouts]
+    checkouts = []
+    for item in args.checkouts:
+        name, _, rest = item.partition("=")
+        path, *options = rest.split(",")
+        settings = dict(option.split("=", 1) for option in options)
+        checkouts.append((name, path, float(settings.get("scrape", 0))))
     results: dict[tuple[str, int], list[dict]] = {}
     for round_ in range(args.rounds):
         order = checkouts if round_ % 2 == 0 else checkouts[::-1]
         for concurrency in (int(c) for c in args.concurrency.split(",")):
-            for name, path in order:
-                figures = measure(path, concurrency, args.count, args.callgrind)
+            for name, path, scrape in order:
+                figures = measure(path, concurrency, args.count, args.callgrind, scrape)
                 results.setdefault((name, concurrency), []).append(figures)
                 print(json.dumps({"round": round_, "checkout": name, "c": concurrency, **figures}), flush=True)
     for (name, concurrency), runs in results.items():

@@ -20,12 +20,19 @@ by r (A B, B A, ...), one target at a time while the others' clients idle.
 Per target and round: deliveries/s, p50/p99/max latency, lost (expected
 M x (N-1) minus unique receipts), duplicates, disconnects.  Bounded by the
 line count and by C{--max-seconds} per round.  Prints one JSON line.
+
+WebSocket share: with C{--ws NAME=HOST:PORT} (our web listener), a
+C{--ws-share} of that target's receivers join the same room through the
+WebSocket at C{/chat} (one line per text frame) instead of TCP; the run
+then reports their latency (C{ws}) beside the TCP receivers' (C{tcp}).
+The sender stays on TCP.
 """
 from __future__ import annotations
 
 import argparse
 import array
 import asyncio
+import base64
 import multiprocessing
 import os
 import re
@@ -54,6 +61,8 @@ class Client(asyncio.Protocol):
     """
     One chat connection: registers (IRC), answers PINGs, counts tokens.
     """
+
+    ws = False
 
     def __init__(self, index: int, target: Target, state: TargetState) -> None:
         self.index, self.target, self.state = index, target, state
@@ -130,10 +139,96 @@ class Client(asyncio.Protocol):
                 continue
             self.seen[seq] = 1
             self.unique += 1
-            state.latencies.append(now - int(match.group(3)))
+            (state.wsLatencies if self.ws else state.latencies).append(now - int(match.group(3)))
             state.lastReceipt = max(state.lastReceipt, now)
         if self.unique >= len(self.seen):
             state.checkDone()
+
+
+class WSClient(Client):
+    """
+    A receiver on the chat's WebSocket (C{GET /chat} upgrade, then one
+    line per text frame): frames are decoded into lines for L{Client}.
+    """
+
+    ws = True
+
+    def __init__(self, index: int, target: Target, state: TargetState, where: tuple[str, int]) -> None:
+        super().__init__(index, target, state)
+        self.where = where
+        self.raw = b""
+        self.upgraded = False
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode("ascii")
+        transport.write((f"GET /chat HTTP/1.1\r\nHost: {self.where[0]}:{self.where[1]}\r\nUpgrade: websocket\r\n"
+                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                        .encode("ascii"))
+
+    def send(self, text: str) -> None:
+        if not self.closed:
+            self.transport.write(frame(0x1, text.encode()))
+
+    def data_received(self, data: bytes) -> None:
+        raw = self.raw + data
+        if not self.upgraded:
+            end = raw.find(b"\r\n\r\n")
+            if end < 0:
+                self.raw = raw
+                return
+            if raw.split(b" ", 2)[1:2] != [b"101"]:
+                log(f"loadchat {self.target.name} ws client {self.index}: {raw[:80]!r}")
+                self.transport.close()
+                return
+            self.upgraded, raw = True, raw[end + 4:]
+        lines = []
+        while len(raw) >= 2:
+            opcode, length, start = raw[0] & 0x0F, raw[1] & 0x7F, 2
+            if length == 126:
+                length, start = int.from_bytes(raw[2:4], "big"), 4
+            elif length == 127:
+                length, start = int.from_bytes(raw[2:10], "big"), 10
+            if len(raw) < start + length:
+                break
+            payload, raw = raw[start:start + length], raw[start + length:]
+            if opcode in (0x0, 0x1):
+                lines.append(payload + b"\n")
+            elif opcode == 0x9:
+                self.transport.write(frame(0xA, payload))
+            elif opcode == 0x8:
+                self.transport.close()
+        self.raw = raw
+        if lines:
+            super().data_received(b"".join(lines))
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """
+    One masked client frame (RFC 6455 §5.2).
+    """
+    size = len(payload)
+    head = bytes([0x80 | opcode])
+    if size < 126:
+        head += bytes([0x80 | size])
+    elif size < 65536:
+        head += bytes([0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + size.to_bytes(8, "big")
+    mask = os.urandom(4)
+    repeated = (mask * (size // 4 + 1))[:size]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(size, "big")
+    return head + mask + masked
+
+
+def isWebSocket(args: argparse.Namespace, target: Target, index: int) -> bool:
+    """
+    Whether receiver C{index} of C{target} joins over the WebSocket (an
+    even spread of C{--ws-share} of them; never the sender).
+    """
+    share = args.ws_share
+    return (target.name in args.wsEndpoints and index != 0 and share > 0
+            and int(index * share) != int((index - 1) * share))
 
 
 class TargetState:
@@ -150,7 +245,7 @@ class TargetState:
         self.reset(-1, 0)
 
     def reset(self, roundNo: int, lines: int) -> None:
-        self.round, self.latencies = roundNo, array.array("q")
+        self.round, self.latencies, self.wsLatencies = roundNo, array.array("q"), array.array("q")
         self.duplicates, self.lastReceipt = 0, 0
         for client in self.clients:
             client.seen, client.unique = bytearray(lines if client.index else 0), 0
@@ -166,8 +261,13 @@ async def connect(args: argparse.Namespace, state: TargetState, index: int, gate
     target = state.target
     loop = asyncio.get_running_loop()
     async with gate:      # bounds simultaneous connects (ngircd's listen backlog is 10)
-        _, client = await asyncio.wait_for(loop.create_connection(
-            lambda: Client(index, target, state), target.host, target.port), args.timeout)
+        if isWebSocket(args, target, index):
+            host, port = args.wsEndpoints[target.name]
+            _, client = await asyncio.wait_for(loop.create_connection(
+                lambda: WSClient(index, target, state, (host, port)), host, port), args.timeout)
+        else:
+            _, client = await asyncio.wait_for(loop.create_connection(
+                lambda: Client(index, target, state), target.host, target.port), args.timeout)
     if target.protocol == "irc":
         await asyncio.wait_for(client.registered, args.timeout)
         if index == 0:     # the sender: operator with +F, or ngircd throttles it
@@ -232,12 +332,19 @@ async def childMain(args: argparse.Namespace, low: int, high: int, pipe: Any) ->
         pipe.send(("result", {
             "expected": len(receivers) * args.lines, "unique": sum(c.unique for c in receivers),
             "duplicates": state.duplicates, "disconnects": state.disconnects,
-            "last": state.lastReceipt, "latencies": state.latencies.tobytes()}))
+            "last": state.lastReceipt, "latencies": state.latencies.tobytes(),
+            "ws_latencies": state.wsLatencies.tobytes(), "ws_receivers": sum(1 for c in receivers if c.ws)}))
         state.reset(-1, 0)
     for state in states.values():
         for client in state.clients:
             client.transport.close()
     await asyncio.sleep(0.1)
+
+
+def latencySummary(latencies: array.array) -> dict:
+    ordered = sorted(latencies)
+    return {"delivered": len(ordered), "p50_ms": millis(percentile(ordered, 50)),
+            "p99_ms": millis(percentile(ordered, 99)), "max_ms": millis(ordered[-1] if ordered else None)}
 
 
 def child(args: argparse.Namespace, low: int, high: int, pipe: Any) -> None:
@@ -274,7 +381,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float, default=60.0, help="wall-clock bound per round (s)")
     parser.add_argument("--settle", type=float, default=1.0, help="pause after setup (s)")
     parser.add_argument("--label", default="")
+    parser.add_argument("--ws", action="append", default=[], metavar="NAME=HOST:PORT",
+                        help="the web listener of target NAME: a share of its receivers join over its /chat WebSocket")
+    parser.add_argument("--ws-share", type=float, default=0.25, help="share of receivers on the WebSocket (0 to 1)")
     args = parser.parse_args(argv)
+    args.wsEndpoints = {}
+    for spec in args.ws:
+        name, _, where = spec.partition("=")
+        host, _, port = where.rpartition(":")
+        args.wsEndpoints[name] = (host, int(port))
     targets = [Target(spec) for spec in args.target]
     context = multiprocessing.get_context("fork")
     share = -(-args.clients // args.procs)
@@ -312,9 +427,11 @@ def main(argv: list[str] | None = None) -> None:
             parts = [receive(pipe, args.max_seconds + args.drain * 3 + 30) for pipe in pipes]
             fatal += [p[1] for p in parts if p[0] != "result"]
             parts = [p[1] for p in parts if p[0] == "result"]
-            latencies = array.array("q")
+            tcp, ws = array.array("q"), array.array("q")
             for part in parts:
-                latencies.frombytes(part["latencies"])
+                tcp.frombytes(part["latencies"])
+                ws.frombytes(part["ws_latencies"])
+            latencies = tcp + ws
             expected = sum(p["expected"] for p in parts)
             unique = sum(p["unique"] for p in parts)
             last = max((p["last"] for p in parts), default=0)
@@ -326,8 +443,13 @@ def main(argv: list[str] | None = None) -> None:
                    "deliveries_per_s": round(unique / span, 1) if span else 0.0,
                    "p50_ms": millis(percentile(ordered, 50)), "p99_ms": millis(percentile(ordered, 99)),
                    "max_ms": millis(ordered[-1] if ordered else None)}
+            if target.name in args.wsEndpoints:
+                run["tcp"], run["ws"] = latencySummary(tcp), latencySummary(ws)
+                run["ws"]["receivers"] = sum(p["ws_receivers"] for p in parts)
             log(f"loadchat {target.name} round {roundNo}: p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms "
-                f"lost {run['lost']} disconnects {run['disconnects']}")
+                f"lost {run['lost']} disconnects {run['disconnects']}"
+                + (f" (tcp p50 {run['tcp']['p50_ms']} p99 {run['tcp']['p99_ms']}, websocket p50 "
+                   f"{run['ws']['p50_ms']} p99 {run['ws']['p99_ms']} ms)" if "ws" in run else ""))
             runs.append(run)
     for pipe in pipes:
         try:

@@ -194,7 +194,34 @@ def chatTables(records: list[dict]) -> str:
             "receipt (ms, median [min..max] over the rounds); lost and disconnects summed over the rounds; "
             "ours ÷ ngircd for latency (< 1: ours is faster):\n\n"
             + table(["cell", "server", "p50 ms", "p99 ms", "deliveries/s", "lost", "disconnects",
-                     "p50 ours ÷ ngircd", "p99 ours ÷ ngircd"], rows))
+                     "p50 ours ÷ ngircd", "p99 ours ÷ ngircd"], rows) + webSocketTable(records))
+
+
+def webSocketTable(records: list[dict]) -> str:
+    """
+    Our receivers by transport, where a share joined over the WebSocket.
+    """
+    rows = []
+    for cell in cells(records, "chat"):
+        for t in targetsOf(records, "chat"):
+            found = [r["result"] for r in records if r["scenario"] == "chat" and r["cell"] == cell
+                     and r["target"] == t and r["result"].get("ws")]
+            if not found:
+                continue
+
+            def middle(kind: str, key: str) -> str:
+                values = sorted(r[kind][key] for r in found if r[kind].get(key) is not None)
+                return fmt(values[len(values) // 2]) if values else "—"
+
+            rows.append([cell, t, str(found[0]["ws"].get("receivers", "")), middle("tcp", "p50_ms"),
+                         middle("tcp", "p99_ms"), middle("ws", "p50_ms"), middle("ws", "p99_ms")])
+    if not rows:
+        return ""
+    return ("\n\nThe same rounds by the receivers' transport: a share of our receivers joined the room "
+            "through the web listener's `/chat` WebSocket (one line per text frame), the rest over TCP "
+            "(ms, median over the rounds):\n\n"
+            + table(["cell", "server", "WebSocket receivers", "TCP p50 ms", "TCP p99 ms",
+                     "WebSocket p50 ms", "WebSocket p99 ms"], rows))
 
 
 def idleTables(records: list[dict]) -> str:

@@ -347,6 +347,9 @@ def bigMessage(bench: Bench) -> None:
 
 # -- chat ------------------------------------------------------------------
 
+WS_SHARE = 0.25     # of our chat receivers, over the WebSocket
+
+
 def chatCellName(cell: tuple[int, float, int, int]) -> str:
     clients, rate, lines, _ = cell
     return f"{clients} clients, {rate:g} lines/s"
@@ -359,11 +362,13 @@ def chat(bench: Bench) -> None:
     """
     plan, scratch = bench.plan, os.path.join(bench.scratch, "chat")
     servers: list[tuple[str, T.Server]] = []
-    startOursAll(bench, servers, scratch, ("chat",), SMTP_USERS)
+    startOursAll(bench, servers, scratch, ("chat", "http"), SMTP_USERS)   # http: the /chat WebSocket
     if bench.have("ngircd"):
         started(servers, "ngircd", lambda: T.startNgircd(scratch), bench)
     protocol = {"ngircd": "irc"}
     specs = [f"{name}={T.LOOPBACK}:{server.ports['chat']}:{protocol.get(name, 'line')}" for name, server in servers]
+    # a share of our receivers join over the WebSocket: their latency is reported beside the TCP ones'
+    webSockets = [f"{name}={T.LOOPBACK}:{server.ports['http']}" for name, server in servers if "http" in server.ports]
 
     def fanOut(cell: tuple[int, float, int, int], specs: list[str], rounds: int, label: str) -> dict:
         clients, rate, lines, procs = cell
@@ -371,6 +376,9 @@ def chat(bench: Bench) -> None:
                 "--max-seconds", plan.runSeconds, "--settle", plan.settle, "--label", label]
         for spec in specs:
             args += ["--target", spec]
+        for spec in webSockets:
+            if any(target.startswith(spec.partition("=")[0] + "=") for target in specs):
+                args += ["--ws", spec, "--ws-share", WS_SHARE]
         # setup of 1000 IRC clients takes ngircd up to a minute
         return bench.tool("loadchat.py", args, timeout=(plan.runSeconds + 20) * rounds * len(specs) + clients * 0.2 + 180)
 

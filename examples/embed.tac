@@ -31,6 +31,7 @@ config = configFromDict({
     "submission": {"listen": []},
     "pop3": {"listen": [os.environ.get("EMBED_POP3", "tcp:1110:interface=127.0.0.1")]},
     "chat": {"listen": []},
+    "imap": {"listen": []},
 })
 users = InMemoryUsers({"alice": "secret", "bob": "hunter2"})
 mail = makeService(config, users=users)

@@ -68,9 +68,10 @@ class CompareTests(TestCase):
     timeout = 170
 
     @defer.inlineCallbacks
-    def runCompare(self, *extra: str):  # type: ignore[no-untyped-def]
+    def runCompare(self, *extra: str, scrape: bool = False):  # type: ignore[no-untyped-def]
         out, err, code = yield getProcessOutputAndValue(
-            sys.executable, [COMPARE, f"one={ROOT}", f"two={ROOT}", "-c", "1", "--rounds", "1", *extra],
+            sys.executable, [COMPARE, f"one={ROOT}", f"two={ROOT}{',scrape=0.01' if scrape else ''}", "-c", "1",
+                             "--rounds", "1", *extra],
             env=dict(os.environ))
         self.assertEqual(code, 0, err.decode(errors="replace")[-3000:])
         lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
@@ -83,13 +84,16 @@ class CompareTests(TestCase):
     @defer.inlineCallbacks
     def test_cpuPerMessage(self):  # type: ignore[no-untyped-def]
         """
-        Every message accepted, and a CPU time per message measured.
+        Every message accepted, and a CPU time per message measured; the
+        checkout given C{scrape=} has its /metrics fetched meanwhile.
         """
-        runs, summaries = yield self.runCompare("--count", "40")
+        runs, summaries = yield self.runCompare("--count", "200", scrape=True)
         for run in runs:
-            self.assertEqual((run["ok"], run["errors"]), (40, 0))
+            self.assertEqual((run["ok"], run["errors"]), (200, 0))
             self.assertGreater(run["cpu_us_per_msg"], 0)
             self.assertGreater(run["msgs_per_s"], 0)
+        self.assertNotIn("scrapes", runs[0])
+        self.assertGreater(runs[1]["scrapes"], 0)     # /metrics fetched while the load ran
 
     @defer.inlineCallbacks
     def test_callgrindInstructions(self):  # type: ignore[no-untyped-def]

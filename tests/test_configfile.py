@@ -17,11 +17,18 @@ from twisted_mail_suite.registry import PROTOCOLS
 class SuiteConfigTests(SynchronousTestCase):
     def test_everyRoleByDefault(self) -> None:
         """
-        Every protocol of the registry listens on an ephemeral loopback port.
+        Every protocol of the registry listens on an ephemeral loopback
+        port, but for the nested listeners (auth_http, which needs its
+        secret): they listen when named.
         """
         raw = suiteConfig("data")
-        self.assertEqual({entry.role: raw[entry.role]["listen"] for entry in PROTOCOLS},
-                         {entry.role: [EPHEMERAL] for entry in PROTOCOLS})
+        plain = [entry for entry in PROTOCOLS if entry.section is None]
+        self.assertEqual({entry.role: raw[entry.role]["listen"] for entry in plain},
+                         {entry.role: [EPHEMERAL] for entry in plain})
+        self.assertNotIn("proxy", raw)
+        named = suiteConfig("data", roles=["auth_http"])
+        self.assertEqual(named["proxy"], {"auth_http": {"listen": [EPHEMERAL]}})
+        self.assertEqual(named["smtp"], {"listen": []})
 
     def test_rolesAndSections(self) -> None:
         """

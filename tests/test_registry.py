@@ -12,19 +12,20 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted_mail_suite import tap
 from twisted_mail_suite.config import Config
 from twisted_mail_suite.errors import ConfigError
-from twisted_mail_suite.registry import PROTOCOLS, ProtocolRecord, loadMaker, record
+from twisted_mail_suite.registry import PROTOCOLS, ProtocolRecord, loadMaker, record, sectionOf
 
 
 class RegistryTests(SynchronousTestCase):
     def test_everyRoleHasASection(self) -> None:
         """
-        Each record's role names a section of the configuration with a
-        C{listen} list.
+        Each record's role (or its dotted section, C{proxy.auth_http})
+        names a section of the configuration with a C{listen} list.
         """
         sections = {f.name for f in dataclasses.fields(Config)}
         for entry in PROTOCOLS:
-            self.assertIn(entry.role, sections)
-            self.assertIsInstance(getattr(Config(), entry.role).listen, tuple)
+            self.assertIn(entry.sectionPath.split(".")[0], sections)
+            self.assertIsInstance(sectionOf(Config(), entry).listen, tuple)
+        self.assertEqual(record("auth_http").sectionPath, "proxy.auth_http")
 
     def test_everyMakerLoads(self) -> None:
         """
@@ -51,9 +52,12 @@ class RegistryTests(SynchronousTestCase):
 
     def test_optionsGenerated(self) -> None:
         """
-        The plugin has a repeatable C{--<role>} option for every record.
+        The plugin has a repeatable C{--<role>} option for every record
+        (C{--auth-http}: Twisted spells underscores as dashes), which
+        replaces the listen list of the record's section.
         """
         for entry in PROTOCOLS:
             options = tap.Options()
-            options.parseOptions(["--config", "none", f"--{entry.role}", "tcp:1", f"--{entry.role}", "tcp:2"])
-            self.assertEqual(options.overrides(), {f"{entry.role}.listen": ["tcp:1", "tcp:2"]})
+            flag = f"--{entry.role.replace('_', '-')}"
+            options.parseOptions(["--config", "none", flag, "tcp:1", flag, "tcp:2"])
+            self.assertEqual(options.overrides(), {f"{entry.sectionPath}.listen": ["tcp:1", "tcp:2"]})

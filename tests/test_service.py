@@ -18,7 +18,7 @@ from twisted_mail_suite import tap
 from twisted_mail_suite.config import configFromDict
 from twisted_mail_suite.errors import ConfigError
 from twisted_mail_suite.net.admission import RESERVED_FILES, BudgetError
-from twisted_mail_suite.registry import PROTOCOLS
+from twisted_mail_suite.registry import PROTOCOLS, sectionOf
 from twisted_mail_suite.service import makeService
 
 from .fakes import makeConfig, makeSuite, peerTransport
@@ -39,7 +39,7 @@ class AssemblyTests(SynchronousTestCase):
         suite.privilegedStartService()
         suite.startService()
         self.addCleanup(suite.stopService)
-        expected = [(entry.role, d) for entry in PROTOCOLS for d in getattr(config, entry.role).listen]
+        expected = [(entry.role, d) for entry in PROTOCOLS for d in sectionOf(config, entry).listen]
         self.assertEqual([(listener.role, listener.description) for listener in suite.listeners], expected)
         ports = sorted(port for port, *_ in reactor.tcpServers)
         self.assertEqual(ports, sorted(int(d.split(":")[1]) for _, d in expected))
@@ -51,7 +51,7 @@ class AssemblyTests(SynchronousTestCase):
         An empty listen list starts nothing for that protocol.
         """
         config = makeConfig(os.path.abspath(self.mktemp()),
-                            **{f"{entry.role}.listen": [] for entry in PROTOCOLS})
+                            **{f"{entry.sectionPath}.listen": [] for entry in PROTOCOLS})
         reactor = MemoryReactorClock()
         suite = makeService(config, reactor)
         suite.privilegedStartService()
@@ -66,7 +66,8 @@ class AssemblyTests(SynchronousTestCase):
         the next start.
         """
         dataDir = os.path.abspath(self.mktemp())
-        config = configFromDict({"data_dir": dataDir, **{entry.role: {"listen": []} for entry in PROTOCOLS}})
+        config = configFromDict({"data_dir": dataDir}, overrides={f"{entry.sectionPath}.listen": []
+                                                                  for entry in PROTOCOLS})
         first = makeService(config, MemoryReactorClock())
         self.assertFalse(os.path.exists(dataDir))
         first.privilegedStartService()

@@ -19,7 +19,7 @@ import yaml
 
 from .identity import hashing
 from .config import configToDict, loadConfig
-from .identity.passwd import PasswdFile, addUser, deleteUser, setUserPassword, validUserName
+from .identity.operations import FileBackend, UserError, UserOperations
 from .errors import ConfigError
 from .relay.control import ControlError, request
 
@@ -226,57 +226,43 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         return _dkimGenerate(config, args, stdout)
     if args.command in ("db", "store"):
         return _database(config, args, stdout)
-    path = config.usersFile
+    return _users(config, args, stdin, stdout)
+
+
+def _users(config: object, args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    """
+    C{users list|add|passwd|del}, through the operations the HTTP admin
+    API shares (L{twisted_mail_suite.identity.operations}).
+    """
+    operations = UserOperations(FileBackend(config.usersFile), config.auth)  # type: ignore[attr-defined]
     if args.action == "list":
-        for name in PasswdFile(path).names():
+        for name in operations.names():
             stdout.write(name + "\n")
         return 0
-    name = args.name.lower()
-    if not validUserName(name):
-        sys.stderr.write(f"mailsuite-admin: bad user name {args.name!r} "
-                         "(1-32 letters, digits, '.', '_', '-', '+')\n")
-        return 1
-    if args.action == "del":
-        try:
-            if not deleteUser(path, name):
-                return _missing(name)
-        except OSError as e:
-            sys.stderr.write(f"mailsuite-admin: {e}\n")
-            return 1
-        stdout.write(f"deleted {name}\n")
-        return 0
-    exists = PasswdFile(path).lookup(name) is not None     # early answer; decided again under the lock
-    if args.action == "add" and exists:
-        return _exists(name)
-    if args.action == "passwd" and not exists:
-        return _missing(name)
-    password = _readPassword(args, stdin)
-    if len(password.encode("utf-8")) > config.auth.max_password_length:
-        sys.stderr.write(f"mailsuite-admin: password longer than auth.max_password_length "
-                         f"({config.auth.max_password_length} bytes): it could never log in\n")
-        return 1
-    stored = hashing.hashPassword(password, args.scheme or config.auth.default_scheme)
     try:
+        name = operations.checkName(args.name)
+        if args.action == "del":
+            operations.delete(name)
+            stdout.write(f"deleted {name}\n")
+            return 0
+        exists = operations.exists(name)          # early answer; decided again under the lock
+        if args.action == "add" and exists:
+            raise UserError("exists", f"user {name} exists (use users passwd)")
+        if args.action == "passwd" and not exists:
+            raise UserError("missing", f"no user {name}")
+        password = _readPassword(args, stdin)
         if args.action == "add":
-            if not addUser(path, name, stored):
-                return _exists(name)
-        elif not setUserPassword(path, name, stored, create=False):
-            return _missing(name)
+            operations.add(name, password, args.scheme)
+        else:
+            operations.passwd(name, password, args.scheme)
+    except UserError as e:
+        sys.stderr.write(f"mailsuite-admin: {e.message}\n")
+        return 1
     except OSError as e:
         sys.stderr.write(f"mailsuite-admin: {e}\n")
         return 1
     stdout.write(f"{'added' if args.action == 'add' else 'password set for'} {name}\n")
     return 0
-
-
-def _exists(name: str) -> int:
-    sys.stderr.write(f"mailsuite-admin: user {name} exists (use users passwd)\n")
-    return 1
-
-
-def _missing(name: str) -> int:
-    sys.stderr.write(f"mailsuite-admin: no user {name}\n")
-    return 1
 
 
 if __name__ == "__main__":

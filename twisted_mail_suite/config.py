@@ -19,7 +19,9 @@ from .convert import choice as _choice
 from .convert import fail as _fail
 from .convert import option as _opt
 from .errors import ConfigError
-from .clusterconfig import ClusterConfig
+from .clusterconfig import ClusterConfig, workersCount
+from .httpconfig import HTTPConfig
+from .proxyconfig import ProxyConfig
 from .relayconfig import RelayConfig
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
@@ -336,6 +338,9 @@ class Config:
     imap: IMAPConfig = _section(IMAPConfig)
     relay: RelayConfig = _section(RelayConfig)
     cluster: ClusterConfig = _section(ClusterConfig)
+    workers: int = _opt(workersCount, 1)          # processes sharing the listeners (> 1 needs cluster.redis)
+    http: HTTPConfig = _section(HTTPConfig)
+    proxy: ProxyConfig = _section(ProxyConfig)
 
     @property
     def usersFile(self) -> str:
@@ -418,6 +423,7 @@ def _resolvePaths(config: Config, base: str) -> Config:
         users_file=resolve(config.users_file),
         tls=dataclasses.replace(config.tls, cert=resolve(config.tls.cert), key=resolve(config.tls.key)),
         relay=config.relay.resolved(resolve),
+        proxy=config.proxy.resolved(resolve),
     )
 
 
@@ -438,6 +444,10 @@ def configFromDict(raw: Mapping[str, object] | None = None, source: str = "<conf
         _setDotted(merged, dotted, value)
     config = _build(Config, merged, "", source)
     config.relay.check(source)
+    config.cluster.check(source, config.workers)
+    _endpoints(list(config.http.listen), "http.listen", source)
+    config.proxy.check(source)
+    _endpoints(list(config.proxy.auth_http.listen), "proxy.auth_http.listen", source)
     return _resolvePaths(config, baseDir if baseDir is not None else os.getcwd())
 
 

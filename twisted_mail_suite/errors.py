@@ -84,6 +84,14 @@ class MailboxInUse(Exception):
     """
 
 
+class SharedStateUnavailable(Exception):
+    """
+    What several processes share (Redis: failed-login counts, POP3 leases,
+    the chat's names) cannot be reached now: a login answers "try again
+    later" (C{LoginOutcome.TEMPORARY}), logged as a warning.
+    """
+
+
 class PlaintextRefused(Exception):
     """
     A plaintext password was offered over a channel that is neither TLS nor
@@ -118,3 +126,10 @@ class RelayUnavailable(Exception):
     def __init__(self, address: str) -> None:
         super().__init__(f"no outbound relay for {address}")
         self.address = address
+
+
+class QueueControlError(Exception):
+    """
+    The outbound queue refused an operator's command (no such message, no
+    queue kept); the message says why, for the operator.
+    """

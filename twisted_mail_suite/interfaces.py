@@ -1,14 +1,16 @@
 # -*- test-case-name: tests.test_layout -*-
 """
 The few interfaces at real boundaries: the mail store (and the values it
-hands out), the users database, the event bus and the chat user.  SMTP and POP3 use Twisted's own
+hands out), the users database, the event bus, the chat user and the
+metrics (with L{NullMetrics}, the default of every part that counts).  SMTP and POP3 use Twisted's own
 C{IMessageDelivery} and C{IMailbox}.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
-from zope.interface import Attribute, Interface
+from zope.interface import Attribute, Interface, implementer
 
 
 class IPendingDelivery(Interface):
@@ -131,6 +133,20 @@ class IChatUser(Interface):
     name = Attribute("The user's name (str), which becomes the chat nick.")
 
 
+class IVerifiedLogin(Interface):
+    """
+    A line protocol that can be logged in by whoever bridges it to another
+    transport (the chat under a WebSocket of a logged-in web session): the
+    user was authenticated through the same portal already.
+    """
+
+    def loginVerified(user: str, logout: Any) -> None:
+        """
+        Log this connection in as C{user}, as a successful login of its
+        own would; C{logout} (no arguments) is called when it ends.
+        """
+
+
 # --- identity ---
 
 class IMaildropLocks(Interface):
@@ -145,13 +161,40 @@ class IMaildropLocks(Interface):
         Take C{user}'s maildrop.
 
         @return: the release callable (idempotent: only its first call
-            frees the maildrop).
+            frees the maildrop), or a Deferred firing with it (a shared
+            lock), failing as this raises.
         @raise twisted_mail_suite.errors.MailboxInUse: if it is held.
         """
 
     def isHeld(user: str) -> bool:  # type: ignore[misc]
         """
-        Is C{user}'s maildrop held?
+        Is C{user}'s maildrop held (by this process, for a shared lock)?
+        """
+
+
+class IFailureCounters(Interface):
+    """
+    Failed-login counts shared by several processes (the in-process
+    policy keeps its own when there are none): each count lives for a
+    window from its first failure.
+    """
+
+    def current(key: str):  # type: ignore[misc]
+        """
+        @return: a Deferred firing with C{key}'s count (0 when none).
+        """
+
+    def bump(key: str, window: float):  # type: ignore[misc]
+        """
+        Add one failure to C{key} (atomically), starting its C{window}
+        seconds when it is the first.
+
+        @return: a Deferred firing with the new count.
+        """
+
+    def reset(key: str):  # type: ignore[misc]
+        """
+        Forget C{key}'s count: a Deferred.
         """
 
 
@@ -261,3 +304,99 @@ class IOutboundQueue(Interface):
         @raise twisted_mail_suite.errors.DeliveryFailed: nothing can be
             queued now.
         """
+
+
+class IMetrics(Interface):
+    """
+    What the suite counts, called where each event happens (the protocols,
+    the connection chassis, the login policy, the delivery target, the
+    store's fsyncs, the relay): one method per event, cheap enough for the
+    hot path.  Label values (C{protocol}, C{reason}, C{outcome},
+    C{result}) come from small fixed sets, never from client input.
+    L{twisted_mail_suite.metrics.PrometheusMetrics} keeps them in a
+    Prometheus registry of its own; L{NullMetrics} drops them.
+    """
+
+    registry = Attribute("The prometheus_client CollectorRegistry to expose, or None (nothing kept).")
+
+    def connectionOpened(protocol: str) -> None:  # type: ignore[misc]
+        """A connection of C{protocol} (a listener role) was admitted."""
+
+    def connectionClosed(protocol: str) -> None:  # type: ignore[misc]
+        """An admitted connection of C{protocol} is gone."""
+
+    def connectionRefused(protocol: str) -> None:  # type: ignore[misc]
+        """A connection of C{protocol} was refused at admission (a limit, the shutdown)."""
+
+    def messageAccepted() -> None:  # type: ignore[misc]
+        """SMTP answered 250 to a message's text: it is durable."""
+
+    def messageRejected(reason: str) -> None:  # type: ignore[misc]
+        """SMTP refused a sender, a recipient or a message's text, for C{reason}."""
+
+    def deliveryLatency(seconds: float) -> None:  # type: ignore[misc]
+        """A delivery's commit took C{seconds} until every copy was durable."""
+
+    def fsyncLatency(seconds: float) -> None:  # type: ignore[misc]
+        """One fsync of the mail store took C{seconds} (called from its commit thread)."""
+
+    def loginFailed(protocol: str, outcome: str) -> None:  # type: ignore[misc]
+        """A login over C{protocol} ended with C{outcome} (a C{LoginOutcome} value other than succeeded)."""
+
+    def sessionOpened(protocol: str) -> None:  # type: ignore[misc]
+        """A user logged in over C{protocol}."""
+
+    def sessionClosed(protocol: str) -> None:  # type: ignore[misc]
+        """A logged-in session of C{protocol} logged out (once per L{sessionOpened})."""
+
+    def chatLine() -> None:  # type: ignore[misc]
+        """A chat line (said or an action) went to a room."""
+
+    def relayDelivery(result: str) -> None:  # type: ignore[misc]
+        """One recipient's outbound attempt ended: C{sent}, C{deferred} or C{bounced}."""
+
+    def watchChatMembers(count: Callable[[], int]) -> None:  # type: ignore[misc]
+        """C{count()} tells the chat members online, asked when the metrics are read."""
+
+    def watchRelayQueue(size: Callable[[], int]) -> None:  # type: ignore[misc]
+        """C{size()} tells the messages in the outbound queue, asked when the metrics are read."""
+
+
+@implementer(IMetrics)
+class NullMetrics:
+    """
+    Metrics that keep nothing: the default wherever none are given.
+    """
+
+    registry = None
+
+    def connectionOpened(self, protocol: str) -> None:
+        pass
+
+    connectionClosed = connectionRefused = sessionOpened = sessionClosed = connectionOpened
+
+    def messageAccepted(self) -> None:
+        pass
+
+    chatLine = messageAccepted
+
+    def messageRejected(self, reason: str) -> None:
+        pass
+
+    relayDelivery = messageRejected
+
+    def deliveryLatency(self, seconds: float) -> None:
+        pass
+
+    fsyncLatency = deliveryLatency
+
+    def loginFailed(self, protocol: str, outcome: str) -> None:
+        pass
+
+    def watchChatMembers(self, count: Callable[[], int]) -> None:
+        pass
+
+    watchRelayQueue = watchChatMembers
+
+
+NULL_METRICS = NullMetrics()

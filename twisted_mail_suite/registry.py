@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 from .config import Config
 from .errors import ConfigError
-from .interfaces import IEventBus, IMaildropLocks, IMailStore, IOutboundQueue, IUserDatabase
+from .interfaces import NULL_METRICS, IEventBus, IMaildropLocks, IMailStore, IMetrics, IOutboundQueue, IUserDatabase
 
-__all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction"]
+__all__ = ["ProtocolRecord", "PROTOCOLS", "SuiteParts", "record", "loadMaker", "loadFunction", "sectionOf"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,32 @@ class SuiteParts:
     @ivar outbound: where mail for other domains goes
         (L{twisted_mail_suite.interfaces.IOutboundQueue}), or L{None}
         (C{relay.mode: off}): give it to every C{DeliveryTarget}.
+    @ivar queueControl: C{queueControl(command, queueID)} -> a JSON-able
+        result or a Deferred of one: the operator's commands on the
+        outbound queue (C{list}, C{show}, C{flush}, C{delete}, C{hold},
+        C{release}, as C{mailsuite-admin queue}); raises
+        L{twisted_mail_suite.errors.QueueControlError} for a refusal.
+        L{None} when the relay is off.
+    @ivar runInThread: C{runInThread(f, *args)} -> Deferred: the password
+        hashing pool (slow work that must stay off the reactor thread).
+    @ivar online: C{online()} -> role -> list of
+        L{twisted_mail_suite.net.presence.Presence}: who is connected to
+        each protocol now (the service asks the live factories), or L{None}.
+    @ivar factoryFor: role -> the protocol factory of that role in this
+        suite, or L{None} if it does not listen (looked up when called, so
+        any maker may use it): how one protocol serves another's over its
+        own transport (the chat over the web's WebSocket) without
+        importing it.
+    @ivar portsFor: C{portsFor(role)} -> the TCP ports that role listens
+        on once started (the service's), or L{None}.
+    @ivar metrics: what the protocols count (L{IMetrics}); by default
+        L{NullMetrics <twisted_mail_suite.interfaces.NullMetrics>}, which
+        keeps nothing: parts built alone (in a unit test) count nothing,
+        and the service, which serves the metrics, gives its own
+        L{PrometheusMetrics <twisted_mail_suite.metrics.PrometheusMetrics>}.
+    @ivar shared: the link to the other processes
+        (L{twisted_mail_suite.cluster.shared.SharedState}) when
+        C{cluster.redis} is set, else L{None}.
     """
 
     config: Config
@@ -59,6 +85,13 @@ class SuiteParts:
     maildropLocks: IMaildropLocks
     budget: Any = None
     outbound: IOutboundQueue | None = None
+    queueControl: Callable[[str, Any], Any] | None = None
+    online: Callable[[], Any] | None = None
+    runInThread: Callable[..., Any] | None = None
+    factoryFor: Callable[[str], Any] = lambda role: None
+    portsFor: Callable[[str], list[int]] | None = None
+    metrics: IMetrics = NULL_METRICS
+    shared: Any = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +111,9 @@ class ProtocolRecord:
     @ivar files: the file descriptors one connection may hold besides its
         socket (a message file being received or sent), for the
         process-wide connection budget.
+    @ivar section: the dotted path of its config section (with
+        C{listen} and C{max_connections}), when it is not C{role}
+        (C{"proxy.auth_http"}).
     """
 
     role: str
@@ -85,6 +121,15 @@ class ProtocolRecord:
     summary: str
     avatars: str | None = None
     files: int = 1
+    section: str | None = None
+
+    @property
+    def sectionPath(self) -> str:
+        """
+        The dotted config key of this listener's section (C{role} unless
+        told otherwise).
+        """
+        return self.section or self.role
 
 
 PROTOCOLS: tuple[ProtocolRecord, ...] = (
@@ -98,7 +143,24 @@ PROTOCOLS: tuple[ProtocolRecord, ...] = (
                    "twisted_mail_suite.chat.avatars:register", files=0),
     ProtocolRecord("imap", "twisted_mail_suite.imap.factory:makeFactory", "IMAP",
                    "twisted_mail_suite.imap.avatars:register"),
+    ProtocolRecord("http", "twisted_mail_suite.http.factory:makeFactory",
+                   "web pages, the JSON API and /metrics", "twisted_mail_suite.http.avatars:register",
+                   files=0),     # a message is read whole and closed within one call
+    ProtocolRecord("auth_http", "twisted_mail_suite.proxy.factory:makeFactory",
+                   "nginx's mail auth_http requests (proxy.auth_http)", "twisted_mail_suite.proxy.avatars:register",
+                   files=0, section="proxy.auth_http"),
 )
+
+
+def sectionOf(config: Any, entry: ProtocolRecord) -> Any:
+    """
+    The config section of C{entry} in C{config} (a L{Config}, or the raw
+    mapping of tap.yaml), following its dotted L{ProtocolRecord.sectionPath}.
+    """
+    node = config
+    for part in entry.sectionPath.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return node
 
 
 def record(role: str) -> ProtocolRecord:

@@ -12,7 +12,8 @@ C{shutdown_timeout}, then stops the store.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from dataclasses import replace
+from typing import Any, Callable, Mapping
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
@@ -22,6 +23,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .bus import EventBus
+from .bus.redis import RedisEventBus
+from .cluster.counters import RedisFailureCounters
+from .cluster.locks import RedisMaildropLocks
+from .cluster.shared import SharedState
 from .config import Config
 from .delivery.router import Router
 from .errors import ConfigError
@@ -29,13 +34,16 @@ from .delivery.target import DeliveryTarget
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
 from .identity.workers import AuthWorkers
-from .interfaces import IEventBus, IMailStore, IOutboundQueue, IUserDatabase
+from .interfaces import IEventBus, IMailStore, IMetrics, IOutboundQueue, IUserDatabase
+from .metrics import PrometheusMetrics, timedFsync
 from .net.admission import ConnectionBudget, Share, raiseFileLimit
+from .net.inherited import adoptListening
 from .net.lifecycle import IDrainable
+from .net.presence import Presence, presenceOf
 from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
 from .reactor import globalReactor
-from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker
+from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker, sectionOf
 from .relay.pgqueue import PostgresQueue
 from .relay.service import RelayService, sendMail
 from .store.maildir import MaildirStore
@@ -57,8 +65,9 @@ class ListenerService(Service):
     log = Logger()
 
     def __init__(self, role: str, description: str, reactor: Any, factory: IProtocolFactory,
-                 tls: ServerTLS) -> None:
+                 tls: ServerTLS, adopted: tuple[int, int] | None = None) -> None:
         self.role = role
+        self.adopted = adopted            # (fd, family): a socket the parent of the workers bound
         self.description = description
         self.factory = factory
         self.port: IListeningPort | None = None
@@ -71,8 +80,10 @@ class ListenerService(Service):
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
         self._listened = True
-        endpoint = self._tls.serverEndpoint(self._reactor, self.description)
-        d = endpoint.listen(self.factory)
+        if self.adopted is not None:        # a worker: the socket is the supervisor's (docs/scaling.md)
+            d = adoptListening(self._reactor, self.adopted, self.description, self.factory, self._tls)
+        else:
+            d = self._tls.serverEndpoint(self._reactor, self.description).listen(self.factory)
         d.addCallbacks(self._listening, self._failed)
         if self._failure is not None:        # a port that cannot be bound stops the start
             self._failure.raiseException()
@@ -141,8 +152,15 @@ class MailSuiteService(MultiService):
         relay's durable queue and delivery (an L{IOutboundQueue}; the test
         harness keeps outbound mail in memory with
         L{twisted_mail_suite.relay.memory.MemoryOutbox}).
+    @param inherited: C{"role description"} -> C{(fd, family)} of a
+        listening socket to adopt instead (a worker of C{workers: N}).
+    @param worker: this worker's number (0: not a worker); a worker's
+        relay keeps its own queue, C{data_dir/worker-N/queue}, so that no
+        queued message is tried by two processes.
     @param relayOptions: keyword arguments for the L{RelayService}
         (C{resolver}, C{timeouts}, C{perDestination}, C{rng}), for tests.
+    @param metrics: what the suite counts (L{IMetrics}); default: a new
+        L{PrometheusMetrics} with a registry of this service's own.
     @ivar parts: the L{SuiteParts} the protocols were built from.
     @ivar budget: the connections of every protocol together, sized at
         start (L{fitConnections}).
@@ -150,6 +168,8 @@ class MailSuiteService(MultiService):
         and no C{outbound} is given).
     @ivar outbound: the outbound queue every delivery target uses, or L{None}.
     @ivar factories: role -> protocol factory.
+    @ivar metrics: the suite's L{IMetrics} (C{metrics.registry}: the
+        C{prometheus_client} registry to expose).
     """
 
     log = Logger()
@@ -159,12 +179,26 @@ class MailSuiteService(MultiService):
                  runInThread: Callable[..., Any] | None = None, clock: Any = None,
                  router: Router | None = None, wrapFactory: FactoryWrapper | None = None,
                  fileLimit: Callable[[], tuple[int, int]] = raiseFileLimit,
-                 outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None) -> None:
+                 outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None,
+                 metrics: IMetrics | None = None,
+                 inherited: Mapping[str, tuple[int, int]] | None = None, worker: int = 0) -> None:
         super().__init__()
         reactor = reactor if reactor is not None else globalReactor()
         self.config = config
+        self.metrics = metrics = metrics if metrics is not None else PrometheusMetrics()
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
+        self.shared: SharedState | None = None          # several processes: docs/scaling.md
+        locks: Any = MaildropLocks()
+        counters = None
+        if config.cluster.redis is not None:
+            self.shared = SharedState(config.cluster, reactor, self.clock)
+            self.shared.setServiceParent(self)              # connects first, closes last
+            bus = bus if bus is not None else RedisEventBus(
+                self.shared.client, self.shared.subscriber, self.shared.origin)
+            locks = RedisMaildropLocks(self.shared.client, self.clock)
+            locks.setServiceParent(self)
+            counters = RedisFailureCounters(self.shared.client)
         self.bus = bus if bus is not None else EventBus()
         # Password hashing and users-file reading get their own bounded pool,
         # started first and stopped last; the store's fsyncs keep the reactor's.
@@ -184,33 +218,39 @@ class MailSuiteService(MultiService):
             store = store if store is not None else PostgresStore(self.database)
             relayOptions.setdefault("queue", PostgresQueue(
                 self.database, self.clock, f"{config.cluster.node or config.hostname}:{os.getpid()}",
-                config.queueDir))
+                os.path.join(config.data_dir, f"worker-{worker}", "queue") if worker else config.queueDir))
         self.store = NotifyingStore(store if store is not None else MaildirStore(
-            config.mailDir, runBlocking=inThreadPool(reactor)), self.bus)
+            config.mailDir, timedFsync(os.fsync, metrics), runBlocking=inThreadPool(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
         self.users = users if users is not None else PasswdFile(config.usersFile, runInThread)
-        self.portal = makePortal(config, self.users, self.clock, runInThread)
+        self.portal = makePortal(config, self.users, self.clock, runInThread, metrics, counters)
         self.tls = ServerTLS(config)
         router = router or Router.fromConfig(config, self.users)
         self.relay: RelayService | None = None
         if config.relay.mode != "off" or outbound is not None:
-            self.relay = RelayService(config, reactor, self.clock, self.store, router,
-                                      relayBlocking or inThreadPool(reactor), outbound, **relayOptions)
+            relayConfig = replace(config, data_dir=os.path.join(config.data_dir, f"worker-{worker}")) \
+                if worker else config
+            self.relay = RelayService(relayConfig, reactor, self.clock, self.store, router,
+                                      relayBlocking or inThreadPool(reactor), outbound, metrics=metrics,
+                                      **relayOptions)
             self.relay.setName("relay")
             self.relay.setServiceParent(self)   # after the store, before the listeners
         self.outbound = self.relay.outbound if self.relay is not None else None
-        self.target = self.relay.target if self.relay is not None else DeliveryTarget(self.store)
+        self.target = self.relay.target if self.relay is not None else DeliveryTarget(self.store, metrics=metrics)
         self.budget = ConnectionBudget()
         self._fileLimit = fileLimit
         self.parts = SuiteParts(
             config=config, reactor=reactor, clock=self.clock, portal=self.portal, users=self.users,
-            store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=MaildropLocks(),
-            budget=self.budget, outbound=self.outbound)
+            store=self.store, bus=self.bus, router=router, tls=self.tls, maildropLocks=locks,
+            budget=self.budget, outbound=self.outbound,
+            queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
+            runInThread=runInThread, factoryFor=self._factoryFor,
+            portsFor=self.portsFor, metrics=metrics, shared=self.shared)
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
         for entry in PROTOCOLS:
-            descriptions = getattr(config, entry.role).listen
+            descriptions = sectionOf(config, entry).listen
             if not descriptions:
                 continue
             if entry.avatars and entry.avatars not in registered:
@@ -219,7 +259,8 @@ class MailSuiteService(MultiService):
             factory = self.factories[entry.role] = loadMaker(entry)(self.parts, entry.role)
             listening = wrapFactory(factory) if wrapFactory is not None else factory
             for description in descriptions:
-                listener = ListenerService(entry.role, description, reactor, listening, self.tls)
+                listener = ListenerService(entry.role, description, reactor, listening, self.tls,
+                                           (inherited or {}).get(f"{entry.role} {description}"))
                 listener.setName(f"{entry.role} {description}")
                 listener.setServiceParent(self)
                 self.listeners.append(listener)
@@ -228,6 +269,9 @@ class MailSuiteService(MultiService):
             reload.clock = self.clock
             reload.setName("users-file-reload")
             reload.setServiceParent(self)
+
+    def _factoryFor(self, role: str) -> IProtocolFactory | None:
+        return self.factories.get(role)
 
     @property
     def maildropLocks(self) -> Any:
@@ -255,7 +299,7 @@ class MailSuiteService(MultiService):
         @raise twisted_mail_suite.net.admission.BudgetError: the limits of
             the config cannot be held (a L{ConfigError}).
         """
-        shares = [Share(f"{entry.role}.max_connections", getattr(self.config, entry.role).max_connections,
+        shares = [Share(f"{entry.sectionPath}.max_connections", sectionOf(self.config, entry).max_connections,
                         entry.files) for entry in PROTOCOLS if entry.role in self.factories]
         return self.budget.fit(shares, self.config.max_connections, self._fileLimit()[0])
 
@@ -325,6 +369,18 @@ class MailSuiteService(MultiService):
             failing with nothing kept; see L{twisted_mail_suite.relay.service.sendMail}.
         """
         return sendMail(self.target, self.parts.router, self.config.hostname, sender, recipients, message)
+
+    def online(self) -> dict[str, list[Presence]]:
+        """
+        Who is connected now: role -> one L{Presence} per connection (for
+        the protocols whose factory has a connection manager).
+        """
+        found: dict[str, list[Presence]] = {}
+        for role, factory in self.factories.items():
+            manager = getattr(factory, "manager", None)
+            if manager is not None:
+                found[role] = presenceOf(manager)
+        return found
 
     def portsFor(self, role: str) -> list[int]:
         """

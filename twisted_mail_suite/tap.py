@@ -6,6 +6,7 @@ bound.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from typing import Any
@@ -16,7 +17,8 @@ from twisted.python import usage
 from .config import loadConfig
 from .errors import ConfigError
 from .reactor import globalReactor
-from .registry import PROTOCOLS
+from .registry import PROTOCOLS, ProtocolRecord, record
+from .workers import WorkerSupervisor, watchParent, workerSettings
 
 log = Logger()
 
@@ -47,20 +49,21 @@ class Options(usage.Options):
         if self["allow-plaintext-auth"]:
             result["allow_plaintext_auth"] = True
         for role, endpoints in self["listen"].items():
-            result[f"{role}.listen"] = [e for e in endpoints if e != "none"]
+            result[f"{record(role).sectionPath}.listen"] = [e for e in endpoints if e != "none"]
         return result
 
 
-def _listenOption(role: str, summary: str) -> Any:
+def _listenOption(entry: ProtocolRecord) -> Any:
     def option(self: Options, value: str) -> None:
-        self._listen(role, value)
+        self._listen(entry.role, value)
 
-    option.__doc__ = f"Listen for {summary} on this endpoint (repeatable; replaces {role}.listen; 'none': off)."
+    option.__doc__ = (f"Listen for {entry.summary} on this endpoint (repeatable; replaces "
+                      f"{entry.sectionPath}.listen; 'none': off).")
     return option
 
 
 for _record in PROTOCOLS:
-    setattr(Options, f"opt_{_record.role}", _listenOption(_record.role, _record.summary))
+    setattr(Options, f"opt_{_record.role}", _listenOption(_record))
 del _record
 
 
@@ -74,8 +77,18 @@ def makeService(options: Options) -> Any:
         sys.stderr.write(f"{e}\n")
         raise SystemExit(2) from None
     reactor = globalReactor()
+    worker = workerSettings(os.environ)
+    if config.workers > 1 and worker is None:      # the supervisor of the workers: docs/scaling.md
+        supervisor = WorkerSupervisor(config, path, options.overrides(), reactor)
+        reactor.callWhenRunning(signal.signal, signal.SIGHUP,  # type: ignore[attr-defined]
+                                lambda signum, frame: reactor.callFromThread(supervisor.signalWorkers, signum))
+        return supervisor
+    if worker is not None:
+        config = loadConfig(path, {**options.overrides(), **worker["overrides"]})
+        watchParent(reactor, worker["parent"])
     try:
-        service = buildService(config, reactor)
+        service = buildService(config, reactor, inherited=worker["inherited"] if worker else None,
+                               worker=worker["index"] if worker else 0)
         service.fitConnections()            # the connection limits fit in RLIMIT_NOFILE
     except ConfigError as e:
         sys.stderr.write(f"{e}\n")

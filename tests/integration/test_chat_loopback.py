@@ -79,11 +79,13 @@ class ChatLoopbackTestCase(TestCase):
     timeout = 15
     otherProtocols = False
     chatListen = "tcp:0:interface=127.0.0.1"
+    overrides: dict[str, Any] = {}
 
     def setUp(self) -> Any:
         overrides: dict[str, Any] = {"chat.lines_per_second": 0, "chat.listen": [self.chatListen]}
         if not self.otherProtocols:
             overrides.update({"smtp.listen": [], "submission.listen": [], "pop3.listen": []})
+        overrides.update(self.overrides)
         config = makeConfig(self.mktemp(), **overrides)
         bus = EventBus()
         import os

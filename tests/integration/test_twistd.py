@@ -34,8 +34,10 @@ class TwistdTests(TestCase):
         The plugin starts every configured listener of the registry, logs
         its address, and shuts down cleanly on SIGTERM.
         """
-        folder = os.path.dirname(writeConfigFile(self, ""))
-        path = writeConfig(folder, suiteConfig("./data"))
+        folder = os.path.dirname(writeConfigFile(self, "shared-with-nginx\n", "secret"))
+        raw = suiteConfig("./data", roles=[entry.role for entry in PROTOCOLS])
+        raw["proxy"]["auth_http"]["secret_file"] = "secret"          # auth_http listens only with its secret
+        path = writeConfig(folder, raw)
         child = self.child(path)
         yield deferToThread(child.start)
         self.assertEqual(set(child.ports), {entry.role for entry in PROTOCOLS})

@@ -13,11 +13,11 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOProtocol
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface import directlyProvides
 
 from twisted_mail_suite.net.transport import (
-    CLOSE_GRACE, LOCAL_PEER, isSecure, loseConnectionWithin, peerHost, setNoDelay)
+    CLOSE_GRACE, LOCAL_PEER, isSecure, loseConnectionWithin, peerHost, quickAck, setNoDelay)
 
 
 class NoDelayTransport(StringTransport):
@@ -210,3 +210,35 @@ class LoseConnectionWithinTests(SynchronousTestCase):
         transport.registerProducer(object(), True)
         loseConnectionWithin(transport, clock, 1.0, producer=True)
         self.assertIsNone(transport.producer)
+
+
+class QuickAckTests(SynchronousTestCase):
+    def test_tcpSocket(self) -> None:
+        """
+        On a TCP socket, the delayed ACK is off after L{quickAck} (where
+        the system has TCP_QUICKACK).
+        """
+        import socket
+
+        if not hasattr(socket, "TCP_QUICKACK"):
+            raise SkipTest("no TCP_QUICKACK here")
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        client = socket.create_connection(listener.getsockname())
+        self.addCleanup(client.close)
+        server, _ = listener.accept()
+        self.addCleanup(server.close)
+        transport = StringTransport()
+        transport.getHandle = lambda: server  # type: ignore[attr-defined]
+        quickAck(transport)
+        self.assertEqual(server.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK), 1)
+
+    def test_noSocket(self) -> None:
+        """
+        A transport without a socket (a test transport, a UNIX socket's
+        refusal): nothing, no error.
+        """
+        quickAck(StringTransport())
+        transport = StringTransport()
+        transport.getHandle = lambda: object()  # type: ignore[attr-defined]
+        quickAck(transport)

@@ -142,6 +142,29 @@ class SendTests(SynchronousTestCase):
         self.successResultOf(d)
         self.assertEqual([(o.address, o.status) for o in t.outcomes()], [("a@x.test", SENT), ("b@x.test", FAILED)])
 
+    def test_tooManyRecipientsNextTransaction(self) -> None:
+        """
+        Recipients refused with 452 after an accepted one go in a second
+        transaction on the same connection, right after the first.
+        """
+        t = transaction("a@x.test", "b@x.test", "c@x.test")
+        d = sendMessage(self.c.client, t, 20, self.text())
+        self.c.sent()
+        self.c.reply(b"250 ok\r\n250 ok\r\n452 4.5.3 too many recipients\r\n"
+                     b"452 4.5.3 too many recipients\r\n354 go\r\n")
+        self.c.sent()
+        self.c.reply(b"250 2.0.0 first\r\n")
+        self.assertNoResult(d)
+        self.assertEqual(self.c.sent(), [b"MAIL FROM:<s@us.test> SIZE=20", b"RCPT TO:<b@x.test>",
+                                         b"RCPT TO:<c@x.test>", b"DATA"])
+        self.c.reply(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+        self.assertEqual(self.c.sent(), [b"Subject: x", b"", b"..dot", b"."])
+        self.c.reply(b"250 2.0.0 second\r\n")
+        self.successResultOf(d)
+        self.assertEqual([(o.address, o.status, o.reply) for o in t.outcomes()],
+                         [("a@x.test", SENT, "250 2.0.0 first"), ("b@x.test", SENT, "250 2.0.0 second"),
+                          ("c@x.test", SENT, "250 2.0.0 second")])
+
     def test_reuseSendsRSET(self) -> None:
         """
         A second message on the connection after a failed one starts with RSET.

@@ -122,13 +122,56 @@ class TransactionTests(SynchronousTestCase):
         self.assertTrue(t.mailReply(Reply(250, (b"ok",))))
         t.rcptReply("a@y", Reply(250, (b"ok",)))
         t.rcptReply("b@y", Reply(550, (b"5.1.1 unknown",)))
-        t.rcptReply("c@y", Reply(452, (b"4.5.3 too many",)))
+        t.rcptReply("c@y", Reply(451, (b"4.3.0 later",)))
         self.assertTrue(t.dataReply(Reply(354, (b"go",))))
         t.endReply(Reply(250, (b"2.0.0 queued",)))
         self.assertEqual([(o.address, o.status) for o in t.outcomes()],
                          [("a@y", SENT), ("b@y", FAILED), ("c@y", DEFERRED)])
         self.assertEqual(t.outcomes()[1].reply, "RCPT TO: 550 5.1.1 unknown")
         self.assertEqual(t.outcomes()[0].remoteHost, "mx[1.2.3.4]:25")
+
+    def test_tooManyRecipients(self) -> None:
+        """
+        A 452 after an accepted recipient leaves the rest for another
+        round on the same connection (RFC 5321 4.5.3.1.10), which settles
+        them in turn.
+        """
+        t = Transaction("s@x", ["a@y", "b@y", "c@y"], "mx")
+        t.mailReply(Reply(250, (b"ok",)))
+        t.rcptReply("a@y", Reply(250, (b"ok",)))
+        t.rcptReply("b@y", Reply(452, (b"4.5.3 too many recipients",)))
+        t.rcptReply("c@y", Reply(452, (b"4.5.3 too many recipients",)))
+        self.assertTrue(t.dataReply(Reply(354, (b"go",))))
+        t.endReply(Reply(250, (b"ok",)))
+        self.assertFalse(t.settled)
+        self.assertEqual(t.nextRound(), ["b@y", "c@y"])
+        t.mailReply(Reply(250, (b"ok",)))
+        t.rcptReply("b@y", Reply(250, (b"ok",)))
+        t.rcptReply("c@y", Reply(250, (b"ok",)))
+        t.dataReply(Reply(354, (b"go",)))
+        t.endReply(Reply(250, (b"ok",)))
+        self.assertEqual(([o.status for o in t.outcomes()], t.nextRound()), ([SENT] * 3, []))
+
+    def test_tooManyWithoutProgress(self) -> None:
+        """
+        A 452 to the first recipient, or a round whose text was refused,
+        defers the rest: no endless rounds.
+        """
+        t = Transaction("s@x", ["a@y", "b@y"], "mx")
+        t.mailReply(Reply(250, (b"ok",)))
+        t.rcptReply("a@y", Reply(452, (b"4.5.3 too many",)))
+        self.assertEqual(t.outcomes()[0].status, DEFERRED)
+        t.rcptReply("b@y", Reply(250, (b"ok",)))
+        t.dataReply(Reply(354, (b"go",)))
+        t.endReply(Reply(451, (b"later",)))
+        self.assertEqual((t.nextRound(), [o.status for o in t.outcomes()]), ([], [DEFERRED, DEFERRED]))
+        u = Transaction("s@x", ["a@y", "b@y"], "mx")
+        u.mailReply(Reply(250, (b"ok",)))
+        u.rcptReply("a@y", Reply(250, (b"ok",)))
+        u.rcptReply("b@y", Reply(452, (b"4.5.3 too many",)))
+        u.dataReply(Reply(354, (b"go",)))
+        u.endReply(Reply(554, (b"no",)))
+        self.assertEqual((u.nextRound(), [o.status for o in u.outcomes()]), ([], [FAILED, DEFERRED]))
 
     def test_mailRefused(self) -> None:
         """

@@ -194,7 +194,9 @@ class AuthTests(SynchronousTestCase):
         """
         An address past the failure limit is refused with 421 and disconnected.
         """
-        self.suite.portal.policy.isRefused = lambda address: True
+        policy = self.suite.portal.policy
+        for _ in range(policy.config.max_failures):
+            policy.recordFailure("mallory", self.client.protocol.peerHost)
         self.assertEqual(self.client.codes(PLAIN_OK), [b"421 4.7.0"])
         self.assertTrue(self.client.closed)
 

@@ -18,12 +18,13 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from ..cluster.shared import SharedState
 from ..config import ChatConfig
 from ..delivery import DeliveryTarget, deliverChatMail
 from ..events import NewMailEvent
 from ..identity.policy import AuthSession
 from ..identity.realm import MailSuitePortal
-from ..interfaces import IEventBus, IUserDatabase
+from ..interfaces import NULL_METRICS, IEventBus, IMetrics, IUserDatabase
 from ..net.admission import ConnectionBudget
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
@@ -32,6 +33,7 @@ from . import lines
 from .limits import AddressBudgets
 from .names import lookupKeys
 from .protocol import ChatProtocol
+from .cluster import ClusterHub
 from .room import ChatHub
 
 __all__ = ["ABANDON_GRACE", "ChatFactory", "makeFactory"]
@@ -64,6 +66,9 @@ class ChatFactory(ServerFactory):
     @ivar shedAbove: past this many bytes pending, a member skips the lines
         of senders over their budget (half of C{max_pending_output}: the
         other half is kept for everyone else).
+    @ivar role: the name its connections and logins are counted under.
+    @ivar metrics: counts its connections, logins, members and lines
+        (L{IMetrics}).
     """
 
     log = Logger()
@@ -71,8 +76,11 @@ class ChatFactory(ServerFactory):
 
     def __init__(self, config: ChatConfig, hostname: str, portal: MailSuitePortal,
                  users: IUserDatabase, bus: IEventBus, mailOffline: OfflineMail,
-                 clock: IReactorTime, budget: ConnectionBudget | None = None) -> None:
+                 clock: IReactorTime, budget: ConnectionBudget | None = None, role: str = "chat",
+                 metrics: IMetrics = NULL_METRICS, shared: SharedState | None = None) -> None:
         self.config = config
+        self.role = role
+        self.metrics = metrics
         self.clock = clock
         self.mailOffline = mailOffline
         self.maxLine = config.max_line_length
@@ -82,9 +90,12 @@ class ChatFactory(ServerFactory):
                                       config.address_bytes_per_second, config.address_bytes_burst,
                                       config.address_ipv6_prefix)
         self.greeting = lines.system(f"welcome to the chat on {hostname}; /help lists the commands")
-        self.hub = ChatHub(self.ownerOf, config.announce_limit)
+        self.hub = ChatHub(self.ownerOf, config.announce_limit) if shared is None else \
+            ClusterHub(shared, self.ownerOf, config.announce_limit)     # several processes: docs/scaling.md
         self.idle = IdleTracker(clock, config.idle_timeout, ChatProtocol.idleExpired)
-        self.manager = ConnectionManager.forSection(clock, config, budget, abandonGrace=ABANDON_GRACE)
+        self.manager = ConnectionManager.forSection(clock, config, budget, abandonGrace=ABANDON_GRACE,
+                                                    metrics=metrics, protocol=role)
+        metrics.watchChatMembers(lambda: len(self.hub.online))
         self._portal = portal
         self._users = users
         self._bus = bus
@@ -120,7 +131,7 @@ class ChatFactory(ServerFactory):
         """
         The login helper for one connection from C{peerHost}.
         """
-        return self._portal.session(peerHost, secure)
+        return self._portal.session(peerHost, secure, self.role)
 
     # -- listening -------------------------------------------------------------
 
@@ -130,6 +141,8 @@ class ChatFactory(ServerFactory):
         """
         if self._unsubscribe is None:
             self._unsubscribe = self._bus.subscribe(NewMailEvent, self.newMail)
+            if isinstance(self.hub, ClusterHub):
+                self.hub.timer.startService()
 
     def newMail(self, event: NewMailEvent) -> None:
         """
@@ -149,6 +162,8 @@ class ChatFactory(ServerFactory):
         unsubscribe, self._unsubscribe = self._unsubscribe, None
         if unsubscribe is not None:
             unsubscribe()
+        if isinstance(self.hub, ClusterHub):
+            self.hub.stop()
         self.idle.stop()
         for protocol in list(self.manager.registry.live):
             protocol.shutdown()
@@ -176,5 +191,5 @@ def makeFactory(parts: SuiteParts, role: str = "chat") -> ChatFactory:
     return ChatFactory(
         config=getattr(config, role), hostname=config.hostname, portal=parts.portal,
         users=parts.users, bus=parts.bus,
-        mailOffline=partial(deliverChatMail, config, DeliveryTarget(parts.store)),
-        clock=parts.clock, budget=parts.budget)
+        mailOffline=partial(deliverChatMail, config, DeliveryTarget(parts.store, metrics=parts.metrics)),
+        clock=parts.clock, budget=parts.budget, role=role, metrics=parts.metrics, shared=parts.shared)

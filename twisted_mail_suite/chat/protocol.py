@@ -40,7 +40,7 @@ from zope.interface import implementer
 
 from ..config import ChatConfig
 from ..identity.policy import AuthSession, LoginOutcome, LoginResult
-from ..interfaces import IChatUser
+from ..interfaces import IChatUser, IMetrics, IVerifiedLogin
 from ..net.admission import Refusal, Ticket
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle
@@ -96,6 +96,7 @@ class ChatServer(typing.Protocol):
     maxPending: int
     shedAbove: int
     budgets: AddressBudgets
+    metrics: IMetrics
 
     def ownerOf(self, name: str) -> str | None:
         """The registered user owning C{name}, if any."""
@@ -107,7 +108,7 @@ class ChatServer(typing.Protocol):
         """Mail C{text} from chat user C{sender} to local user C{recipient}."""
 
 
-@implementer(IParticipant, IManagedConnection)
+@implementer(IParticipant, IManagedConnection, IVerifiedLogin)
 class ChatProtocol(FloodControl, BoundedOutput, Protocol):
     """
     One chat client.  Attribute defaults live on the class so that an idle
@@ -129,6 +130,14 @@ class ChatProtocol(FloodControl, BoundedOutput, Protocol):
     _logout: Callable[[], object] | None = None
     _loginPending = False
     _said: list[bytes] | None = None
+
+    @property
+    def presenceUser(self) -> str | None:
+        """
+        The chat name (a guest's too), or L{None} before it has one (for
+        "who is online", L{twisted_mail_suite.net.presence}).
+        """
+        return self.name
 
     # -- what BoundedOutput asks of the protocol -------------------------------
 
@@ -318,6 +327,7 @@ class ChatProtocol(FloodControl, BoundedOutput, Protocol):
         self._relay(lines.action(self.room.name, self.name, command.text))
 
     def _relay(self, data: bytes) -> None:
+        self.factory.metrics.chatLine()
         if self._said is not None:
             self._said.append(data)
         else:
@@ -422,7 +432,7 @@ class ChatProtocol(FloodControl, BoundedOutput, Protocol):
 
     def _loginResult(self, result: LoginResult) -> None:
         if result.outcome is LoginOutcome.SUCCEEDED:
-            self._loggedIn(result.avatar, result.logout)
+            self._loggedIn(result.avatar.name, result.logout)
             return
         try:
             text, disconnect = LOGIN_REPLIES[result.outcome]
@@ -430,14 +440,25 @@ class ChatProtocol(FloodControl, BoundedOutput, Protocol):
         finally:
             self._loginDone()
 
-    def _loggedIn(self, avatar: Any, logout: Callable[[], object]) -> None:
+    def loginVerified(self, user: str, logout: Callable[[], object]) -> None:
+        """
+        L{IVerifiedLogin}: C{user} logged in through the same portal
+        elsewhere (a web session bridged to this connection).
+        """
+        if self.user is not None or self._loginPending:
+            logout()
+            return
+        self._loginPending = True
+        self._loggedIn(user, logout)
+
+    def _loggedIn(self, user: str, logout: Callable[[], object]) -> None:
         if self._ticket is None or self.outputClosed:
             self._loginPending = False
             logout()
             return
         self._logout = logout
-        self.log.info("Chat login of {user} from {peer}", user=avatar.name, peer=self.peerHost)
-        previous = self.factory.hub.login(self, avatar.name)
+        self.log.info("Chat login of {user} from {peer}", user=user, peer=self.peerHost)
+        previous = self.factory.hub.login(self, user)
         if previous is not None:
             previous.close(lines.system("you logged in from elsewhere; disconnecting"))
         self._loginDone()

@@ -145,10 +145,17 @@ class ChatHub:
                  announceLimit: int = 0) -> None:
         self._ownerOf = ownerOf
         self.announceLimit = announceLimit
-        self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
+        self.rooms: dict[str, Room] = {LOBBY: self.makeRoom(LOBBY)}
         self.online: dict[str, Member] = {}
         self.users: dict[str, Member] = {}
         self._guestSerial = 0
+
+    def makeRoom(self, name: str) -> Room:
+        """
+        A new room (a hub shared across processes makes rooms that
+        publish what they broadcast).
+        """
+        return Room(name)
 
     # -- names -------------------------------------------------------------
 
@@ -273,7 +280,7 @@ class ChatHub:
             raise ChatError(f"you are already in #{current.name}")
         room = self.rooms.get(key)
         if room is None:
-            room = self.rooms[key] = Room(roomName)
+            room = self.rooms[key] = self.makeRoom(roomName)
         self._leaveRoom(participant)
         if current is not None:
             participant.deliver(lines.system(f"you left #{current.name}"))

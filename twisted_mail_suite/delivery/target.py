@@ -24,10 +24,14 @@ durable, and a crash in the middle leaves no half-acknowledged message
 
 Without an outbound queue (C{relay.mode: off}) a remote route is refused
 with L{RelayUnavailable}.
+
+Each commit that succeeds tells the metrics how long it took, from the
+call until every copy was durable (C{IMetrics.deliveryLatency}).
 """
 from __future__ import annotations
 
-from typing import Any
+from time import perf_counter
+from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.logger import Logger
@@ -35,7 +39,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..errors import DeliveryFailed, RelayUnavailable
-from ..interfaces import IMailStore, IOutboundQueue, IPendingDelivery, IPendingOutbound
+from ..interfaces import NULL_METRICS, IMailStore, IMetrics, IOutboundQueue, IPendingDelivery, IPendingOutbound
 from .router import LocalRoute, RemoteRoute, Route
 
 __all__ = ["DeliveryTarget", "Delivery", "stripReturnPath"]
@@ -58,19 +62,22 @@ def stripReturnPath(data: bytes) -> bytes:
 class DeliveryTarget:
     """
     Starts deliveries into C{store} and, for remote recipients, into
-    C{outbound} (L{None}: remote recipients are refused).
+    C{outbound} (L{None}: remote recipients are refused), timing each
+    commit in C{metrics}.
     """
 
-    def __init__(self, store: IMailStore, outbound: IOutboundQueue | None = None) -> None:
+    def __init__(self, store: IMailStore, outbound: IOutboundQueue | None = None,
+                 metrics: IMetrics = NULL_METRICS) -> None:
         self.store = store
         self.outbound = outbound
+        self.metrics = metrics
 
     def start(self, sender: str = "", subject: str = "") -> Delivery:
         """
         Begin one message from C{sender} (the reverse path, C{""} for the
         null sender).  C{sender} and C{subject} reach the new-mail event.
         """
-        return Delivery(self.store, sender, subject, self.outbound)
+        return Delivery(self.store, sender, subject, self.outbound, self.metrics)
 
 
 @implementer(IPendingDelivery)
@@ -89,9 +96,12 @@ class Delivery:
     log = Logger()
 
     def __init__(self, store: IMailStore, sender: str, subject: str,
-                 outbound: IOutboundQueue | None = None) -> None:
+                 outbound: IOutboundQueue | None = None, metrics: IMetrics = NULL_METRICS,
+                 timer: Callable[[], float] = perf_counter) -> None:
         self._store = store
         self._outbound = outbound
+        self._metrics = metrics
+        self._timer = timer
         self.sender = sender
         self.subject = subject
         self._users: dict[str, None] = {}
@@ -175,6 +185,10 @@ class Delivery:
         if not self._begun:
             self._begin()
         self._finished = True
+        began = self._timer()
+        return self._commit().addCallback(self._committed, began)
+
+    def _commit(self) -> Deferred:
         local, queued, self._local, self._queued = self._local, self._queued, None, None
         if queued is None:
             assert local is not None
@@ -182,6 +196,10 @@ class Delivery:
         if local is None:
             return queued.commit().addCallback(lambda queueID: [queueID])
         return self._commitBoth(local, queued)
+
+    def _committed(self, result: list[str], began: float) -> list[str]:
+        self._metrics.deliveryLatency(self._timer() - began)
+        return result
 
     def _commitBoth(self, local: IPendingDelivery, queued: IPendingOutbound) -> Deferred:
         users = list(self._users)

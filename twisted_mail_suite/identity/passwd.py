@@ -252,7 +252,13 @@ class InMemoryUsers:
             self.setPassword(name, password)
 
     def setPassword(self, name: str, password: str) -> None:
-        stored = hashing.hashPassword(password, self._scheme)
+        self.setStored(name, hashing.hashPassword(password, self._scheme))
+
+    def setStored(self, name: str, stored: str) -> None:
+        """
+        Add or change user C{name} with a password already hashed
+        (C{{SCHEME}hash}).
+        """
         entry = parseEntry(f"{name}:{stored}")
         assert entry is not None
         self._entries[entry.name] = entry

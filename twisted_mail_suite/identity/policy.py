@@ -9,7 +9,9 @@ is refused and disconnected.  Over-long credentials fail unchecked.
 Protocols ask; they never count.
 
 L{AuthSession.login} answers every attempt with a L{LoginResult} whose
-L{LoginOutcome} each protocol maps to its reply through one table.
+L{LoginOutcome} each protocol maps to its reply through one table; it is
+also where the metrics hear of every failed login (by protocol and
+outcome) and of every logged-in session, until its logout.
 """
 from __future__ import annotations
 
@@ -21,13 +23,14 @@ from typing import Any, Callable
 
 from twisted.cred.credentials import IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, gatherResults, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..config import AuthConfig
-from ..errors import LoginRefused, MailboxInUse, PlaintextRefused
+from ..errors import LoginRefused, MailboxInUse, PlaintextRefused, SharedStateUnavailable
+from ..interfaces import IFailureCounters
 
 __all__ = ["AuthSession", "LoginAttempt", "LoginFailed", "LoginOutcome", "LoginPolicy", "LoginResult", "isLoopback"]
 
@@ -143,9 +146,11 @@ class LoginPolicy:
     """
 
     def __init__(self, config: AuthConfig, clock: IReactorTime,
-                 normalizeUser: Callable[[str], str | None] | None = None) -> None:
+                 normalizeUser: Callable[[str], str | None] | None = None,
+                 shared: IFailureCounters | None = None) -> None:
         self.config = config
         self.clock = clock
+        self.shared = shared        # counts shared with other processes (Redis); None: this process's only
         self._normalizeUser = normalizeUser or _lower
         self._byAddress: dict[str, _Counter] = {}
         self._byUser: dict[str, _Counter] = {}
@@ -235,6 +240,26 @@ class LoginPolicy:
         @return: a Deferred firing with the L{LoginAttempt} to release when
             the check is over, or with L{None} if the group is refused.
         """
+        if self.shared is not None:           # learn what the other processes counted first
+            key = self.addressKey(address)
+            return self.shared.current("address:" + key).addCallback(self._learned, self._byAddress, key) \
+                .addCallback(lambda _: self._acquire(address))
+        return self._acquire(address)
+
+    def _learned(self, count: int, table: dict[str, _Counter], key: str) -> int:
+        """
+        Take the shared count of C{key} as ours (it includes ours).
+        """
+        counter = table.get(key)
+        if count and counter is None:
+            table[key] = _Counter(count, self.clock.seconds())
+        elif counter is not None:
+            counter.count = count
+            if not count:
+                del table[key]
+        return count
+
+    def _acquire(self, address: str) -> Deferred:
         key = self.addressKey(address)
         if self._exhausted(key):
             return succeed(None)
@@ -270,8 +295,55 @@ class LoginPolicy:
         worst = max(byAddress, byUser)
         return min(self.config.failure_delay * 2 ** (worst - 1), self.config.max_delay)
 
+    def countFailure(self, user: str, address: str) -> Deferred:
+        """
+        L{recordFailure}, counted with the other processes too when the
+        counts are shared.
+
+        @return: a Deferred firing with the delay before the answer
+            (at once without shared counts), failing with
+            L{twisted_mail_suite.cluster.RedisUnavailable} when the shared
+            counts cannot be reached.
+        """
+        delay = self.recordFailure(user, address)
+        if self.shared is None:
+            return succeed(delay)
+        byAddress, byUser = self.addressKey(address), self.userKey(user)
+        window = self.config.window
+        counts = [self.shared.bump("address:" + byAddress, window).addCallback(
+                      self._learned, self._byAddress, byAddress),
+                  self.shared.bump("user:" + byUser, window).addCallback(self._learned, self._byUser, byUser)]
+        return gatherResults(counts, consumeErrors=True).addCallbacks(
+            lambda both: min(self.config.failure_delay * 2 ** (max(both) - 1), self.config.max_delay),
+            lambda failure: failure.value.subFailure)
+
     def recordSuccess(self, user: str, address: str) -> None:
         self._byUser.pop(self.userKey(user), None)
+        if self.shared is not None:
+            self.shared.reset("user:" + self.userKey(user)).addErrback(
+                lambda failure: AuthSession.log.warn("Shared failure count not reset: {error}",
+                                                     error=failure.getErrorMessage()))
+
+
+class _Logout:
+    """
+    A session's logout that also tells the metrics the session ended, once
+    however often it is called.
+    """
+
+    __slots__ = ("_logout", "_metrics", "_protocol")
+
+    def __init__(self, logout: Callable[[], object], metrics: Any, protocol: str) -> None:
+        self._logout: Callable[[], object] | None = logout
+        self._metrics = metrics
+        self._protocol = protocol
+
+    def __call__(self) -> object:
+        logout, self._logout = self._logout, None
+        if logout is None:
+            return None
+        self._metrics.sessionClosed(self._protocol)
+        return logout()
 
 
 class AuthSession:
@@ -283,10 +355,15 @@ class AuthSession:
 
     log = Logger()
 
-    def __init__(self, portal, address: str, secure: bool) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, portal, address: str, secure: bool, protocol: str = "") -> None:  # type: ignore[no-untyped-def]
+        """
+        @param protocol: the listener role, for the metrics
+            (C{portal.metrics}, an C{IMetrics}).
+        """
         self.portal = portal
         self.address = address
         self.secure = secure
+        self.protocol = protocol
         self.failures = 0
 
     @property
@@ -344,8 +421,11 @@ class AuthSession:
                 attempt.release()
                 return failure
             self.failures += 1
-            delay = policy.recordFailure(user, self.address)
-            attempt.release()           # after the failure is counted: the next in line is judged by it
+            counted = policy.countFailure(user, self.address)
+            counted.addBoth(lambda result: (attempt.release(), result)[1])   # the next in line is judged by it
+            return counted.addCallback(answerLater)
+
+        def answerLater(delay: float) -> Deferred:
             self.log.info("Failed login for {user} from {address}", user=user, address=self.address)
             disconnect = (self.failures >= policy.config.max_failures_per_connection
                           or policy.isRefused(self.address))
@@ -363,16 +443,24 @@ class AuthSession:
         @return: a Deferred that never fails, firing with a L{LoginResult}
             (after the policy's delay for a wrong password).  An unexpected
             error is logged here and becomes L{LoginOutcome.TEMPORARY}.
+            Counted in the metrics: a failure by its outcome, a success as
+            a session until its logout.
         """
+        metrics, protocol = self.portal.metrics, self.protocol
 
         def succeeded(result: tuple) -> LoginResult:
             interface, avatar, logout = result
-            return LoginResult(LoginOutcome.SUCCEEDED, avatar, logout)
+            metrics.sessionOpened(protocol)
+            return LoginResult(LoginOutcome.SUCCEEDED, avatar, _Logout(logout, metrics, protocol))
 
         def failed(failure: Failure) -> LoginResult:
             outcome = _outcomeOf(failure)
-            if outcome is LoginOutcome.TEMPORARY:
+            if failure.check(SharedStateUnavailable):
+                self.log.warn("Login from {address} refused for now: {error}", address=self.address,
+                              error=failure.getErrorMessage())
+            elif outcome is LoginOutcome.TEMPORARY:
                 self.log.failure("Login from {address} failed unexpectedly", failure, address=self.address)
+            metrics.loginFailed(protocol, outcome.value)
             return LoginResult(outcome)
 
         return maybeDeferred(self.authenticate, credentials, interface).addCallbacks(succeeded, failed)

@@ -19,7 +19,7 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from ..config import Config
-from ..interfaces import IUserDatabase
+from ..interfaces import NULL_METRICS, IFailureCounters, IMetrics, IUserDatabase
 from .passwd import PasswordChecker
 from .policy import AuthSession, LoginPolicy
 
@@ -88,18 +88,20 @@ class MailSuitePortal(Portal):
     """
 
     def __init__(self, realm: MailSuiteRealm, checker: PasswordChecker, policy: LoginPolicy,
-                 clock: IReactorTime, allowPlaintext: bool) -> None:
+                 clock: IReactorTime, allowPlaintext: bool, metrics: IMetrics = NULL_METRICS) -> None:
         super().__init__(realm, [checker, AllowAnonymousAccess()])
         self.checker = checker
         self.policy = policy
         self.clock = clock
         self.allowPlaintext = allowPlaintext
+        self.metrics = metrics
 
-    def session(self, address: str, secure: bool) -> AuthSession:
+    def session(self, address: str, secure: bool, protocol: str = "") -> AuthSession:
         """
-        The login helper for one connection from C{address}.
+        The login helper for one connection from C{address}, over
+        C{protocol} (the listener role its logins are counted under).
         """
-        return AuthSession(self, address, secure)
+        return AuthSession(self, address, secure, protocol)
 
     def loginAnonymous(self, interface: Any) -> Deferred:
         """
@@ -110,13 +112,16 @@ class MailSuitePortal(Portal):
 
 
 def makePortal(config: Config, users: IUserDatabase, clock: IReactorTime,
-               runInThread: Callable[..., Deferred]) -> MailSuitePortal:
+               runInThread: Callable[..., Deferred], metrics: IMetrics = NULL_METRICS,
+               counters: IFailureCounters | None = None) -> MailSuitePortal:
     """
     The one portal of a suite, with an empty realm (each protocol package
     registers its avatars with C{portal.realm}): the checker over C{users}
     (its slow password checks run through C{runInThread}), the failure
-    policy of C{config.auth} timed by C{clock}.
+    policy of C{config.auth} timed by C{clock}, its counts shared through
+    C{counters} when given (several processes); logins are counted in
+    C{metrics}.
     """
     checker = PasswordChecker(users, config.domains, runInThread, config.auth.default_scheme)
-    policy = LoginPolicy(config.auth, clock, checker.userName)
-    return MailSuitePortal(MailSuiteRealm(), checker, policy, clock, config.allow_plaintext_auth)
+    policy = LoginPolicy(config.auth, clock, checker.userName, counters)
+    return MailSuitePortal(MailSuiteRealm(), checker, policy, clock, config.allow_plaintext_auth, metrics)

@@ -83,6 +83,7 @@ class IMAPShared(typing.Protocol):
     config: Any
     manager: ConnectionManager
     idle: IdleTracker
+    role: str          # the listener role, its logins' name in the metrics
 
 
 @implementer(IPushProducer, IManagedConnection)

@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from ..config import IMAPConfig
 from ..events import NewMailEvent
-from ..interfaces import IEventBus
+from ..interfaces import NULL_METRICS, IEventBus, IMetrics
 from ..net.admission import ConnectionBudget
 from ..net.transport import idnaHost
 from ..net.idle import IdleTracker
@@ -47,19 +47,23 @@ class IMAPFactory(ServerFactory):
     protocol = IMAPServerProtocol
 
     def __init__(self, config: IMAPConfig, hostname: str, portal: Any, tls: Any, clock: IReactorTime,
-                 bus: IEventBus | None = None, budget: ConnectionBudget | None = None) -> None:
+                 bus: IEventBus | None = None, budget: ConnectionBudget | None = None, role: str = "imap",
+                 metrics: IMetrics = NULL_METRICS) -> None:
         """
         @param bus: where new mail is announced (L{None}: IDLE hears of
             deliveries at the client's next command only).
         @param budget: the process's connection budget, shared with the
             other protocols (L{None}: only this factory's limits).
+        @param role: the name its connections and logins are counted
+            under in C{metrics} (L{IMetrics}).
         """
         self.config = config
+        self.role = role
         self.hostname = idnaHost(hostname)
         self.portal = portal
         self.tls = tls
         self.clock = clock
-        self.manager = ConnectionManager.forSection(clock, config, budget)
+        self.manager = ConnectionManager.forSection(clock, config, budget, metrics=metrics, protocol=role)
         self.idle = IdleTracker(clock, config.idle_timeout, methodcaller("idleExpired"))
         self._sessions: dict[str, set[Any]] = {}
         if bus is not None:
@@ -104,4 +108,4 @@ def makeFactory(parts: SuiteParts, role: str = "imap") -> IMAPFactory:
     """
     return IMAPFactory(config=getattr(parts.config, role), hostname=parts.config.hostname,
                        portal=parts.portal, tls=parts.tls, clock=parts.clock, bus=parts.bus,
-                       budget=parts.budget)
+                       budget=parts.budget, role=role, metrics=parts.metrics)

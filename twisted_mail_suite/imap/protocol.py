@@ -156,6 +156,14 @@ class IMAPServerProtocol(IMAPConnection):
 
     __slots__ = ("auth", "core", "session", "idling", "_bad", "_after", "_logout", "_held")
 
+    @property
+    def presenceUser(self) -> str | None:
+        """
+        The logged-in user, or L{None} (for "who is online",
+        L{twisted_mail_suite.net.presence}).
+        """
+        return self.core.user or None
+
     def __init__(self, factory: IMAPShared) -> None:
         super().__init__(factory)
         self.auth: Any = None
@@ -172,7 +180,7 @@ class IMAPServerProtocol(IMAPConnection):
             return
         transport = self.transport
         secure = isSecure(transport)
-        self.auth = self.factory.portal.session(self.peer, secure)
+        self.auth = self.factory.portal.session(self.peer, secure, self.factory.role)
         self.core.plaintextAllowed = self.auth.plaintextAllowed
         self.core.tlsAvailable = (not secure and ITLSTransport.providedBy(transport)
                                   and self.factory.tls.options is not None)

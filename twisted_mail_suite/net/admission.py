@@ -26,6 +26,8 @@ One meaning for every protocol:
 
 The registry knows nothing of replies: each protocol maps a L{Refusal} to
 its own text (C{421 4.7.0 ...}, C{-ERR [SYS/TEMP] ...}, a chat line).
+It is also the one place every protocol's connections are counted for the
+metrics (L{IMetrics}: opened, closed, refused, under the protocol's name).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from typing import Any, Callable, Hashable, KeysView, Sequence
 from twisted.internet.defer import Deferred, succeed
 
 from ..errors import ConfigError
+from ..interfaces import NULL_METRICS, IMetrics
 
 __all__ = [
     "BudgetError", "ConnectionBudget", "ConnectionRegistry", "RESERVED_FILES", "Refusal", "Share",
@@ -100,17 +103,23 @@ class ConnectionRegistry:
     @ivar draining: when true, every new connection is refused with
         L{Refusal.DRAINING}; set by the L{ConnectionManager
         <twisted_mail_suite.net.lifecycle.ConnectionManager>} at shutdown.
+    @ivar protocol: the name its connections are counted under.
     """
 
     def __init__(self, maxConnections: int = 0, maxPerAddress: int = 0,
-                 budget: ConnectionBudget | None = None) -> None:
+                 budget: ConnectionBudget | None = None, metrics: IMetrics = NULL_METRICS,
+                 protocol: str = "") -> None:
         """
         @param budget: the process-wide budget this registry shares with
             the others of the process (L{None}: only this registry's limits).
+        @param metrics: told of every connection admitted, released or
+            refused, as C{protocol}'s.
         """
         self.maxConnections = maxConnections
         self.maxPerAddress = maxPerAddress
         self.budget = budget
+        self.metrics = metrics
+        self.protocol = protocol
         self.draining = False
         self._live: dict[Any, Ticket] = {}
         self._perAddress: dict[str, int] = {}
@@ -148,17 +157,22 @@ class ConnectionRegistry:
         if connection in self._live:
             raise ValueError(f"{connection!r} is admitted already")
         if self.draining:
-            return Refusal.DRAINING
+            return self._refuse(Refusal.DRAINING)
         if self.maxConnections and len(self._live) >= self.maxConnections:
-            return Refusal.BUSY
+            return self._refuse(Refusal.BUSY)
         count = self._perAddress.get(address, 0)
         if self.maxPerAddress and count >= self.maxPerAddress:
-            return Refusal.ADDRESS
+            return self._refuse(Refusal.ADDRESS)
         if self.budget is not None and not self.budget.take():
-            return Refusal.BUSY
+            return self._refuse(Refusal.BUSY)
         self._perAddress[address] = count + 1
         ticket = self._live[connection] = Ticket(self, address, connection)
+        self.metrics.connectionOpened(self.protocol)
         return ticket
+
+    def _refuse(self, refusal: Refusal) -> Refusal:
+        self.metrics.connectionRefused(self.protocol)
+        return refusal
 
     def whenEmpty(self) -> Deferred[None]:
         """
@@ -176,6 +190,7 @@ class ConnectionRegistry:
         Called by L{Ticket.release}, once per ticket.
         """
         del self._live[ticket.connection]
+        self.metrics.connectionClosed(self.protocol)
         if self.budget is not None:
             self.budget.give()
         address = ticket.address

@@ -34,6 +34,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import Attribute, Interface, implementer
 
+from ..interfaces import NULL_METRICS, IMetrics
 from .admission import ConnectionRegistry, Refusal, Ticket
 
 __all__ = [
@@ -238,12 +239,15 @@ class ConnectionManager:
 
     @classmethod
     def forSection(cls, clock: IReactorTime, section: Any, budget: Any = None,
-                   abandonGrace: float = ABANDON_GRACE) -> ConnectionManager:
+                   abandonGrace: float = ABANDON_GRACE, metrics: IMetrics = NULL_METRICS,
+                   protocol: str = "") -> ConnectionManager:
         """
         The manager for a protocol's config section (its C{max_connections}
-        and C{max_connections_per_ip}), within the process's C{budget}.
+        and C{max_connections_per_ip}), within the process's C{budget},
+        counting its connections in C{metrics} as C{protocol}'s.
         """
-        registry = ConnectionRegistry(section.max_connections, section.max_connections_per_ip, budget)
+        registry = ConnectionRegistry(section.max_connections, section.max_connections_per_ip, budget,
+                                      metrics, protocol)
         return cls(clock, registry, abandonGrace=abandonGrace)
 
     def __init__(self, clock: IReactorTime, registry: ConnectionRegistry,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from twisted.internet.defer import Deferred
 from twisted.mail.pop3 import IMailbox
 
 from ..registry import SuiteParts
@@ -23,8 +24,13 @@ def registerAvatars(realm: MailSuiteRealm, store: IMailStore, locks: IMaildropLo
     maildrop in C{locks} until logout.
     """
 
-    def mailbox(user: str) -> tuple[Any, Callable[[], None]]:
-        release = locks.acquire(user)
+    def mailbox(user: str) -> tuple[Any, Callable[[], None]] | Deferred:
+        acquired = locks.acquire(user)
+        if isinstance(acquired, Deferred):       # a shared lock (Redis)
+            return acquired.addCallback(lambda release: opened(user, release))
+        return opened(user, acquired)
+
+    def opened(user: str, release: Callable[[], None]) -> tuple[Any, Callable[[], None]]:
         try:
             return MaildirMailbox(store, user), release
         except BaseException:

@@ -80,6 +80,7 @@ class POP3Shared(typing.Protocol):
     manager: ConnectionManager     # admission and the graceful drain
     idle: IdleTracker              # the idle timeout and the close grace; expire by calling C{idleExpired()}
     config: Any                    # the C{pop3} section (C{max_bad_commands}, C{apop})
+    role: str                      # the listener role, its logins' name in the metrics
 
     def apopOffered(self) -> bool:
         """

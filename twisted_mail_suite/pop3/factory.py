@@ -18,6 +18,7 @@ from twisted.internet.protocol import ServerFactory
 from zope.interface import implementer
 
 from ..config import POP3Config
+from ..interfaces import NULL_METRICS, IMetrics
 from ..net.admission import ConnectionBudget
 from ..net.transport import idnaHost
 from ..net.idle import IdleTracker
@@ -48,20 +49,24 @@ class POP3Factory(ServerFactory):
 
     def __init__(self, config: POP3Config, hostname: str, portal: Any,
                  apopAllowed: Callable[[], bool], tls: Any, clock: IReactorTime,
-                 budget: ConnectionBudget | None = None) -> None:
+                 budget: ConnectionBudget | None = None, role: str = "pop3",
+                 metrics: IMetrics = NULL_METRICS) -> None:
         """
         @param apopAllowed: does some user's stored password allow APOP
             (C{PasswordChecker.anyAllowsHashedCredentials})?  Asked at most
             every L{APOP_RECHECK} seconds, and only if C{config.apop}.
         @param budget: the process's connection budget, shared with the
             other protocols (L{None}: only this factory's limits).
+        @param role: the name its connections and logins are counted
+            under in C{metrics} (L{IMetrics}).
         """
         self.config = config
+        self.role = role
         self.hostname = idnaHost(hostname)
         self.portal = portal
         self.tls = tls
         self.clock = clock
-        self.manager = ConnectionManager.forSection(clock, config, budget)
+        self.manager = ConnectionManager.forSection(clock, config, budget, metrics=metrics, protocol=role)
         self.idle = IdleTracker(clock, config.idle_timeout, methodcaller("idleExpired"))
         self._apopAllowed = apopAllowed
         self._apop: tuple[float, bool] | None = None
@@ -110,4 +115,4 @@ def makeFactory(parts: SuiteParts, role: str = "pop3") -> POP3Factory:
     return POP3Factory(
         config=getattr(parts.config, role), hostname=parts.config.hostname, portal=parts.portal,
         apopAllowed=parts.portal.checker.anyAllowsHashedCredentials, tls=parts.tls, clock=parts.clock,
-        budget=parts.budget)
+        budget=parts.budget, role=role, metrics=parts.metrics)

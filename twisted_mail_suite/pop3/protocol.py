@@ -42,6 +42,14 @@ class POP3ServerProtocol(POP3Connection):
 
     __slots__ = ("_auth", "_core", "_session", "_parser", "_sasl", "_mailbox", "_logout", "_badCommands")
 
+    @property
+    def presenceUser(self) -> str | None:
+        """
+        The logged-in user, or L{None} (for "who is online",
+        L{twisted_mail_suite.net.presence}).
+        """
+        return self._user if self._mailbox is not None else None
+
     def __init__(self, factory: POP3Shared) -> None:
         super().__init__(factory)
         self._auth: Any = None                # the connection's AuthSession
@@ -59,7 +67,7 @@ class POP3ServerProtocol(POP3Connection):
         transport = self.transport
         factory = self.factory
         secure = isSecure(transport)
-        self._auth = factory.portal.session(self.peer, secure)
+        self._auth = factory.portal.session(self.peer, secure, factory.role)
         self._core = SessionCore(
             plaintextAllowed=self._auth.plaintextAllowed,
             tlsAvailable=(not secure and ITLSTransport.providedBy(transport)

@@ -328,15 +328,26 @@ def sendMessage(client: SMTPClient, transaction: Transaction, size: int, text: C
         transaction.refuseAll(FAILED, f"553 5.6.7 {host} does not support SMTPUTF8, which the message needs")
     elif eightBit and not capabilities.has(b"8BITMIME"):
         transaction.refuseAll(FAILED, f"554 5.6.3 {host} does not support 8BITMIME, which the message needs")
-    if transaction.settled:
-        return transaction
+    recipients = transaction.recipients
+    while recipients and not transaction.settled:
+        yield _round(client, transaction, recipients, size, text, eightBit, utf8)
+        recipients = transaction.nextRound()
+    return transaction
+
+
+@inlineCallbacks
+def _round(client: SMTPClient, transaction: Transaction, recipients: list[str], size: int,
+           text: Callable[[], Iterator[bytes]], eightBit: bool, utf8: bool) -> Generator[Deferred, Any, None]:
+    """
+    One MAIL/RCPT/DATA exchange for C{recipients} of C{transaction}.
+    """
+    capabilities = client.capabilities
     if client.needsReset:
         yield client.command(b"RSET").addCallback(_check, lambda r: r.code == 250, "RSET")
         client.needsReset = False
     client.needsReset = True
     client.messages += 1
     mail = mailCommand(transaction.sender, size, capabilities, eightBit, utf8)
-    recipients = transaction.recipients
     if capabilities.has(b"PIPELINING"):
         replies = client.pipeline([(mail, None)] + [(rcptCommand(r), None) for r in recipients]
                                   + [(b"DATA", client.timeouts.dataStart)])
@@ -349,15 +360,14 @@ def sendMessage(client: SMTPClient, transaction: Transaction, size: int, text: C
     else:
         mailReply = yield client.command(mail)
         if not transaction.mailReply(mailReply):
-            return transaction
+            return
         for address in recipients:
             transaction.rcptReply(address, (yield client.command(rcptCommand(address))))
         if not transaction.accepted:
-            return transaction
+            return
         dataReply = yield client.command(b"DATA", client.timeouts.dataStart)
     if transaction.dataReply(dataReply):
         transaction.endReply((yield client.sendText(dotStuffed(text()))))
         client.needsReset = False
     elif dataReply.code == 354:
         yield client.sendText(iter([b".\r\n"]))     # nobody accepted: end the empty text at once
-    return transaction

@@ -25,15 +25,19 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
+from ..errors import QueueControlError
+
 __all__ = ["ControlProtocol", "ControlFactory", "request", "COMMANDS", "ControlError"]
 
 COMMANDS = ("list", "show", "flush", "delete", "hold", "release")
 
 
-class ControlError(Exception):
-    """
-    The server refused a request (no such message, bad command).
-    """
+ControlError = QueueControlError
+"""
+The server refused a request (no such message, bad command); the bottom
+layer's L{QueueControlError}, so that whoever is handed the queue's
+C{operate} (the HTTP API) knows it without importing the relay.
+"""
 
 
 class ControlProtocol(LineOnlyReceiver):

@@ -329,6 +329,12 @@ class PostgresQueue:
 
     # Reading: the messages claimed here
 
+    def size(self) -> int:
+        """
+        The number of messages claimed here (for the metrics).
+        """
+        return len(self._entries)
+
     def entries(self) -> list[QueueEntry]:
         return sorted(self._entries.values(), key=lambda e: (e.created, e.queueID))
 

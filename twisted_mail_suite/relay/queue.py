@@ -317,6 +317,12 @@ class DiskQueue:
 
     # Reading
 
+    def size(self) -> int:
+        """
+        The number of messages queued (for the metrics, asked at each read).
+        """
+        return len(self._entries)
+
     def entries(self) -> list[QueueEntry]:
         return sorted(self._entries.values(), key=lambda e: (e.created, e.queueID))
 

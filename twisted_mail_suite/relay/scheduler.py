@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 
 from .entry import BOUNCED, DEFERRED, FAILED, PENDING, SENT, CorruptEntry, Outcome, QueueEntry, Recipient, \
     nextDelay
+from ..interfaces import NULL_METRICS, IMetrics
 from .queue import IRelayQueue
 
 __all__ = ["Scheduler"]
@@ -39,13 +40,17 @@ class Scheduler:
         the L{Outcome}s of an attempt for those pending recipients.
     @param bounce: C{bounce(entry, recipients)} -> Deferred firing once the
         bounce for those failed L{Recipient}s is queued (or dropped).
+    @param metrics: told the result of each recipient's attempt once it
+        is recorded (C{IMetrics.relayDelivery}: sent, deferred, bounced).
     """
 
     log = Logger()
 
     def __init__(self, queue: IRelayQueue, clock: Any, deliver: Callable[..., Deferred],
-                 bounce: Callable[..., Deferred], schedule: Sequence[float], lifetime: float) -> None:
+                 bounce: Callable[..., Deferred], schedule: Sequence[float], lifetime: float,
+                 metrics: IMetrics = NULL_METRICS) -> None:
         self.queue = queue
+        self.metrics = metrics
         self.clock = clock
         self.deliver = deliver
         self.bounce = bounce
@@ -200,6 +205,7 @@ class Scheduler:
 
         def recorded(_: object) -> None:
             for outcome in final:
+                self.metrics.relayDelivery(_STATUS_WORD.get(outcome.status, outcome.status))
                 self.log.info("{queueID}: to=<{recipient}>, relay={relay}, delay={delay}, attempts={attempts}, "
                               "status={status} ({reply})", queueID=entry.queueID, recipient=outcome.address,
                               relay=outcome.remoteHost or "none", delay=round(now - entry.created, 2),

@@ -34,7 +34,7 @@ from twisted.logger import Logger
 from ..config import Config
 from ..delivery import ComposedMessage, DeliveryTarget, RemoteRoute, Router, deliverComposed
 from ..errors import UnknownRecipient
-from ..interfaces import IMailStore, IOutboundQueue
+from ..interfaces import NULL_METRICS, IMailStore, IMetrics, IOutboundQueue
 from .client import Timeouts
 from .connector import Connector, readCredentials
 from .control import ControlError, ControlFactory
@@ -129,6 +129,8 @@ class RelayService(Service):
     @param resolver: a twisted.names resolver (default: C{relay.nameservers}).
     @param queue: the relay's queue (L{IRelayQueue} and L{IOutboundQueue};
         default: the L{DiskQueue} under C{data_dir/queue}).
+    @param metrics: the queue's size and each recipient's delivery result
+        are counted there (L{IMetrics}).
     @ivar outbound: where outbound mail goes (L{IOutboundQueue}).
     @ivar target: the delivery target with this outbound queue.
     @ivar queue: the durable queue, or L{None} with an C{outbound} given.
@@ -139,8 +141,10 @@ class RelayService(Service):
     def __init__(self, config: Config, reactor: Any, clock: Any, store: IMailStore, router: Router,
                  runBlocking: Callable[..., Deferred], outbound: IOutboundQueue | None = None,
                  resolver: Any = None, timeouts: Timeouts = Timeouts(), perDestination: int = 10,
-                 rng: random.Random | None = None, queue: IRelayQueue | None = None) -> None:
+                 rng: random.Random | None = None, metrics: IMetrics = NULL_METRICS,
+                 queue: IRelayQueue | None = None) -> None:
         self.config = config
+        self.metrics = metrics
         self.reactor = reactor
         self.clock = clock
         self.router = router
@@ -152,11 +156,12 @@ class RelayService(Service):
         self.queue: Any = None
         if outbound is None:
             self.queue = queue if queue is not None else DiskQueue(config.queueDir, clock, runBlocking)
+            metrics.watchRelayQueue(self.queue.size)
             outbound = self.queue
         if config.relay.dkim:
             outbound = SigningOutbound(outbound, lambda: DKIMSigner.fromConfig(config.relay.dkim), runBlocking)
         self.outbound: IOutboundQueue = outbound
-        self.target = DeliveryTarget(store, outbound)
+        self.target = DeliveryTarget(store, outbound, metrics)
         self.scheduler: Scheduler | None = None
         self.pool: Pool | None = None
         self.control: Any = None
@@ -181,7 +186,7 @@ class RelayService(Service):
         if entries:
             self.log.info("Outbound queue: {count} messages to send", count=len(entries))
         self.scheduler = Scheduler(self.queue, self.clock, dispatcher.deliver, self.bounce,
-                                   relay.retry_schedule, relay.max_queue_lifetime)
+                                   relay.retry_schedule, relay.max_queue_lifetime, self.metrics)
         if relay.mode != "off":
             self.scheduler.start()
         self._listenControl()

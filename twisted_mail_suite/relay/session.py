@@ -200,7 +200,13 @@ class Transaction:
     (L{mailReply}, L{rcptReply}, L{dataReply}, L{endReply}) decides what
     the recipients' L{Outcome}s are; L{interrupted} settles the rest.
 
-    @ivar accepted: the recipients the server accepted at RCPT.
+    A C{452} to a RCPT after the server accepted another recipient of the
+    same round means "too many recipients" (RFC 5321 section 4.5.3.1.10):
+    that recipient waits for the next round on the same connection
+    (L{nextRound}) instead of being deferred, as Postfix does.
+
+    @ivar accepted: the recipients the server accepted at RCPT this round.
+    @ivar overflow: the recipients left for the next round.
     """
 
     def __init__(self, sender: str, recipients: Iterable[str], remoteHost: str) -> None:
@@ -208,6 +214,7 @@ class Transaction:
         self.recipients = list(recipients)
         self.remoteHost = remoteHost
         self.accepted: list[str] = []
+        self.overflow: list[str] = []
         self._outcomes: dict[str, Outcome] = {}
 
     def _set(self, address: str, status: str, reply: str) -> None:
@@ -238,8 +245,26 @@ class Transaction:
     def rcptReply(self, address: str, reply: Reply) -> None:
         if reply.positive:
             self.accepted.append(address)
+        elif reply.code == 452 and self.accepted:
+            self.overflow.append(address)
         else:
             self._failAll([address], reply, "RCPT TO: ")
+
+    def nextRound(self) -> list[str]:
+        """
+        The recipients for another transaction on this connection: those
+        a C{452} left over, when this round delivered to someone (else
+        nothing: they are deferred by L{interrupted} or the caller).
+        """
+        left = [address for address in self.overflow if address not in self._outcomes]
+        self.overflow = []
+        progressed = any(getattr(self._outcomes.get(a), "status", None) == SENT for a in self.accepted)
+        self.accepted = []
+        if not progressed:
+            for address in left:
+                self._set(address, DEFERRED, "RCPT TO: 452 too many recipients")
+            return []
+        return left
 
     def dataReply(self, reply: Reply) -> bool:
         """

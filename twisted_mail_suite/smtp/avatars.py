@@ -13,20 +13,20 @@ from ..config import Config
 from ..delivery import DeliveryTarget
 from ..registry import SuiteParts
 from ..identity.realm import MailSuiteRealm, nothing
-from ..interfaces import IMailStore, IUserDatabase
+from ..interfaces import NULL_METRICS, IMailStore, IMetrics, IUserDatabase
 from .delivery import LocalDelivery
 
 __all__ = ["register", "registerAvatars"]
 
 
 def registerAvatars(realm: MailSuiteRealm, config: Config, store: IMailStore, users: IUserDatabase,
-                    router: Any = None) -> None:
+                    router: Any = None, metrics: IMetrics = NULL_METRICS) -> None:
     """
     Give every client (anonymous or logged in) a L{LocalDelivery} into
     C{store} for the local users in C{users}, all through one delivery
-    target.
+    target (timing its commits in C{metrics}).
     """
-    target = DeliveryTarget(store)
+    target = DeliveryTarget(store, metrics=metrics)
 
     def delivery(user: str | None) -> tuple[Any, Callable[[], None]]:
         return LocalDelivery(config, store, users, user, router, target), nothing
@@ -38,4 +38,4 @@ def register(realm: MailSuiteRealm, parts: SuiteParts) -> None:
     """
     The registry's hook (L{twisted_mail_suite.registry.PROTOCOLS}).
     """
-    registerAvatars(realm, parts.config, parts.store, parts.users, parts.router)
+    registerAvatars(realm, parts.config, parts.store, parts.users, parts.router, parts.metrics)

@@ -35,6 +35,7 @@ from zope.interface import implementer
 from ..config import SMTPConfig
 from ..delivery import DeliveryTarget
 from ..errors import DeliveryFailed, ProtocolError
+from ..interfaces import IMetrics
 from ..net.admission import Refusal, Ticket
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle
@@ -42,6 +43,7 @@ from ..net.transport import CLOSE_GRACE, isSecure, loseConnectionWithin, peerHos
 from .adapter import smtpDelivery
 from .data import MessageWriter, deliveryFailure
 from .delivery import ISMTPDelivery
+from .rejections import countRejection
 from .session import NoTransition, SessionCore, SessionMachine
 from .wire import MAX_AUTH_LINE, MAX_COMMAND_LINE, SMTPWire
 
@@ -86,6 +88,9 @@ class SMTPContext(TypingProtocol):
     @ivar manager: admission and drain.
     @ivar idle: the idle timeouts (the command timeout by default).
     @ivar clock: for the close grace.
+    @ivar proxy: the C{proxy} section (who may send XCLIENT), or L{None}.
+    @ivar role: C{smtp} or C{submission}, for the metrics.
+    @ivar metrics: counts messages accepted and rejected (L{IMetrics}).
     """
 
     config: SMTPConfig
@@ -97,6 +102,9 @@ class SMTPContext(TypingProtocol):
     manager: ConnectionManager
     idle: IdleTracker
     clock: IReactorTime
+    proxy: Any
+    role: str
+    metrics: IMetrics
 
 
 @implementer(IManagedConnection, IPushProducer)
@@ -135,6 +143,14 @@ class SMTPConnection(Protocol):
 
     # Connection life.
 
+    @property
+    def presenceUser(self) -> str | None:
+        """
+        The authenticated user, or L{None} (for "who is online",
+        L{twisted_mail_suite.net.presence}).
+        """
+        return self._core.user
+
     def connectionMade(self) -> None:
         context, transport = self.factory, self.transport
         setNoDelay(transport)
@@ -150,7 +166,7 @@ class SMTPConnection(Protocol):
             return
         self._ticket = admitted
         transport.registerProducer(self, True)
-        self._authSession = context.portal.session(self.peerHost, self.secure)
+        self._authSession = context.portal.session(self.peerHost, self.secure, context.role)
         self._useAnonymousAvatar()
         context.idle.touch(self)
         transport.write(b"220 " + context.hostname + b" ESMTP twisted-mail-suite ready\r\n")
@@ -277,6 +293,7 @@ class SMTPConnection(Protocol):
 
     def _replyFor(self, failure: Failure) -> bytes:
         error = failure.value
+        countRejection(self.factory.metrics, error)
         if isinstance(error, NoTransition):
             return BAD_SEQUENCE
         if isinstance(error, DeliveryFailed):

@@ -17,13 +17,16 @@ from twisted.internet.protocol import Factory
 from zope.interface import implementer
 
 from ..config import SMTPConfig
+from ..proxyconfig import ProxyConfig
 from ..delivery import DeliveryTarget
+from ..interfaces import NULL_METRICS, IMetrics
 from ..net.admission import ConnectionBudget
 from ..net.transport import idnaHost
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IDrainable
 from ..registry import SuiteParts
 from .protocol import SMTPServer
+from .proxied import ProxiedSMTPServer
 
 __all__ = ["SMTPFactory", "makeFactory"]
 
@@ -47,6 +50,11 @@ class SMTPFactory(Factory):
     @param authRequired: MAIL needs AUTH first (submission).
     @param budget: the process's connection budget, shared with the other
         protocols (L{None}: only this factory's limits).
+    @param proxy: the C{proxy} section (its C{trusted} peers may send
+        XCLIENT), or L{None}: no XCLIENT.
+    @param role: the listener role (C{smtp} or C{submission}), the name
+        its connections and logins are counted under.
+    @param metrics: what its connections count (L{IMetrics}).
 
     @ivar manager: admission (C{manager.registry} counts the connections)
         and the drain.
@@ -57,18 +65,25 @@ class SMTPFactory(Factory):
 
     def __init__(self, config: SMTPConfig, hostname: bytes, portal: Any, target: DeliveryTarget,
                  tls: Any, clock: IReactorTime, authRequired: bool = False,
-                 budget: ConnectionBudget | None = None) -> None:
+                 budget: ConnectionBudget | None = None, proxy: ProxyConfig | None = None, role: str = "smtp",
+                 metrics: IMetrics = NULL_METRICS) -> None:
         self.config = config
+        self.proxy = proxy
+        self.role = role
+        self.metrics = metrics
         self.hostname = hostname
         self.portal = portal
         self.target = target
         self.tls = tls
         self.clock = clock
         self.authRequired = authRequired
-        self.manager = ConnectionManager.forSection(clock, config, budget)
+        self.manager = ConnectionManager.forSection(clock, config, budget, metrics=metrics, protocol=role)
         self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"))
 
     def buildProtocol(self, addr: Any) -> SMTPServer:
+        proxy, host = self.proxy, getattr(addr, "host", None)
+        if proxy is not None and proxy.trusted and host and proxy.isTrusted(host):
+            return ProxiedSMTPServer(self)      # nginx: ACK at once (see smtp/proxied.py)
         return self.protocol(self)
 
     def drain(self, timeout: float) -> Deferred:
@@ -89,5 +104,6 @@ def makeFactory(parts: SuiteParts, role: str) -> SMTPFactory:
         raise ValueError(f"unknown SMTP role {role!r}")
     return SMTPFactory(
         config=getattr(parts.config, role), hostname=idnaHost(parts.config.hostname),
-        portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound), tls=parts.tls, clock=parts.clock,
-        authRequired=role == "submission", budget=parts.budget)
+        portal=parts.portal, target=DeliveryTarget(parts.store, parts.outbound, parts.metrics), tls=parts.tls,
+        clock=parts.clock, authRequired=role == "submission", budget=parts.budget, proxy=parts.config.proxy, role=role,
+        metrics=parts.metrics)

@@ -25,11 +25,14 @@ from ..identity.policy import LoginOutcome, LoginResult
 from ..identity.sasl import Challenge, SASLError, SASLExchange
 from .address import neuterHelo, parseMailArguments, parseRcptArguments
 from .auth import loginReply, saslFailure
+from ..net.transport import peerHost
 from .connection import LONG_LINE, Final, SMTPConnection, errorReply
 from .data import DataScanner, MessageWriter
 from .delivery import tlsDescription
+from .rejections import countRejection
 from .session import Envelope
 from .wire import MAX_COMMAND_LINE
+from .xclient import XCLIENT_EXTENSION, loginAvatar, parseXclient
 
 __all__ = ["SMTPServer"]
 
@@ -93,6 +96,8 @@ class SMTPServer(SMTPConnection):
             lines.append(b"STARTTLS")
         if self._authSession.plaintextAllowed:
             lines.append(b"AUTH PLAIN LOGIN")
+        if self._proxyTrusted():
+            lines.append(XCLIENT_EXTENSION)
         reply = b"\r\n".join([b"250-" + line for line in lines[:-1]] + [b"250 " + lines[-1]])
         return self._junk(reply) if repeated else reply
 
@@ -150,6 +155,7 @@ class SMTPServer(SMTPConnection):
         limit = config.max_recipients
         if limit and len(envelope.recipients) >= limit:
             # Postfix's smtpd_recipient_overshoot_limit: past it, each one counts as junk.
+            self.factory.metrics.messageRejected("too_many_recipients")
             envelope.overshoot += 1
             if envelope.overshoot > config.recipient_overshoot_limit:
                 return self._junk(TOO_MANY_RECIPIENTS)
@@ -201,6 +207,7 @@ class SMTPServer(SMTPConnection):
         self._session.messageDone()
         if scanner.rejection is not None:
             writer.abort()
+            countRejection(self.factory.metrics, scanner.rejection)
             self._commandReply(errorReply(scanner.rejection), False)
             return
         self._handle(SMTPServer._commit, writer, False)
@@ -212,6 +219,7 @@ class SMTPServer(SMTPConnection):
         core = self._core
         core.junk = 0
         core.accepted += 1
+        self.factory.metrics.messageAccepted()
         uid = uids[0] if uids else ""
         return b"250 2.0.0 OK queued as " + uid.encode("ascii", "replace")
 
@@ -238,7 +246,7 @@ class SMTPServer(SMTPConnection):
         self._wire.discard()
         self.transport.startTLS(options)
         self.secure = True
-        self._authSession = self.factory.portal.session(self.peerHost, True)
+        self._authSession = self.factory.portal.session(self.peerHost, True, self.factory.role)
         self._useAnonymousAvatar()
 
     def discarded(self, count: int) -> None:
@@ -291,9 +299,40 @@ class SMTPServer(SMTPConnection):
         reply, close = loginReply(result.outcome, self.factory.hostname)
         return Final(reply) if close else reply
 
+    # XCLIENT (smtp/xclient.py): a trusted proxy names its real client.
+
+    def _proxyTrusted(self) -> bool:
+        proxy = self.factory.proxy
+        return proxy is not None and bool(proxy.trusted) and proxy.isTrusted(peerHost(self.transport))
+
+    def _xclient(self, argument: bytes) -> Any:
+        if not self._proxyTrusted():
+            raise ProtocolError(b"550 5.7.0", b"XCLIENT not authorized", "XCLIENT from an untrusted peer")
+        facts = parseXclient(argument)
+        login = facts.login
+        self._session.restart(None)                 # NoTransition inside a transaction: 503
+        proxy, self.peerHost = self.peerHost, facts.addr or self.peerHost
+        self._authSession = self.factory.portal.session(self.peerHost, self.secure)
+        self.log.info("XCLIENT from {proxy}: client {addr} ({name}), login {login}", proxy=proxy,
+                      addr=self.peerHost, name=facts.name, login=login)
+        greeting = b"220 " + self.factory.hostname + b" ESMTP twisted-mail-suite ready"
+        if login is None:
+            self._useAnonymousAvatar()
+            return greeting
+
+        def loggedIn(result: tuple[str, Any, Any]) -> bytes:
+            user, avatar, logout = result
+            self._setAvatar(avatar, logout)
+            self._session.restart(user)
+            return greeting
+
+        self._setAvatar(None, None)
+        return loginAvatar(self.factory.portal, login).addCallback(loggedIn)
+
     # The verb table: verb -> handler(self, argument).
 
     HANDLERS: dict[bytes, Callable[[SMTPServer, bytes], Any]] = {
         b"EHLO": _ehlo, b"HELO": _helo, b"MAIL": _mail, b"RCPT": _rcpt, b"DATA": _data, b"RSET": _rset,
         b"NOOP": _noop, b"QUIT": _quit, b"VRFY": _vrfy, b"HELP": _help, b"STARTTLS": _starttls, b"AUTH": _auth,
+        b"XCLIENT": _xclient,
     }

@@ -3,7 +3,7 @@
 The SMTP session state machine (RFC 5321 §4.1.4, RFC 3207, RFC 4954), free
 of I/O: no transport, no reactor, no store.
 
-States: C{idle} (connected, or just after STARTTLS: EHLO/HELO needed),
+States: C{idle} (connected, or just after STARTTLS or XCLIENT: EHLO/HELO needed),
 C{greeted}, C{haveSender}, C{haveRecipients}, C{receiving} (inside DATA),
 C{authenticating} (a SASL challenge is out: the next line is its response,
 not a command) and C{closed} (after QUIT).
@@ -92,6 +92,9 @@ class SessionInput(Protocol):
     def startTLS(self) -> None:
         "STARTTLS accepted: everything learnt so far is forgotten."
 
+    def restart(self, user: str | None) -> None:
+        "XCLIENT accepted: the session starts again, as just connected, logged in as C{user} (or not)."
+
     def auth(self) -> None:
         "AUTH may start now (after EHLO, outside a transaction)."
 
@@ -148,6 +151,10 @@ def _build() -> type:
     def startTLS(inputs: SessionInput, core: SessionCore) -> None:
         core.forget()
 
+    def restart(inputs: SessionInput, core: SessionCore, user: str | None) -> None:
+        core.forget()
+        core.user = user
+
     def nothing(inputs: SessionInput, core: SessionCore) -> None:
         return None
 
@@ -195,6 +202,8 @@ def _build() -> type:
     for state in (greeted, haveSender, haveRecipients):
         state.upon(SessionInput.reset).to(greeted)(dropTransaction)
     greeted.upon(SessionInput.startTLS).to(idle)(startTLS)
+    for state in (idle, greeted):
+        state.upon(SessionInput.restart).to(idle)(restart)
     greeted.upon(SessionInput.auth).to(greeted)(nothing)
     greeted.upon(SessionInput.challenge).to(authenticating)(challenge)
     authenticating.upon(SessionInput.response).to(greeted)(response)

@@ -11,9 +11,9 @@ import json
 import os
 from typing import Any, Iterable, Mapping
 
-from ..registry import PROTOCOLS
+from ..registry import PROTOCOLS, ProtocolRecord
 
-__all__ = ["EPHEMERAL", "suiteConfig", "writeConfig", "writeUsers", "prepareDirectory"]
+__all__ = ["EPHEMERAL", "setListen", "suiteConfig", "writeConfig", "writeUsers", "prepareDirectory"]
 
 EPHEMERAL = "tcp:0:interface=127.0.0.1"
 
@@ -26,18 +26,32 @@ def suiteConfig(dataDir: str, *, hostname: str = "mx.example.test",
     A configuration mapping: C{listen} for each of C{roles} (default: every
     protocol of the registry), no listener for the others, then
     C{sections} merged in (a mapping value is merged into the section, any
-    other value replaces the key).
+    other value replaces the key).  The listeners with a nested section
+    (C{proxy.auth_http}, which needs its secret) listen only when named in
+    C{roles}.
     """
-    wanted = {r.role for r in PROTOCOLS} if roles is None else set(roles)
+    wanted = {r.role for r in PROTOCOLS if r.section is None} if roles is None else set(roles)
     raw: dict[str, Any] = {"hostname": hostname, "domains": list(domains), "data_dir": dataDir}
     for entry in PROTOCOLS:
-        raw[entry.role] = {"listen": list(listen) if entry.role in wanted else []}
+        if entry.section is None or entry.role in wanted:
+            setListen(raw, entry, list(listen) if entry.role in wanted else [])
     for key, value in (sections or {}).items():
         if isinstance(value, Mapping) and isinstance(raw.get(key), dict):
             raw[key] = {**raw[key], **value}
         else:
             raw[key] = value
     return raw
+
+
+def setListen(raw: dict[str, Any], entry: ProtocolRecord, listen: list[str]) -> None:
+    """
+    Set the C{listen} list of C{entry}'s section in the raw mapping C{raw},
+    making the sections on its dotted path (C{proxy.auth_http}).
+    """
+    node = raw
+    for part in entry.sectionPath.split("."):
+        node = node.setdefault(part, {})
+    node["listen"] = listen
 
 
 def writeConfig(path: str, raw: Mapping[str, Any]) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Pattern
 from twisted.internet.defer import Deferred, DeferredList, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.web.server import Site
 
 from ..errors import DeliveryFailed, ProtocolError
 from ..interfaces import IMailStore, IPendingDelivery
@@ -166,12 +167,12 @@ class _WatchedConnection(ProtocolWrapper):
 
     def makeConnection(self, transport: Any) -> None:
         super().makeConnection(transport)
-        if self.factory.faults.dropAfter == 0:
+        if self.factory.faults.dropAfter == 0 and self.factory.droppable:
             transport.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:
         dropAfter = self.factory.faults.dropAfter
-        if dropAfter is not None:
+        if dropAfter is not None and self.factory.droppable:
             self.lines += data.count(b"\n")
             if self.lines >= dropAfter:
                 self.transport.abortConnection()
@@ -189,7 +190,9 @@ class WatchingFactory(WrappingFactory):
     """
     Wraps a protocol factory of the suite (the service's C{wrapFactory}
     seam): applies the drop fault and knows the open connections, so the
-    harness can close them all at stop.
+    harness can close them all at stop.  The HTTP listener (a web C{Site})
+    is not cut: a browser test switches the faults through it
+    (L{twisted_mail_suite.testing.faultsapi}).
     """
 
     protocol = _WatchedConnection
@@ -197,6 +200,7 @@ class WatchingFactory(WrappingFactory):
     def __init__(self, wrappedFactory: Any, faults: Faults) -> None:
         super().__init__(wrappedFactory)
         self.faults = faults
+        self.droppable = not isinstance(wrappedFactory, Site)
         self._closed: dict[Any, Deferred] = {}
 
     def registerProtocol(self, protocol: Any) -> None:

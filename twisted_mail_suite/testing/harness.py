@@ -44,10 +44,12 @@ from ..identity.policy import LoginPolicy
 from ..reactor import globalReactor
 from ..registry import PROTOCOLS
 from ..service import MailSuiteService
+from ..metrics import PrometheusMetrics, timedFsync
 from ..store.maildir import MaildirStore
-from .configfile import suiteConfig
+from .configfile import setListen, suiteConfig
 from .outbound import OutboundCapture, OutboundMessage
 from .faults import Faults, FaultyRouter, FaultyStore, WatchingFactory, matcher
+from .faultsapi import faultSwitches
 from .trust import TrustingClients
 
 __all__ = ["MailSuiteHarness", "DeliveredMessage", "MessageTimeout", "startHarness"]
@@ -123,6 +125,7 @@ class MailSuiteHarness(TrustingClients):
         section (e.g. C{{"mode": "smarthost", "smarthost": "127.0.0.1:2525",
         "smarthost_tls": "none"}}) lets it through for real.
     @ivar users: user name -> password, as given or generated.
+    @ivar metrics: the suite's own L{PrometheusMetrics} (its fsyncs too).
     """
 
     def __init__(self, users: Mapping[str, str] | None = None, domain: str = DEFAULT_DOMAIN,
@@ -147,7 +150,9 @@ class MailSuiteHarness(TrustingClients):
         self._userDatabase = InMemoryUsers(self.users, scheme=passwordScheme)
         # The harness reads mailboxes synchronously, through the Maildir
         # backend's own helpers (messagesFor's API is synchronous).
-        self._maildir = MaildirStore(self.config.mailDir, runBlocking=inThreadPool(reactor))
+        self.metrics = PrometheusMetrics()
+        self._maildir = MaildirStore(self.config.mailDir, timedFsync(os.fsync, self.metrics),
+                                     runBlocking=inThreadPool(reactor))
         self._store = FaultyStore(self._maildir, self._faults, self.clock)
         self._watched: list[WatchingFactory] = []
         self._waiters: set[Deferred] = set()
@@ -161,9 +166,13 @@ class MailSuiteHarness(TrustingClients):
         self.suite = MailSuiteService(
             self.config, reactor, users=self._userDatabase, clock=self.clock, store=self._store,
             router=FaultyRouter(Router.fromConfig(self.config, self._userDatabase), self._faults),
-            wrapFactory=watch, outbound=self._outbound.outbox if self._outbound is not None else None)
+            wrapFactory=watch, outbound=self._outbound.outbox if self._outbound is not None else None,
+            metrics=self.metrics)
         self.store = self.suite.store
         self.running = False
+        web = self.suite.factories.get("http")
+        if web is not None:                        # a browser test switches the faults over HTTP
+            web.mount(b"api/v1/test/faults", faultSwitches(self))
 
     def _raw(self, tls: bool, ports: dict[str, int], interface: str) -> dict[str, Any]:
         roles = [entry.role for entry in PROTOCOLS]
@@ -174,11 +183,14 @@ class MailSuiteHarness(TrustingClients):
         where = interface.replace(":", "\\:")
         raw = suiteConfig(self.dataDir, hostname=f"mail.{self.domain}", domains=[self.domain, "localhost"],
                           sections={"tls": {"starttls": tls}})
-        for role in roles:
+        for entry in PROTOCOLS:
+            role = entry.role
+            if entry.section is not None and role not in ports:
+                continue                # a nested listener (auth_http) listens when asked (overrides)
             listen = [f"tcp:{ports.get(role, 0)}:interface={where}"]
             if tls:
                 listen.append(f"ssl:{ports.get(role + 's', 0)}:interface={where}")
-            raw[role] = {**raw[role], "listen": listen}
+            setListen(raw, entry, listen)
         return raw
 
     # Life cycle

@@ -403,6 +403,14 @@ class ThreadedHarness:
         return self._call("waitForOutbound", to, subject, predicate, timeout,  # type: ignore[no-any-return]
                           timeout=timeout + GRACE)
 
+    def metric(self, name: str, **labels: str) -> float | None:
+        """
+        The value of the suite's metric sample C{name} with C{labels}
+        (C{metric("mailsuite_smtp_messages_accepted_total")}; see
+        C{docs/metrics.md}), or L{None} if it has none yet.
+        """
+        return self.callInReactor(lambda: self.harness.metrics.value(name, **labels))  # type: ignore[union-attr]
+
     def clear(self, timeout: float | None = None) -> None:
         """
         As new: no fault, no connection, no mail (none in flight will land),

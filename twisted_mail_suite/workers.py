@@ -1,0 +1,212 @@
+# -*- test-case-name: tests.cluster.test_workers -*-
+"""
+C{workers: N} (docs/scaling.md): this process binds every C{tcp:} and
+C{ssl:} listener once and runs N workers, each a full suite (C{twistd -n
+mailsuite} with the same config) serving the inherited sockets; the
+kernel hands each connection to whichever worker accepts it first.
+
+The supervisor restarts a worker that dies (after 1 s, backing off to 30 s
+while they keep dying at once), relays each worker's log lines into its
+own, forwards SIGHUP (the users file) and, when it stops (SIGTERM), sends
+SIGTERM to every worker and waits for them to finish their drain (SIGKILL
+after C{shutdown_timeout} + 10 s).  A worker stops by itself when its
+supervisor is gone.
+
+Why the sockets are passed rather than bound by each worker with
+C{SO_REUSEPORT}: a port bound once serves port 0 (the tests) and ports
+below 1024 alike; the accept queue outlives a dead worker (with
+C{SO_REUSEPORT} the connections waiting in the dead worker's queue are
+reset); and every endpoint option our listeners know is honoured the same
+way.  The cost: the kernel wakes every worker for a new connection and the
+fastest wins, a less even spread than C{SO_REUSEPORT}'s hashing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any, Mapping
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from .config import Config
+from .net.inherited import bindListening
+from .net.tls import ServerTLS
+from .registry import PROTOCOLS, sectionOf
+
+__all__ = ["WORKER_ENV", "WorkerSupervisor", "watchParent", "workerSettings"]
+
+WORKER_ENV = "MAILSUITE_WORKER"
+TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+
+
+def workerSettings(environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """
+    What the supervisor told this worker (C{index}, C{overrides},
+    C{inherited}: C{"role description"} -> C{(fd, family)}, C{parent}), or L{None}
+    when this process is not a worker.
+    """
+    raw = environ.get(WORKER_ENV)
+    if not raw:
+        return None
+    settings = json.loads(raw)
+    settings["inherited"] = {description: tuple(pair) for description, pair in settings["inherited"].items()}
+    return settings
+
+
+def watchParent(reactor: Any, parent: int, interval: float = 1.0) -> LoopingCall:
+    """
+    In a worker: stop when the supervisor C{parent} is gone (killed
+    without the chance to stop its workers).
+    """
+    def check() -> None:
+        if os.getppid() != parent:
+            WorkerSupervisor.log.warn("The supervisor {pid} is gone: stopping", pid=parent)
+            watching.stop()
+            reactor.stop()
+
+    watching = LoopingCall(check)
+    watching.clock = reactor
+    reactor.callWhenRunning(watching.start, interval, now=False)
+    return watching
+
+
+class _Worker(ProcessProtocol):
+    def __init__(self, supervisor: WorkerSupervisor, index: int) -> None:
+        self.supervisor = supervisor
+        self.index = index
+        self.buffer = b""
+        self.ended: Deferred = Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        *complete, self.buffer = (self.buffer + data).split(b"\n")
+        for line in complete:
+            self.supervisor.log.info("worker {index} [{pid}]: {line}", index=self.index,
+                                     pid=self.transport.pid, line=line.decode("utf-8", "replace").rstrip())
+
+    errReceived = outReceived
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback(None)
+        self.supervisor._ended(self, reason)
+
+
+class WorkerSupervisor(Service):
+    """
+    The parent of C{config.workers} workers.
+
+    @param configPath: the config file the workers read (L{None}: the
+        built-in defaults).
+    @param overrides: the command line's dotted overrides, given to the
+        workers as they are.
+    @ivar workers: index -> the running worker's process protocol.
+    """
+
+    log = Logger()
+
+    def __init__(self, config: Config, configPath: str | None, overrides: Mapping[str, Any], reactor: Any,
+                 clock: Any = None) -> None:
+        self.config = config
+        self.configPath = os.path.abspath(configPath) if configPath else None
+        self.overrides = dict(overrides)
+        self.reactor = reactor
+        self.clock = clock if clock is not None else reactor
+        self.tls = ServerTLS(config)
+        self.sockets: dict[str, Any] = {}
+        self.workers: dict[int, _Worker] = {}
+        self.restarts = 0
+        self._delays: dict[int, float] = {}
+        self._started: dict[int, float] = {}
+        self._pending: dict[int, Any] = {}
+
+    def privilegedStartService(self) -> None:
+        super().privilegedStartService()
+        if self.sockets:
+            return
+        self.tls.ensure()                     # once, here: the workers find the certificate made
+        for entry in PROTOCOLS:
+            for description in sectionOf(self.config, entry).listen:
+                listening = bindListening(self.tls, description)
+                if listening is None:
+                    continue
+                self.sockets[f"{entry.role} {description}"] = listening
+                host, port = listening.getsockname()[:2]
+                self.log.info("{role} listening on {host}:{port} ({description})", role=entry.role,
+                              host=host, port=port, description=description)
+
+    def startService(self) -> None:
+        self.privilegedStartService()
+        super().startService()
+        for index in range(1, self.config.workers + 1):
+            self._spawn(index)
+        self.log.info("twisted-mail-suite supervisor ready: {count} workers", count=self.config.workers)
+
+    def _spawn(self, index: int) -> None:
+        self._pending.pop(index, None)
+        fds = {description: listening.fileno() for description, listening in self.sockets.items()}
+        settings = {"index": index, "overrides": self.overrides, "parent": os.getpid(),
+                    "inherited": {d: [fd, self.sockets[d].family] for d, fd in fds.items()}}
+        env = {**os.environ, WORKER_ENV: json.dumps(settings)}
+        args = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "mailsuite",
+                "--config", self.configPath or "none"]
+        childFDs: dict[int, Any] = {0: "w", 1: "r", 2: "r"}
+        childFDs.update({fd: fd for fd in fds.values()})
+        worker = _Worker(self, index)
+        self.reactor.spawnProcess(worker, sys.executable, args, env=env, childFDs=childFDs)
+        self.workers[index] = worker
+        self._started[index] = self.clock.seconds()
+        self.log.info("worker {index} started (pid {pid})", index=index, pid=worker.transport.pid)
+
+    def _ended(self, worker: _Worker, reason: Any) -> None:
+        index = worker.index
+        if self.workers.get(index) is worker:
+            del self.workers[index]
+        if not self.running:
+            return
+        quick = self.clock.seconds() - self._started.get(index, 0.0) < 10
+        delay = min(self._delays.get(index, 0.5) * 2, 30.0) if quick else 1.0
+        self._delays[index] = delay
+        self.restarts += 1
+        self.log.warn("worker {index} ended ({reason}); restarting in {delay:g} s", index=index,
+                      reason=reason.getErrorMessage(), delay=delay)
+        self._pending[index] = self.clock.callLater(delay, self._spawn, index)
+
+    def signalWorkers(self, signum: int) -> None:
+        """
+        Send C{signum} to every running worker (SIGHUP: reload the users file).
+        """
+        for worker in list(self.workers.values()):
+            try:
+                worker.transport.signalProcess(signum)
+            except Exception as e:      # already gone: its end is on the way
+                self.log.info("worker {index} not signalled: {error}", index=worker.index, error=e)
+
+    def stopService(self) -> Deferred:
+        super().stopService()
+        for call in self._pending.values():
+            if call.active():
+                call.cancel()
+        self._pending.clear()
+        workers = list(self.workers.values())
+        if not workers:
+            self._close()
+            return succeed(None)
+        self.signalWorkers(signal.SIGTERM)
+        killer = self.clock.callLater(self.config.shutdown_timeout + 10, self.signalWorkers, signal.SIGKILL)
+
+        def ended(_: object) -> None:
+            if killer.active():
+                killer.cancel()
+            self._close()
+
+        return DeferredList([worker.ended for worker in workers]).addCallback(ended)
+
+    def _close(self) -> None:
+        for listening in self.sockets.values():
+            listening.close()
+        self.sockets.clear()

@@ -69,3 +69,17 @@ class LayoutTests(SynchronousTestCase):
             if "from __future__ import annotations" not in text:
                 problems.append(f"{where}: no 'from __future__ import annotations'")
         self.assertEqual(problems, [])
+
+    def test_everyPackageShipped(self) -> None:
+        """
+        Every package of the suite is listed in setup.cfg's C{packages}
+        (the development install finds them all anyway; a wheel would not).
+        """
+        import configparser
+
+        parser = configparser.ConfigParser()
+        parser.read(os.path.join(ROOT, "setup.cfg"))
+        listed = set(parser["options"]["packages"].split())
+        found = {os.path.relpath(folder, ROOT).replace(os.sep, ".")
+                 for folder, _, files in os.walk(PACKAGE) if "__init__.py" in files}
+        self.assertEqual(found - listed, set())

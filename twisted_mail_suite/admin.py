@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_admin -*-
 """
 C{mailsuite-admin}: users add|passwd|del|list, check-config, queue
-list|show|flush|delete|hold|release, dkim generate.  Passwords come from a
+list|show|flush|delete|hold|release, dkim generate, db migrate, store
+copy --from maildir|postgres --to postgres|maildir.  Passwords come from a
 getpass prompt or C{--password-stdin}, never from argv.
 """
 from __future__ import annotations
@@ -73,7 +74,46 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--algorithm", choices=("rsa", "ed25519"), default="rsa")
     generate.add_argument("--bits", type=int, default=2048)
     generate.add_argument("--config", default=argparse.SUPPRESS)
+    db = commands.add_parser("db", help="the PostgreSQL database of cluster.postgres")
+    migrateParser = db.add_subparsers(dest="action", required=True).add_parser(
+        "migrate", help="create the schema or bring it up to date (idempotent)")
+    migrateParser.add_argument("--config", default=argparse.SUPPRESS)
+    storeParser = commands.add_parser("store", help="the mail store")
+    copy = storeParser.add_subparsers(dest="action", required=True).add_parser(
+        "copy", help="copy every user's mail between Maildir and PostgreSQL")
+    copy.add_argument("--from", dest="source", choices=("maildir", "postgres"), required=True)
+    copy.add_argument("--to", dest="target", choices=("maildir", "postgres"), required=True)
+    copy.add_argument("--config", default=argparse.SUPPRESS)
     return parser
+
+
+def _database(config: object, args: argparse.Namespace, stdout: TextIO) -> int:
+    from .store.postgres import tools
+
+    url = config.cluster.postgres  # type: ignore[attr-defined]
+    if not url:
+        sys.stderr.write("mailsuite-admin: cluster.postgres is not set in the configuration\n")
+        return 1
+    try:
+        if args.command == "db":
+            applied = tools.migrateDatabase(url)
+            stdout.write(f"applied migrations {', '.join(map(str, applied))}\n" if applied
+                         else "the schema is up to date\n")
+            return 0
+        if args.source == args.target:
+            sys.stderr.write("mailsuite-admin: --from and --to must differ\n")
+            return 1
+        def report(line: str) -> None:
+            stdout.write(line + "\n")
+
+        mailDir = config.mailDir  # type: ignore[attr-defined]
+        copied, skipped = (tools.copyToPostgres(mailDir, url, report) if args.target == "postgres"
+                           else tools.copyToMaildir(url, mailDir, report))
+    except Exception as e:       # psycopg's errors, the schema's, the disk's
+        sys.stderr.write(f"mailsuite-admin: {e}\n")
+        return 1
+    stdout.write(f"copied {copied} messages; {len(skipped)} users skipped\n")
+    return 1 if skipped else 0
 
 
 def _when(seconds: float) -> str:
@@ -184,6 +224,8 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         return _queue(config, args, stdout)
     if args.command == "dkim":
         return _dkimGenerate(config, args, stdout)
+    if args.command in ("db", "store"):
+        return _database(config, args, stdout)
     return _users(config, args, stdin, stdout)
 
 

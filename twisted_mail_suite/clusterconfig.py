@@ -2,8 +2,9 @@
 """
 The C{cluster:} section of tap.yaml and the C{workers:} count (DESIGN.md
 "Several processes, several nodes"; docs/scaling.md): where the shared
-state lives (C{redis}), the PostgreSQL URL a later store will use
-(C{postgres}, parsed and checked, unused for now) and this node's name.
+state lives (C{redis}), the PostgreSQL URL of the shared mail store and
+outbound queue (C{postgres}; L{twisted_mail_suite.store.postgres}) and
+this node's name.
 L{twisted_mail_suite.config} embeds it as C{Config.cluster}; this module
 sits below it and imports only the bottom layer.
 """
@@ -90,7 +91,7 @@ def workersCount(value: object, key: str, source: str) -> int:
 @dataclass(frozen=True)
 class ClusterConfig:
     redis: str | None = _opt(_redis, None)         # e.g. redis://127.0.0.1:6379/0
-    postgres: str | None = _opt(_postgres, None)   # e.g. postgresql://mail@127.0.0.1/mail (not used yet)
+    postgres: str | None = _opt(_postgres, None)   # e.g. postgresql://mail@127.0.0.1/mail: mail and queue there
     node: str | None = _opt(_node, None)           # this node's name; None: the host name
 
     @property

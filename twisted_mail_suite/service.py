@@ -29,6 +29,7 @@ from .cluster.locks import RedisMaildropLocks
 from .cluster.shared import SharedState
 from .config import Config
 from .delivery.router import Router
+from .errors import ConfigError
 from .delivery.target import DeliveryTarget
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
@@ -43,9 +44,11 @@ from .net.tls import ServerTLS
 from .pop3.locks import MaildropLocks
 from .reactor import globalReactor
 from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker, sectionOf
+from .relay.pgqueue import PostgresQueue
 from .relay.service import RelayService, sendMail
 from .store.maildir import CommitThread, MaildirStore
 from .store.notifying import NotifyingStore
+from .store.postgres import Database, PostgresStore
 
 __all__ = ["ListenerService", "MailSuiteService", "makeService"]
 
@@ -135,8 +138,10 @@ class MailSuiteService(MultiService):
     @param reactor: listening and threads (default: the global reactor).
     @param clock: every timeout and delay (default: C{reactor}).
     @param users: the users database (default: the passwd-file of the config).
-    @param store: the mail store (default: Maildir under C{data_dir/mail});
-        whatever it is, new mail is announced on C{bus} after commit.
+    @param store: the mail store (default: Maildir under C{data_dir/mail},
+        or PostgreSQL when C{cluster.postgres} is set, with the outbound
+        queue there too); whatever it is, new mail is announced on C{bus}
+        after commit.
     @param router: address -> local users or remote (default: from the config).
     @param wrapFactory: applied to each protocol factory before it listens
         (the test harness observes and cuts connections this way).
@@ -201,6 +206,19 @@ class MailSuiteService(MultiService):
         self.authWorkers.setServiceParent(self)
         relayBlocking = runInThread            # the queue's fsyncs: as given (tests), else the reactor's pool
         runInThread = runInThread or self.authWorkers.runInThread
+        self.database: Database | None = None
+        relayOptions = dict(relayOptions or {})
+        if config.cluster.postgres and store is None and config.imap.listen:
+            raise ConfigError("configuration", "imap.listen", "IMAP does not work on the PostgreSQL store yet "
+                              "(cluster.postgres): set imap.listen to []")
+        if config.cluster.postgres and (store is None or outbound is None):
+            # cluster.postgres: mail and the outbound queue shared by every node
+            # not a child: started before every child, stopped once they all have stopped
+            self.database = Database(config.cluster.postgres, reactor)
+            store = store if store is not None else PostgresStore(self.database)
+            relayOptions.setdefault("queue", PostgresQueue(
+                self.database, self.clock, f"{config.cluster.node or config.hostname}:{os.getpid()}",
+                os.path.join(config.data_dir, f"worker-{worker}", "queue") if worker else config.queueDir))
         self.store = NotifyingStore(store if store is not None else MaildirStore(
             config.mailDir, timedFsync(os.fsync, metrics), runBlocking=CommitThread(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
@@ -214,7 +232,7 @@ class MailSuiteService(MultiService):
                 if worker else config
             self.relay = RelayService(relayConfig, reactor, self.clock, self.store, router,
                                       relayBlocking or inThreadPool(reactor), outbound, metrics=metrics,
-                                      **(relayOptions or {}))
+                                      **relayOptions)
             self.relay.setName("relay")
             self.relay.setServiceParent(self)   # after the store, before the listeners
         self.outbound = self.relay.outbound if self.relay is not None else None
@@ -294,6 +312,8 @@ class MailSuiteService(MultiService):
         if not self.budget.limit:           # started without the privileged step
             self.fitConnections()
         self.tls.ensure()                   # idempotent: started without the privileged step
+        if self.database is not None and not self.database.running:
+            self.database.startService()    # the children stop concurrently: it is stopped after them
         super().startService()
         self.reactor.callLater(0, self._ready)
 
@@ -314,6 +334,13 @@ class MailSuiteService(MultiService):
 
         d.addCallback(drain)
         d.addCallback(lambda _: super(MailSuiteService, self).stopService())
+        if self.database is not None:
+            database = self.database
+
+            def closeDatabase(result: object) -> Deferred:
+                return database.stopService().addBoth(lambda _: result) if database.running else succeed(result)
+
+            d.addBoth(closeDatabase)
         return d
 
     def _ready(self) -> None:

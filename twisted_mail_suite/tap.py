@@ -86,9 +86,9 @@ def makeService(options: Options) -> Any:
     if worker is not None:
         config = loadConfig(path, {**options.overrides(), **worker["overrides"]})
         watchParent(reactor, worker["parent"])
-    service = buildService(config, reactor, inherited=worker["inherited"] if worker else None,
-                           worker=worker["index"] if worker else 0)
     try:
+        service = buildService(config, reactor, inherited=worker["inherited"] if worker else None,
+                               worker=worker["index"] if worker else 0)
         service.fitConnections()            # the connection limits fit in RLIMIT_NOFILE
     except ConfigError as e:
         sys.stderr.write(f"{e}\n")

@@ -44,7 +44,7 @@ from .dsn import composeBounce
 from .entry import CorruptEntry, QueueEntry, Recipient
 from .mx import MXResolver, makeResolver
 from .pool import Pool
-from .queue import DiskQueue
+from .queue import DiskQueue, IRelayQueue
 from .scheduler import Scheduler
 
 __all__ = ["RelayService", "sendMail", "messageBytes"]
@@ -127,6 +127,8 @@ class RelayService(Service):
     @param outbound: replaces the durable queue and the delivery (a
         harness's in-memory outbox).
     @param resolver: a twisted.names resolver (default: C{relay.nameservers}).
+    @param queue: the relay's queue (L{IRelayQueue} and L{IOutboundQueue};
+        default: the L{DiskQueue} under C{data_dir/queue}).
     @param metrics: the queue's size and each recipient's delivery result
         are counted there (L{IMetrics}).
     @ivar outbound: where outbound mail goes (L{IOutboundQueue}).
@@ -139,7 +141,8 @@ class RelayService(Service):
     def __init__(self, config: Config, reactor: Any, clock: Any, store: IMailStore, router: Router,
                  runBlocking: Callable[..., Deferred], outbound: IOutboundQueue | None = None,
                  resolver: Any = None, timeouts: Timeouts = Timeouts(), perDestination: int = 10,
-                 rng: random.Random | None = None, metrics: IMetrics = NULL_METRICS) -> None:
+                 rng: random.Random | None = None, metrics: IMetrics = NULL_METRICS,
+                 queue: IRelayQueue | None = None) -> None:
         self.config = config
         self.metrics = metrics
         self.reactor = reactor
@@ -150,9 +153,9 @@ class RelayService(Service):
         self.timeouts = timeouts
         self.perDestination = perDestination
         self.rng = rng
-        self.queue: DiskQueue | None = None
+        self.queue: Any = None
         if outbound is None:
-            self.queue = DiskQueue(config.queueDir, clock, runBlocking)
+            self.queue = queue if queue is not None else DiskQueue(config.queueDir, clock, runBlocking)
             metrics.watchRelayQueue(self.queue.size)
             outbound = self.queue
         if config.relay.dkim:

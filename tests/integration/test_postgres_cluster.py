@@ -1,0 +1,215 @@
+# -*- test-case-name: tests.integration.test_postgres_cluster -*-
+"""
+Two real C{twistd} suites (two nodes) on one private PostgreSQL database
+(C{cluster.postgres}): a message sent by SMTP through node A is read by
+POP3 (poplib) through node B; node A killed with SIGKILL right after its
+250s loses nothing, and its queued message is delivered once by B; mail
+for another domain goes through the PostgreSQL queue to a smarthost once; the schema check and the IMAP refusal at start.
+"""
+from __future__ import annotations
+
+import os
+import poplib
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from twisted.internet import reactor, threads
+from twisted.internet.defer import inlineCallbacks
+from twisted.trial.unittest import TestCase
+
+from twisted_mail_suite.store.postgres import connect
+from twisted_mail_suite.testing.configfile import prepareDirectory
+from twisted_mail_suite.testing.process import SuiteProcess
+
+from ..fakes import ROOT
+from ..pgsupport import NO_POSTGRES, PostgresServerMixin
+from ..relay.support import ScriptedFactory
+
+
+def _retrieveAll(port: int, user: str, password: str) -> list[bytes]:
+    client = poplib.POP3("127.0.0.1", port, timeout=10)
+    try:
+        client.user(user)
+        client.pass_(password)
+        count = len(client.list()[1])
+        return [b"\r\n".join(client.retr(n)[1]) for n in range(1, count + 1)]
+    finally:
+        client.quit()
+
+
+def _submit(child: SuiteProcess, subject: str, kill: bool = False) -> None:
+    """
+    Blocking: alice submits a message for dave@remote.test and bob
+    through C{child}; with C{kill}, SIGKILL it right after the 250.
+    """
+    with smtplib.SMTP("127.0.0.1", child.ports["submission"], timeout=10) as client:
+        client.login("alice", "secret")
+        client.sendmail("alice@example.test", ["dave@remote.test", "bob@example.test"],
+                        f"Subject: {subject}\r\n\r\nbody\r\n".encode())
+        if kill:
+            child.kill()
+
+
+def _queueEmptied(url: str, seconds: float) -> bool:
+    """
+    Blocking (in a thread): wait up to C{seconds} for the outbound table to be empty.
+    """
+    deadline = time.monotonic() + seconds
+    with connect(url, autocommit=True) as connection:
+        while connection.execute("SELECT count(*) FROM outbound").fetchone()[0]:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+    return True
+
+
+class TwoNodeTests(PostgresServerMixin, TestCase):
+    if NO_POSTGRES:
+        skip = NO_POSTGRES
+    timeout = 120
+
+    def node(self, url: str, name: str, **sections: Any) -> SuiteProcess:
+        work = tempfile.mkdtemp(prefix=f"ms-pg-{name}-")
+        self.addCleanup(shutil.rmtree, work, True)
+        config = prepareDirectory(work, {"alice": "secret", "bob": "secret"}, roles=("smtp", "submission", "pop3"),
+                                  sections={"cluster": {"postgres": url, "node": name}, "imap": {"listen": []},
+                                            "relay": {"mode": "off"}, **sections})
+        child = SuiteProcess(config, pythonPath=ROOT, name=name)
+        self.addCleanup(child.kill)
+        return child
+
+    def smarthost(self, replies: dict) -> tuple[ScriptedFactory, dict]:
+        """
+        A scripted smarthost on the test's reactor, and the relay section sending to it.
+        """
+        smarthost = ScriptedFactory(replies)
+        port = reactor.listenTCP(0, smarthost, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        return smarthost, {"mode": "smarthost", "smarthost": f"127.0.0.1:{port.getHost().port}",
+                           "smarthost_tls": "none"}
+
+    @inlineCallbacks
+    def stopCleanly(self, child: SuiteProcess) -> Any:
+        """
+        SIGTERM: the node stops at once, the database closed after every
+        service that uses it, nothing unhandled.
+        """
+        seconds, status = yield threads.deferToThread(child.terminate)
+        self.assertIn(status, [0, -signal.SIGTERM])    # twistd re-raises the signal that stopped it
+        self.assertLess(seconds, 10)
+        self.assertIn(b"Server Shut Down.", child.output)
+        self.assertNotIn(b"Unhandled error", child.output)
+
+    @inlineCallbacks
+    def test_sentThroughAReadThroughB(self) -> Any:
+        url = self.freshDatabase()
+        a, b = self.node(url, "a"), self.node(url, "b")
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(b.start)
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10) as client:
+                client.sendmail("carol@remote.test", ["alice@example.test", "bob@example.test"],
+                                b"Subject: across nodes\r\n\r\nhello from A\r\n")
+
+        yield threads.deferToThread(send)
+        read = yield threads.deferToThread(_retrieveAll, b.ports["pop3"], "alice", "secret")
+        self.assertEqual(len(read), 1)
+        self.assertIn(b"Subject: across nodes", read[0])
+        self.assertIn(b"hello from A", read[0])
+        # B's POP3 deleted nothing without DELE; A sees bob's copy too
+        bobs = yield threads.deferToThread(_retrieveAll, a.ports["pop3"], "bob", "secret")
+        self.assertEqual(len(bobs), 1)
+        yield self.stopCleanly(a)
+        yield self.stopCleanly(b)
+
+    @inlineCallbacks
+    def test_sigkillAfter250LosesNothing(self) -> Any:
+        """
+        Twenty messages acknowledged by A, then A is killed (SIGKILL) at
+        once: B serves all twenty.
+        """
+        url = self.freshDatabase()
+        a, b = self.node(url, "a"), self.node(url, "b")
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(b.start)
+
+        def sendThenKill() -> None:
+            client = smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10)
+            for n in range(20):
+                client.sendmail("carol@remote.test", ["alice@example.test"],
+                                f"Subject: token-{n}\r\n\r\nbody {n}\r\n".encode())
+            a.kill()                            # SIGKILL right after the last 250
+            client.close()
+
+        yield threads.deferToThread(sendThenKill)
+        read = yield threads.deferToThread(_retrieveAll, b.ports["pop3"], "alice", "secret")
+        subjects = sorted(line for text in read for line in text.split(b"\r\n") if line.startswith(b"Subject:"))
+        self.assertEqual(subjects, sorted(f"Subject: token-{n}".encode() for n in range(20)))
+        yield self.stopCleanly(b)
+
+    @inlineCallbacks
+    def test_outboundQueuedInPostgresAndRelayed(self) -> Any:
+        """
+        Mail for another domain, sent through node A (smarthost relay),
+        goes through the PostgreSQL queue to the smarthost once.
+        """
+        smarthost, relay = self.smarthost({})
+        url = self.freshDatabase()
+        a = self.node(url, "a", relay=relay)
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(_submit, a, "outward")
+        messages = yield smarthost.whenMessages(1)
+        self.assertIn(b"Subject: outward", messages[0])
+        emptied = yield threads.deferToThread(_queueEmptied, url, 20.0)
+        yield self.stopCleanly(a)
+        self.assertTrue(emptied)
+        self.assertEqual(len(smarthost.messages), 1)
+
+    @inlineCallbacks
+    def test_killedNodesQueueDeliveredOnceByTheOther(self) -> Any:
+        """
+        A acknowledges a message for a local and a remote recipient while
+        the smarthost stalls, and is killed (SIGKILL): B serves the local
+        copy and delivers the queued one, once.
+        """
+        smarthost, relay = self.smarthost({b"GREETING": "stall"})
+        url = self.freshDatabase()
+        a, b = self.node(url, "a", relay=relay), self.node(url, "b", relay=relay)
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(_submit, a, "survivor", kill=True)   # SIGKILL right after the 250
+        del smarthost.replies[b"GREETING"]
+        yield threads.deferToThread(b.start)
+        read = yield threads.deferToThread(_retrieveAll, b.ports["pop3"], "bob", "secret")
+        self.assertEqual(len(read), 1)
+        messages = yield smarthost.whenMessages(1)
+        self.assertIn(b"Subject: survivor", messages[0])
+        emptied = yield threads.deferToThread(_queueEmptied, url, 20.0)
+        yield self.stopCleanly(b)
+        self.assertTrue(emptied)
+        self.assertEqual(len(smarthost.messages), 1)
+
+    @inlineCallbacks
+    def test_unmigratedDatabaseRefusedAtStart(self) -> Any:
+        url = self.freshDatabase(migrated=False)
+        child = self.node(url, "a")
+        with self.assertRaises(RuntimeError) as raised:
+            yield threads.deferToThread(child.start, 30.0)
+        self.assertIn(b"mailsuite-admin db migrate", child.output)
+        del raised
+
+    def test_imapRefusedOnPostgres(self) -> None:
+        work = tempfile.mkdtemp(prefix="ms-pg-imap-")
+        self.addCleanup(shutil.rmtree, work, True)
+        config = prepareDirectory(work, {"alice": "secret"}, roles=("imap",),
+                                  sections={"cluster": {"postgres": "postgresql://u@127.0.0.1:1/db"}})
+        done = subprocess.run([sys.executable, "-m", "twisted", "mailsuite", "--config", config],
+                              capture_output=True, cwd=work, env={**os.environ, "PYTHONPATH": ROOT}, timeout=60)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn(b"imap.listen", done.stderr)

@@ -265,18 +265,34 @@ class OffTheCallingThreadTests(SynchronousTestCase):
         for f, args, d in jobs:
             d.callback(f(*args))
 
+    def test_preparedThenPublished(self) -> None:
+        """
+        Prepared first (a local copy is committed in between), the text
+        is fsync'd in one job and renamed into C{active/} in the next.
+        """
+        pending = self.queue.begin("a@example.test", ["b@remote.test"])
+        pending.write(TEXT)
+        prepared = pending.prepare()
+        self.runJobs()
+        self.successResultOf(prepared)
+        committed = pending.commit()
+        self.assertEqual((len(os.listdir(self.queue.tmpDir)), os.listdir(self.queue.activeDir)), (1, []))
+        self.runJobs()
+        queueID = self.successResultOf(committed)
+        self.assertEqual((os.listdir(self.queue.tmpDir), os.listdir(self.queue.activeDir)), ([], [queueID]))
+
     def test_publishAndRetire(self) -> None:
         """
-        Until the job runs, the text stays in C{tmp/} at commit and in
-        C{active/} at retire.
+        Committed without a prepare, the text is fsync'd, renamed and its
+        folder synced in one job; until the job runs, the text stays in
+        C{tmp/} at commit and in C{active/} at retire.
         """
         pending = self.queue.begin("a@example.test", ["b@remote.test"])
         pending.write(TEXT)
         committed = pending.commit()
-        self.runJobs()                       # the file's fsync; the rename is queued next
-        self.assertEqual(len(os.listdir(self.queue.tmpDir)), 1)
+        self.assertEqual((len(os.listdir(self.queue.tmpDir)), len(self.jobs)), (1, 1))
         self.assertNoResult(committed)
-        self.runJobs()
+        self.runJobs()                       # fsync, rename, folder fsync: one job
         queueID = self.successResultOf(committed)
         self.assertEqual((os.listdir(self.queue.tmpDir), os.listdir(self.queue.activeDir)), ([], [queueID]))
         retired = self.queue.retire(self.queue.get(queueID))

@@ -158,29 +158,55 @@ class PendingQueueFile:
         return Failure(DeliveryFailed(f"cannot queue {self.entry.queueID}: {failure.value!r}"))
 
     def commit(self) -> Deferred:
+        if self._prepared is None and self._state == "open":
+            return self._prepareAndPublish()
         return self.prepare().addCallback(lambda _: self._publish())
+
+    def _prepareAndPublish(self) -> Deferred:
+        """
+        Committed without a prepare first (no local copy to wait for): the
+        file's fsync, its rename into C{active/} and the folder's fsync in
+        one job of the syncer, in that order -- one round of journal
+        commits before the 250 instead of two.
+        """
+        try:
+            self._write(encodeTrailer(self.size))
+        except OSError as e:
+            self.abort()
+            return fail(DeliveryFailed(f"cannot queue {self.entry.queueID}: {e}"))
+        assert self._fd is not None
+        queue = self._queue
+        target = os.path.join(queue.activeDir, self.entry.queueID)
+        self._state = "committed"
+        synced = queue.syncer.sync(fds=(self._fd,), renames=((self._tmpPath, target),), folders=(queue.activeDir,))
+
+        def closed(result: object) -> object:
+            self._close()
+            return result
+
+        return synced.addBoth(closed).addCallbacks(self._published, self._unpublish, errbackArgs=(target,))
 
     def _publish(self) -> Deferred:
         if self._state != "prepared":
             return fail(DeliveryFailed(f"queueing {self.entry.queueID} was aborted"))
-        queue, entry = self._queue, self.entry
-        target = os.path.join(queue.activeDir, entry.queueID)
+        queue = self._queue
+        target = os.path.join(queue.activeDir, self.entry.queueID)
         self._state = "committed"
         self._close()
-
-        def published(_: object) -> str:
-            entry.size = self.size
-            entry.extra["offset"] = self._headerSize
-            queue.added(entry)
-            return entry.queueID
-
-        def unpublish(failure: Failure) -> Failure:
-            _unlink(self._tmpPath)
-            _unlink(target)
-            return Failure(DeliveryFailed(f"cannot queue {entry.queueID}: {failure.value!r}"))
-
         return queue.syncer.sync(renames=((self._tmpPath, target),), folders=(queue.activeDir,)).addCallbacks(
-            published, unpublish)
+            self._published, self._unpublish, errbackArgs=(target,))
+
+    def _published(self, _: object) -> str:
+        entry = self.entry
+        entry.size = self.size
+        entry.extra["offset"] = self._headerSize
+        self._queue.added(entry)
+        return entry.queueID
+
+    def _unpublish(self, failure: Failure, target: str) -> Failure:
+        _unlink(self._tmpPath)
+        _unlink(target)
+        return Failure(DeliveryFailed(f"cannot queue {self.entry.queueID}: {failure.value!r}"))
 
     def _close(self) -> None:
         if self._fd is not None:

@@ -38,9 +38,9 @@ class Syncer:
     def sync(self, fds: tuple[int, ...] = (), folders: tuple[str, ...] = (),
              renames: tuple[tuple[str, str], ...] = (), unlinks: tuple[str, ...] = ()) -> Deferred:
         """
-        Rename C{renames} (C{(old, new)} pairs), remove C{unlinks} (in
-        order; one already gone is no error), fsync the files C{fds} (left
-        open) and then the C{folders}.
+        fsync the files C{fds} (left open), rename C{renames} (C{(old,
+        new)} pairs), remove C{unlinks} (in order; one already gone is no
+        error), then fsync the C{folders}.
 
         @return: a Deferred firing with L{None} once all that is on disk,
             or failing with the first error among them.
@@ -80,10 +80,15 @@ class Syncer:
     def _sync(self, fds: list[int], folders: list[str], renames: list[tuple[str, str]] = (),  # type: ignore[assignment]
               unlinks: list[str] = ()) -> dict[object, BaseException]:  # type: ignore[assignment]
         """
-        Blocking: rename, remove, fsync each file, then each folder; return
-        what failed.
+        Blocking: fsync each file, rename, remove, then fsync each folder
+        (a file is on disk before its new name is); return what failed.
         """
         errors: dict[object, BaseException] = {}
+        for fd in fds:
+            try:
+                self.fsync(fd)
+            except Exception as e:
+                errors[fd] = e
         for pair in renames:
             try:
                 os.rename(*pair)
@@ -96,11 +101,6 @@ class Syncer:
                 pass
             except Exception as e:
                 errors[path] = e
-        for fd in fds:
-            try:
-                self.fsync(fd)
-            except Exception as e:
-                errors[fd] = e
         for folder in folders:
             try:
                 fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

@@ -99,6 +99,29 @@ def processTree(pid: int) -> list[int]:
     return tree
 
 
+def cpuSecondsByProcess(pid: int) -> dict[int, float]:
+    """
+    utime + stime (every thread) of each process of C{pid}'s tree, in
+    seconds, from C{/proc/PID/stat}.
+    """
+    found = {}
+    for member in processTree(pid):
+        try:
+            with open(f"/proc/{member}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            found[member] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def treeCpuSeconds(pid: int) -> float:
+    """
+    utime + stime of C{pid}'s whole process tree, in seconds.
+    """
+    return sum(cpuSecondsByProcess(pid).values())
+
+
 def treePssKb(pid: int) -> int | None:
     """
     Proportional set size summed over C{pid}'s process tree (for servers

@@ -134,6 +134,29 @@ def cpuPerOperation(before: float | None, after: float | None, operations: int |
     return out
 
 
+def cpuSecondsByProcess(pid: int) -> dict[int, float]:
+    """
+    utime + stime (every thread) of each process of C{pid}'s tree, in
+    seconds, from C{/proc/PID/stat}.
+    """
+    found = {}
+    for member in processTree(pid):
+        try:
+            with open(f"/proc/{member}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            found[member] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def treeCpuSeconds(pid: int) -> float:
+    """
+    L{cpuSeconds} of C{pid}'s tree, 0.0 if it is gone.
+    """
+    return cpuSeconds(pid) or 0.0
+
+
 def treePssKb(pid: int) -> int | None:
     """
     Proportional set size summed over C{pid}'s process tree (for servers

@@ -29,27 +29,11 @@ from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import targets as T  # noqa: E402
-from common import LOOPBACK, freePort, lastJSONLine, log, processTree, raiseFileLimit  # noqa: E402
+from common import LOOPBACK, freePort, lastJSONLine, log, raiseFileLimit, treeCpuSeconds  # noqa: E402
 
 from twisted_mail_suite.testing.nginx import MailServer, NginxMail, mailConfig, missing  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpuSeconds(pid: int) -> float:
-    """
-    utime + stime of C{pid}'s process tree, in seconds.
-    """
-    total = 0
-    for member in processTree(pid):
-        try:
-            with open(f"/proc/{member}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / TICKS
 
 
 def tool(name: str, arguments: list[object]) -> dict:
@@ -59,11 +43,11 @@ def tool(name: str, arguments: list[object]) -> dict:
 
 
 def measured(run: Callable[[], dict], count: str, pids: dict[str, int]) -> dict:
-    before = {name: cpuSeconds(pid) for name, pid in pids.items()}
+    before = {name: treeCpuSeconds(pid) for name, pid in pids.items()}
     result = run()
     done = max(1, int(result.get(count, 0)))
     for name, pid in pids.items():
-        result[f"cpu_us_per_msg_{name}"] = round((cpuSeconds(pid) - before[name]) * 1e6 / done, 1)
+        result[f"cpu_us_per_msg_{name}"] = round((treeCpuSeconds(pid) - before[name]) * 1e6 / done, 1)
     return result
 
 

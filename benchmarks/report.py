@@ -58,6 +58,35 @@ def relayTables(records: list[dict]) -> str:
                      "ours ÷ this"], rows))
 
 
+SCALE = ("workers: 1", "workers: 2")
+
+
+def scaleTables(records: list[dict]) -> str:
+    rows = []
+    for cell in cells(records, "scale"):
+        chat = cell.startswith("chat")
+        one = med(records, "scale", cell, SCALE[0], "p99_ms" if chat else "msgs_per_s")
+        for t in targetsOf(records, "scale"):
+            p50, p99 = ("p50_ms", "p99_ms") if chat or cell.startswith("SMTP") else ("retr_p50_ms", "retr_p99_ms")
+            mine = med(records, "scale", cell, t, "p99_ms" if chat else "msgs_per_s")
+            last = next((r["result"] for r in reversed(records)
+                         if r["scenario"] == "scale" and r["cell"] == cell and r["target"] == t), {})
+            rows.append([cell, t, "—" if chat else spread(records, "scale", cell, t, "msgs_per_s"),
+                         f"{fmt(med(records, 'scale', cell, t, p50))} / {fmt(med(records, 'scale', cell, t, p99))}",
+                         *(fmt(med(records, "scale", cell, t, f"cpu_us_per_msg_{k}")) for k in
+                           ("server", "redis", "loadgen")),
+                         " / ".join(fmt(x, 2) for x in last.get("cpu_s_by_process") or []) or "—",
+                         "" if t == SCALE[0] else ratio(mine, one) + (" (p99)" if chat else "")])
+    return ("Our suite with `workers: 1` and `workers: 2` (each with the same private redis-server, "
+            "`cluster.redis`), interleaved; the load generators run on the same CPUs. CPU = utime + stime from "
+            "/proc per message (us): the server's process tree (supervisor + workers), redis-server, the load "
+            "generator (chat: no CPU figures, the generator holds every client of both targets at once); the split is "
+            "the CPU seconds of each process of the server's tree in the last repeat (the supervisor first: how "
+            "evenly the workers shared the load):\n\n"
+            + table(["cell", "server", "msgs/s", "p50 / p99 ms", "CPU server", "CPU redis", "CPU load gen",
+                     "split s", "÷ workers: 1"], rows))
+
+
 def pop3Tables(records: list[dict]) -> str:
     out = []
     names = targetsOf(records, "pop3")
@@ -310,6 +339,13 @@ def targetsMet(records: list[dict], judge: bool = True) -> list[tuple[str, str, 
     else:
         check("#5 chat", "10,000 idle chat clients held", None, "", "10,000 runs without --quick")
     speedTargets(records, check, throughput)
+    for cell in (c for c in cells(records, "scale") if not c.startswith("chat")):
+        one, two = (med(records, "scale", cell, t, "msgs_per_s") for t in SCALE)
+        full = "c=50" in cell or cell.startswith("POP3 8 users x 200")
+        check("#18 scale", f"{cell}: ≥ 1.6× at workers: 2 (msgs/s; load generator on the same 2 CPUs)",
+              (two >= 1.6 * one) if one and two and full else None,
+              f"workers: 1 {fmt(one)} msg/s, workers: 2 {fmt(two)} → {two / one:.2f}×" if one and two else "",
+              "no run of both" if full else "not the full cell")
     return out
 
 
@@ -363,6 +399,8 @@ def summaryTable(records: list[dict]) -> str:
         sections.append("## Chat fan-out\n\n" + chatTables(records))
     if cells(records, "idle") or cells(records, "maxchat"):
         sections.append("## Idle connections\n\n" + idleTables(records))
+    if cells(records, "scale"):
+        sections.append("## Scale: workers 1 vs 2\n\n" + scaleTables(records))
     return "\n\n".join(sections)
 
 

@@ -496,5 +496,15 @@ def relay(bench: Bench) -> None:
     relaygroup.relay(bench)
 
 
+def scale(bench: Bench) -> None:
+    """
+    The scale group (L{scalegroup}: its own module): C{workers: 1} against
+    C{workers: 2}.
+    """
+    import scalegroup
+    scalegroup.scale(bench)
+
+
 GROUPS: dict[str, Callable[[Bench], None]] = {
-    "smtp": smtp, "pop3": pop3, "imap": imap, "relay": relay, "chat": chat, "idle": idle, "maxchat": maxChat}
+    "smtp": smtp, "pop3": pop3, "imap": imap, "relay": relay, "chat": chat, "idle": idle, "maxchat": maxChat,
+    "scale": scale}

@@ -46,12 +46,19 @@ class QuickBenchmarkTests(TestCase):
         self.assertGreaterEqual(len(oursRows), 5, table)     # POP3, large message, chat, idle x3, max chat
         with open(os.path.join(output, "results.json")) as f:
             records = json.load(f)["records"]
-        scenarios = {r["scenario"] for r in records if r["target"] == "ours" and not r["result"].get("error")}
+        ours = ("ours", "workers: 1", "workers: 2")          # the scale group's targets are ours, twice
+        scenarios = {r["scenario"] for r in records if r["target"] in ours and not r["result"].get("error")}
         expected = {"smtp", "pop3", "pop3-big", "imap", "imap-idle", "chat", "idle", "idle-traced",
                     "maxchat"}
         if shutil.which("smtp-sink") or os.path.exists("/usr/sbin/smtp-sink"):
             expected.add("relay")         # the relay group needs Postfix's smtp-sink
             self.assertIn("## Relay (outbound)", table)
+        if shutil.which("redis-server"):
+            expected.add("scale")         # workers: 1 vs 2, each with a private redis-server
+            self.assertIn("## Scale: workers 1 vs 2", table)
+            self.assertRegex(table, r"(?m)^\| SMTP 1 KiB c=50 \| workers: 2 \| [0-9]")
+            self.assertEqual({r["target"] for r in records if r["scenario"] == "scale" and not r["result"].get("error")},
+                             {"workers: 1", "workers: 2"})
         self.assertEqual(scenarios, expected)
         self.assertTrue(os.path.exists(os.path.join(output, "performance.md")))
 

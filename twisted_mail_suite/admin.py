@@ -1,13 +1,14 @@
 # -*- test-case-name: tests.test_admin -*-
 """
 C{mailsuite-admin}: users add|passwd|del|list, check-config, queue
-list|show|flush|delete|hold|release, dkim generate, db migrate, store
-copy --from maildir|postgres --to postgres|maildir.  Passwords come from a
+list|show|flush|delete|hold|release, cluster status, dkim generate, db migrate,
+store copy --from maildir|postgres --to postgres|maildir.  Passwords come from a
 getpass prompt or C{--password-stdin}, never from argv.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import os
@@ -65,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("id", nargs=None if takesID else "?")
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.add_argument("--config", default=argparse.SUPPRESS)
+    clusterParser = commands.add_parser("cluster", help="the processes and shared services of the cluster")
+    clusterCommands = clusterParser.add_subparsers(dest="action", required=True)
+    status = clusterCommands.add_parser("status", help="nodes, workers, Redis and PostgreSQL health, queues")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--config", default=argparse.SUPPRESS)
     dkimParser = commands.add_parser("dkim", help="DKIM keys")
     dkimCommands = dkimParser.add_subparsers(dest="action", required=True)
     generate = dkimCommands.add_parser("generate", help="write a new key (0600) and print its DNS TXT record")
@@ -160,14 +166,33 @@ def _offline(config: object, action: str, queueID: str | None) -> object:
     return {action: entry.queueID}
 
 
+def _ask(config: object, action: str, queueID: str | None) -> object:
+    """
+    The running server's answer through its control socket, else the
+    queue files read directly.
+    """
+    try:
+        return request(os.path.join(config.queueDir, "control.sock"), action, queueID)  # type: ignore[attr-defined]
+    except OSError:
+        return _offline(config, action, queueID)
+
+
+def _listQueue(config: object, dataDir: str) -> tuple[list[dict], bool]:
+    """
+    The entries of the queue kept under C{dataDir} (C{data_dir}, or a
+    worker's C{data_dir/worker-N}), and whether a server answered.
+    """
+    changed = dataclasses.replace(config, data_dir=dataDir)  # type: ignore[type-var]
+    try:
+        return request(os.path.join(changed.queueDir, "control.sock"), "list"), True
+    except OSError:
+        return _offline(changed, "list", None), False  # type: ignore[return-value]
+
+
 def _queue(config: object, args: argparse.Namespace, stdout: TextIO) -> int:
-    path = os.path.join(config.queueDir, "control.sock")  # type: ignore[attr-defined]
     queueID = getattr(args, "id", None)
     try:
-        try:
-            result = request(path, args.action, queueID)
-        except OSError:
-            result = _offline(config, args.action, queueID)
+        result = _ask(config, args.action, queueID)
     except ControlError as e:
         sys.stderr.write(f"mailsuite-admin: {e}\n")
         return 1
@@ -185,6 +210,86 @@ def _queue(config: object, args: argparse.Namespace, stdout: TextIO) -> int:
         for key, value in result.items():  # type: ignore[union-attr]
             stdout.write(f"{key}: {' '.join(value) if isinstance(value, list) else value}\n")
     return 0
+
+
+def _queues(config: object) -> list[dict]:
+    """
+    This node's queues: C{data_dir/queue} and each worker's
+    C{data_dir/worker-N/queue} (L{twisted_mail_suite.workers}).
+    """
+    dataDir = config.data_dir  # type: ignore[attr-defined]
+    places = [("main", dataDir)] if os.path.isdir(config.queueDir) else []  # type: ignore[attr-defined]
+    try:
+        names = os.listdir(dataDir)
+    except OSError:
+        names = []
+    workers = sorted(int(name[7:]) for name in names if name.startswith("worker-") and name[7:].isdigit())
+    places += [(f"worker {n}", os.path.join(dataDir, f"worker-{n}")) for n in workers
+               if os.path.isdir(os.path.join(dataDir, f"worker-{n}", "queue"))]
+    found = []
+    for label, place in places:
+        try:
+            entries, live = _listQueue(config, place)
+        except (ControlError, OSError) as e:
+            found.append({"queue": label, "path": place, "error": str(e)})
+            continue
+        found.append({"queue": label, "path": place, "server_answered": live, "messages": len(entries),
+                      "held": sum(1 for entry in entries if entry["held"]), "entries": entries})
+    return found
+
+
+def _clusterStatus(config: object, asJSON: bool, stdout: TextIO) -> int:
+    """
+    C{cluster status}: the processes Redis knows by their heartbeats
+    (L{twisted_mail_suite.cluster.members}), Redis's and PostgreSQL's
+    health, and this node's queues.  Exit code 1 when a configured shared
+    service does not answer.
+    """
+    from .cluster.shared import nodeName
+    from .cluster.status import postgresStatus, redisStatus
+
+    cluster = config.cluster  # type: ignore[attr-defined]
+    redis = {"configured": False, "reason": "cluster.redis is not set"} if cluster.redis is None \
+        else {"configured": True, **redisStatus(cluster.redisAddress)}
+    postgres = postgresStatus(cluster.postgres)
+    report = {"node": nodeName(cluster.node), "redis": redis, "postgres": postgres, "queues": _queues(config)}
+    failed = (redis["configured"] and not redis["ok"]) or (postgres["configured"] and not postgres["ok"])
+    if asJSON:
+        json.dump(report, stdout, indent=2)
+        stdout.write("\n")
+        return 1 if failed else 0
+    stdout.write(f"this node: {report['node']}\n")
+    for name, health in (("Redis", redis), ("PostgreSQL", postgres)):
+        if not health["configured"]:
+            stdout.write(f"{name}: not configured ({health['reason']})\n")
+        elif health["ok"]:
+            stdout.write(f"{name}: up, version {health['version']}, PING {health['ping_ms']:.2f} ms"
+                         + (f" ({health['address']})" if "address" in health else "") + "\n")
+        else:
+            stdout.write(f"{name}: DOWN" + (f" ({health['address']})" if "address" in health else "")
+                         + f": {health['error']}\n")
+    members = redis.get("members", [])
+    nodes = sorted({str(member.get("node")) for member in members})
+    if redis.get("ok"):
+        stdout.write(f"nodes: {len(nodes)}, processes: {len(members)}\n")
+    for node in nodes:
+        stdout.write(f"  node {node}\n")
+        for member in (m for m in members if str(m.get("node")) == node):
+            ports = ", ".join(f"{role} {'/'.join(map(str, found))}" for role, found in member.get("ports", {}).items()
+                              if found)
+            worker = f"worker {member['worker']}" if member.get("worker") else "single process"
+            uptime = int(time.time() - float(member.get("started", time.time())))
+            stdout.write(f"    {worker}  pid {member.get('pid')}  up {uptime // 3600}:{uptime // 60 % 60:02d}:"
+                         f"{uptime % 60:02d}  {ports or 'no ports yet'}  [{member.get('name')}]\n")
+    stdout.write(f"queues on this node ({report['node']}):" + ("" if report["queues"] else " none") + "\n")
+    for queue in report["queues"]:
+        if "error" in queue:
+            stdout.write(f"  {queue['queue']}: unreadable: {queue['error']}\n")
+            continue
+        source = "" if queue["server_answered"] else " (read from disk: no server answered)"
+        stdout.write(f"  {queue['queue']}: {queue['messages']} message{'' if queue['messages'] == 1 else 's'}"
+                     f", {queue['held']} held{source}\n")
+    return 1 if failed else 0
 
 
 def _dkimGenerate(config: object, args: argparse.Namespace, stdout: TextIO) -> int:
@@ -222,6 +327,8 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         return 0
     if args.command == "queue":
         return _queue(config, args, stdout)
+    if args.command == "cluster":
+        return _clusterStatus(config, args.json, stdout)
     if args.command == "dkim":
         return _dkimGenerate(config, args, stdout)
     if args.command in ("db", "store"):

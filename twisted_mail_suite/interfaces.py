@@ -361,6 +361,9 @@ class IMetrics(Interface):
     def watchRelayQueue(size: Callable[[], int]) -> None:  # type: ignore[misc]
         """C{size()} tells the messages in the outbound queue, asked when the metrics are read."""
 
+    def nodeInfo(node: str, worker: int) -> None:  # type: ignore[misc]
+        """Which node (C{cluster.node} or the host name) and worker (0: none) these metrics describe."""
+
 
 @implementer(IMetrics)
 class NullMetrics:
@@ -397,6 +400,9 @@ class NullMetrics:
         pass
 
     watchRelayQueue = watchChatMembers
+
+    def nodeInfo(self, node: str, worker: int) -> None:
+        pass
 
 
 NULL_METRICS = NullMetrics()

@@ -26,7 +26,8 @@ from .bus import EventBus
 from .bus.redis import RedisEventBus
 from .cluster.counters import RedisFailureCounters
 from .cluster.locks import RedisMaildropLocks
-from .cluster.shared import SharedState
+from .cluster.members import Heartbeat
+from .cluster.shared import SharedState, nodeName
 from .config import Config
 from .delivery.router import Router
 from .errors import ConfigError
@@ -264,6 +265,12 @@ class MailSuiteService(MultiService):
                 listener.setName(f"{entry.role} {description}")
                 listener.setServiceParent(self)
                 self.listeners.append(listener)
+        self.heartbeat: Heartbeat | None = None         # read by `mailsuite-admin cluster status`
+        if self.shared is not None:
+            self.heartbeat = Heartbeat(self.shared.client, self.shared.origin, nodeName(config.cluster.node), worker,
+                                       self._ports, self.clock)
+            self.heartbeat.setServiceParent(self.shared)   # stops before the Redis connection
+        metrics.nodeInfo(nodeName(config.cluster.node), worker)
         if isinstance(self.users, PasswdFile):
             reload = TimerService(2.0, self.users.reloadIfChanged)
             reload.clock = self.clock
@@ -343,7 +350,12 @@ class MailSuiteService(MultiService):
             d.addBoth(closeDatabase)
         return d
 
+    def _ports(self) -> dict[str, list[int]]:
+        return {role: self.portsFor(role) for role in sorted(self.factories)}
+
     def _ready(self) -> None:
+        if self.heartbeat is not None and self.heartbeat.running:
+            self.heartbeat.beat()                       # with the ports, now bound
         self.log.info("twisted-mail-suite ready: {roles}", roles=", ".join(sorted(self.factories)) or "nothing")
 
     def whenListening(self) -> Deferred:

@@ -57,6 +57,7 @@ def exercise(metrics: PrometheusMetrics) -> None:
     metrics.relayDelivery("sent")
     metrics.watchChatMembers(lambda: 2)
     metrics.watchRelayQueue(lambda: 3)
+    metrics.nodeInfo("mx-1", 2)
 
 
 class ImplementationTests(SynchronousTestCase):
@@ -130,6 +131,16 @@ class ImplementationTests(SynchronousTestCase):
         self.assertIs(service.portal.metrics, service.metrics)
         mine = NullMetrics()
         self.assertIs(MailSuiteService(config, users=InMemoryUsers({}), metrics=mine).parts.metrics, mine)
+
+    def test_nodeInfo(self) -> None:
+        """
+        The suite's metrics say which node and worker they come from:
+        C{cluster.node} and the worker number, in C{mailsuite_node_info}.
+        """
+        config = makeConfig(self.mktemp(), **{"cluster.node": "mx-7"})
+        service = MailSuiteService(config, users=InMemoryUsers({}), worker=3)
+        self.assertEqual(service.metrics.value("mailsuite_node_info", node="mx-7", worker="3"), 1.0)
+        self.assertIsNone(service.metrics.value("mailsuite_node_info", node="mx-7", worker="0"))
 
 
 class SourceTests(SynchronousTestCase):
@@ -226,7 +237,7 @@ class DocumentedTests(SynchronousTestCase):
         for family in metrics.registry.collect():
             if not family.name.startswith("mailsuite_"):
                 continue
-            name = family.name + ("_total" if family.type == "counter" else "")
+            name = family.name + {"counter": "_total", "info": "_info"}.get(family.type, "")
             labels = {label for sample in family.samples for label in sample.labels} - {"le"}
             exposed[name] = (family.type, sorted(labels))
         with open(DOC, encoding="utf-8") as f:

@@ -18,7 +18,14 @@ from twisted.internet.task import deferLater
 from ..clusterconfig import ClusterConfig
 from .client import RedisClient, RedisSubscriber, RedisUnavailable
 
-__all__ = ["SharedState", "processName"]
+__all__ = ["SharedState", "nodeName", "processName"]
+
+
+def nodeName(node: str | None) -> str:
+    """
+    This node's name: C{cluster.node}, else the host name.
+    """
+    return node or socket.gethostname()
 
 
 def processName(node: str | None) -> str:
@@ -26,7 +33,7 @@ def processName(node: str | None) -> str:
     This process's name in the cluster: the node (default: the host
     name), the PID and a random part (a restarted worker is a new one).
     """
-    return f"{node or socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+    return f"{nodeName(node)}/{os.getpid()}/{secrets.token_hex(3)}"
 
 
 class SharedState(MultiService):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 from zope.interface import implementer
 
@@ -94,6 +94,9 @@ class PrometheusMetrics:
         self.relayDeliveries = Counter(
             "mailsuite_relay_deliveries", "Outbound delivery attempts per recipient, by result",
             ["result"], registry=registry)
+        self.node = Info(
+            "mailsuite_node", "The node (cluster.node or the host name) and worker these metrics come from",
+            registry=registry)
         self._open = _Children(self.connectionsOpen.labels)
         self._connections = _Children(self.connections.labels)
         self._rejected = _Children(self.messagesRejected.labels)
@@ -145,6 +148,9 @@ class PrometheusMetrics:
 
     def watchRelayQueue(self, size: Callable[[], int]) -> None:
         self.relayQueue.set_function(size)
+
+    def nodeInfo(self, node: str, worker: int) -> None:
+        self.node.info({"node": node, "worker": str(worker)})
 
     def value(self, name: str, **labels: str) -> float | None:
         """

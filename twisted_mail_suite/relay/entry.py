@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Sequence
 
-__all__ = ["PENDING", "SENT", "FAILED", "BOUNCED", "DEFERRED", "Recipient", "QueueEntry", "Outcome",
+__all__ = ["PENDING", "SENT", "FAILED", "BOUNCED", "DEFERRED", "Recipient", "QueueEntry", "Outcome", "EntryIndex",
            "CorruptEntry", "encodeHeader", "decodeHeader", "encodeTrailer", "decodeTrailer",
            "TRAILER_SIZE", "encodeRecord", "replay", "nextDelay"]
 
@@ -201,3 +201,27 @@ def replay(entry: QueueEntry, journal: bytes) -> QueueEntry:
         except (ValueError, KeyError, TypeError) as e:
             raise CorruptEntry(f"bad journal line: {e}") from None
     return entry
+
+
+class EntryIndex:
+    """
+    The messages a queue holds in memory, by id (C{_entries}, set by the
+    queue): the reading half every queue shares.
+    """
+
+    _entries: dict[str, QueueEntry]
+
+    def size(self) -> int:
+        """
+        The number of messages held here (for the metrics, asked at each read).
+        """
+        return len(self._entries)
+
+    def entries(self) -> list[QueueEntry]:
+        return sorted(self._entries.values(), key=lambda e: (e.created, e.queueID))
+
+    def get(self, queueID: str) -> QueueEntry | None:
+        return self._entries.get(queueID)
+
+    def due(self, now: float) -> list[QueueEntry]:
+        return [e for e in self.entries() if not e.held and e.nextAttempt <= now]

@@ -40,7 +40,7 @@ from zope.interface import implementer
 from ..errors import DeliveryFailed
 from ..interfaces import IOutboundQueue, IPendingOutbound
 from ..store.postgres.database import Database, connect
-from .entry import FAILED, PENDING, CorruptEntry, Outcome, QueueEntry, Recipient
+from .entry import FAILED, PENDING, CorruptEntry, EntryIndex, Outcome, QueueEntry, Recipient
 from .queue import IRelayQueue, newQueueID
 
 __all__ = ["PostgresQueue"]
@@ -184,7 +184,7 @@ def _delete(connection: Any, queueID: str) -> None:
 
 
 @implementer(IOutboundQueue, IRelayQueue)
-class PostgresQueue:
+class PostgresQueue(EntryIndex):
     """
     @param database: the shared L{Database}.
     @param node: this node's name (C{cluster.node}), the claims' owner.
@@ -329,20 +329,6 @@ class PostgresQueue:
 
     # Reading: the messages claimed here
 
-    def size(self) -> int:
-        """
-        The number of messages claimed here (for the metrics).
-        """
-        return len(self._entries)
-
-    def entries(self) -> list[QueueEntry]:
-        return sorted(self._entries.values(), key=lambda e: (e.created, e.queueID))
-
-    def get(self, queueID: str) -> QueueEntry | None:
-        return self._entries.get(queueID)
-
-    def due(self, now: float) -> list[QueueEntry]:
-        return [e for e in self.entries() if not e.held and e.nextAttempt <= now]
 
     def openText(self, entry: QueueEntry) -> Iterator[bytes]:
         text = entry.extra.get("text")

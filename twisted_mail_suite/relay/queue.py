@@ -35,7 +35,7 @@ from zope.interface import Interface, implementer
 
 from ..errors import DeliveryFailed
 from ..interfaces import IOutboundQueue, IPendingOutbound
-from .entry import (FAILED, PENDING, TRAILER_SIZE, CorruptEntry, Outcome, QueueEntry, decodeHeader,
+from .entry import (FAILED, PENDING, TRAILER_SIZE, CorruptEntry, EntryIndex, Outcome, QueueEntry, decodeHeader,
                     decodeTrailer, encodeHeader, encodeRecord, encodeTrailer, replay)
 from .sync import Syncer
 
@@ -229,7 +229,7 @@ def _unlink(path: str) -> None:
 
 
 @implementer(IOutboundQueue, IRelayQueue)
-class DiskQueue:
+class DiskQueue(EntryIndex):
     """
     @param root: C{<data_dir>/queue}.
     @param clock: C{seconds()} dates entries and attempts.
@@ -343,20 +343,6 @@ class DiskQueue:
 
     # Reading
 
-    def size(self) -> int:
-        """
-        The number of messages queued (for the metrics, asked at each read).
-        """
-        return len(self._entries)
-
-    def entries(self) -> list[QueueEntry]:
-        return sorted(self._entries.values(), key=lambda e: (e.created, e.queueID))
-
-    def get(self, queueID: str) -> QueueEntry | None:
-        return self._entries.get(queueID)
-
-    def due(self, now: float) -> list[QueueEntry]:
-        return [e for e in self.entries() if not e.held and e.nextAttempt <= now]
 
     def openText(self, entry: QueueEntry) -> Iterator[bytes]:
         """

@@ -100,3 +100,17 @@ def peerTransport(host: str = "127.0.0.1", port: int = 40000) -> StringTransport
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def interactiveSignals() -> None:
+    """
+    A C{preexec_fn} for a child that a test stops with SIGINT: it starts
+    with SIGINT handled by default and no signal blocked, as a shell's
+    child does, whatever this test process's state is (an ignored signal
+    and a thread's mask survive C{exec}; a long test run may have left
+    SIGINT ignored here).
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])

@@ -15,7 +15,7 @@ import time
 from twisted.internet import defer, threads, utils
 from twisted.trial.unittest import TestCase
 
-from .fakes import ROOT
+from .fakes import ROOT, interactiveSignals
 
 CASES = os.path.join(ROOT, "tests", "pytest_cases")
 
@@ -110,7 +110,8 @@ def interruptedRun(*arguments: str) -> tuple[str, int, float]:
     child = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *arguments,
          os.path.join(CASES, "blocking_cases.py")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": ROOT}, cwd=ROOT)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": ROOT}, cwd=ROOT,
+        preexec_fn=interactiveSignals)
     assert child.stdout is not None
     try:
         output = b""

@@ -23,7 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from twisted_mail_suite.testing.server import parseArguments
 
-from .fakes import ROOT
+from .fakes import ROOT, interactiveSignals
 
 
 class ServerChild:
@@ -35,7 +35,8 @@ class ServerChild:
     def __init__(self, *arguments: str) -> None:
         self.child = subprocess.Popen(
             [sys.executable, "-m", "twisted_mail_suite.testing.server", *arguments],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": ROOT}, cwd=ROOT)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": ROOT}, cwd=ROOT,
+            preexec_fn=interactiveSignals)
 
     def ready(self) -> dict[str, Any]:
         assert self.child.stdout is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 __all__ = ["PENDING", "SENT", "FAILED", "BOUNCED", "DEFERRED", "Recipient", "QueueEntry", "Outcome", "EntryIndex",
            "CorruptEntry", "encodeHeader", "decodeHeader", "encodeTrailer", "decodeTrailer",
@@ -206,10 +206,27 @@ def replay(entry: QueueEntry, journal: bytes) -> QueueEntry:
 class EntryIndex:
     """
     The messages a queue holds in memory, by id (C{_entries}, set by the
-    queue): the reading half every queue shares.
+    queue), and who hears of a new one (C{_subscribers}, C{log}): what
+    every queue shares.
     """
 
     _entries: dict[str, QueueEntry]
+    _subscribers: list[Callable[[QueueEntry], None]]
+    log: Any
+
+    def subscribe(self, callback: Callable[[QueueEntry], None]) -> None:
+        self._subscribers.append(callback)
+
+    def added(self, entry: QueueEntry) -> None:
+        """
+        A message was published (or claimed) here: known from now on.
+        """
+        self._entries[entry.queueID] = entry
+        for callback in list(self._subscribers):
+            try:
+                callback(entry)
+            except Exception:
+                self.log.failure("Queue subscriber failed for {queueID}", queueID=entry.queueID)
 
     def size(self) -> int:
         """

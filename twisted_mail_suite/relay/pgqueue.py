@@ -313,22 +313,8 @@ class PostgresQueue(EntryIndex):
     def begin(self, sender: str, recipients: Sequence[str]) -> PendingRow:
         return PendingRow(self, QueueEntry.new(newQueueID(), sender, recipients, self.clock.seconds()))
 
-    def subscribe(self, callback: Callable[[QueueEntry], None]) -> None:
-        self._subscribers.append(callback)
-
-    def added(self, entry: QueueEntry) -> None:
-        """
-        A message claimed here: known (and tried) from now on.
-        """
-        self._entries[entry.queueID] = entry
-        for callback in list(self._subscribers):
-            try:
-                callback(entry)
-            except Exception:
-                self.log.failure("Queue subscriber failed for {queueID}", queueID=entry.queueID)
 
     # Reading: the messages claimed here
-
 
     def openText(self, entry: QueueEntry) -> Iterator[bytes]:
         text = entry.extra.get("text")

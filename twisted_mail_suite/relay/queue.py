@@ -327,22 +327,8 @@ class DiskQueue(EntryIndex):
         entry = QueueEntry.new(newQueueID(), sender, recipients, self.clock.seconds())
         return PendingQueueFile(self, entry)
 
-    def subscribe(self, callback: Callable[[QueueEntry], None]) -> None:
-        self._subscribers.append(callback)
-
-    def added(self, entry: QueueEntry) -> None:
-        """
-        A message was published into C{active/}: known from now on.
-        """
-        self._entries[entry.queueID] = entry
-        for callback in list(self._subscribers):
-            try:
-                callback(entry)
-            except Exception:
-                self.log.failure("Queue subscriber failed for {queueID}", queueID=entry.queueID)
 
     # Reading
-
 
     def openText(self, entry: QueueEntry) -> Iterator[bytes]:
         """

@@ -45,7 +45,7 @@ from .adapter import smtpDelivery
 from .data import MessageWriter, deliveryFailure
 from .delivery import ISMTPDelivery
 from .rejections import countRejection
-from .session import NoTransition, SessionCore, SessionMachine
+from .session import NoTransition, Session, SessionCore
 from .wire import MAX_AUTH_LINE, MAX_COMMAND_LINE, SMTPWire
 
 __all__ = ["BAD_SEQUENCE", "Final", "LOCAL_ERROR", "REFUSALS", "SMTPConnection", "SMTPContext", "errorReply"]
@@ -136,7 +136,7 @@ class SMTPConnection(Protocol):
         self._ticket: Ticket | None = None
         self._wire = SMTPWire(self, self._lifecycle, factory.idle, factory.config.data_timeout)
         self._core = SessionCore()
-        self._session = SessionMachine(self._core)
+        self._session = Session(self._core)
         self._writer: MessageWriter | None = None
         self._avatar: ISMTPDelivery | None = None
         self._logout: Callable[[], object] | None = None

@@ -297,9 +297,12 @@ class SMTPConnection(Protocol):
             result = self._replyFor(Failure(e))
         if isinstance(result, Deferred):
             self._wire.replyPending()
-            result.addErrback(self._replyFor).addCallback(self._asyncReply, junk)
+            result.addCallbacks(self._asyncReply, self._asyncFailure, callbackArgs=(junk,), errbackArgs=(junk,))
         elif result is not None:
             self._commandReply(result, junk)
+
+    def _asyncFailure(self, failure: Failure, junk: bool) -> None:
+        self._asyncReply(self._replyFor(failure), junk)
 
     def _replyFor(self, failure: Failure) -> bytes:
         error = failure.value

@@ -177,11 +177,16 @@ class SMTPConnection(Protocol):
         self._write(b"220 " + context.hostname + b" ESMTP twisted-mail-suite ready\r\n")
 
     def dataReceived(self, data: bytes) -> None:
-        batch = self._batch()
+        if self._pending is not None:               # a caller up the stack holds the replies
+            self._wire.dataReceived(data)
+            return
+        self._pending = b""                         # _batch and _flush, inlined: once per read
         try:
             self._wire.dataReceived(data)
         finally:
-            self._flush(batch)
+            held, self._pending = self._pending, None
+            if held:
+                self._send(held)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._lifecycle.lost()                      # first: a step answered from here on writes nothing
@@ -356,7 +361,11 @@ class SMTPConnection(Protocol):
         return reply
 
     def _reply(self, reply: bytes) -> None:
-        self._write(reply + b"\r\n")
+        pending = self._pending
+        if pending is not None and len(pending) + len(reply) <= HOLD_REPLIES - 2:
+            self._pending = pending + reply + b"\r\n"     # _write's usual case, inlined
+        else:
+            self._write(reply + b"\r\n")
         if isinstance(reply, Final) and self._lifecycle.close():
             self._flush(True)
             self._socket = None

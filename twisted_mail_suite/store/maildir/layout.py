@@ -19,7 +19,8 @@ import socket
 import time
 
 __all__ = ["MaildirLayout", "uidOf", "flagsOf", "messageName", "wireSize", "wireSizeOfName",
-           "orderKey", "internalDateOf", "privateFolder", "createPrivate", "FILE_MODE", "FOLDER_MODE"]
+           "orderKey", "internalDateOf", "privateFolder", "createPrivate", "umaskKeepsFileMode", "FILE_MODE",
+           "FOLDER_MODE"]
 
 FILE_MODE = 0o600     # every message file, whatever the umask
 FOLDER_MODE = 0o700   # every folder the store makes, whatever the umask
@@ -151,6 +152,23 @@ def createPrivate(path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def umaskKeepsFileMode(status: str = "/proc/self/status") -> bool:
+    """
+    Does a file created with L{FILE_MODE} get exactly that mode: does the
+    process's umask (read from C{status}, Linux 4.7 and later, without
+    changing it) take none of the owner's bits?  L{False} where it cannot
+    be read: then every new file is C{fchmod}ed.
+    """
+    try:
+        with open(status, "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return not int(line.split()[1], 8) & FILE_MODE
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 def hostPart() -> str:

@@ -27,7 +27,7 @@ from zope.interface import implementer
 from ...errors import DeliveryFailed
 from ...interfaces import IPendingDelivery
 from .groupcommit import GroupCommit, ICommitJob
-from .layout import FILE_MODE, MaildirLayout, createPrivate, messageName
+from .layout import FILE_MODE, MaildirLayout, createPrivate, messageName, umaskKeepsFileMode
 
 __all__ = ["MaildirWriter", "MaildirDelivery", "unlinkQuietly"]
 
@@ -45,6 +45,11 @@ class MaildirWriter:
     and unnamed files (Linux C{O_TMPFILE}, probed once).
 
     @ivar anonymous: whether unnamed files are used; L{None} until probed.
+    @ivar chmod: whether an unnamed file needs an C{fchmod} to get
+        L{FILE_MODE} (the umask takes some of its bits, or cannot be
+        read); probed with L{anonymous}, at the first delivery (the
+        umask is set by then, as twistd's C{--umask} comes after the
+        store is made).
     """
 
     def __init__(self, layout: MaildirLayout, committer: GroupCommit) -> None:
@@ -52,6 +57,7 @@ class MaildirWriter:
         self.committer = committer
         self.anonymous: bool | None = None if hasattr(os, "O_TMPFILE") else False
         self._procFD: int | None = None
+        self.chmod = True
 
     def begin(self, users: Sequence[str]) -> MaildirDelivery:
         """
@@ -71,19 +77,20 @@ class MaildirWriter:
         such files cannot be made or later named (probed once).
         """
         if self.anonymous is None:
+            self.chmod = not umaskKeepsFileMode()
             self.anonymous = self._probeAnonymous(folder)
         if not self.anonymous:
             return None
         return self._openAnonymous(folder)
 
-    @staticmethod
-    def _openAnonymous(folder: str) -> int:
+    def _openAnonymous(self, folder: str) -> int:
         fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE)
-        try:
-            os.fchmod(fd, FILE_MODE)        # the umask applies to O_TMPFILE too
-        except BaseException:
-            os.close(fd)
-            raise
+        if self.chmod:
+            try:
+                os.fchmod(fd, FILE_MODE)        # the umask applies to O_TMPFILE too
+            except BaseException:
+                os.close(fd)
+                raise
         return fd
 
     def _probeAnonymous(self, folder: str) -> bool:

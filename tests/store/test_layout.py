@@ -81,6 +81,18 @@ class LayoutTests(SynchronousTestCase):
         for sub in ("tmp", "new", "cur"):
             self.assertEqual(os.stat(os.path.join(path, sub)).st_mode & 0o777, 0o700)
 
+    def test_messageFolders(self) -> None:
+        """
+        A user's C{tmp/} and C{new/}, ready to take a file name, the
+        Maildir made on the first call; the same strings after.
+        """
+        tmp, new = self.layout.messageFolders("alice")
+        self.assertEqual(tmp + "x", os.path.join(self.root, "alice", "tmp", "x"))
+        self.assertEqual(new + "x", os.path.join(self.root, "alice", "new", "x"))
+        self.assertTrue(os.path.isdir(tmp) and os.path.isdir(new))
+        self.assertIs(self.layout.messageFolders("alice")[0], tmp)
+        self.assertRaises(ValueError, self.layout.messageFolders, "../x")
+
     def test_findInCur(self) -> None:
         """
         A message renamed into C{cur/} with flags is found by its UID; an

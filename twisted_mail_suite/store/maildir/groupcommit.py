@@ -231,7 +231,7 @@ def _kept(job: Any, created: Any, folders: dict[str, BaseException | None]) -> A
     """
     if not isinstance(created, list):
         return created
-    errors = [folders[os.path.dirname(path)] for path in created if folders.get(os.path.dirname(path))]
+    errors = [error for error in map(folders.get, map(os.path.dirname, created)) if error is not None]
     if errors:
         job.unpublish(created)
         return errors[0]

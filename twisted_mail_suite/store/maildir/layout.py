@@ -191,6 +191,7 @@ class MaildirLayout:
         self.root = root
         self._host = hostPart()
         self._known: set[str] = set()
+        self._messageFolders: dict[str, tuple[str, str]] = {}
 
     def newUnique(self) -> str:
         now = time.time()
@@ -216,6 +217,21 @@ class MaildirLayout:
                 privateFolder(os.path.join(path, sub))
             self._known.add(path)
         return path
+
+    def messageFolders(self, user: str) -> tuple[str, str]:
+        """
+        C{user}'s C{tmp/} and C{new/} folders, each path ending in a
+        separator (a file name is appended to it), the Maildir made if
+        missing (L{ensureMaildir}); kept per user, as a delivery needs them
+        for every message.
+        """
+        folders = self._messageFolders.get(user)
+        if folders is None:
+            path = self.ensureMaildir(user)
+            if len(self._messageFolders) >= 4096:
+                self._messageFolders.clear()
+            folders = self._messageFolders[user] = (os.path.join(path, "tmp", ""), os.path.join(path, "new", ""))
+        return folders
 
     def find(self, user: str, uid: str) -> str:
         """

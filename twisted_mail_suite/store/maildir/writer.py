@@ -141,7 +141,8 @@ class MaildirDelivery:
         self._finished = False
         layout = writer.layout
         self._unique = layout.newUnique()
-        self._tmpPath = os.path.join(layout.ensureMaildir(self.users[0]), "tmp", self._unique)
+        self._tmpFolder = layout.messageFolders(self.users[0])[0]
+        self._tmpPath = self._tmpFolder + self._unique
         # Up to SPILL octets are held in memory and written in one go at
         # commit (L{GroupCommit}); a bigger message streams into tmp/, the
         # commit thread appending (L{_append}) what is held, SPILL octets
@@ -265,7 +266,7 @@ class MaildirDelivery:
                 unlinkQuietly(self._tmpPath)
                 raise
         if f is None:
-            fd = self._writer.openAnonymous(os.path.dirname(self._tmpPath))
+            fd = self._writer.openAnonymous(self._tmpFolder)
             if fd is not None:
                 self._anonymousFD = fd
                 try:
@@ -317,7 +318,7 @@ class MaildirDelivery:
         """
         name = messageName(self._unique, self._diskSize, self.size)
         layout = self._writer.layout
-        return [os.path.join(layout.ensureMaildir(user), "new", name) for user in self.users]
+        return [layout.messageFolders(user)[1] + name for user in self.users]
 
     def _link(self, targets: list[str]) -> list[str]:
         """

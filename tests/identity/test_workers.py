@@ -80,6 +80,7 @@ class SeparatePoolTests(SynchronousTestCase):
         delivery = self.suite.store.beginDelivery(["alice"])
         delivery.write(b"Subject: hi\r\n\r\nbody\r\n")
         committed = delivery.commit()
+        self.reactor.advance(0)                 # the batch starts at the end of the reactor turn
         done = threading.Event()
         committed.addBoth(lambda result: (done.set(), result)[1])
         self.assertTrue(done.wait(30))

@@ -92,6 +92,34 @@ class ModeTests(SynchronousTestCase):
                          {".": "0o700", "tmp": "0o700", "new": "0o700", "cur": "0o700"})
 
 
+class StrictUmaskTests(SynchronousTestCase):
+    """
+    Under a umask that takes the owner's bits, message files are made
+    0600 all the same (an C{fchmod}, which a usual umask spares).
+    """
+
+    def test_fchmodWhenNeeded(self) -> None:
+        """
+        Umask 0277: the file is chmodded to 0600; umask 022: no C{fchmod}
+        is needed where the umask can be read, and the file is 0600.
+        """
+        previous = os.umask(0o277)
+        self.addCleanup(os.umask, previous)
+        store = MaildirStore(os.path.abspath(self.mktemp()), runBlocking=runSynchronously)
+        delivery = store.beginDelivery(["alice"])
+        delivery.write(MESSAGE)
+        [uid] = self.successResultOf(delivery.commit())
+        self.assertTrue(store.writer.chmod)
+        self.assertEqual(stat.S_IMODE(os.stat(store.pathOf("alice", uid)).st_mode), 0o600)
+        os.umask(0o022)
+        usual = MaildirStore(os.path.abspath(self.mktemp()), runBlocking=runSynchronously)
+        delivery = usual.beginDelivery(["alice"])
+        delivery.write(MESSAGE)
+        [uid] = self.successResultOf(delivery.commit())
+        self.assertEqual(usual.writer.chmod, not usual.writer.anonymous or not os.path.exists("/proc/self/status"))
+        self.assertEqual(stat.S_IMODE(os.stat(usual.pathOf("alice", uid)).st_mode), 0o600)
+
+
 class TemporaryTests(SynchronousTestCase):
     """
     At start, C{tmp/} keeps what another delivery agent may still be

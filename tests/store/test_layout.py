@@ -10,7 +10,8 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_mail_suite.store.maildir.layout import (
-    MaildirLayout, flagsOf, internalDateOf, messageName, orderKey, seenName, uidOf, wireSizeOfName,
+    MaildirLayout, flagsOf, internalDateOf, messageName, orderKey, seenName, uidOf, umaskKeepsFileMode,
+    wireSizeOfName,
 )
 
 NAME = "1700000000.M123456P42Q7.host,S=10,W=12"
@@ -80,6 +81,18 @@ class LayoutTests(SynchronousTestCase):
         for sub in ("tmp", "new", "cur"):
             self.assertEqual(os.stat(os.path.join(path, sub)).st_mode & 0o777, 0o700)
 
+    def test_messageFolders(self) -> None:
+        """
+        A user's C{tmp/} and C{new/}, ready to take a file name, the
+        Maildir made on the first call; the same strings after.
+        """
+        tmp, new = self.layout.messageFolders("alice")
+        self.assertEqual(tmp + "x", os.path.join(self.root, "alice", "tmp", "x"))
+        self.assertEqual(new + "x", os.path.join(self.root, "alice", "new", "x"))
+        self.assertTrue(os.path.isdir(tmp) and os.path.isdir(new))
+        self.assertIs(self.layout.messageFolders("alice")[0], tmp)
+        self.assertRaises(ValueError, self.layout.messageFolders, "../x")
+
     def test_findInCur(self) -> None:
         """
         A message renamed into C{cur/} with flags is found by its UID; an
@@ -112,3 +125,52 @@ class LayoutTests(SynchronousTestCase):
         os.close(readEnd)
         os.waitpid(child, 0)
         self.assertIn(f"P{child}Q", name)
+
+
+class UmaskTests(SynchronousTestCase):
+    """
+    Whether new files need an C{fchmod} to be 0600: read from the
+    process's status, never by changing the umask.
+    """
+
+    def status(self, text: str) -> str:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_usualUmask(self) -> None:
+        """
+        A umask of 022 or 077 leaves the owner's bits: no C{fchmod} needed.
+        """
+        self.assertTrue(umaskKeepsFileMode(self.status("Name:\tx\nUmask:\t0022\nState:\tR\n")))
+        self.assertTrue(umaskKeepsFileMode(self.status("Umask:\t0077\n")))
+
+    def test_ownerBitsTaken(self) -> None:
+        """
+        A umask taking the owner's read or write bit needs an C{fchmod}.
+        """
+        self.assertFalse(umaskKeepsFileMode(self.status("Umask:\t0277\n")))
+        self.assertFalse(umaskKeepsFileMode(self.status("Umask:\t0422\n")))
+
+    def test_unknown(self) -> None:
+        """
+        No status file, or none saying the umask: always C{fchmod}.
+        """
+        self.assertFalse(umaskKeepsFileMode(self.mktemp()))
+        self.assertFalse(umaskKeepsFileMode(self.status("Name:\tx\n")))
+        self.assertFalse(umaskKeepsFileMode(self.status("Umask:\tzz\n")))
+
+    def test_thisProcess(self) -> None:
+        """
+        This process's own status tells its umask, where Linux shows it.
+        """
+        if not os.path.exists("/proc/self/status"):
+            self.skipTest("no /proc")
+        previous = os.umask(0o022)
+        try:
+            self.assertTrue(umaskKeepsFileMode())
+            os.umask(0o277)
+            self.assertFalse(umaskKeepsFileMode())
+        finally:
+            os.umask(previous)

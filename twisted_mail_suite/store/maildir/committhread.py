@@ -19,7 +19,6 @@ import threading
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorFromThreads
 from twisted.python.failure import Failure
 
 __all__ = ["CommitThread"]
@@ -31,13 +30,15 @@ class CommitThread:
     in the commit thread, calls in the order given; the Deferred fires in
     the reactor thread with the result or the failure.
 
+    @param reactor: provides C{IReactorFromThreads} and C{IReactorTime}.
+
     @ivar linger: idle seconds after which the thread ends (a later call
         starts a new one).
     """
 
     linger = 10.0
 
-    def __init__(self, reactor: IReactorFromThreads, name: str = "mailsuite-commit") -> None:
+    def __init__(self, reactor: Any, name: str = "mailsuite-commit") -> None:
         self._reactor = reactor
         self._name = name
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -52,6 +53,13 @@ class CommitThread:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
         return d
+
+    def callSoon(self, f: Callable[[], object]) -> None:
+        """
+        Call C{f} in the reactor thread at the end of this reactor turn
+        (L{GroupCommit} starts a batch then, with every commit of the turn).
+        """
+        self._reactor.callLater(0, f)
 
     @property
     def running(self) -> bool:

@@ -16,6 +16,13 @@ system call (an open or a link waits on its folder while a sync runs).
 A commit fires only after its file was synced, named and that folder
 synced.
 
+With a C{callSoon} (the L{CommitThread}'s: C{callLater(0)}), a commit
+made while nothing runs starts its batch at the end of the reactor turn,
+not at once: every commit the turn's reads completed shares that batch
+(under load the first one no longer goes alone, its fsync round then
+holding back the rest), and the hand-over to the thread happens once the
+reactor is about to wait, not while it still runs Python.
+
 What is committed is anything providing L{ICommitJob}: this module knows
 nothing of Maildir messages.
 """
@@ -80,13 +87,19 @@ class GroupCommit:
     @param runBlocking: runs a blocking function, returning a Deferred
         (a L{CommitThread}, C{deferToThread}, or L{runSynchronously} in tests).
     @param fsync: the fsync function (replaceable, to inject failures).
+    @param callSoon: C{callSoon(f)} calls C{f} at the end of the current
+        reactor turn; L{None}: C{runBlocking}'s C{callSoon} if it has one,
+        else a commit made while none runs starts its batch at once.
     """
 
     JOBS = 1          # batches in flight at once (one thread: no lock contention)
 
-    def __init__(self, runBlocking: Callable[..., Deferred], fsync: Callable[[int], None] = os.fsync) -> None:
+    def __init__(self, runBlocking: Callable[..., Deferred], fsync: Callable[[int], None] = os.fsync,
+                 callSoon: Callable[[Callable[[], None]], object] | None = None) -> None:
         self.runBlocking = runBlocking
         self.fsync = fsync
+        self._callSoon = callSoon if callSoon is not None else getattr(runBlocking, "callSoon", None)
+        self._soon = False                                         # a batch start is scheduled
         self._waiting: list[tuple[Any, Deferred]] = []             # submitted, for the next batch
         self._named: list[tuple[Any, list[str], Deferred]] = []    # named; the next batch syncs their folders
         self._running = 0
@@ -103,8 +116,16 @@ class GroupCommit:
         d: Deferred = Deferred()
         self._waiting.append((job, d))
         if not self._running:
-            self._next()
+            if self._callSoon is None:
+                self._next()
+            elif not self._soon:
+                self._soon = True
+                self._callSoon(self._start)
         return d
+
+    def _start(self) -> None:
+        self._soon = False
+        self._next()
 
     def whenIdle(self) -> Deferred:
         """
@@ -210,7 +231,7 @@ def _kept(job: Any, created: Any, folders: dict[str, BaseException | None]) -> A
     """
     if not isinstance(created, list):
         return created
-    errors = [folders[os.path.dirname(path)] for path in created if folders.get(os.path.dirname(path))]
+    errors = [error for error in map(folders.get, map(os.path.dirname, created)) if error is not None]
     if errors:
         job.unpublish(created)
         return errors[0]

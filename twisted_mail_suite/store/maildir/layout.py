@@ -19,7 +19,8 @@ import socket
 import time
 
 __all__ = ["MaildirLayout", "uidOf", "flagsOf", "messageName", "wireSize", "wireSizeOfName",
-           "orderKey", "internalDateOf", "privateFolder", "createPrivate", "FILE_MODE", "FOLDER_MODE"]
+           "orderKey", "internalDateOf", "privateFolder", "createPrivate", "umaskKeepsFileMode", "FILE_MODE",
+           "FOLDER_MODE"]
 
 FILE_MODE = 0o600     # every message file, whatever the umask
 FOLDER_MODE = 0o700   # every folder the store makes, whatever the umask
@@ -153,6 +154,23 @@ def createPrivate(path: str) -> int:
     return fd
 
 
+def umaskKeepsFileMode(status: str = "/proc/self/status") -> bool:
+    """
+    Does a file created with L{FILE_MODE} get exactly that mode: does the
+    process's umask (read from C{status}, Linux 4.7 and later, without
+    changing it) take none of the owner's bits?  L{False} where it cannot
+    be read: then every new file is C{fchmod}ed.
+    """
+    try:
+        with open(status, "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return not int(line.split()[1], 8) & FILE_MODE
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def hostPart() -> str:
     """
     This host's name as the last part of a unique name (C{/ : ,} escaped).
@@ -173,6 +191,7 @@ class MaildirLayout:
         self.root = root
         self._host = hostPart()
         self._known: set[str] = set()
+        self._messageFolders: dict[str, tuple[str, str]] = {}
 
     def newUnique(self) -> str:
         now = time.time()
@@ -198,6 +217,21 @@ class MaildirLayout:
                 privateFolder(os.path.join(path, sub))
             self._known.add(path)
         return path
+
+    def messageFolders(self, user: str) -> tuple[str, str]:
+        """
+        C{user}'s C{tmp/} and C{new/} folders, each path ending in a
+        separator (a file name is appended to it), the Maildir made if
+        missing (L{ensureMaildir}); kept per user, as a delivery needs them
+        for every message.
+        """
+        folders = self._messageFolders.get(user)
+        if folders is None:
+            path = self.ensureMaildir(user)
+            if len(self._messageFolders) >= 4096:
+                self._messageFolders.clear()
+            folders = self._messageFolders[user] = (os.path.join(path, "tmp", ""), os.path.join(path, "new", ""))
+        return folders
 
     def find(self, user: str, uid: str) -> str:
         """

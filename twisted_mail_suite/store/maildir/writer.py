@@ -5,8 +5,11 @@ message, made durable by a L{GroupCommit} (it provides L{ICommitJob}).  A
 commit fires only after its file was fsync'd, named in every recipient's
 C{new/} and each of those folders fsync'd; any failure removes every trace.
 
-A small message is held in memory, a big one streams into C{tmp/}; commit
-writes the file (an unnamed C{O_TMPFILE} file in C{tmp/} where Linux offers
+A small message is held in memory, a big one streams into C{tmp/}: each
+L{MaildirDelivery.SPILL} octets held are appended to its file there by the
+commit thread (C{runBlocking}), one hand-over at a time, while the reactor
+thread goes on holding what comes next; so no file system call is made on
+the reactor thread.  Commit writes the file (an unnamed C{O_TMPFILE} file in C{tmp/} where Linux offers
 it, else a named one) and, after its fsync, names it in every recipient's
 C{new/} (link or rename).  Messages are stored with LF line ends, in
 files of mode 0600 whatever the umask (L{createPrivate}).
@@ -17,13 +20,14 @@ import errno
 import os
 from typing import BinaryIO, Sequence
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ...errors import DeliveryFailed
 from ...interfaces import IPendingDelivery
 from .groupcommit import GroupCommit, ICommitJob
-from .layout import FILE_MODE, MaildirLayout, createPrivate, messageName
+from .layout import FILE_MODE, MaildirLayout, createPrivate, messageName, umaskKeepsFileMode
 
 __all__ = ["MaildirWriter", "MaildirDelivery", "unlinkQuietly"]
 
@@ -41,6 +45,11 @@ class MaildirWriter:
     and unnamed files (Linux C{O_TMPFILE}, probed once).
 
     @ivar anonymous: whether unnamed files are used; L{None} until probed.
+    @ivar chmod: whether an unnamed file needs an C{fchmod} to get
+        L{FILE_MODE} (the umask takes some of its bits, or cannot be
+        read); probed with L{anonymous}, at the first delivery (the
+        umask is set by then, as twistd's C{--umask} comes after the
+        store is made).
     """
 
     def __init__(self, layout: MaildirLayout, committer: GroupCommit) -> None:
@@ -48,6 +57,7 @@ class MaildirWriter:
         self.committer = committer
         self.anonymous: bool | None = None if hasattr(os, "O_TMPFILE") else False
         self._procFD: int | None = None
+        self.chmod = True
 
     def begin(self, users: Sequence[str]) -> MaildirDelivery:
         """
@@ -67,19 +77,20 @@ class MaildirWriter:
         such files cannot be made or later named (probed once).
         """
         if self.anonymous is None:
+            self.chmod = not umaskKeepsFileMode()
             self.anonymous = self._probeAnonymous(folder)
         if not self.anonymous:
             return None
         return self._openAnonymous(folder)
 
-    @staticmethod
-    def _openAnonymous(folder: str) -> int:
+    def _openAnonymous(self, folder: str) -> int:
         fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE)
-        try:
-            os.fchmod(fd, FILE_MODE)        # the umask applies to O_TMPFILE too
-        except BaseException:
-            os.close(fd)
-            raise
+        if self.chmod:
+            try:
+                os.fchmod(fd, FILE_MODE)        # the umask applies to O_TMPFILE too
+            except BaseException:
+                os.close(fd)
+                raise
         return fd
 
     def _probeAnonymous(self, folder: str) -> bool:
@@ -130,13 +141,19 @@ class MaildirDelivery:
         self._finished = False
         layout = writer.layout
         self._unique = layout.newUnique()
-        self._tmpPath = os.path.join(layout.ensureMaildir(self.users[0]), "tmp", self._unique)
+        self._tmpFolder = layout.messageFolders(self.users[0])[0]
+        self._tmpPath = self._tmpFolder + self._unique
         # Up to SPILL octets are held in memory and written in one go at
-        # commit (L{GroupCommit}); a bigger message streams into tmp/.
-        self._file: BinaryIO | None = None
+        # commit (L{GroupCommit}); a bigger message streams into tmp/, the
+        # commit thread appending (L{_append}) what is held, SPILL octets
+        # at a time, one append in flight (L{_spilling}).
+        self._file: BinaryIO | None = None      # the tmp/ file: used by the thread only, or once no append runs
         self._held: list[bytes] = []
         self._heldSize = 0
         self._writable = True
+        self._spilling: Deferred | None = None  # the append in flight
+        self._spillError: BaseException | None = None
+        self._afterSpill: Deferred | None = None   # commit, waiting for the append in flight
         self._anonymousFD: int | None = None
         self._openFile: BinaryIO | None = None
         self._staged: tuple[BinaryIO | None, bytes] = (None, b"")
@@ -144,9 +161,45 @@ class MaildirDelivery:
     SPILL = 256 * 1024
 
     def _spill(self) -> None:
-        self._file = open(createPrivate(self._tmpPath), "wb", buffering=0)  # noqa: SIM115
-        self._file.write(b"".join(self._held))
-        self._held = []
+        """
+        Hand what is held to the commit thread, to append to the tmp/ file.
+        """
+        chunk = b"".join(self._held)
+        self._held, self._heldSize = [], 0
+        self._spilling = self._writer.committer.runBlocking(self._append, chunk)
+        self._spilling.addBoth(self._spilled)
+
+    def _append(self, chunk: bytes) -> None:
+        """
+        Blocking, in the commit thread: append C{chunk} to the tmp/ file,
+        created at the first call.
+        """
+        if self._file is None:
+            self._file = open(createPrivate(self._tmpPath), "wb", buffering=0)  # noqa: SIM115
+        view = memoryview(chunk)
+        while view:
+            view = view[self._file.write(view):]
+
+    def _spilled(self, result: object) -> None:
+        self._spilling = None
+        if isinstance(result, Failure):
+            self._spillError = result.value
+        if self._finished and self._afterSpill is None:     # aborted meanwhile
+            self._removeSpill()
+        elif self._afterSpill is not None:
+            waiting, self._afterSpill = self._afterSpill, None
+            waiting.callback(None)
+        elif self._spillError is None and self._heldSize > self.SPILL:
+            self._spill()
+
+    def _removeSpill(self) -> None:
+        """
+        Close and remove the tmp/ file, if an append made one.
+        """
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            unlinkQuietly(self._tmpPath)
 
     def write(self, data: bytes) -> None:
         if not self._writable:
@@ -160,33 +213,36 @@ class MaildirDelivery:
             self._pendingCR = True
         data = data.replace(b"\r\n", b"\n")
         self._diskSize += len(data)
-        if self._file is not None:
-            self._file.write(data)
-            return
+        if self._spillError is not None:
+            raise DeliveryFailed(f"cannot write tmp file for {self.users}: {self._spillError}")
         self._held.append(data)
         self._heldSize += len(data)
-        if self._heldSize > self.SPILL:
-            try:
-                self._spill()
-            except OSError as e:
-                raise DeliveryFailed(f"cannot create tmp file for {self.users}: {e}") from e
+        if self._heldSize > self.SPILL and self._spilling is None:
+            self._spill()
 
     def commit(self) -> Deferred:
         if not self._writable:
             raise ValueError("delivery already finished")
         self._writable = False
         if self._pendingCR:
-            if self._file is None:
-                self._held.append(b"\r")
-            else:
-                self._file.write(b"\r")
+            self._held.append(b"\r")
             self._diskSize += 1
             self._pendingCR = False
-        self._staged = (self._file, b"".join(self._held))
-        self._file, self._held = None, []
-        d = self._writer.committer.submit(self)
+        if self._spilling is None:
+            d = self._submit()
+        else:                                   # the last append first
+            d = self._afterSpill = Deferred()
+            d.addCallback(lambda _: self._submit())
         d.addCallbacks(self._committed, self._failed)
         return d
+
+    def _submit(self) -> Deferred:
+        if self._spillError is not None:
+            self._removeSpill()
+            return fail(DeliveryFailed(f"cannot write tmp file for {self.users}: {self._spillError}"))
+        self._staged = (self._file, b"".join(self._held))
+        self._file, self._held = None, []
+        return self._writer.committer.submit(self)
 
     # ICommitJob: the steps of L{GroupCommit}.
 
@@ -200,8 +256,17 @@ class MaildirDelivery:
         """
         f, held = self._staged
         self._staged = (None, b"")
+        if f is not None and held:
+            try:
+                view = memoryview(held)
+                while view:
+                    view = view[f.write(view):]
+            except BaseException:
+                f.close()
+                unlinkQuietly(self._tmpPath)
+                raise
         if f is None:
-            fd = self._writer.openAnonymous(os.path.dirname(self._tmpPath))
+            fd = self._writer.openAnonymous(self._tmpFolder)
             if fd is not None:
                 self._anonymousFD = fd
                 try:
@@ -253,7 +318,7 @@ class MaildirDelivery:
         """
         name = messageName(self._unique, self._diskSize, self.size)
         layout = self._writer.layout
-        return [os.path.join(layout.ensureMaildir(user), "new", name) for user in self.users]
+        return [layout.messageFolders(user)[1] + name for user in self.users]
 
     def _link(self, targets: list[str]) -> list[str]:
         """
@@ -315,9 +380,7 @@ class MaildirDelivery:
         self._finished = True
         self._writable = False
         self._held = []
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        unlinkQuietly(self._tmpPath)
+        if self._spilling is None:      # else once the append in flight is done (L{_spilled})
+            self._removeSpill()
 
 

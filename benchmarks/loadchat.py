@@ -20,7 +20,9 @@ by r (A B, B A, ...), one target at a time while the others' clients idle.
 Per target and round: deliveries/s, p50/p99/max latency, lost (expected
 M x (N-1) minus unique receipts), duplicates, disconnects; with C{--pid
 NAME=PID}, the server's CPU time over the round, per line delivered to one
-client and per line sent.  Bounded by the
+client and per line sent; and the load generator's own CPU (all its processes) per line
+delivered (C{generator_cpu_us_per_msg}: it shares the cores), and the time the
+server waited for a CPU while runnable (C{runqueue_wait_ms}).  Bounded by the
 line count and by C{--max-seconds} per round.  Prints one JSON line.
 
 WebSocket share: with C{--ws NAME=HOST:PORT} (our web listener), a
@@ -343,6 +345,21 @@ async def childMain(args: argparse.Namespace, low: int, high: int, pipe: Any) ->
     await asyncio.sleep(0.1)
 
 
+def runQueueWait(pid: int) -> int | None:
+    """
+    Nanoseconds the threads of C{pid} have spent runnable but waiting for
+    a CPU (C{/proc/PID/task/*/schedstat}): preemption by other processes.
+    """
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def latencySummary(latencies: array.array) -> dict:
     ordered = sorted(latencies)
     return {"delivered": len(ordered), "p50_ms": millis(percentile(ordered, 50)),
@@ -429,6 +446,8 @@ def main(argv: list[str] | None = None) -> None:
             go = time.monotonic_ns() + 200_000_000
             pid = pids.get(target.name)
             cpuBefore = cpuSeconds(pid) if pid else None
+            generatorBefore = cpuSeconds(os.getpid())
+            waitBefore = runQueueWait(pid) if pid else None
             for pipe in pipes:
                 pipe.send(("go", target.name, roundNo, go))
             parts = [receive(pipe, args.max_seconds + args.drain * 3 + 30) for pipe in pipes]
@@ -452,6 +471,14 @@ def main(argv: list[str] | None = None) -> None:
                    "max_ms": millis(ordered[-1] if ordered else None)}
             # per message = per line delivered to one client (the server's work is the fan-out)
             run.update(cpuPerOperation(cpuBefore, cpuSeconds(pid) if pid else None, unique))
+            # the load generator's own CPU (all its processes), on the same cores as the server
+            generator = cpuPerOperation(generatorBefore, cpuSeconds(os.getpid()), unique)
+            waitAfter = runQueueWait(pid) if pid else None
+            if waitBefore is not None and waitAfter is not None:
+                run["runqueue_wait_ms"] = round((waitAfter - waitBefore) / 1e6, 1)
+            if generator:
+                run["generator_cpu_s"] = generator["cpu_s"]
+                run["generator_cpu_us_per_msg"] = generator.get("cpu_us_per_msg")
             if "cpu_s" in run and args.lines:
                 run["cpu_us_per_line"] = round(run["cpu_s"] / args.lines * 1e6, 1)
             if target.name in args.wsEndpoints:

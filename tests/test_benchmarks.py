@@ -115,3 +115,27 @@ class CompareTests(TestCase):
         for run in runs:
             self.assertEqual(run["ok"], 5)
             self.assertGreater(run["instructions_per_msg"], 100_000)
+
+
+class FanOutTests(TestCase):
+    """
+    C{benchmarks/fanout.py}: the chat fan-out's critical path, with TCP
+    and WebSocket members on real loopback sockets.
+    """
+
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_criticalPath(self):  # type: ignore[no-untyped-def]
+        """
+        Every measured broadcast reached the members and took some CPU.
+        """
+        out, err, code = yield getProcessOutputAndValue(
+            sys.executable, [os.path.join(os.path.dirname(RUN), "fanout.py"), "--members", "12",
+                             "--ws-share", "0.5", "--lines", "16", "--gap", "0.01"], env=dict(os.environ))
+        self.assertEqual(code, 0, err.decode(errors="replace")[-3000:])
+        result = json.loads(out.decode().splitlines()[-1])
+        self.assertNotIn("error", result)
+        self.assertEqual(result["broadcasts"], 8)
+        self.assertGreater(result["path_p50_ms"], 0)
+        self.assertGreater(result["user_us_per_delivery"] + result["sys_us_per_delivery"], 0)

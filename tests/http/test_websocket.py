@@ -14,6 +14,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.interfaces import INegotiated
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
 from tests.integration.test_chat_loopback import ChatLoopbackTestCase, LineClient
@@ -127,6 +128,29 @@ class ChatOverWebSocketTests(BridgeTestCase):
         tcp.send("hello from telnet")
         line = yield web.expect(lambda line: "hello from telnet" in line)
         self.assertEqual(line, "[#lobby] guest-1: hello from telnet")
+
+    @defer.inlineCallbacks
+    def test_directLinesKeepTheirPlace(self) -> Any:
+        """
+        Once the connection underneath has drained, chat lines are framed
+        and written straight to its socket; after autobahn itself writes
+        (a pong), they wait behind it: the client gets both in order.
+        """
+        web = yield self.socket()
+        events: list[Any] = []
+        web.onPong = lambda payload: events.append(("pong", payload))
+        web.onMessage = lambda payload, isBinary: events.append(("line", payload))
+        member = next(iter(self.suite.factories["chat"].hub.online.values()))
+        self.assertEqual(member.outputPending, 0)          # the fast path is open
+        socket = member.transport.wire.protocol
+        socket.sendPong(b"p")
+        member.deliver(b"after the pong\n")
+        member.deliver(b"and another\n")
+        for _ in range(100):
+            if len(events) == 3:
+                break
+            yield deferLater(reactor, 0.01, lambda: None)
+        self.assertEqual(events, [("pong", b"p"), ("line", b"after the pong"), ("line", b"and another")])
 
     @defer.inlineCallbacks
     def test_commands(self) -> Any:
@@ -250,6 +274,8 @@ class FrameTransportTests(SynchronousTestCase):
             def closeSocket(self) -> None:
                 outer.closed.append(True)
 
+            sending = True
+
         self.transport = FrameTransport(Socket())  # type: ignore[arg-type]
 
     def test_oneFramePerLine(self) -> None:
@@ -267,6 +293,32 @@ class FrameTransportTests(SynchronousTestCase):
         self.assertEqual(self.sent, [])
         self.transport.writeSequence([b"lo\nwor", b"ld"])
         self.assertEqual(self.sent, [b"hello"])
+
+    def test_framedOnce(self) -> None:
+        """
+        C{frame} gives the frames of whole lines, the same object for the
+        same bytes (a fan-out frames a line once for all its members).
+        """
+        line = b"one\r\ntwo\n"
+        frames = self.transport.frame(line)
+        self.assertEqual(frames, textFrames([b"one", b"two"]))
+        self.assertIs(self.transport.frame(line), frames)
+        self.assertIsNot(self.transport.frame(bytes(bytearray(line))), frames)    # equal bytes, another object
+
+    def test_notFramedAlone(self) -> None:
+        """
+        A partial line, or whole lines behind a held partial one, are not
+        framed alone: they are written.
+        """
+        self.assertIsNone(self.transport.frame(b"hal"))
+        self.transport.write(b"hal")
+        self.assertIsNone(self.transport.frame(b"f\n"))
+
+    def test_wire(self) -> None:
+        """
+        The wire is the WebSocket connection's transport.
+        """
+        self.assertIsInstance(self.transport.wire, StringTransport)
 
     def test_loseConnectionClosesSocket(self) -> None:
         """

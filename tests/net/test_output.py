@@ -14,10 +14,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import directlyProvides
+from zope.interface import directlyProvides, implementer
 from zope.interface.verify import verifyObject
 
-from twisted_mail_suite.net.output import CLOSE_GRACE, BoundedOutput
+from twisted_mail_suite.net.output import CLOSE_GRACE, BoundedOutput, IFramedTransport
 
 
 class Writer(BoundedOutput, Protocol):
@@ -300,3 +300,172 @@ class FastPathTests(SynchronousTestCase):
         self.protocol.closeOutput()
         self.protocol.deliver(b"late\n")
         self.assertEqual(self.received(), b"")
+
+
+@implementer(IFramedTransport)
+class Framing(StringTransport):
+    """
+    An L{IFramedTransport} over a TCP transport (C{wire}): frames are the
+    lines in brackets; C{framed} counts the times it framed.
+    """
+
+    def __init__(self, wire: Any) -> None:
+        super().__init__()
+        self.wire = wire
+        self.framed = 0
+        self.last: tuple[bytes, bytes] | None = None
+
+    def frame(self, data: bytes) -> bytes | None:
+        if not data.endswith(b"\n"):
+            return None
+        if self.last is None or self.last[0] is not data:
+            self.framed += 1
+            self.last = (data, b"".join(b"[" + line + b"]" for line in data[:-1].split(b"\n")))
+        return self.last[1]
+
+    def write(self, data: bytes) -> None:
+        """
+        Whole lines go to the wire, framed; a partial line is held.
+        """
+        framed = self.frame(data)
+        if framed is None:
+            super().write(data)
+        else:
+            self.wire.write(framed)
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        self.wire.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        self.wire.unregisterProducer()
+
+    def loseConnection(self) -> None:
+        self.wire.loseConnection()
+
+    def abortConnection(self) -> None:
+        self.wire.abortConnection()
+
+
+class FramedFastPathTests(FastPathTests):
+    """
+    A transport that frames lines for a plain TCP transport underneath
+    (L{IFramedTransport}, the WebSocket bridge's) gets the same fast path:
+    frames straight to the socket underneath once that has drained.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.wire = self.transport
+        self.framing = Framing(self.wire)
+        self.protocol.transport = self.framing
+
+    def flush(self) -> bytes:
+        """
+        Let the wire send what it holds; what the peer got.
+        """
+        got = b""
+        for _ in range(10000):
+            self.wire.doWrite()
+            got += self.received()
+            if not self.protocol.outputPending:
+                return got
+        self.fail("the wire did not drain")
+
+    def drained(self) -> None:
+        """
+        The wire sent what it held (the handshake's reply): it says so.
+        """
+        self.wire.write(b"reply")
+        self.assertEqual(self.flush(), b"reply")
+        self.assertEqual(self.protocol.outputPending, 0)
+
+    def test_pullProducer(self) -> None:
+        """
+        The protocol is the pull producer of the wire underneath.
+        """
+        self.protocol.startOutput()
+        self.assertIs(self.wire.producer, self.protocol)
+        self.assertFalse(self.wire.streamingProducer)
+
+    def test_noFastPathWhenAsked(self) -> None:
+        """
+        C{startOutput(fastPath=False)} registers a push producer.
+        """
+        self.protocol.startOutput(fastPath=False)
+        self.assertTrue(self.wire.streamingProducer)
+
+    def test_waitsForTheWire(self) -> None:
+        """
+        Until the wire has said it drained, lines go through the framing
+        transport (behind whatever the wire may still hold).
+        """
+        self.protocol.startOutput()
+        self.protocol.deliver(b"early\n")
+        self.assertEqual(self.received(), b"")
+        self.assertEqual(self.flush(), b"[early]")
+
+    def test_direct(self) -> None:
+        """
+        Once the wire has drained, lines are framed and go straight to the socket.
+        """
+        self.protocol.startOutput()
+        self.drained()
+        self.protocol.deliver(b"hello\n")
+        self.assertEqual(self.received(), b"[hello]")
+        self.assertEqual(self.framing.value(), b"")
+        self.assertEqual(self.protocol.outputPending, 0)
+
+    def test_framedOnce(self) -> None:
+        """
+        The same bytes handed to many members are framed once (the framing
+        transport's own cache, which the fan-out's shared bytes hit).
+        """
+        self.protocol.startOutput()
+        self.drained()
+        line = b"one\ntwo\n"
+        self.protocol.deliver(line)
+        self.protocol.deliver(line)
+        self.assertEqual(self.received(), b"[one][two]" * 2)
+        self.assertEqual(self.framing.framed, 1)
+
+    def test_partialLine(self) -> None:
+        """
+        What the framing transport cannot frame alone (a partial line) is
+        written to it.
+        """
+        self.protocol.startOutput()
+        self.drained()
+        self.protocol.deliver(b"hal")
+        self.assertEqual(self.framing.value(), b"hal")
+        self.assertEqual(self.received(), b"")
+        self.assertGreater(self.protocol.outputPending, 0)     # counted until the wire drains
+
+    def test_orderKept(self) -> None:
+        """
+        What the socket does not take goes to the wire, already framed, and
+        is counted; what follows waits behind it.
+        """
+        self.protocol.startOutput()
+        self.drained()
+        big = b"x" * 500000 + b"\n"
+        self.protocol.deliver(big)
+        self.assertGreater(self.protocol.outputPending, 0)
+        self.protocol.deliver(b"tail\n")
+        got = self.received() + self.flush()
+        self.assertEqual(got, b"[" + big[:-1] + b"][tail]")
+        self.assertEqual(self.protocol.outputPending, 0)
+
+    def test_wireWritten(self) -> None:
+        """
+        After something else wrote to the wire, lines go through the
+        framing transport again until the wire has drained.
+        """
+        self.protocol.startOutput()
+        self.drained()
+        self.wire.write(b"pong")
+        self.protocol.wireWritten()
+        self.protocol.deliver(b"after\n")
+        self.assertEqual(self.received(), b"")
+        self.assertEqual(self.flush(), b"pong[after]")
+        self.protocol.deliver(b"direct\n")
+        self.assertEqual(self.received(), b"[direct]")

@@ -45,6 +45,7 @@ from twisted.web.resource import IResource, Resource
 from zope.interface import alsoProvides, implementer
 
 from ..interfaces import IVerifiedLogin
+from ..net.output import IFramedTransport
 from ..net.transport import CLOSE_GRACE, isSecure
 
 __all__ = ["CLOSE_UNSUPPORTED", "ChatSocketResource", "FrameTransport", "LineSocket", "LineSocketFactory",
@@ -60,7 +61,7 @@ def _nothing() -> None:
     pass
 
 
-@implementer(ITransport)
+@implementer(ITransport, IFramedTransport)
 class FrameTransport:
     """
     What the line protocol sees as its transport: each complete line it
@@ -89,6 +90,22 @@ class FrameTransport:
 
     def writeSequence(self, data: list[bytes]) -> None:
         self.write(b"".join(data))
+
+    @property
+    def wire(self) -> Any:
+        return self._socket.transport
+
+    def frame(self, data: bytes) -> bytes | None:
+        """
+        L{IFramedTransport}: the frames of C{data} (whole lines), framed
+        once for all the members of a fan-out that hand in the same bytes.
+        """
+        if self._partial or not self._socket.sending or data[-1:] != b"\n":
+            return None
+        if data is not _lastFramed[0]:
+            lines = data[:-1].split(b"\n")
+            _lastFramed[:] = [data, textFrames([line[:-1] if line.endswith(b"\r") else line for line in lines])]
+        return _lastFramed[1]  # type: ignore[no-any-return]
 
     def loseConnection(self) -> None:
         self.disconnecting = True
@@ -203,7 +220,21 @@ class LineSocket(WebSocketServerProtocol):
         if channel is not None:
             channel.connectionLost(reason or Failure(ConnectionDone("upgraded to a WebSocket")))
 
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        """
+        Autobahn's own writes (pongs, closes): the line protocol's direct
+        sends (L{IFramedTransport}) wait until the wire drains.
+        """
+        wireWritten = getattr(self.line, "wireWritten", None)
+        if wireWritten is not None:
+            wireWritten()
+        super().sendData(data, sync, chopsize)
+
     # what the FrameTransport asks
+
+    @property
+    def sending(self) -> bool:
+        return self._open
 
     def sendLines(self, lines: list[bytes]) -> None:
         """
@@ -318,6 +349,7 @@ def textFrames(lines: list[bytes]) -> bytes:
 
 
 _SHORT, _MEDIUM, _LONG = struct.Struct("!BB"), struct.Struct("!BBH"), struct.Struct("!BBQ")
+_lastFramed: list[Any] = [None, b""]      # the last lines framed by FrameTransport.frame, and their frames
 
 
 def sameOrigin(origin: str | None, host: str, secure: bool) -> bool:

@@ -30,22 +30,53 @@ pending count is exact, so the bound applies unchanged.  The descriptor is
 forgotten before the transport can close it (in L{BoundedOutput.stopOutput},
 to be called first thing by C{connectionLost}, and whenever this side starts
 closing), so it is never used after it could be reused.
+
+The same fast path serves a transport that frames what its protocol writes
+and sends the frames on a plain TCP transport underneath (the WebSocket
+bridge: L{IFramedTransport}).  The data is framed by the transport's
+C{frame} (which frames the same bytes object once, however many members a
+fan-out hands it to) and written straight to the socket underneath; what
+the socket does not take goes to that TCP transport, already framed.
+Whatever else writes to that TCP transport (the WebSocket handshake's
+reply, pongs, closes) says so through L{BoundedOutput.wireWritten}, and the
+direct writes wait until it has drained.
 """
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet import tcp
 from twisted.internet.interfaces import IPullProducer, IPushProducer, IReactorTime, ISSLTransport
 from twisted.logger import Logger
-from zope.interface import implementer
+from zope.interface import Attribute, Interface, implementer
 
 from .transport import CLOSE_GRACE
 
-__all__ = ["CLOSE_GRACE", "BoundedOutput"]
+__all__ = ["CLOSE_GRACE", "BoundedOutput", "IFramedTransport"]
 
 _write = os.write
+
+
+class IFramedTransport(Interface):
+    """
+    A transport that frames the lines its protocol writes and sends the
+    frames on another transport (the WebSocket bridge's, over TCP).
+    """
+
+    wire = Attribute("The transport underneath, which the frames are written to.")
+
+    def frame(data: bytes) -> bytes | None:
+        """
+        C{data} as it goes on the wire, if it can go now: whole lines, and
+        no partial line held before it; else L{None} (then C{write} it).
+        The same bytes object handed in again gives the same frames
+        without framing them again.
+        """
+
+
+def _plainTCP(transport: Any) -> bool:
+    return type(transport) is tcp.Server and not transport.TLS and not ISSLTransport.providedBy(transport)
 
 
 @implementer(IPushProducer, IPullProducer)
@@ -67,6 +98,7 @@ class BoundedOutput:
     _paused = False
     _pending = 0
     _fd: int | None = None
+    _frame: Callable[[bytes], bytes | None] | None = None   # an IFramedTransport's
     _closeTimer: Any = None
 
     def startOutput(self, fastPath: bool = True) -> None:
@@ -76,10 +108,15 @@ class BoundedOutput:
         that needs C{pauseProducing} to pace what it produces).
         """
         transport = self.transport
-        if (fastPath and type(transport) is tcp.Server and not transport.TLS
-                and not ISSLTransport.providedBy(transport)):
-            self._fd = transport.fileno()
+        framed = IFramedTransport.providedBy(transport)
+        if fastPath and _plainTCP(transport.wire if framed else transport):
             transport.registerProducer(self, False)    # IPullProducer: "I am empty"
+            if framed:
+                self._frame = transport.frame
+                self._fd = transport.wire.fileno()
+                self._pending = 1      # the wire may still hold the handshake's reply: until it drains
+            else:
+                self._fd = transport.fileno()
         else:
             transport.registerProducer(self, True)     # IPushProducer: pause/resume
 
@@ -89,18 +126,30 @@ class BoundedOutput:
         """
         fd = self._fd                  # None once output is closed
         if fd is not None and not self._pending:
+            frame = self._frame
+            if frame is None:
+                out: bytes | None = data
+            else:
+                out = frame(data)
+                if out is None:        # a partial line: the framing transport holds it
+                    self._queue(data)
+                    return
             try:
-                sent = _write(fd, data)
+                sent = _write(fd, out)
             except OSError:            # EAGAIN, or an error the transport will report
                 sent = 0
-            if sent == len(data):
+            if sent == len(out):
+                return
+            if frame is not None:      # the rest is framed already: it goes to the wire
+                self._queue(out[sent:], self.transport.wire)
                 return
             data = data[sent:]
         self._queue(data)
 
-    def _queue(self, data: bytes) -> None:
+    def _queue(self, data: bytes, transport: Any = None) -> None:
         """
-        Hand C{data} to the transport, counting it if the client is behind.
+        Hand C{data} to the transport (or to C{transport}, the wire under a
+        framing transport), counting it if the client is behind.
         """
         if self.outputClosed:
             return
@@ -110,7 +159,16 @@ class BoundedOutput:
                 self._dropSlowReader(pending)
                 return
             self._pending = pending
-        self.transport.write(data)
+        (transport or self.transport).write(data)
+
+    def wireWritten(self) -> None:
+        """
+        Something else wrote to the wire under a framing transport (an
+        L{IFramedTransport}): send nothing straight to the socket until the
+        wire says it has drained (L{resumeProducing}).
+        """
+        if self._fd is not None and not self._pending:
+            self._pending = 1
 
     @property
     def outputPending(self) -> int:

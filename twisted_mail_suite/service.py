@@ -48,8 +48,9 @@ from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker, sectionOf
 from .relay.pgqueue import PostgresQueue
 from .relay.service import RelayService, sendMail
 from .store.maildir import CommitThread, MaildirStore
+from .store.maildir.mailboxes import MaildirMailFolders
 from .store.notifying import NotifyingStore
-from .store.postgres import Database, PostgresStore
+from .store.postgres import Database, PostgresFolders, PostgresStore
 
 __all__ = ["ListenerService", "MailSuiteService", "makeService"]
 
@@ -208,15 +209,15 @@ class MailSuiteService(MultiService):
         relayBlocking = runInThread            # the queue's fsyncs: as given (tests), else the reactor's pool
         runInThread = runInThread or self.authWorkers.runInThread
         self.database: Database | None = None
+        folders: Any = None
         relayOptions = dict(relayOptions or {})
-        if config.cluster.postgres and store is None and config.imap.listen:
-            raise ConfigError("configuration", "imap.listen", "IMAP does not work on the PostgreSQL store yet "
-                              "(cluster.postgres): set imap.listen to []")
         if config.cluster.postgres and (store is None or outbound is None):
             # cluster.postgres: mail and the outbound queue shared by every node
             # not a child: started before every child, stopped once they all have stopped
             self.database = Database(config.cluster.postgres, reactor)
-            store = store if store is not None else PostgresStore(self.database)
+            if store is None:
+                store = PostgresStore(self.database)
+                folders = PostgresFolders(self.database)    # IMAP on the same shared store
             relayOptions.setdefault("queue", PostgresQueue(
                 self.database, self.clock, f"{config.cluster.node or config.hostname}:{os.getpid()}",
                 os.path.join(config.data_dir, f"worker-{worker}", "queue") if worker else config.queueDir))
@@ -246,7 +247,8 @@ class MailSuiteService(MultiService):
             budget=self.budget, outbound=self.outbound,
             queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
             runInThread=runInThread, factoryFor=self._factoryFor,
-            portsFor=self.portsFor, metrics=metrics, shared=self.shared)
+            portsFor=self.portsFor, metrics=metrics, shared=self.shared,
+            folders=folders if folders is not None else MaildirMailFolders(config.mailDir))
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import ITLSTransport
 from twisted.mail.interfaces import IAccountIMAP
 from twisted.python.failure import Failure
@@ -101,7 +102,8 @@ def _idle(ctx: IMAPServerProtocol, perform: Perform, args: Arguments) -> Handler
     yield b"+ idling\r\n"
     ctx.idling = True
     try:
-        yield ctx.pendingUpdates()
+        updates = yield ctx.pendingUpdates()
+        yield updates
         line = yield RAW_LINE
     finally:
         ctx.idling = False
@@ -220,7 +222,7 @@ class IMAPServerProtocol(IMAPConnection):
             expunges = spec.expunges
             if command.name == b"UID":
                 expunges = True
-            updates = mailbox.sync(allowExpunge=expunges)
+            updates = yield mailbox.sync(allowExpunge=expunges)
             if updates:
                 yield b"".join(updates)
         return status
@@ -338,17 +340,35 @@ class IMAPServerProtocol(IMAPConnection):
         if self._paused:
             self._held = True
             return
-        self.transport.write(self.pendingUpdates())
+        self._push()
 
-    def pendingUpdates(self) -> bytes:
+    def _push(self) -> None:
+        """
+        Send the pending updates to the client in IDLE (if it still is when
+        the folder has answered; if not, the next command reports them).
+        """
+        def send(updates: bytes) -> None:
+            if self.idling and not self._lifecycle.closing and updates:
+                self.transport.write(updates)
+
+        def failed(failure: Failure) -> None:
+            self.log.failure("IMAP update of {peer} failed", failure, peer=self.peer)
+        self.pendingUpdates().addCallback(send).addErrback(failed)
+
+    def pendingUpdates(self) -> Deferred:
+        """
+        A Deferred of the selected mailbox's updates, as bytes.
+        """
         mailbox = self.core.mailbox
-        return b"".join(mailbox.sync(allowExpunge=True)) if mailbox is not None else b""
+        if mailbox is None:
+            return succeed(b"")
+        return mailbox.sync(allowExpunge=True).addCallback(b"".join)
 
     def outputResumed(self) -> None:
         if self._held:
             self._held = False
             if self.idling:
-                self.transport.write(self.pendingUpdates())
+                self._push()
 
     def newMail(self) -> None:
         """
@@ -356,4 +376,5 @@ class IMAPServerProtocol(IMAPConnection):
         """
         mailbox = self.core.mailbox
         if mailbox is not None and mailbox.name == "INBOX":
-            mailbox.folder.refresh(force=True)
+            mailbox.folder.refresh(force=True).addErrback(
+                lambda failure: self.log.failure("IMAP refresh for {peer} failed", failure, peer=self.peer))

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
 from twisted_mail_suite.errors import BadFolderName, FolderError, FolderExists, HasChildren, NoSuchFolder
 from twisted_mail_suite.mailfolders import IMailFolder, IMailFolders, IUserFolders
-from twisted_mail_suite.store.postgres import Database, PostgresFolders, PostgresStore
+from twisted_mail_suite.store.postgres import PostgresFolders
 
 from ..pgsupport import NO_POSTGRES, PostgresServerMixin
 
@@ -30,13 +29,7 @@ class FolderTests(PostgresServerMixin, TestCase):
         skip = NO_POSTGRES
 
     def setUp(self) -> Any:
-        self.url = self.freshDatabase()
-        self.database = Database(self.url, reactor, size=4)
-        self.database.startService()
-        self.addCleanup(self.database.stopService)
-        self.store = PostgresStore(self.database)
-        self.store.startService()
-        self.addCleanup(self.store.stopService)
+        self.startStore()
         self.folders = PostgresFolders(self.database)
         self.other = PostgresFolders(self.database)       # another node on the same database
 

@@ -49,13 +49,7 @@ class StoreTests(PostgresServerMixin, TestCase):
         skip = NO_POSTGRES
 
     def setUp(self) -> Any:
-        self.url = self.freshDatabase()
-        self.database = Database(self.url, reactor, size=4)
-        self.database.startService()
-        self.store = PostgresStore(self.database)
-        self.store.startService()
-        self.addCleanup(self.database.stopService)
-        self.addCleanup(self.store.stopService)
+        self.startStore()
 
     def deliver(self, users: list[str], message: bytes = MESSAGE) -> Any:
         delivery = self.store.beginDelivery(users)

@@ -8,7 +8,9 @@ its handler), checked against the state by the session machine
 in one place) and run.  After a command, a selected mailbox's changes are
 reported (C{EXPUNGE} only where allowed); in IDLE they are reported as they
 happen: new mail from the bus's C{NewMailEvent} (through the factory),
-changes by other sessions from the folder's listeners.
+changes by other sessions of the process from the folder's listeners, and
+what only the store knows (another node's flags and expunges) from a look
+at the folder every L{IDLE_POLL} seconds.
 
 Bad input: a syntax error or unknown command is C{BAD} and the session
 goes on; past C{max_bad_commands} such commands the client is told
@@ -37,6 +39,7 @@ from .session import NoTransition, Perform, SessionCore, SessionMachine
 __all__ = ["COMMANDS", "IMAPServerProtocol"]
 
 NOT_VALID = b"BAD Command not valid in this state."
+IDLE_POLL = 30.0    # seconds between looks at the selected folder in IDLE (Dovecot's mailbox_idle_check_interval)
 TOO_MANY_BAD = b"* BYE Too many invalid commands.\r\n"
 
 
@@ -101,12 +104,14 @@ def _idle(ctx: IMAPServerProtocol, perform: Perform, args: Arguments) -> Handler
     args.end()
     yield b"+ idling\r\n"
     ctx.idling = True
+    ctx.pollWhileIdle()
     try:
         updates = yield ctx.pendingUpdates()
         yield updates
         line = yield RAW_LINE
     finally:
         ctx.idling = False
+        ctx.pollWhileIdle()
     if line.strip().upper() != b"DONE":
         raise Bad(b"Expected DONE.")
     return b"OK IDLE terminated."
@@ -156,7 +161,7 @@ class IMAPServerProtocol(IMAPConnection):
     @ivar idling: the client is in IDLE: changes are sent as they happen.
     """
 
-    __slots__ = ("auth", "core", "session", "idling", "_bad", "_after", "_logout", "_held")
+    __slots__ = ("auth", "core", "session", "idling", "_bad", "_after", "_logout", "_held", "_poll")
 
     @property
     def presenceUser(self) -> str | None:
@@ -176,6 +181,7 @@ class IMAPServerProtocol(IMAPConnection):
         self._after: list[Callable[[], object]] = []
         self._logout: Callable[[], object] | None = None
         self._held = False             # notices held back while the transport was full
+        self._poll: Any = None         # the next look at the folder while in IDLE
 
     def connectionMade(self) -> None:
         if not self._admit():
@@ -354,6 +360,28 @@ class IMAPServerProtocol(IMAPConnection):
         def failed(failure: Failure) -> None:
             self.log.failure("IMAP update of {peer} failed", failure, peer=self.peer)
         self.pendingUpdates().addCallback(send).addErrback(failed)
+
+    def pollWhileIdle(self) -> None:
+        """
+        While in IDLE, look at the selected folder every L{IDLE_POLL}
+        seconds (changes no event announces: flags and expunges made by
+        another process or node, other programs' changes to a Maildir);
+        out of IDLE, stop.
+        """
+        if self._poll is not None and self._poll.active():
+            self._poll.cancel()
+        self._poll = None
+        if self.idling:
+            self._poll = self.factory.clock.callLater(IDLE_POLL, self._idlePoll)
+
+    def _idlePoll(self) -> None:
+        self._poll = None
+        mailbox = self.core.mailbox
+        if not self.idling or mailbox is None:
+            return
+        self.pollWhileIdle()
+        mailbox.folder.refresh().addErrback(
+            lambda failure: self.log.failure("IMAP refresh for {peer} failed", failure, peer=self.peer))
 
     def pendingUpdates(self) -> Deferred:
         """

@@ -128,7 +128,8 @@ def _when(seconds: float) -> str:
 
 def _printEntry(entry: dict, stdout: TextIO) -> None:
     held = " (held)" if entry["held"] else " (being delivered)" if entry.get("active") else ""
-    stdout.write(f"{entry['id']}  {entry['size']:>9}  {_when(entry['created'])}  <{entry['sender']}>{held}\n")
+    where = f"  [{entry['queue']}]" if "queue" in entry else ""
+    stdout.write(f"{entry['id']}  {entry['size']:>9}  {_when(entry['created'])}  <{entry['sender']}>{held}{where}\n")
     stdout.write(f"    attempts: {entry['attempts']}, next attempt: {_when(entry['next_attempt'])}"
                  + (f", last error: {entry['last_error']}" if entry["last_error"] else "") + "\n")
     for recipient in entry["recipients"]:
@@ -189,10 +190,58 @@ def _listQueue(config: object, dataDir: str) -> tuple[list[dict], bool]:
         return _offline(changed, "list", None), False  # type: ignore[return-value]
 
 
+def _places(config: object) -> list[tuple[str, str]]:
+    """
+    This node's queues as C{(label, data_dir)}: C{data_dir/queue} and each
+    worker's C{data_dir/worker-N/queue} (L{twisted_mail_suite.workers});
+    C{("main", data_dir)} when there is none yet.
+    """
+    dataDir = config.data_dir  # type: ignore[attr-defined]
+    places = [("main", dataDir)] if os.path.isdir(config.queueDir) else []  # type: ignore[attr-defined]
+    try:
+        names = os.listdir(dataDir)
+    except OSError:
+        names = []
+    workers = sorted(int(name[7:]) for name in names if name.startswith("worker-") and name[7:].isdigit())
+    places += [(f"worker {n}", os.path.join(dataDir, f"worker-{n}")) for n in workers
+               if os.path.isdir(os.path.join(dataDir, f"worker-{n}", "queue"))]
+    return places or [("main", dataDir)]
+
+
+def _askEvery(config: object, action: str, queueID: str | None) -> object:
+    """
+    L{_ask} over every queue of this node (with C{workers: N}, each worker
+    keeps its own): C{list} joins them (each entry says its C{queue} when
+    there are several), a command naming a message goes to the queue that
+    holds it, C{flush} without one to every running server.
+    """
+    places = _places(config)
+    if len(places) == 1:
+        return _ask(dataclasses.replace(config, data_dir=places[0][1]), action, queueID)  # type: ignore[type-var]
+    results, errors = [], []
+    for label, place in places:
+        try:
+            result = _ask(dataclasses.replace(config, data_dir=place), action, queueID)  # type: ignore[type-var]
+        except ControlError as e:
+            errors.append(str(e))
+            continue
+        if action == "list":
+            results.extend({**entry, "queue": label} for entry in result)  # type: ignore[union-attr]
+        elif action == "flush" and not queueID:
+            results.append(result)
+        else:
+            return result
+    if action == "list":
+        return results
+    if results:
+        return {"flushed": [queued for result in results for queued in result["flushed"]]}  # type: ignore[index]
+    raise ControlError(f"no message {queueID} in the queue" if queueID else errors[0])
+
+
 def _queue(config: object, args: argparse.Namespace, stdout: TextIO) -> int:
     queueID = getattr(args, "id", None)
     try:
-        result = _ask(config, args.action, queueID)
+        result = _askEvery(config, args.action, queueID)
     except ControlError as e:
         sys.stderr.write(f"mailsuite-admin: {e}\n")
         return 1
@@ -214,20 +263,13 @@ def _queue(config: object, args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _queues(config: object) -> list[dict]:
     """
-    This node's queues: C{data_dir/queue} and each worker's
-    C{data_dir/worker-N/queue} (L{twisted_mail_suite.workers}).
+    Each queue of this node (L{_places}) with its entries, for C{cluster
+    status}.
     """
-    dataDir = config.data_dir  # type: ignore[attr-defined]
-    places = [("main", dataDir)] if os.path.isdir(config.queueDir) else []  # type: ignore[attr-defined]
-    try:
-        names = os.listdir(dataDir)
-    except OSError:
-        names = []
-    workers = sorted(int(name[7:]) for name in names if name.startswith("worker-") and name[7:].isdigit())
-    places += [(f"worker {n}", os.path.join(dataDir, f"worker-{n}")) for n in workers
-               if os.path.isdir(os.path.join(dataDir, f"worker-{n}", "queue"))]
     found = []
-    for label, place in places:
+    for label, place in _places(config):
+        if not os.path.isdir(os.path.join(place, "queue")):
+            continue
         try:
             entries, live = _listQueue(config, place)
         except (ControlError, OSError) as e:

@@ -178,6 +178,21 @@ class ClusterStatusTests(TestCase):
         self.assertIn("worker 2: 0 messages, 0 held", text)
 
     @defer.inlineCallbacks
+    def test_queueCommandEveryWorker(self) -> Any:
+        """
+        C{mailsuite-admin queue flush} reaches both running workers'
+        servers (through their control sockets); with one stopped, the
+        other still answers.
+        """
+        out = StringIO()
+        code = yield deferToThread(admin.main, ["--config", self.configPath, "queue", "flush", "--json"], stdout=out)
+        self.assertEqual((code, json.loads(out.getvalue())), (0, {"flushed": []}))
+        yield self.suites[0].stopService()
+        out = StringIO()
+        code = yield deferToThread(admin.main, ["--config", self.configPath, "queue", "flush", "--json"], stdout=out)
+        self.assertEqual((code, json.loads(out.getvalue())), (0, {"flushed": []}))
+
+    @defer.inlineCallbacks
     def test_stoppedProcessLeaves(self) -> Any:
         """
         A process that stops deletes its heartbeat: the other one remains.

@@ -56,9 +56,9 @@ class SocketTests(TestCase):
         self.assertEqual(calls, [("hold", "Q1"), ("hold", "missing")])
 
 
-class OfflineTests(SynchronousTestCase):
+class QueueCLITestCase(SynchronousTestCase):
     """
-    C{mailsuite-admin queue ...} with no server running.
+    A data_dir with a tap.yaml naming it, L{queueAt} and L{cli}.
     """
 
     def setUp(self) -> None:
@@ -68,20 +68,32 @@ class OfflineTests(SynchronousTestCase):
         with open(self.configPath, "w") as f:
             f.write(f"data_dir: {self.dataDir}\n")
 
+    def queueAt(self, *path: str) -> DiskQueue:
         class WallClock:
             seconds = staticmethod(time.time)
 
-        queue = DiskQueue(os.path.join(self.dataDir, "queue"), WallClock(), runSynchronously)
+        queue = DiskQueue(os.path.join(self.dataDir, *path), WallClock(), runSynchronously)
         queue.load()
+        return queue
+
+    def cli(self, *argv: str) -> tuple[int, str]:
+        out = io.StringIO()
+        return admin.main(["--config", self.configPath, "queue", *argv], stdout=out), out.getvalue()
+
+
+class OfflineTests(QueueCLITestCase):
+    """
+    C{mailsuite-admin queue ...} with no server running.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        queue = self.queueAt("queue")
         pending = queue.begin("alice@example.test", ["x@remote.test", "y@remote.test"])
         pending.write(b"Subject: queued\r\nFrom: alice@example.test\r\n\r\nbody\r\n")
         self.queueID = self.successResultOf(pending.commit())
         queue.record(queue.get(self.queueID), [Outcome("x@remote.test", SENT, "250 ok", "mx")],
                      (1, time.time() + 60, "451 4.4.1 later"))
-
-    def cli(self, *argv: str) -> tuple[int, str]:
-        out = io.StringIO()
-        return admin.main(["--config", self.configPath, "queue", *argv], stdout=out), out.getvalue()
 
     def test_list(self) -> None:
         """
@@ -114,6 +126,51 @@ class OfflineTests(SynchronousTestCase):
         self.assertEqual(self.cli("delete", self.queueID)[0], 0)
         self.assertIn("-- 0 messages", self.cli("list")[1])
         self.assertEqual(self.cli("show", self.queueID)[0], 1)
+
+
+class WorkerQueuesTests(QueueCLITestCase):
+    """
+    C{mailsuite-admin queue ...} on a node run with C{workers: 2}: each
+    worker keeps its own queue in C{data_dir/worker-N/queue}.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.ids = {}
+        for worker in (1, 2):
+            queue = self.queueAt(f"worker-{worker}", "queue")
+            pending = queue.begin(f"w{worker}@example.test", ["x@remote.test"])
+            pending.write(b"Subject: from worker %d\r\n\r\nbody\r\n" % worker)
+            self.ids[worker] = self.successResultOf(pending.commit())
+
+    def test_listEvery(self) -> None:
+        """
+        List shows the messages of every worker's queue, each with its queue.
+        """
+        status, out = self.cli("list")
+        self.assertEqual(status, 0)
+        self.assertIn("-- 2 messages in the queue", out)
+        self.assertIn("<w1@example.test>  [worker 1]", out)
+        self.assertIn("<w2@example.test>  [worker 2]", out)
+        status, out = self.cli("list", "--json")
+        self.assertEqual(sorted((e["id"], e["queue"]) for e in json.loads(out)),
+                         sorted([(self.ids[1], "worker 1"), (self.ids[2], "worker 2")]))
+
+    def test_commandFindsItsQueue(self) -> None:
+        """
+        A command naming a message reaches the worker queue that holds it;
+        an unknown one is refused once.
+        """
+        status, out = self.cli("show", self.ids[2])
+        self.assertEqual(status, 0)
+        self.assertIn("Subject: from worker 2", out)
+        self.assertEqual(self.cli("hold", self.ids[2])[0], 0)
+        self.assertEqual([e["held"] for e in json.loads(self.cli("list", "--json")[1]) if e["id"] == self.ids[2]],
+                         [True])
+        self.assertEqual(self.cli("delete", self.ids[1])[0], 0)
+        self.assertEqual([e["queue"] for e in json.loads(self.cli("list", "--json")[1])], ["worker 2"])
+        self.assertEqual(self.cli("show", "nosuchid")[0], 1)
+        self.assertEqual(self.cli("flush")[0], 1)      # no server runs
 
 
 class DKIMCommandTests(SynchronousTestCase):

@@ -17,6 +17,7 @@ from twisted.internet.task import deferLater
 
 from ..clusterconfig import ClusterConfig
 from .client import RedisClient, RedisSubscriber, RedisUnavailable
+from .members import LiveNodes
 
 __all__ = ["SharedState", "nodeName", "processName"]
 
@@ -57,6 +58,17 @@ class SharedState(MultiService):
         self.subscriber.setServiceParent(self)
         self.origin = processName(config.node)
         self.ttl = ttl
+        self._liveNodes: LiveNodes | None = None
+
+    def liveNodes(self) -> LiveNodes:
+        """
+        The nodes with a live process, read from the heartbeats while this
+        service runs (made at the first call, then the same one).
+        """
+        if self._liveNodes is None:
+            self._liveNodes = LiveNodes(self.client, self.clock)
+            self._liveNodes.setServiceParent(self)
+        return self._liveNodes
 
     def whenReady(self, timeout: float = 10.0) -> Deferred:
         """

@@ -7,13 +7,12 @@ PostgreSQL's health where it is configured (L{postgresStatus}).
 """
 from __future__ import annotations
 
-import json
 import socket
 import time
 from typing import Any
 
 from ..clusterconfig import RedisAddress
-from .members import MEMBER_PREFIX
+from .members import MEMBER_PREFIX, SCAN_COUNT, decodeMembers
 from .resp import ReplyParser, ResponseError, encode
 
 __all__ = ["BlockingRedis", "postgresStatus", "redisStatus"]
@@ -58,19 +57,11 @@ def _members(redis: BlockingRedis) -> list[dict[str, Any]]:
     keys: list[bytes] = []
     cursor = b"0"
     while True:
-        cursor, found = redis.command("SCAN", cursor, "MATCH", MEMBER_PREFIX + "*", "COUNT", 1000)
+        cursor, found = redis.command("SCAN", cursor, "MATCH", MEMBER_PREFIX + "*", "COUNT", SCAN_COUNT)
         keys.extend(found)
         if cursor == b"0":
             break
-    members = []
-    for value in (redis.command("MGET", *keys) if keys else []):
-        if value is not None:                  # expired between SCAN and MGET
-            try:
-                members.append(json.loads(value))
-            except ValueError:
-                continue
-    members.sort(key=lambda m: (str(m.get("node")), int(m.get("worker") or 0), int(m.get("pid") or 0)))
-    return members
+    return decodeMembers(redis.command("MGET", *keys) if keys else [])
 
 
 def redisStatus(address: RedisAddress, timeout: float = 2.0) -> dict[str, Any]:

@@ -8,7 +8,7 @@ once (nginx opens one per login and closes it: HTTP/1.0).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Container
 
 from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger
@@ -119,8 +119,13 @@ def makeFactory(parts: SuiteParts, role: str) -> WrappingFactory:
     config = parts.config
     section = sectionOf(config, record(role))
     assert section.secret_file is not None         # ProxyConfig.check
+    down: Callable[[], Container[str]] = lambda: ()
+    if parts.shared is not None and config.proxy.backends:
+        # a node whose processes all stopped beating gets nobody (docs/nginx.md)
+        nodes, names = parts.shared.liveNodes(), [backend.name for backend in config.proxy.backends]
+        down = lambda: nodes.down(names)    # noqa: E731
     auth = AuthHTTP(config.proxy, config.auth.max_failures_per_connection, parts.portal, parts.router,
-                    readSecret(section.secret_file), parts.portsFor)
+                    readSecret(section.secret_file), parts.portsFor, down)
     site = AuthHTTPSite(AuthHTTPResource(auth), reactor=parts.reactor)
     site.displayTracebacks = False
     return _Limited(site, section.max_connections)

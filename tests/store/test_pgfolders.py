@@ -109,6 +109,29 @@ class FolderTests(PostgresServerMixin, TestCase):
         yield self.assertFailure(folder.open(gone), KeyError)
 
     @inlineCallbacks
+    def test_readAhead(self) -> Any:
+        """
+        Opening messages in UID order reads the following ones in the same
+        query; opening one out of order reads it alone.
+        """
+        for n in range(5):
+            yield self.deliver(message=b"Subject: %d\r\n\r\nbody\r\n" % n)
+        folder = yield self.inbox()
+        queries: list[Any] = []
+        run = folder.run
+
+        def counted(f: Any, *args: Any) -> Any:
+            queries.append(f.__name__)
+            return run(f, *args)
+        folder.run = counted
+        for message in folder.messages:
+            content = yield folder.open(message)
+            self.assertIn(b"Subject: %d" % (message.uid - 1), b"".join(content.chunks()))
+        self.assertEqual(queries, ["_read", "_readMany"])
+        yield folder.open(folder.messages[2])
+        self.assertEqual(queries[2:], ["_read"])
+
+    @inlineCallbacks
     def test_sharedInProcess(self) -> Any:
         """
         Sessions of one process share the folder; a change calls its listeners.

@@ -12,9 +12,16 @@ mailbox row and lists the messages only when C{uidnext} or C{modseq}
 moved (only those past the old C{uidnext} when C{modseq} did not: new
 mail).  Every query runs in the database's threads; the refreshes and
 changes of one folder run one at a time, so their results apply in order.
+
+Reading content in UID order (a FETCH of a range) reads ahead: when a
+message is opened right after the one before it, the next messages (at
+most L{READ_AHEAD}, L{READ_AHEAD_BYTES} in all) come in the same query and
+are kept until opened, so a FETCH of a mailbox costs a round trip per
+batch, not per message.  Content never changes under its UID.
 """
 from __future__ import annotations
 
+import bisect
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
@@ -30,6 +37,8 @@ from .store import BytesContent
 __all__ = ["PostgresFolder", "PostgresMessage", "MAX_KEYWORDS"]
 
 MAX_KEYWORDS = 26
+READ_AHEAD = 32                   # messages read with one that follows the last opened
+READ_AHEAD_BYTES = 1024 * 1024    # ... at most this much in all
 _MAILBOX = "SELECT uidvalidity, uidnext, modseq, keywords FROM mailboxes WHERE id = %s"
 _LIST = "SELECT uid, size, flags, internal_date, recent FROM messages WHERE mailbox = %s AND uid >= %s ORDER BY uid"
 _BUMP = "UPDATE mailboxes SET modseq = modseq + 1 WHERE id = %s RETURNING uidnext, modseq"
@@ -70,6 +79,12 @@ def _read(connection: Any, mailbox: int, uid: int) -> BytesContent:
     if row is None:
         raise KeyError(uid)
     return BytesContent(row)
+
+
+def _readMany(connection: Any, mailbox: int, uids: list[int]) -> dict[int, tuple[bytes, bytes]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT uid, header, body FROM messages WHERE mailbox = %s AND uid = ANY(%s)", (mailbox, uids))
+        return {uid: (header, body) for uid, header, body in cursor.fetchall()}
 
 
 def _claimRecent(connection: Any, mailbox: int) -> list[int]:
@@ -189,6 +204,8 @@ class PostgresFolder:
         self._keywords: list[str] = []
         self._stamp: tuple[int, int] | None = None
         self._lock = DeferredLock()
+        self._ahead: dict[int, tuple[bytes, bytes]] = {}     # read ahead, not yet opened
+        self._lastOpened = 0
 
     def _serial(self, f: Callable[..., Any], *args: Any) -> Deferred:
         return self._lock.run(self.run, f, *args)
@@ -240,7 +257,29 @@ class PostgresFolder:
         return self._replace(found)
 
     def open(self, message: Any) -> Deferred:
-        return self.run(_read, self.mailbox, message.uid)
+        uid = message.uid
+        kept = self._ahead.pop(uid, None)
+        last, self._lastOpened = self._lastOpened, uid
+        if kept is not None:
+            return succeed(BytesContent(kept))
+        messages = self.messages
+        index = bisect.bisect_left(messages, uid, key=lambda m: m.uid)
+        if index == 0 or index >= len(messages) or messages[index].uid != uid or messages[index - 1].uid != last:
+            return self.run(_read, self.mailbox, uid)
+        batch, size = [], 0
+        for following in messages[index:index + READ_AHEAD]:
+            if batch and size + following.size > READ_AHEAD_BYTES:
+                break
+            batch.append(following.uid)
+            size += following.size
+
+        def read(rows: dict[int, tuple[bytes, bytes]]) -> BytesContent:
+            row = rows.pop(uid, None)
+            self._ahead = rows
+            if row is None:
+                raise KeyError(uid)
+            return BytesContent(row)
+        return self.run(_readMany, self.mailbox, batch).addCallback(read)
 
     # Changes
 
@@ -286,6 +325,8 @@ class PostgresFolder:
             stamp, removed = result
             self._moved(stamp)
             gone = set(removed)
+            for uid in gone:
+                self._ahead.pop(uid, None)
             self._replace({uid: m for uid, m in self.byUID.items() if uid not in gone})
             return removed  # type: ignore[no-any-return]
         return self._serial(_expunge, self.mailbox, wanted).addCallback(done)
@@ -307,6 +348,8 @@ class PostgresFolder:
         def done(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
             if move:
                 gone = {source for source, _ in pairs}
+                for uid in gone:
+                    self._ahead.pop(uid, None)
                 self._replace({uid: m for uid, m in self.byUID.items() if uid not in gone})
             return pairs
         return self._serial(_copy, self.mailbox, target.mailbox, wanted, move).addCallback(done)

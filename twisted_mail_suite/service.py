@@ -163,6 +163,9 @@ class MailSuiteService(MultiService):
         (C{resolver}, C{timeouts}, C{perDestination}, C{rng}), for tests.
     @param metrics: what the suite counts (L{IMetrics}); default: a new
         L{PrometheusMetrics} with a registry of this service's own.
+    @param folders: IMAP's folders (L{twisted_mail_suite.mailfolders.IMailFolders});
+        default: over the store the suite builds (PostgreSQL with
+        C{cluster.postgres}), else over the Maildirs of C{data_dir/mail}.
     @ivar parts: the L{SuiteParts} the protocols were built from.
     @ivar budget: the connections of every protocol together, sized at
         start (L{fitConnections}).
@@ -183,7 +186,8 @@ class MailSuiteService(MultiService):
                  fileLimit: Callable[[], tuple[int, int]] = raiseFileLimit,
                  outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None,
                  metrics: IMetrics | None = None,
-                 inherited: Mapping[str, tuple[int, int]] | None = None, worker: int = 0) -> None:
+                 inherited: Mapping[str, tuple[int, int]] | None = None, worker: int = 0,
+                 folders: Any = None) -> None:
         super().__init__()
         reactor = reactor if reactor is not None else globalReactor()
         self.config = config
@@ -209,7 +213,6 @@ class MailSuiteService(MultiService):
         relayBlocking = runInThread            # the queue's fsyncs: as given (tests), else the reactor's pool
         runInThread = runInThread or self.authWorkers.runInThread
         self.database: Database | None = None
-        folders: Any = None
         relayOptions = dict(relayOptions or {})
         if config.cluster.postgres and (store is None or outbound is None):
             # cluster.postgres: mail and the outbound queue shared by every node
@@ -217,7 +220,7 @@ class MailSuiteService(MultiService):
             self.database = Database(config.cluster.postgres, reactor)
             if store is None:
                 store = PostgresStore(self.database)
-                folders = PostgresFolders(self.database)    # IMAP on the same shared store
+                folders = folders if folders is not None else PostgresFolders(self.database)  # the same store
             relayOptions.setdefault("queue", PostgresQueue(
                 self.database, self.clock, f"{config.cluster.node or config.hostname}:{os.getpid()}",
                 os.path.join(config.data_dir, f"worker-{worker}", "queue") if worker else config.queueDir))

@@ -18,6 +18,7 @@ import weakref
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from ...errors import FolderError, FolderExists, HasChildren, NoSuchFolder
@@ -28,6 +29,7 @@ from .folder import PostgresFolder, copyMessages
 
 __all__ = ["PostgresFolders", "PostgresUserFolders"]
 
+log = Logger()
 _MAKE = ("INSERT INTO mailboxes (owner, name, uidvalidity, uidnext) "
          "VALUES (%s, %s, nextval('mailbox_uidvalidity'), 1) ON CONFLICT (owner, name) DO NOTHING")
 _FIND = "SELECT id, uidvalidity, uidnext FROM mailboxes WHERE owner = %s AND name = %s"
@@ -171,7 +173,7 @@ class PostgresFolders:
         folder = self._open.pop(mailbox, None)
         if folder is not None:
             folder.deleted = True
-            folder.refresh()
+            folder.refresh().addErrback(lambda failure: log.failure("Refreshing a deleted folder failed", failure))
 
 
 @implementer(IUserFolders)

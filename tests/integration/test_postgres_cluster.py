@@ -3,13 +3,15 @@
 Two real C{twistd} suites (two nodes) on one private PostgreSQL database
 (C{cluster.postgres}): a message sent by SMTP through node A is read by
 POP3 (poplib) and IMAP (imaplib) through node B, and IMAP changes made
-through B are seen by A's IMAP session; node A killed with SIGKILL right after its
+through B are seen by A's IMAP session; mbsync round-trips a mailbox
+through B; node A killed with SIGKILL right after its
 250s loses nothing, and its queued message is delivered once by B; mail
 for another domain goes through the PostgreSQL queue to a smarthost once; the schema check at start.
 """
 from __future__ import annotations
 
 import imaplib
+import os
 import poplib
 import shutil
 import signal
@@ -20,7 +22,7 @@ from typing import Any
 
 from twisted.internet import reactor, threads
 from twisted.internet.defer import inlineCallbacks
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 
 from twisted_mail_suite.store.postgres import connect
 from twisted_mail_suite.testing.configfile import prepareDirectory
@@ -29,6 +31,7 @@ from twisted_mail_suite.testing.process import SuiteProcess
 from ..fakes import ROOT
 from ..pgsupport import NO_POSTGRES, PostgresServerMixin
 from ..relay.support import ScriptedFactory
+from .test_imap_mbsync import MBSYNC, ONE, TWO, editLocally, maildirFiles, mbsyncConfig, runMbsync
 
 
 def _retrieveAll(port: int, user: str, password: str) -> list[bytes]:
@@ -218,6 +221,64 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         yield threads.deferToThread(_imapAcrossNodes, self, a, b)
         yield self.stopCleanly(a)
         yield self.stopCleanly(b)
+
+    @inlineCallbacks
+    def test_mbsyncThroughB(self) -> Any:
+        """
+        mbsync (isync) copies alice's mail through B to a local Maildir,
+        then pushes back a flag, a deletion, a new message and a new
+        folder; A's IMAP session sees them, and a second run changes nothing.
+        """
+        if MBSYNC is None:
+            raise SkipTest("mbsync (Debian package isync) is not installed")
+        url = self.freshDatabase()
+        a, b = self.node(url, "a"), self.node(url, "b")
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(b.start)
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10) as client:
+                for message in (ONE, TWO):
+                    client.sendmail("bob@remote.test", ["alice@example.test"], message)
+
+        yield threads.deferToThread(send)
+        home = os.path.abspath(self.mktemp())
+        local = os.path.join(home, "mail")
+        os.makedirs(local)
+        rc = mbsyncConfig(home, local, b.ports["imap"])
+        yield runMbsync(self, home, rc)
+        inbox = os.path.join(local, "INBOX")
+        self.assertEqual(set(maildirFiles(inbox)), {"<one@example.test>", "<two@example.test>"})
+        editLocally(inbox)
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(local, "Projects", sub))
+        yield runMbsync(self, home, rc)
+        seen = yield threads.deferToThread(_listThroughA, a)
+        self.assertEqual(seen["INBOX"], {b"<one@example.test>": {b"\\Flagged", b"\\Seen"},
+                                         b"<local@example.test>": set()})
+        self.assertIn("Projects", seen["names"])
+        yield runMbsync(self, home, rc)
+        self.assertEqual(set(maildirFiles(inbox)), {"<one@example.test>", "<local@example.test>"})
+        yield self.stopCleanly(a)
+        yield self.stopCleanly(b)
+
+
+def _listThroughA(a: SuiteProcess) -> dict[str, Any]:
+    """
+    Blocking: alice's folder names and her INBOX's Message-IDs with their flags, read over IMAP through A.
+    """
+    client = _imap(a)
+    try:
+        names = [line.rsplit(b" ", 1)[-1].strip(b'"').decode() for line in _ok(client.list())]
+        _ok(client.select("INBOX"))
+        found = {}
+        for item in _ok(client.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")):
+            if isinstance(item, tuple):
+                flags = set(imaplib.ParseFlags(item[0])) - {b"\\Recent"}
+                found[item[1].split(b":", 1)[1].strip()] = flags
+        return {"names": names, "INBOX": found}
+    finally:
+        client.logout()
 
 
 def _send(child: SuiteProcess, subjects: list[str]) -> None:

@@ -97,6 +97,17 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
                            "smarthost_tls": "none"}
 
     @inlineCallbacks
+    def twoNodes(self) -> Any:
+        """
+        Nodes A and B on a fresh database, started.
+        """
+        url = self.freshDatabase()
+        a, b = self.node(url, "a"), self.node(url, "b")
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(b.start)
+        return a, b
+
+    @inlineCallbacks
     def stopCleanly(self, child: SuiteProcess) -> Any:
         """
         SIGTERM: the node stops at once, the database closed after every
@@ -110,10 +121,7 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
 
     @inlineCallbacks
     def test_sentThroughAReadThroughB(self) -> Any:
-        url = self.freshDatabase()
-        a, b = self.node(url, "a"), self.node(url, "b")
-        yield threads.deferToThread(a.start)
-        yield threads.deferToThread(b.start)
+        a, b = yield self.twoNodes()
 
         def send() -> None:
             with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10) as client:
@@ -137,10 +145,7 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         Twenty messages acknowledged by A, then A is killed (SIGKILL) at
         once: B serves all twenty.
         """
-        url = self.freshDatabase()
-        a, b = self.node(url, "a"), self.node(url, "b")
-        yield threads.deferToThread(a.start)
-        yield threads.deferToThread(b.start)
+        a, b = yield self.twoNodes()
 
         def sendThenKill() -> None:
             client = smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10)
@@ -213,10 +218,7 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         STORE, CREATE, COPY, APPEND, EXPUNGE); A's IMAP session sees B's
         flag change, expunge and new mail at its next NOOP.
         """
-        url = self.freshDatabase()
-        a, b = self.node(url, "a"), self.node(url, "b")
-        yield threads.deferToThread(a.start)
-        yield threads.deferToThread(b.start)
+        a, b = yield self.twoNodes()
         yield threads.deferToThread(_send, a, ["first", "second"])
         yield threads.deferToThread(_imapAcrossNodes, self, a, b)
         yield self.stopCleanly(a)
@@ -231,10 +233,7 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         """
         if MBSYNC is None:
             raise SkipTest("mbsync (Debian package isync) is not installed")
-        url = self.freshDatabase()
-        a, b = self.node(url, "a"), self.node(url, "b")
-        yield threads.deferToThread(a.start)
-        yield threads.deferToThread(b.start)
+        a, b = yield self.twoNodes()
 
         def send() -> None:
             with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10) as client:

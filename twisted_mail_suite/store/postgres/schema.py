@@ -53,6 +53,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     """),
     (3, "IMAP folders: recent, keywords, change counter, subscriptions", """
         ALTER TABLE messages ADD COLUMN recent boolean NOT NULL DEFAULT true;   -- no IMAP session claimed it yet
+        CREATE INDEX messages_recent ON messages (mailbox) WHERE recent;      -- claiming reads only these
         ALTER TABLE mailboxes ADD COLUMN keywords text[] NOT NULL DEFAULT '{}'; -- letter a, b, ... in order
         ALTER TABLE mailboxes ADD COLUMN modseq bigint NOT NULL DEFAULT 0;      -- bumped by flag changes and removals
         CREATE SEQUENCE mailbox_uidvalidity;

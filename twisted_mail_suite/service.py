@@ -30,7 +30,6 @@ from .cluster.members import Heartbeat
 from .cluster.shared import SharedState, nodeName
 from .config import Config
 from .delivery.router import Router
-from .errors import ConfigError
 from .delivery.target import DeliveryTarget
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
@@ -309,7 +308,7 @@ class MailSuiteService(MultiService):
 
         @return: the budget (the most connections open at once).
         @raise twisted_mail_suite.net.admission.BudgetError: the limits of
-            the config cannot be held (a L{ConfigError}).
+            the config cannot be held (a L{twisted_mail_suite.errors.ConfigError}).
         """
         shares = [Share(f"{entry.sectionPath}.max_connections", sectionOf(self.config, entry).max_connections,
                         entry.files) for entry in PROTOCOLS if entry.role in self.factories]

@@ -19,7 +19,7 @@ from twisted_mail_suite.config import configFromDict
 from twisted_mail_suite.errors import ConfigError
 from twisted_mail_suite.interfaces import IMailStore, IMessageContent, IPendingDelivery
 from twisted_mail_suite.store.maildir import MaildirStore, runSynchronously
-from twisted_mail_suite.store.postgres import LATEST, Database, PostgresStore, SchemaError, connect, migrate
+from twisted_mail_suite.store.postgres import LATEST, Database, SchemaError, connect, migrate
 from twisted_mail_suite.store.postgres.schema import schemaVersion
 from twisted_mail_suite.store.postgres.tools import copyToMaildir, copyToPostgres
 

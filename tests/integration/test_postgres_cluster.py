@@ -3,7 +3,8 @@
 Two real C{twistd} suites (two nodes) on one private PostgreSQL database
 (C{cluster.postgres}): a message sent by SMTP through node A is read by
 POP3 (poplib) and IMAP (imaplib) through node B, and IMAP changes made
-through B are seen by A's IMAP session; mbsync round-trips a mailbox
+through B are seen by A's IMAP session, and with Redis new mail reaches
+a session in IDLE on the other node at once; mbsync round-trips a mailbox
 through B; node A killed with SIGKILL right after its
 250s loses nothing, and its queued message is delivered once by B; mail
 for another domain goes through the PostgreSQL queue to a smarthost once; the schema check at start.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import imaplib
 import os
 import poplib
+import socket
 import shutil
 import signal
 import smtplib
@@ -30,6 +32,7 @@ from twisted_mail_suite.testing.process import SuiteProcess
 
 from ..fakes import ROOT
 from ..pgsupport import NO_POSTGRES, PostgresServerMixin
+from ..cluster.support import startRedis
 from ..relay.support import ScriptedFactory
 from .test_imap_mbsync import MBSYNC, ONE, TWO, editLocally, maildirFiles, mbsyncConfig, runMbsync
 
@@ -76,11 +79,11 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         skip = NO_POSTGRES
     timeout = 120
 
-    def node(self, url: str, name: str, **sections: Any) -> SuiteProcess:
+    def node(self, url: str, name: str, redis: str | None = None, **sections: Any) -> SuiteProcess:
         work = tempfile.mkdtemp(prefix=f"ms-pg-{name}-")
         self.addCleanup(shutil.rmtree, work, True)
         config = prepareDirectory(work, {"alice": "secret", "bob": "secret"}, roles=("smtp", "submission", "pop3", "imap"),
-                                  sections={"cluster": {"postgres": url, "node": name},
+                                  sections={"cluster": {"postgres": url, "node": name, "redis": redis},
                                             "relay": {"mode": "off"}, **sections})
         child = SuiteProcess(config, pythonPath=ROOT, name=name)
         self.addCleanup(child.kill)
@@ -97,12 +100,12 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
                            "smarthost_tls": "none"}
 
     @inlineCallbacks
-    def twoNodes(self) -> Any:
+    def twoNodes(self, redis: str | None = None) -> Any:
         """
-        Nodes A and B on a fresh database, started.
+        Nodes A and B on a fresh database (and C{redis}), started.
         """
         url = self.freshDatabase()
-        a, b = self.node(url, "a"), self.node(url, "b")
+        a, b = self.node(url, "a", redis), self.node(url, "b", redis)
         yield threads.deferToThread(a.start)
         yield threads.deferToThread(b.start)
         return a, b
@@ -260,6 +263,42 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         self.assertEqual(set(maildirFiles(inbox)), {"<one@example.test>", "<local@example.test>"})
         yield self.stopCleanly(a)
         yield self.stopCleanly(b)
+
+    @inlineCallbacks
+    def test_idleHearsOtherNodesMail(self) -> Any:
+        """
+        With Redis carrying C{NewMailEvent} between nodes, a session in
+        IDLE on A hears of mail delivered through B at once (long before
+        its 30 s look at the folder).
+        """
+        a, b = yield self.twoNodes(startRedis(self).url)
+        heard = yield threads.deferToThread(_idleUntilExists, a, lambda: _send(b, ["pushed"]))
+        self.assertEqual(heard, b"* 1 EXISTS")
+        yield self.stopCleanly(a)
+        yield self.stopCleanly(b)
+
+
+def _idleUntilExists(a: SuiteProcess, deliver: Any) -> bytes:
+    """
+    Blocking: alice in IDLE on A's INBOX; C{deliver()}; the first EXISTS
+    line heard (waiting 10 s at most).
+    """
+    with socket.create_connection(("127.0.0.1", a.ports["imap"]), timeout=10) as connection:
+        lines = connection.makefile("rb")
+        lines.readline()
+        for command in (b"a1 LOGIN alice secret", b"a2 SELECT INBOX"):
+            connection.sendall(command + b"\r\n")
+            while not lines.readline().startswith(command[:3]):
+                pass
+        connection.sendall(b"a3 IDLE\r\n")
+        if not lines.readline().startswith(b"+ "):
+            raise AssertionError("IDLE refused")
+        deliver()
+        while True:
+            line = lines.readline().rstrip(b"\r\n")
+            if line.endswith(b" EXISTS"):
+                connection.sendall(b"DONE\r\n")
+                return line
 
 
 def _listThroughA(a: SuiteProcess) -> dict[str, Any]:

@@ -109,6 +109,21 @@ class LaterTests(SynchronousTestCase):
         self.assertEqual(status, b"OK Store completed.")
         self.assertLess(out.index(b"* 2 EXISTS"), out.index(b"a2 OK"))
 
+    def test_searchReadsWhatItNeeds(self) -> None:
+        """
+        SEARCH keys on headers and text wait for the folder to read each
+        message, then test it again.
+        """
+        deliver(self.suite, "alice", MESSAGE.replace(b"Hi Alice!", b"Hello there"))
+        self.client.send(b"a1 LOGIN alice secret")
+        self.client.send(b"a2 SELECT INBOX")
+        self.settle()
+        self.client.send(b"a3 SEARCH BODY there FROM bob")
+        lines, status = split(self.settle(), b"a3")
+        self.assertEqual((lines, status), ([b"* SEARCH 3"], b"OK Search completed."))
+        self.client.send(b"a4 UID SEARCH SUBJECT hello NOT TEXT there")
+        self.assertEqual(split(self.settle(), b"a4")[0], [b"* SEARCH 1 2"])
+
     def test_lostWhileWaiting(self) -> None:
         """
         A connection lost while its command waits for the folder drops the

@@ -124,6 +124,21 @@ class LaterTests(SynchronousTestCase):
         self.client.send(b"a4 UID SEARCH SUBJECT hello NOT TEXT there")
         self.assertEqual(split(self.settle(), b"a4")[0], [b"* SEARCH 1 2"])
 
+    def test_idleUpdateBeforeItsReply(self) -> None:
+        """
+        An IDLE update still being looked up when the client says DONE goes
+        out before IDLE's tagged reply, not lost and not after it.
+        """
+        self.client.send(b"a1 LOGIN alice secret")
+        self.client.send(b"a2 SELECT INBOX")
+        self.settle()
+        self.assertEqual(self.client.send(b"a3 IDLE"), b"+ idling\r\n")
+        self.assertEqual(self.settle(), b"")
+        deliver(self.suite, "alice", MESSAGE)         # the look it starts waits for the folder
+        self.client.send(b"DONE")
+        self.assertEqual(self.client.take(), b"")
+        self.assertEqual(self.settle(), b"* 3 EXISTS\r\n* 3 RECENT\r\na3 OK IDLE terminated.\r\n")
+
     def test_lostWhileWaiting(self) -> None:
         """
         A connection lost while its command waits for the folder drops the

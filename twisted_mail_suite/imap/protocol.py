@@ -112,6 +112,7 @@ def _idle(ctx: IMAPServerProtocol, perform: Perform, args: Arguments) -> Handler
     finally:
         ctx.idling = False
         ctx.pollWhileIdle()
+    yield ctx.pushed()              # an update under way goes out before the tagged reply
     if line.strip().upper() != b"DONE":
         raise Bad(b"Expected DONE.")
     return b"OK IDLE terminated."
@@ -161,7 +162,8 @@ class IMAPServerProtocol(IMAPConnection):
     @ivar idling: the client is in IDLE: changes are sent as they happen.
     """
 
-    __slots__ = ("auth", "core", "session", "idling", "_bad", "_after", "_logout", "_held", "_poll")
+    __slots__ = ("auth", "core", "session", "idling", "_bad", "_after", "_logout", "_held", "_poll", "_pushing",
+                 "_pushAgain", "_pushed")
 
     @property
     def presenceUser(self) -> str | None:
@@ -182,6 +184,9 @@ class IMAPServerProtocol(IMAPConnection):
         self._logout: Callable[[], object] | None = None
         self._held = False             # notices held back while the transport was full
         self._poll: Any = None         # the next look at the folder while in IDLE
+        self._pushing: Deferred | None = None    # an IDLE update under way
+        self._pushAgain = False
+        self._pushed: list[Deferred] = []
 
     def connectionMade(self) -> None:
         if not self._admit():
@@ -350,16 +355,43 @@ class IMAPServerProtocol(IMAPConnection):
 
     def _push(self) -> None:
         """
-        Send the pending updates to the client in IDLE (if it still is when
-        the folder has answered; if not, the next command reports them).
+        Send the pending updates to the client in IDLE, one look at a time
+        (a change seen while one is under way gets another look after it).
+        IDLE's tagged reply waits for a look under way (L{pushed}), so what
+        it found goes out before it.
         """
+        if self._pushing is not None:
+            self._pushAgain = True
+            return
+        self._pushAgain = False
+        self._pushing = self.pendingUpdates()
+
         def send(updates: bytes) -> None:
-            if self.idling and not self._lifecycle.closing and updates:
+            if not self._lifecycle.closing and updates:
                 self.transport.write(updates)
 
         def failed(failure: Failure) -> None:
             self.log.failure("IMAP update of {peer} failed", failure, peer=self.peer)
-        self.pendingUpdates().addCallback(send).addErrback(failed)
+
+        def done(_: object) -> None:
+            self._pushing = None
+            if self._pushAgain and self.idling:
+                self._push()
+                return
+            waiting, self._pushed = self._pushed, []
+            for d in waiting:
+                d.callback(None)
+        self._pushing.addCallback(send).addErrback(failed).addCallback(done)
+
+    def pushed(self) -> Deferred:
+        """
+        A Deferred firing once no IDLE update is under way.
+        """
+        if self._pushing is None:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._pushed.append(d)
+        return d
 
     def pollWhileIdle(self) -> None:
         """

@@ -59,6 +59,7 @@ smtp: {{listen: ["tcp:0:interface=127.0.0.1"], max_connections: 500, max_connect
 submission: {{listen: []}}
 pop3: {{listen: []}}
 chat: {{listen: []}}
+imap: {{listen: []}}
 """
 WEB = """http: {listen: ["tcp:0:interface=127.0.0.1"]}
 """

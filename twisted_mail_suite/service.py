@@ -226,7 +226,7 @@ class MailSuiteService(MultiService):
         self.store = NotifyingStore(store if store is not None else MaildirStore(
             config.mailDir, timedFsync(os.fsync, metrics), runBlocking=CommitThread(reactor)), self.bus)
         self.store.setServiceParent(self)   # started before the listeners, stopped after
-        self.users = users if users is not None else PasswdFile(config.usersFile, runInThread)
+        self.users = users if users is not None else PasswdFile(config.usersFile, runInThread, self.clock)
         self.portal = makePortal(config, self.users, self.clock, runInThread, metrics, counters)
         self.tls = ServerTLS(config)
         router = router or Router.fromConfig(config, self.users)

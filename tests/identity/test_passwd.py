@@ -9,6 +9,7 @@ import os
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, fail
+from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.mail.pop3 import APOPCredentials
 from twisted.trial.unittest import SynchronousTestCase
@@ -104,6 +105,33 @@ class PasswdFileTests(SynchronousTestCase):
         self.write("alice:{PLAIN}a\nbob:{PLAIN}bb\n")
         os.utime(self.path, ns=(1, 1))
         self.assertEqual(users.lookup("BOB").hashed, "bb")
+
+    def test_reloadOnChangeWithClock(self) -> None:
+        """
+        With a clock, a look-up checks the file at most once per second
+        (not a C{stat} per RCPT): a change within the second is picked up
+        by the first look-up after it; a login sees it at once.
+        """
+        clock = Clock()
+        self.write("alice:{PLAIN}a\n")
+        os.utime(self.path, ns=(1, 1))
+        users = PasswdFile(self.path, clock=clock)
+        checker = PasswordChecker(users, ["example.test"], runSynchronously)
+        self.assertIsNone(users.lookup("bob"))              # the first read
+        self.write("alice:{PLAIN}a\nbob:{PLAIN}bb\n")
+        os.utime(self.path, ns=(2, 2))
+        self.assertEqual(users.lookup("bob").hashed, "bb")  # checked: the first look-up since the read
+        self.write("alice:{PLAIN}a\nbob:{PLAIN}bb\ncarol:{PLAIN}c\n")
+        os.utime(self.path, ns=(3, 3))
+        clock.advance(0.5)
+        self.assertIsNone(users.lookup("carol"))            # within the second: not checked
+        clock.advance(0.5)
+        self.assertEqual(users.lookup("carol").hashed, "c")
+        self.write("dave:{PLAIN}d\n")
+        os.utime(self.path, ns=(4, 4))
+        self.assertIsNotNone(users.lookup("carol"))         # within the second again
+        self.assertEqual(self.successResultOf(checker.requestAvatarId(UsernamePassword(b"dave", b"d"))), "dave")
+        self.assertIsNone(users.lookup("carol"))
 
     def test_missingFile(self) -> None:
         """

@@ -87,6 +87,22 @@ class IdleTrackerTests(SynchronousTestCase):
         self.clock.advance(1)
         self.assertEqual(self.expired, ["a"])
 
+    def test_pauseKeepsTimer(self) -> None:
+        """
+        Pausing the last key keeps the one timer, and the touch that ends
+        the pause makes no other (no delayed call per message for a lone
+        connection); the timer then finds nothing to expire and goes.
+        """
+        self.tracker.touch("a")
+        calls = self.clock.getDelayedCalls()
+        self.tracker.pause("a")
+        self.assertEqual(self.clock.getDelayedCalls(), calls)
+        self.tracker.touch("a")
+        self.assertEqual(self.clock.getDelayedCalls(), calls)
+        self.tracker.pause("a")
+        self.clock.advance(100)
+        self.assertEqual((self.expired, self.clock.getDelayedCalls()), ([], []))
+
     def test_timeoutReadOnly(self) -> None:
         """
         The default timeout is given once, at construction.

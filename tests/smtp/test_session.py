@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite.smtp.session import Envelope, NoTransition, SessionCore, SessionMachine
+from twisted_mail_suite.smtp.session import (STATES, Envelope, NoTransition, Session, SessionCore, SessionInput,
+                                            SessionMachine)
 
 # How to drive a fresh machine into each state.
 SETUP: dict[str, list[Callable[[Any], object]]] = {
@@ -26,6 +27,7 @@ SETUP: dict[str, list[Callable[[Any], object]]] = {
 INPUTS: dict[str, Callable[[Any], object]] = {
     "hello": lambda m: m.hello(b"other.test", True),
     "startTLS": lambda m: m.startTLS(),
+    "restart": lambda m: m.restart("carol"),
     "auth": lambda m: m.auth(),
     "challenge": lambda m: m.challenge(object()),
     "response": lambda m: m.response(),
@@ -48,6 +50,8 @@ for _state in ("idle", "greeted", "haveSender", "haveRecipients"):
     TABLE[(_state, "reset")] = "idle" if _state == "idle" else "greeted"
 TABLE.update({
     ("greeted", "startTLS"): "idle",
+    ("idle", "restart"): "idle",
+    ("greeted", "restart"): "idle",
     ("greeted", "auth"): "greeted",
     ("greeted", "authenticated"): "greeted",
     ("greeted", "challenge"): "authenticating",
@@ -67,12 +71,14 @@ def stateOf(machine: Any) -> str:
     """
     The machine's current state name (automat keeps it private; tests only).
     """
+    if isinstance(machine, Session):
+        return machine.state
     return getattr(machine, "__automat_transitioner__")._state.name  # type: ignore[no-any-return]
 
 
-def machineIn(state: str) -> tuple[Any, SessionCore]:
+def machineIn(state: str, kind: Callable[[SessionCore], Any] = Session) -> tuple[Any, SessionCore]:
     core = SessionCore()
-    machine = SessionMachine(core)
+    machine = kind(core)
     for step in SETUP[state]:
         step(machine)
     return machine, core
@@ -82,11 +88,16 @@ class TransitionTableTests(SynchronousTestCase):
     def test_everyStateAndInput(self) -> None:
         """
         Every input in every state either moves to the state the table
-        names or raises C{NoTransition} (the protocol's 503).
+        names or raises C{NoTransition} (the protocol's 503): in the
+        machine the protocol runs and in the automat one alike.
         """
+        for kind in (Session, SessionMachine):
+            self.assertTable(kind)
+
+    def assertTable(self, kind: Callable[[SessionCore], Any]) -> None:
         for state in SETUP:
             for name, feed in INPUTS.items():
-                machine, core = machineIn(state)
+                machine, core = machineIn(state, kind)
                 expected = TABLE.get((state, name))
                 if expected is None:
                     self.assertRaises(NoTransition, feed, machine)
@@ -94,6 +105,24 @@ class TransitionTableTests(SynchronousTestCase):
                 else:
                     feed(machine)
                     self.assertEqual(stateOf(machine), expected, (state, name))
+
+
+    def test_sameStatesAndInputs(self) -> None:
+        """
+        The table above covers every state and every input of the machine.
+        """
+        self.assertEqual(sorted(SETUP), sorted(STATES))
+        self.assertEqual(sorted(INPUTS), sorted(name for name in vars(SessionInput) if not name.startswith("_")))
+
+    def test_failedInputKeepsState(self) -> None:
+        """
+        C{NoTransition} names the state and the input, and the state stays.
+        """
+        machine, core = machineIn("haveSender")
+        with self.assertRaises(NoTransition) as caught:
+            machine.data()
+        self.assertEqual((caught.exception.state, caught.exception.symbol), ("haveSender", "data"))
+        self.assertEqual(machine.state, "haveSender")
 
 
 class CoreTests(SynchronousTestCase):

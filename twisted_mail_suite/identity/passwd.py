@@ -5,10 +5,12 @@ checker every protocol logs in through.
 
 The file is parsed, and indexed once per change (the names, and whether
 any stored password allows APOP), in the thread given as C{runInThread}:
-a change is noticed by its mtime and size at each look-up (and every few
-seconds by the service), and a login waits for the re-read (L{PasswdFile.refresh}),
-so a changed file is picked up at the next login and never parsed on the
-reactor thread after the first read.
+a change is noticed by its mtime and size at a look-up (with a clock, at
+most once per L{PasswdFile.checkInterval}: a C{stat} per RCPT is a system
+call per message on the reactor thread), every few seconds by the
+service, and always at a login, which waits for the re-read
+(L{PasswdFile.refresh}); so a changed file is picked up at the next login
+and never parsed on the reactor thread after the first read.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import IUsernameHashedPassword, IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
-from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -100,13 +102,20 @@ class PasswdFile:
         off the reactor thread; L{None} (tools, tests) reads it in the
         caller's thread, at once.  The very first read is always done at
         once, in the caller's thread (the service does it at start).
+    @param clock: with a clock, a look-up checks the file's stamp only if
+        L{checkInterval} seconds passed since the last check; without
+        (tools), at every look-up.
     """
 
     log = Logger()
+    checkInterval = 1.0
 
-    def __init__(self, path: str, runInThread: Callable[..., Deferred] | None = None) -> None:
+    def __init__(self, path: str, runInThread: Callable[..., Deferred] | None = None,
+                 clock: IReactorTime | None = None) -> None:
         self.path = path
         self._runInThread = runInThread
+        self._clock = clock
+        self._nextCheck = 0.0
         self._generation: Generation | None = None   # read at the first look-up, not here
         self._reading = False
         self._again = False
@@ -134,10 +143,24 @@ class PasswdFile:
         """
         if self._generation is None:
             self._install(readGeneration(self.path))
-        elif self._changed():
+        elif self._due() and self._changed():
             self._startReading()
         assert self._generation is not None
         return self._generation
+
+    def _due(self) -> bool:
+        """
+        Is a look-up to check the file's stamp now (always without a
+        clock; else once per L{checkInterval})?
+        """
+        clock = self._clock
+        if clock is None:
+            return True
+        now = clock.seconds()
+        if now < self._nextCheck:
+            return False
+        self._nextCheck = now + self.checkInterval
+        return True
 
     def _startReading(self) -> Deferred:
         """

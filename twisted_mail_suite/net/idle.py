@@ -101,9 +101,13 @@ class IdleTracker:
     def pause(self, key: Hashable) -> None:
         """
         C{key} is busy (waiting on its own work) and cannot be idle until
-        it is touched again.
+        it is touched again.  Unlike L{forget}, the timer stays even if no
+        key is left (it then finds nothing to expire): the touch that ends
+        the pause comes soon, and a lone busy connection would otherwise
+        cancel and make a delayed call per message.
         """
-        self.forget(key)
+        for lane in self._lanes.values():
+            lane.pop(key, None)
 
     def forget(self, key: Hashable) -> None:
         """

@@ -2,7 +2,9 @@
 """
 The ESMTP server (RFC 5321, 1870, 2920, 3207, 4954, 6152, 6531), bottom up:
 
-  - C{session}: the session state machine (automat, no I/O).
+  - C{session}: the session state machine (no I/O), declared once as a
+    transition table: built as an automat machine and as the dict per
+    input the protocol runs.
   - C{address}: MAIL/RCPT argument parsing; C{data}: the DATA text
     (end, dot-stuffing, limits) and the message writer.
   - C{delivery}: L{ISMTPDelivery} and our avatar, C{LocalDelivery};

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 from ..errors import ProtocolError
 
@@ -26,7 +27,6 @@ _DOMAIN = rb"(?:%s(?:\.%s)*\.?|\[[!-Z^-~]+\])" % (_LABEL, _LABEL)
 _MAILBOX = re.compile(rb"^(?:%s|%s)@%s$" % (_DOT_ATOM, _QUOTED, _DOMAIN))
 _ROUTE = re.compile(rb"^@[^:<>\s]+(?:,@[^:<>\s]+)*:")
 _PARAM = re.compile(rb"^([A-Za-z0-9][A-Za-z0-9-]*)(?:=([\x21-\x3c\x3e-\x7e]+))?$")
-_POSTMASTER = re.compile(rb"^postmaster$", re.IGNORECASE)
 
 
 def _split(argument: bytes, keyword: bytes, code: bytes) -> tuple[bytes, list[bytes]]:
@@ -48,14 +48,26 @@ def _split(argument: bytes, keyword: bytes, code: bytes) -> tuple[bytes, list[by
     path, after = rest[1:close], rest[close + 1:]
     if after and not after.startswith(b" "):
         raise ProtocolError(b"501 " + code, b"Syntax: junk after address", f"{after[:40]!r}")
-    route = _ROUTE.match(path)
-    if route is not None:                      # source routes are ignored (RFC 5321 §4.1.1.3)
-        path = path[route.end():]
+    if path[:1] == b"@":
+        route = _ROUTE.match(path)
+        if route is not None:                  # source routes are ignored (RFC 5321 §4.1.1.3)
+            path = path[route.end():]
     return path, after.split()
 
 
+@lru_cache(maxsize=1024)
+def _mailboxSyntax(path: bytes) -> bool:
+    """
+    Is C{path} a mailbox by RFC 5321's grammar?  Remembered for the last
+    addresses seen: a client sends the same sender and recipients message
+    after message, and the grammar's regex is the costliest step of MAIL
+    and RCPT.
+    """
+    return _MAILBOX.match(path) is not None
+
+
 def _checkMailbox(path: bytes, utf8: bool, code: bytes) -> None:
-    if _MAILBOX.match(path) is None:
+    if not _mailboxSyntax(path):
         raise ProtocolError(b"501 " + code, b"Bad address syntax", f"bad mailbox {path[:60]!r}")
     if not path.isascii():
         if not utf8:
@@ -92,6 +104,10 @@ def parseMailArguments(argument: bytes, extended: bool, maxSize: int) -> tuple[b
         C{552 5.3.4} declared size too big.
     """
     path, words = _split(argument, b"FROM:", b"5.1.7")
+    if not words:                               # the usual case: no parameters
+        if path:
+            _checkMailbox(path, False, b"5.1.7")
+        return path, False, b"7BIT", None
     params = _parameters(words)
     if params and not extended:
         raise ProtocolError(b"555 5.5.4", b"Parameters need EHLO", "MAIL parameters after HELO")
@@ -130,7 +146,7 @@ def parseRcptArguments(argument: bytes, utf8: bool) -> bytes:
     if words:
         _parameters(words)
         raise ProtocolError(b"555 5.5.4", b"Unsupported RCPT parameter", f"parameters {words!r}")
-    if _POSTMASTER.match(path):
+    if len(path) == 10 and path.lower() == b"postmaster":
         return path
     if not path:
         raise ProtocolError(b"501 5.1.3", b"Empty recipient", "RCPT TO:<>")

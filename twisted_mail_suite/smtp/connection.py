@@ -45,7 +45,7 @@ from .adapter import smtpDelivery
 from .data import MessageWriter, deliveryFailure
 from .delivery import ISMTPDelivery
 from .rejections import countRejection
-from .session import NoTransition, SessionCore, SessionMachine
+from .session import NoTransition, Session, SessionCore
 from .wire import MAX_AUTH_LINE, MAX_COMMAND_LINE, SMTPWire
 
 __all__ = ["BAD_SEQUENCE", "Final", "LOCAL_ERROR", "REFUSALS", "SMTPConnection", "SMTPContext", "errorReply"]
@@ -136,7 +136,7 @@ class SMTPConnection(Protocol):
         self._ticket: Ticket | None = None
         self._wire = SMTPWire(self, self._lifecycle, factory.idle, factory.config.data_timeout)
         self._core = SessionCore()
-        self._session = SessionMachine(self._core)
+        self._session = Session(self._core)
         self._writer: MessageWriter | None = None
         self._avatar: ISMTPDelivery | None = None
         self._logout: Callable[[], object] | None = None
@@ -177,11 +177,16 @@ class SMTPConnection(Protocol):
         self._write(b"220 " + context.hostname + b" ESMTP twisted-mail-suite ready\r\n")
 
     def dataReceived(self, data: bytes) -> None:
-        batch = self._batch()
+        if self._pending is not None:               # a caller up the stack holds the replies
+            self._wire.dataReceived(data)
+            return
+        self._pending = b""                         # _batch and _flush, inlined: once per read
         try:
             self._wire.dataReceived(data)
         finally:
-            self._flush(batch)
+            held, self._pending = self._pending, None
+            if held:
+                self._send(held)
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._lifecycle.lost()                      # first: a step answered from here on writes nothing
@@ -297,9 +302,12 @@ class SMTPConnection(Protocol):
             result = self._replyFor(Failure(e))
         if isinstance(result, Deferred):
             self._wire.replyPending()
-            result.addErrback(self._replyFor).addCallback(self._asyncReply, junk)
+            result.addCallbacks(self._asyncReply, self._asyncFailure, callbackArgs=(junk,), errbackArgs=(junk,))
         elif result is not None:
             self._commandReply(result, junk)
+
+    def _asyncFailure(self, failure: Failure, junk: bool) -> None:
+        self._asyncReply(self._replyFor(failure), junk)
 
     def _replyFor(self, failure: Failure) -> bytes:
         error = failure.value
@@ -353,7 +361,11 @@ class SMTPConnection(Protocol):
         return reply
 
     def _reply(self, reply: bytes) -> None:
-        self._write(reply + b"\r\n")
+        pending = self._pending
+        if pending is not None and len(pending) + len(reply) <= HOLD_REPLIES - 2:
+            self._pending = pending + reply + b"\r\n"     # _write's usual case, inlined
+        else:
+            self._write(reply + b"\r\n")
         if isinstance(reply, Final) and self._lifecycle.close():
             self._flush(True)
             self._socket = None

@@ -19,6 +19,7 @@ from twisted.cred.credentials import UsernamePassword
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import ITLSTransport
 from twisted.mail.smtp import IMessageDelivery
+from twisted.python.failure import Failure
 
 from ..errors import ProtocolError
 from ..identity.policy import LoginOutcome, LoginResult
@@ -37,6 +38,9 @@ from .xclient import XCLIENT_EXTENSION, loginAvatar, parseXclient
 __all__ = ["SMTPServer"]
 
 OK = b"250 2.0.0 OK"
+SENDER_OK = b"250 2.1.0 Sender OK"
+RECIPIENT_OK = b"250 2.1.5 Recipient OK"
+GO_AHEAD = b"354 End data with <CR><LF>.<CR><LF>"
 TOO_MANY_RECIPIENTS = b"452 4.5.3 Too many recipients"
 JUNK_VERBS = frozenset([b"NOOP", b"RSET", b"VRFY", b"HELP"])
 HELP_TEXT = b"214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH"
@@ -138,14 +142,13 @@ class SMTPServer(SMTPConnection):
         if self._avatar is None:
             raise ProtocolError(b"451 4.3.0", b"Temporary local problem, try again later", "no avatar")
         result = self._avatar.checkSender(self._heloPair(), sender)
-
-        def accepted(ignored: object) -> bytes:
-            self._session.senderAccepted(envelope)
-            return b"250 2.1.0 Sender OK"
-
         if isinstance(result, Deferred):
-            return result.addCallback(accepted)
-        return accepted(result)
+            return result.addCallback(self._senderAccepted, envelope)
+        return self._senderAccepted(result, envelope)
+
+    def _senderAccepted(self, ignored: object, envelope: Envelope) -> bytes:
+        self._session.senderAccepted(envelope)
+        return SENDER_OK
 
     def _rcpt(self, argument: bytes) -> Any:
         self._session.rcptTo()
@@ -162,14 +165,14 @@ class SMTPServer(SMTPConnection):
             return TOO_MANY_RECIPIENTS
         address = parseRcptArguments(argument, envelope.utf8)
         result = self._avatar.checkRecipient(self._heloPair(), envelope.sender, address)
-
-        def accepted(recipient: object) -> bytes:
-            self._session.recipientAccepted(address, recipient)
-            return b"250 2.1.5 Recipient OK"
-
         if isinstance(result, Deferred):
-            return result.addCallback(accepted)
-        return accepted(result)
+            return result.addCallback(self._recipientAccepted, address)
+        self._session.recipientAccepted(address, result)
+        return RECIPIENT_OK
+
+    def _recipientAccepted(self, recipient: object, address: bytes) -> bytes:
+        self._session.recipientAccepted(address, recipient)
+        return RECIPIENT_OK
 
     def _data(self, argument: bytes) -> bytes:
         if argument:
@@ -178,7 +181,7 @@ class SMTPServer(SMTPConnection):
         config = self.factory.config
         writer = self._writer = MessageWriter(self._traceFields(envelope), self._beginDelivery(envelope))
         self._wire.readText(DataScanner(writer.write, config.max_message_size, config.bare_newline == "normalize"))
-        return b"354 End data with <CR><LF>.<CR><LF>"
+        return GO_AHEAD
 
     def _traceFields(self, envelope: Envelope) -> bytes:
         assert self._avatar is not None
@@ -210,18 +213,29 @@ class SMTPServer(SMTPConnection):
             countRejection(self.factory.metrics, scanner.rejection)
             self._commandReply(errorReply(scanner.rejection), False)
             return
-        self._handle(SMTPServer._commit, writer, False)
+        try:
+            committed = writer.commit()
+        except Exception as e:
+            self._commandReply(self._replyFor(Failure(e)), False)
+            return
+        self._wire.replyPending()
+        committed.addCallbacks(self._committed, self._asyncFailure, errbackArgs=(False,))
 
-    def _commit(self, writer: MessageWriter) -> Deferred:
-        return writer.commit().addCallback(self._committed)
-
-    def _committed(self, uids: list[str]) -> bytes:
-        core = self._core
-        core.junk = 0
-        core.accepted += 1
-        self.factory.metrics.messageAccepted()
-        uid = uids[0] if uids else ""
-        return b"250 2.0.0 OK queued as " + uid.encode("ascii", "replace")
+    def _committed(self, uids: list[str]) -> None:
+        """
+        The message is kept: C{250} with its first UID, answered straight
+        from the store's Deferred (one callback per message, not a chain).
+        """
+        try:
+            core = self._core
+            core.junk = 0
+            core.accepted += 1
+            self.factory.metrics.messageAccepted()
+            uid = uids[0] if uids else ""
+            reply = b"250 2.0.0 OK queued as " + uid.encode("ascii", "replace")
+        except Exception:
+            reply = self._replyFor(Failure())
+        self._asyncReply(reply, False)
 
     # TLS and AUTH.
 

@@ -31,12 +31,13 @@ def makeConfig(dataDir: str, **overrides: Any) -> Config:
 
 def makeSuite(testCase: Any, users: Mapping[str, str] | None = None,
               wrapStore: Callable[[Any], Any] | None = None, outbound: Any = None,
-              **overrides: Any) -> MailSuiteService:
+              folders: Any = None, **overrides: Any) -> MailSuiteService:
     """
     A L{MailSuiteService} on a L{MemoryReactorClock} (C{suite.reactor}),
     nothing listening, every blocking step synchronous; the data directory
     is a fresh temporary folder.  C{wrapStore(maildirStore)} gives the
-    store the suite is built with (a test double around the real one).
+    store the suite is built with (a test double around the real one);
+    C{folders}, IMAP's folders (default: the Maildirs).
     """
     dataDir = testCase.mktemp() if hasattr(testCase, "mktemp") else tempfile.mkdtemp()
     config = makeConfig(dataDir, **overrides)
@@ -49,7 +50,8 @@ def makeSuite(testCase: Any, users: Mapping[str, str] | None = None,
     if wrapStore is not None:
         store = wrapStore(store)
     suite = MailSuiteService(config, reactor, users=InMemoryUsers(users or DEFAULT_USERS),
-                             store=store, bus=bus, runInThread=runSynchronously, outbound=outbound)
+                             store=store, bus=bus, runInThread=runSynchronously, outbound=outbound,
+                             folders=folders)
     suite.tls.ensure()          # as the start would: the protocols are driven without starting the suite
     return suite
 

@@ -61,3 +61,20 @@ class PostgresServerMixin:
         if migrated:
             migrateDatabase(url)
         return url
+
+    def startStore(self) -> None:
+        """
+        A fresh database (C{self.url}), its L{Database} (C{self.database})
+        and L{PostgresStore} (C{self.store}) started, stopped at cleanup.
+        """
+        from twisted.internet import reactor
+
+        from twisted_mail_suite.store.postgres import Database, PostgresStore
+
+        self.url = self.freshDatabase()
+        self.database = Database(self.url, reactor, size=4)
+        self.database.startService()
+        self.store = PostgresStore(self.database)
+        self.store.startService()
+        self.addCleanup(self.database.stopService)  # type: ignore[attr-defined]
+        self.addCleanup(self.store.stopService)  # type: ignore[attr-defined]

@@ -133,3 +133,27 @@ class QueueControlError(Exception):
     The outbound queue refused an operator's command (no such message, no
     queue kept); the message says why, for the operator.
     """
+
+
+class FolderError(Exception):
+    """
+    A folder operation cannot be done (an IMAP folder store,
+    L{twisted_mail_suite.interfaces.IUserFolders}); the message is for the
+    log, the protocol answers by the subclass.
+    """
+
+
+class NoSuchFolder(FolderError):
+    pass
+
+
+class FolderExists(FolderError):
+    pass
+
+
+class HasChildren(FolderError):
+    pass
+
+
+class BadFolderName(FolderError):
+    pass

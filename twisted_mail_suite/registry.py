@@ -71,6 +71,9 @@ class SuiteParts:
     @ivar shared: the link to the other processes
         (L{twisted_mail_suite.cluster.shared.SharedState}) when
         C{cluster.redis} is set, else L{None}.
+    @ivar folders: IMAP's folder store
+        (L{twisted_mail_suite.mailfolders.IMailFolders}) over the store the
+        suite delivers to: Maildir++, or PostgreSQL with C{cluster.postgres}.
     """
 
     config: Config
@@ -92,6 +95,7 @@ class SuiteParts:
     portsFor: Callable[[str], list[int]] | None = None
     metrics: IMetrics = NULL_METRICS
     shared: Any = None
+    folders: Any = None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from .cluster.members import Heartbeat
 from .cluster.shared import SharedState, nodeName
 from .config import Config
 from .delivery.router import Router
-from .errors import ConfigError
 from .delivery.target import DeliveryTarget
 from .identity.passwd import PasswdFile, inThreadPool
 from .identity.realm import makePortal
@@ -48,8 +47,9 @@ from .registry import PROTOCOLS, SuiteParts, loadFunction, loadMaker, sectionOf
 from .relay.pgqueue import PostgresQueue
 from .relay.service import RelayService, sendMail
 from .store.maildir import CommitThread, MaildirStore
+from .store.maildir.mailboxes import MaildirMailFolders
 from .store.notifying import NotifyingStore
-from .store.postgres import Database, PostgresStore
+from .store.postgres import Database, PostgresFolders, PostgresStore
 
 __all__ = ["ListenerService", "MailSuiteService", "makeService"]
 
@@ -162,6 +162,9 @@ class MailSuiteService(MultiService):
         (C{resolver}, C{timeouts}, C{perDestination}, C{rng}), for tests.
     @param metrics: what the suite counts (L{IMetrics}); default: a new
         L{PrometheusMetrics} with a registry of this service's own.
+    @param folders: IMAP's folders (L{twisted_mail_suite.mailfolders.IMailFolders});
+        default: over the store the suite builds (PostgreSQL with
+        C{cluster.postgres}), else over the Maildirs of C{data_dir/mail}.
     @ivar parts: the L{SuiteParts} the protocols were built from.
     @ivar budget: the connections of every protocol together, sized at
         start (L{fitConnections}).
@@ -182,7 +185,8 @@ class MailSuiteService(MultiService):
                  fileLimit: Callable[[], tuple[int, int]] = raiseFileLimit,
                  outbound: IOutboundQueue | None = None, relayOptions: dict[str, Any] | None = None,
                  metrics: IMetrics | None = None,
-                 inherited: Mapping[str, tuple[int, int]] | None = None, worker: int = 0) -> None:
+                 inherited: Mapping[str, tuple[int, int]] | None = None, worker: int = 0,
+                 folders: Any = None) -> None:
         super().__init__()
         reactor = reactor if reactor is not None else globalReactor()
         self.config = config
@@ -209,14 +213,13 @@ class MailSuiteService(MultiService):
         runInThread = runInThread or self.authWorkers.runInThread
         self.database: Database | None = None
         relayOptions = dict(relayOptions or {})
-        if config.cluster.postgres and store is None and config.imap.listen:
-            raise ConfigError("configuration", "imap.listen", "IMAP does not work on the PostgreSQL store yet "
-                              "(cluster.postgres): set imap.listen to []")
         if config.cluster.postgres and (store is None or outbound is None):
             # cluster.postgres: mail and the outbound queue shared by every node
             # not a child: started before every child, stopped once they all have stopped
             self.database = Database(config.cluster.postgres, reactor)
-            store = store if store is not None else PostgresStore(self.database)
+            if store is None:
+                store = PostgresStore(self.database)
+                folders = folders if folders is not None else PostgresFolders(self.database)  # the same store
             relayOptions.setdefault("queue", PostgresQueue(
                 self.database, self.clock, f"{config.cluster.node or config.hostname}:{os.getpid()}",
                 os.path.join(config.data_dir, f"worker-{worker}", "queue") if worker else config.queueDir))
@@ -246,7 +249,8 @@ class MailSuiteService(MultiService):
             budget=self.budget, outbound=self.outbound,
             queueControl=self.relay.operate if self.relay is not None else None, online=self.online,
             runInThread=runInThread, factoryFor=self._factoryFor,
-            portsFor=self.portsFor, metrics=metrics, shared=self.shared)
+            portsFor=self.portsFor, metrics=metrics, shared=self.shared,
+            folders=folders if folders is not None else MaildirMailFolders(config.mailDir))
         self.listeners: list[ListenerService] = []
         self.factories: dict[str, IProtocolFactory] = {}
         registered: set[str] = set()
@@ -304,7 +308,7 @@ class MailSuiteService(MultiService):
 
         @return: the budget (the most connections open at once).
         @raise twisted_mail_suite.net.admission.BudgetError: the limits of
-            the config cannot be held (a L{ConfigError}).
+            the config cannot be held (a L{twisted_mail_suite.errors.ConfigError}).
         """
         shares = [Share(f"{entry.sectionPath}.max_connections", sectionOf(self.config, entry).max_connections,
                         entry.files) for entry in PROTOCOLS if entry.role in self.factories]

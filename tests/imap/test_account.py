@@ -37,25 +37,25 @@ class AccountTests(SynchronousTestCase):
         """
         The first login makes the special-use folders.
         """
-        names = [name for name, _ in self.account.listMailboxes("", "*")]
+        names = [name for name, _ in self.successResultOf(self.account.listMailboxes("", "*"))]
         self.assertEqual(names, ["INBOX", "Drafts", "Junk", "Sent", "Trash"])
-        self.assertIn(b"\\Sent", dict(self.account.listMailboxes("", "Sent"))["Sent"])
+        self.assertIn(b"\\Sent", dict(self.successResultOf(self.account.listMailboxes("", "Sent")))["Sent"])
 
     def test_operations(self) -> None:
         """
-        The Twisted methods create, rename, subscribe, select and delete.
+        The Twisted methods create, rename, subscribe, select and delete
+        (answering Deferreds, as Twisted's interface allows).
         """
-        self.assertTrue(self.account.addMailbox("a"))
-        self.assertTrue(self.account.rename("a", "b"))
-        self.assertTrue(self.account.subscribe("b"))
-        self.assertTrue(self.account.isSubscribed("b"))
-        self.assertTrue(self.account.unsubscribe("b"))
-        mailbox = self.account.select("b", rw=False)
+        account = self.account
+        for d in (account.addMailbox("a"), account.rename("a", "b"), account.subscribe("b"),
+                  account.isSubscribed("b"), account.unsubscribe("b")):
+            self.assertTrue(self.successResultOf(d))
+        mailbox = self.successResultOf(account.select("b", rw=False))
         self.assertTrue(mailbox.readOnly)
-        self.assertTrue(self.account.delete("b"))
-        self.assertRaises(No, self.account.select, "b")
-        self.assertRaises(No, self.account.create, "INBOX")
-        self.assertRaises(No, self.account.addMailbox, "c", object())
+        self.assertTrue(self.successResultOf(account.delete("b")))
+        self.failureResultOf(account.select("b"), No)
+        self.failureResultOf(account.create("INBOX"), No)
+        self.assertRaises(No, account.addMailbox, "c", object())
 
     def test_sharedFolders(self) -> None:
         """
@@ -63,5 +63,6 @@ class AccountTests(SynchronousTestCase):
         """
         other = self.successResultOf(self.suite.portal.login(UsernamePassword(b"alice", b"secret"), None,
                                                              IAccountIMAP))[1]
-        self.assertIs(other.folders.open("INBOX"), self.account.folders.open("INBOX"))
+        self.assertIs(self.successResultOf(other.folders.open("INBOX")).folder,
+                      self.successResultOf(self.account.folders.open("INBOX")).folder)
         self.assertIs(other.cache, self.account.cache)

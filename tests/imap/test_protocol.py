@@ -6,10 +6,13 @@ state checks, bad input, IDLE and new mail from the bus.
 """
 from __future__ import annotations
 
+import os
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_mail_suite.events import NewMailEvent
 from twisted_mail_suite.imap.factory import IMAPFactory, makeFactory
+from twisted_mail_suite.imap.protocol import IDLE_POLL
 
 from .support import MESSAGE, Client, deliver, newSuite
 
@@ -220,6 +223,25 @@ class IdleTests(SynchronousTestCase):
         other.ok(b"STORE 1 +FLAGS (\\Deleted)")
         other.ok(b"EXPUNGE")
         self.assertIn(b"* 1 EXPUNGE\r\n", self.client.take())
+
+    def test_idlePollsTheFolder(self) -> None:
+        """
+        A change no session of the process made (another program, process
+        or node) reaches a client in IDLE at the next look at the folder.
+        """
+        deliver(self.suite, "alice", MESSAGE)
+        self.client.ok(b"NOOP")
+        self.client.send(b"a1 IDLE")
+        cur = os.path.join(self.suite.config.mailDir, "alice", "cur")
+        [name] = os.listdir(cur)
+        os.rename(os.path.join(cur, name), os.path.join(cur, name + "F"))
+        self.suite.reactor.advance(IDLE_POLL - 1)
+        self.assertEqual(self.client.take(), b"")
+        self.suite.reactor.advance(1)
+        self.assertEqual(self.client.take(), b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))\r\n")
+        self.assertEqual(self.client.send(b"DONE"), b"a1 OK IDLE terminated.\r\n")
+        polls = [call for call in self.suite.reactor.getDelayedCalls() if call.func.__name__ == "_idlePoll"]
+        self.assertEqual(polls, [])         # no look at the folder out of IDLE
 
     def test_notDone(self) -> None:
         """

@@ -43,6 +43,77 @@ def maildirFiles(path: str) -> dict[str, str]:
     return found
 
 
+def mbsyncConfig(home: str, local: str, port: int, certificate: str | None = None) -> str:
+    """
+    An mbsyncrc in C{home} syncing every folder of alice (password
+    C{secret}) at C{port} both ways with the Maildirs under C{local}
+    (STARTTLS trusting C{certificate}, or plain text without one).
+
+    @return: its path.
+    """
+    rc = os.path.join(home, "mbsyncrc")
+    tls = f"SSLType STARTTLS\nCertificateFile {certificate}\n" if certificate else "SSLType None\n"
+    with open(rc, "w") as f:
+        f.write(
+            "IMAPAccount remote\n"
+            "Host localhost\n"
+            f"Port {port}\n"
+            "User alice\n"
+            "Pass secret\n"
+            + tls +
+            "\n"
+            "IMAPStore remote\n"
+            "Account remote\n"
+            "\n"
+            "MaildirStore local\n"
+            f"Path {local}/\n"
+            f"Inbox {local}/INBOX\n"
+            "SubFolders Verbatim\n"
+            "\n"
+            "Channel both\n"
+            "Far :remote:\n"
+            "Near :local:\n"
+            "Patterns *\n"
+            "Create Both\n"
+            "Expunge Both\n"
+            "SyncState *\n")
+    return rc
+
+
+def runMbsync(testCase: TestCase, home: str, rc: str) -> Any:
+    """
+    Run mbsync with C{rc}; a Deferred of its output, failing C{testCase}
+    unless it exits 0.
+    """
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LC_ALL": "C"}
+
+    def check(result: tuple[bytes, bytes, int]) -> bytes:
+        out, err, code = result
+        testCase.assertEqual(code, 0, (out + err).decode("utf-8", "replace")[-3000:])
+        return out + err
+
+    d = getProcessOutputAndValue(MBSYNC, ["-c", rc, "-a", "-V"], env=env, path=home)
+    return d.addCallback(check)
+
+
+def editLocally(inbox: str) -> None:
+    """
+    In the local Maildir C{inbox}: message one read and flagged, two
+    deleted, a new local message.
+    """
+    for sub in ("cur", "new"):
+        for name in os.listdir(os.path.join(inbox, sub)):
+            with open(os.path.join(inbox, sub, name), "rb") as f:
+                data = f.read()
+            base = name.split(":2,", 1)[0]
+            if b"<one@" in data:                     # read and flagged locally
+                os.rename(os.path.join(inbox, sub, name), os.path.join(inbox, "cur", base + ":2,FS"))
+            elif b"<two@" in data:                   # deleted locally
+                os.rename(os.path.join(inbox, sub, name), os.path.join(inbox, "cur", base + ":2,T"))
+    with open(os.path.join(inbox, "new", "1700000000.local.host"), "wb") as f:
+        f.write(LOCAL.replace(b"\r\n", b"\n"))
+
+
 class MbsyncTests(TestCase):
     """
     mbsync as an independent IMAP client.
@@ -65,41 +136,8 @@ class MbsyncTests(TestCase):
         self.server = os.path.join(self.harness.config.mailDir, "alice")
 
     def sync(self) -> Any:
-        rc = os.path.join(self.home, "mbsyncrc")
-        with open(rc, "w") as f:
-            f.write(
-                "IMAPAccount remote\n"
-                "Host localhost\n"
-                f"Port {self.harness.imapPort}\n"
-                "User alice\n"
-                "Pass secret\n"
-                "SSLType STARTTLS\n"
-                f"CertificateFile {self.harness.tlsCertificatePath}\n"
-                "\n"
-                "IMAPStore remote\n"
-                "Account remote\n"
-                "\n"
-                "MaildirStore local\n"
-                f"Path {self.local}/\n"
-                f"Inbox {self.local}/INBOX\n"
-                "SubFolders Verbatim\n"
-                "\n"
-                "Channel both\n"
-                "Far :remote:\n"
-                "Near :local:\n"
-                "Patterns *\n"
-                "Create Both\n"
-                "Expunge Both\n"
-                "SyncState *\n")
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home, "LC_ALL": "C"}
-
-        def check(result: tuple[bytes, bytes, int]) -> bytes:
-            out, err, code = result
-            self.assertEqual(code, 0, (out + err).decode("utf-8", "replace")[-3000:])
-            return out + err
-
-        d = getProcessOutputAndValue(MBSYNC, ["-c", rc, "-a", "-V"], env=env, path=self.home)
-        return d.addCallback(check)
+        rc = mbsyncConfig(self.home, self.local, self.harness.imapPort, self.harness.tlsCertificatePath)
+        return runMbsync(self, self.home, rc)
 
     @inlineCallbacks
     def test_roundTrip(self) -> Any:
@@ -110,17 +148,7 @@ class MbsyncTests(TestCase):
         self.assertTrue(os.path.isdir(os.path.join(self.local, "Trash", "cur")))
 
         inbox = os.path.join(self.local, "INBOX")
-        for sub in ("cur", "new"):
-            for name in os.listdir(os.path.join(inbox, sub)):
-                with open(os.path.join(inbox, sub, name), "rb") as f:
-                    data = f.read()
-                base = name.split(":2,", 1)[0]
-                if b"<one@" in data:                     # read and flagged locally
-                    os.rename(os.path.join(inbox, sub, name), os.path.join(inbox, "cur", base + ":2,FS"))
-                elif b"<two@" in data:                   # deleted locally
-                    os.rename(os.path.join(inbox, sub, name), os.path.join(inbox, "cur", base + ":2,T"))
-        with open(os.path.join(inbox, "new", "1700000000.local.host"), "wb") as f:
-            f.write(LOCAL.replace(b"\r\n", b"\n"))
+        editLocally(inbox)
         os.makedirs(os.path.join(self.local, "Projects", "cur"))
         os.makedirs(os.path.join(self.local, "Projects", "new"))
         os.makedirs(os.path.join(self.local, "Projects", "tmp"))

@@ -2,26 +2,29 @@
 """
 Two real C{twistd} suites (two nodes) on one private PostgreSQL database
 (C{cluster.postgres}): a message sent by SMTP through node A is read by
-POP3 (poplib) through node B; node A killed with SIGKILL right after its
+POP3 (poplib) and IMAP (imaplib) through node B, and IMAP changes made
+through B are seen by A's IMAP session, and with Redis new mail reaches
+a session in IDLE on the other node at once; mbsync round-trips a mailbox
+through B; node A killed with SIGKILL right after its
 250s loses nothing, and its queued message is delivered once by B; mail
-for another domain goes through the PostgreSQL queue to a smarthost once; the schema check and the IMAP refusal at start.
+for another domain goes through the PostgreSQL queue to a smarthost once; the schema check at start.
 """
 from __future__ import annotations
 
+import imaplib
 import os
 import poplib
+import socket
 import shutil
 import signal
 import smtplib
-import subprocess
-import sys
 import tempfile
 import time
 from typing import Any
 
 from twisted.internet import reactor, threads
 from twisted.internet.defer import inlineCallbacks
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 
 from twisted_mail_suite.store.postgres import connect
 from twisted_mail_suite.testing.configfile import prepareDirectory
@@ -29,7 +32,9 @@ from twisted_mail_suite.testing.process import SuiteProcess
 
 from ..fakes import ROOT
 from ..pgsupport import NO_POSTGRES, PostgresServerMixin
+from ..cluster.support import startRedis
 from ..relay.support import ScriptedFactory
+from .test_imap_mbsync import MBSYNC, ONE, TWO, editLocally, maildirFiles, mbsyncConfig, runMbsync
 
 
 def _retrieveAll(port: int, user: str, password: str) -> list[bytes]:
@@ -74,11 +79,11 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         skip = NO_POSTGRES
     timeout = 120
 
-    def node(self, url: str, name: str, **sections: Any) -> SuiteProcess:
+    def node(self, url: str, name: str, redis: str | None = None, **sections: Any) -> SuiteProcess:
         work = tempfile.mkdtemp(prefix=f"ms-pg-{name}-")
         self.addCleanup(shutil.rmtree, work, True)
-        config = prepareDirectory(work, {"alice": "secret", "bob": "secret"}, roles=("smtp", "submission", "pop3"),
-                                  sections={"cluster": {"postgres": url, "node": name}, "imap": {"listen": []},
+        config = prepareDirectory(work, {"alice": "secret", "bob": "secret"}, roles=("smtp", "submission", "pop3", "imap"),
+                                  sections={"cluster": {"postgres": url, "node": name, "redis": redis},
                                             "relay": {"mode": "off"}, **sections})
         child = SuiteProcess(config, pythonPath=ROOT, name=name)
         self.addCleanup(child.kill)
@@ -95,6 +100,17 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
                            "smarthost_tls": "none"}
 
     @inlineCallbacks
+    def twoNodes(self, redis: str | None = None) -> Any:
+        """
+        Nodes A and B on a fresh database (and C{redis}), started.
+        """
+        url = self.freshDatabase()
+        a, b = self.node(url, "a", redis), self.node(url, "b", redis)
+        yield threads.deferToThread(a.start)
+        yield threads.deferToThread(b.start)
+        return a, b
+
+    @inlineCallbacks
     def stopCleanly(self, child: SuiteProcess) -> Any:
         """
         SIGTERM: the node stops at once, the database closed after every
@@ -108,10 +124,7 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
 
     @inlineCallbacks
     def test_sentThroughAReadThroughB(self) -> Any:
-        url = self.freshDatabase()
-        a, b = self.node(url, "a"), self.node(url, "b")
-        yield threads.deferToThread(a.start)
-        yield threads.deferToThread(b.start)
+        a, b = yield self.twoNodes()
 
         def send() -> None:
             with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10) as client:
@@ -135,10 +148,7 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         Twenty messages acknowledged by A, then A is killed (SIGKILL) at
         once: B serves all twenty.
         """
-        url = self.freshDatabase()
-        a, b = self.node(url, "a"), self.node(url, "b")
-        yield threads.deferToThread(a.start)
-        yield threads.deferToThread(b.start)
+        a, b = yield self.twoNodes()
 
         def sendThenKill() -> None:
             client = smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10)
@@ -204,12 +214,170 @@ class TwoNodeTests(PostgresServerMixin, TestCase):
         self.assertIn(b"mailsuite-admin db migrate", child.output)
         del raised
 
-    def test_imapRefusedOnPostgres(self) -> None:
-        work = tempfile.mkdtemp(prefix="ms-pg-imap-")
-        self.addCleanup(shutil.rmtree, work, True)
-        config = prepareDirectory(work, {"alice": "secret"}, roles=("imap",),
-                                  sections={"cluster": {"postgres": "postgresql://u@127.0.0.1:1/db"}})
-        done = subprocess.run([sys.executable, "-m", "twisted", "mailsuite", "--config", config],
-                              capture_output=True, cwd=work, env={**os.environ, "PYTHONPATH": ROOT}, timeout=60)
-        self.assertEqual(done.returncode, 2, done.stderr)
-        self.assertIn(b"imap.listen", done.stderr)
+    @inlineCallbacks
+    def test_imapAcrossNodes(self) -> Any:
+        """
+        Mail sent through A is read over IMAP through B (SELECT, FETCH,
+        STORE, CREATE, COPY, APPEND, EXPUNGE); A's IMAP session sees B's
+        flag change, expunge and new mail at its next NOOP.
+        """
+        a, b = yield self.twoNodes()
+        yield threads.deferToThread(_send, a, ["first", "second"])
+        yield threads.deferToThread(_imapAcrossNodes, self, a, b)
+        yield self.stopCleanly(a)
+        yield self.stopCleanly(b)
+
+    @inlineCallbacks
+    def test_mbsyncThroughB(self) -> Any:
+        """
+        mbsync (isync) copies alice's mail through B to a local Maildir,
+        then pushes back a flag, a deletion, a new message and a new
+        folder; A's IMAP session sees them, and a second run changes nothing.
+        """
+        if MBSYNC is None:
+            raise SkipTest("mbsync (Debian package isync) is not installed")
+        a, b = yield self.twoNodes()
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=10) as client:
+                for message in (ONE, TWO):
+                    client.sendmail("bob@remote.test", ["alice@example.test"], message)
+
+        yield threads.deferToThread(send)
+        home = os.path.abspath(self.mktemp())
+        local = os.path.join(home, "mail")
+        os.makedirs(local)
+        rc = mbsyncConfig(home, local, b.ports["imap"])
+        yield runMbsync(self, home, rc)
+        inbox = os.path.join(local, "INBOX")
+        self.assertEqual(set(maildirFiles(inbox)), {"<one@example.test>", "<two@example.test>"})
+        editLocally(inbox)
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(local, "Projects", sub))
+        yield runMbsync(self, home, rc)
+        seen = yield threads.deferToThread(_listThroughA, a)
+        self.assertEqual(seen["INBOX"], {b"<one@example.test>": {b"\\Flagged", b"\\Seen"},
+                                         b"<local@example.test>": set()})
+        self.assertIn("Projects", seen["names"])
+        yield runMbsync(self, home, rc)
+        self.assertEqual(set(maildirFiles(inbox)), {"<one@example.test>", "<local@example.test>"})
+        yield self.stopCleanly(a)
+        yield self.stopCleanly(b)
+
+    @inlineCallbacks
+    def test_idleHearsOtherNodesMail(self) -> Any:
+        """
+        With Redis carrying C{NewMailEvent} between nodes, a session in
+        IDLE on A hears of mail delivered through B at once (long before
+        its 30 s look at the folder).
+        """
+        a, b = yield self.twoNodes(startRedis(self).url)
+        heard = yield threads.deferToThread(_idleUntilExists, a, lambda: _send(b, ["pushed"]))
+        self.assertEqual(heard, b"* 1 EXISTS")
+        yield self.stopCleanly(a)
+        yield self.stopCleanly(b)
+
+
+def _idleUntilExists(a: SuiteProcess, deliver: Any) -> bytes:
+    """
+    Blocking: alice in IDLE on A's INBOX; C{deliver()}; the first EXISTS
+    line heard (waiting 10 s at most).
+    """
+    with socket.create_connection(("127.0.0.1", a.ports["imap"]), timeout=10) as connection:
+        lines = connection.makefile("rb")
+        lines.readline()
+        for command in (b"a1 LOGIN alice secret", b"a2 SELECT INBOX"):
+            connection.sendall(command + b"\r\n")
+            while not lines.readline().startswith(command[:3]):
+                pass
+        connection.sendall(b"a3 IDLE\r\n")
+        if not lines.readline().startswith(b"+ "):
+            raise AssertionError("IDLE refused")
+        deliver()
+        while True:
+            line = lines.readline().rstrip(b"\r\n")
+            if line.endswith(b" EXISTS"):
+                connection.sendall(b"DONE\r\n")
+                return line
+
+
+def _listThroughA(a: SuiteProcess) -> dict[str, Any]:
+    """
+    Blocking: alice's folder names and her INBOX's Message-IDs with their flags, read over IMAP through A.
+    """
+    client = _imap(a)
+    try:
+        names = [line.rsplit(b" ", 1)[-1].strip(b'"').decode() for line in _ok(client.list())]
+        _ok(client.select("INBOX"))
+        found = {}
+        for item in _ok(client.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")):
+            if isinstance(item, tuple):
+                flags = set(imaplib.ParseFlags(item[0])) - {b"\\Recent"}
+                found[item[1].split(b":", 1)[1].strip()] = flags
+        return {"names": names, "INBOX": found}
+    finally:
+        client.logout()
+
+
+def _send(child: SuiteProcess, subjects: list[str]) -> None:
+    with smtplib.SMTP("127.0.0.1", child.ports["smtp"], timeout=10) as client:
+        for subject in subjects:
+            client.sendmail("carol@remote.test", ["alice@example.test"],
+                            f"Subject: {subject}\r\n\r\nhello from A\r\n".encode())
+
+
+def _imap(child: SuiteProcess) -> imaplib.IMAP4:
+    client = imaplib.IMAP4("127.0.0.1", child.ports["imap"], timeout=10)
+    client.login("alice", "secret")
+    return client
+
+
+def _ok(result: tuple[str, list[Any]]) -> list[Any]:
+    status, data = result
+    assert status == "OK", result
+    return data
+
+
+def _untagged(client: imaplib.IMAP4, name: str) -> list[Any]:
+    """
+    The untagged C{name} responses the client has received (and forgets).
+    """
+    return client.response(name)[1]
+
+
+def _imapAcrossNodes(test: TestCase, a: SuiteProcess, b: SuiteProcess) -> None:
+    """
+    Blocking: the IMAP conversation of L{TwoNodeTests.test_imapAcrossNodes}.
+    """
+    onA, onB = _imap(a), _imap(b)
+    try:
+        test.assertEqual(_ok(onA.select("INBOX")), [b"2"])
+        test.assertEqual(_ok(onB.select("INBOX")), [b"2"])
+        fetched = _ok(onB.fetch("1", "(BODY[] FLAGS)"))
+        test.assertIn(b"Subject: first", fetched[0][1])
+        test.assertIn(b"\\Seen", fetched[0][0] + fetched[1])        # reading the body set \Seen
+        _ok(onB.store("2", "+FLAGS", "(\\Flagged)"))
+        _ok(onA.noop())
+        flags = b" ".join(line for line in _untagged(onA, "FETCH") if line)
+        test.assertIn(b"\\Seen", flags)
+        test.assertIn(b"\\Flagged", flags)
+        _ok(onB.create("Archive"))
+        test.assertIn(b"COPYUID", b" ".join(_ok(onB.copy("1:2", "Archive"))))
+        test.assertIn(b"APPENDUID", _ok(onB.append("Archive", "(\\Seen)", None,
+                                                   b"Subject: appended\r\n\r\nvia B\r\n"))[0])
+        _ok(onB.store("1", "+FLAGS", "(\\Deleted)"))
+        test.assertEqual(_ok(onB.expunge()), [b"1"])
+        _send(b, ["third"])
+        _ok(onA.noop())
+        test.assertEqual(_untagged(onA, "EXPUNGE"), [b"1"])
+        test.assertEqual(_untagged(onA, "EXISTS")[-1], b"2")
+        subjects = _ok(onA.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+        test.assertEqual([item[1].strip() for item in subjects if isinstance(item, tuple)],
+                         [b"Subject: second", b"Subject: third"])
+        test.assertEqual(_ok(onA.select("Archive")), [b"3"])
+        archived = _ok(onA.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+        test.assertEqual([item[1].strip() for item in archived if isinstance(item, tuple)],
+                         [b"Subject: first", b"Subject: second", b"Subject: appended"])
+    finally:
+        for client in (onA, onB):
+            client.logout()

@@ -2,7 +2,7 @@
 """
 Tests for L{twisted_mail_suite.store.maildir.folder} (one folder: UIDs,
 flags, expunge, append, copy, move, keywords, changes by others) and
-L{twisted_mail_suite.store.maildir.cache}.
+L{twisted_mail_suite.store.cache}.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite.store.maildir.cache import MessageCache
+from twisted_mail_suite.store.cache import MessageCache
 from twisted_mail_suite.store.maildir.folder import MaildirFolder
 from twisted_mail_suite.store.maildir.layout import MaildirLayout
 from twisted_mail_suite.store.maildir.uidlist import FILENAME

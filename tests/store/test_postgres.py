@@ -19,7 +19,7 @@ from twisted_mail_suite.config import configFromDict
 from twisted_mail_suite.errors import ConfigError
 from twisted_mail_suite.interfaces import IMailStore, IMessageContent, IPendingDelivery
 from twisted_mail_suite.store.maildir import MaildirStore, runSynchronously
-from twisted_mail_suite.store.postgres import LATEST, Database, PostgresStore, SchemaError, connect, migrate
+from twisted_mail_suite.store.postgres import LATEST, Database, SchemaError, connect, migrate
 from twisted_mail_suite.store.postgres.schema import schemaVersion
 from twisted_mail_suite.store.postgres.tools import copyToMaildir, copyToPostgres
 
@@ -49,13 +49,7 @@ class StoreTests(PostgresServerMixin, TestCase):
         skip = NO_POSTGRES
 
     def setUp(self) -> Any:
-        self.url = self.freshDatabase()
-        self.database = Database(self.url, reactor, size=4)
-        self.database.startService()
-        self.store = PostgresStore(self.database)
-        self.store.startService()
-        self.addCleanup(self.database.stopService)
-        self.addCleanup(self.store.stopService)
+        self.startStore()
 
     def deliver(self, users: list[str], message: bytes = MESSAGE) -> Any:
         delivery = self.store.beginDelivery(users)

@@ -2,7 +2,9 @@
 """
 IMAP's avatar: a user's mailboxes, handed out by the portal for Twisted's
 C{IAccountIMAP} (so an embedder can look one up the Twisted way), over the
-Maildir++ folders of L{twisted_mail_suite.store.maildir.folders}.
+user's folders behind the folder seam (L{twisted_mail_suite.mailfolders}:
+Maildir++ or PostgreSQL).  Every method that touches the folders answers
+with a Deferred (as Twisted's interface allows).
 
 Mailbox names here are as stored (modified UTF-7, C{str}); the protocol
 converts the wire's names (UTF-8 for an IMAP4rev2 client).  Folder errors
@@ -12,18 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.mail.interfaces import IAccountIMAP
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..store.maildir.cache import MessageCache
-from ..store.maildir.folders import (
-    DELIMITER, BadFolderName, FolderError, FolderExists, HasChildren, NoSuchFolder, UserFolders,
-)
+from ..errors import BadFolderName, FolderError, FolderExists, HasChildren, NoSuchFolder
+from ..mailfolders import IUserFolders
 from .listing import matcher
 from .mailbox import SelectedMailbox
 from .responses import No
 
 __all__ = ["IMAPAccount", "folderErrorReply"]
+
+DELIMITER = "."
 
 
 def folderErrorReply(error: FolderError) -> No:
@@ -41,28 +45,42 @@ def folderErrorReply(error: FolderError) -> No:
     return No(b"Operation not permitted on this mailbox.", b"CANNOT")
 
 
+def _reply(failure: Failure) -> None:
+    failure.trap(FolderError)
+    raise folderErrorReply(failure.value)
+
+
+def _done(result: object) -> bool:
+    return True
+
+
+def hasChildren(name: str, names: list[str]) -> bool:
+    prefix = ("INBOX" if name.upper() == "INBOX" else name) + DELIMITER
+    return any(other.startswith(prefix) for other in names)
+
+
 @implementer(IAccountIMAP)
 class IMAPAccount:
     """
     One logged-in user's mailboxes.
 
-    @ivar folders: the user's folder tree.
+    @ivar folders: the user's folder tree (L{IUserFolders}).
     @ivar cache: parsed message data shared by every session of the suite.
     """
 
     delimiter = DELIMITER
 
-    def __init__(self, folders: UserFolders, cache: MessageCache) -> None:
+    def __init__(self, folders: IUserFolders, cache: Any) -> None:
         self.folders = folders
         self.cache = cache
 
     @property
     def user(self) -> str:
-        return self.folders.user
+        return self.folders.user  # type: ignore[no-any-return]
 
     # IAccountIMAP
 
-    def addMailbox(self, name: str, mbox: Any = None) -> bool:
+    def addMailbox(self, name: str, mbox: Any = None) -> Deferred:
         """
         Make mailbox C{name} (C{mbox}, Twisted's pre-made mailbox, is not
         supported).
@@ -71,78 +89,65 @@ class IMAPAccount:
             raise No(b"Cannot add a mailbox object.", b"CANNOT")
         return self.create(name)
 
-    def create(self, pathspec: str) -> bool:
-        try:
-            self.folders.create(pathspec)
-        except FolderError as e:
-            raise folderErrorReply(e) from e
-        return True
+    def create(self, pathspec: str) -> Deferred:
+        return self.folders.create(pathspec).addCallbacks(_done, _reply)
 
-    def select(self, name: str, rw: bool = True) -> SelectedMailbox:
-        try:
-            folder = self.folders.open(name)
-        except FolderError as e:
-            raise folderErrorReply(e) from e
-        return SelectedMailbox(folder, self.folders.check(name), readOnly=not rw)
-
-    def delete(self, name: str) -> bool:
-        try:
-            self.folders.delete(name)
-        except FolderError as e:
-            raise folderErrorReply(e) from e
-        return True
-
-    def rename(self, oldname: str, newname: str) -> bool:
-        try:
-            self.folders.rename(oldname, newname)
-        except FolderError as e:
-            raise folderErrorReply(e) from e
-        return True
-
-    def isSubscribed(self, name: str) -> bool:
-        return name in self.folders.subscriptions()
-
-    def subscribe(self, name: str) -> bool:
-        try:
-            self.folders.subscribe(name)
-        except FolderError as e:
-            raise folderErrorReply(e) from e
-        return True
-
-    def unsubscribe(self, name: str) -> bool:
-        try:
-            self.folders.unsubscribe(name)
-        except FolderError as e:
-            raise folderErrorReply(e) from e
-        return True
-
-    def listMailboxes(self, ref: str, wildcard: str) -> list[tuple[str, list[bytes]]]:
+    def select(self, name: str, rw: bool = True) -> Deferred:
         """
-        The mailboxes matching C{ref + wildcard} with their attributes.
+        @return: a Deferred of the L{SelectedMailbox}, loaded.
+        """
+        def opened(folder: Any) -> Deferred:
+            return SelectedMailbox(folder, self.folders.check(name), readOnly=not rw).load()
+        return self.folders.open(name).addErrback(_reply).addCallback(opened)
+
+    def delete(self, name: str) -> Deferred:
+        return self.folders.delete(name).addCallbacks(_done, _reply)
+
+    def rename(self, oldname: str, newname: str) -> Deferred:
+        return self.folders.rename(oldname, newname).addCallbacks(_done, _reply)
+
+    def isSubscribed(self, name: str) -> Deferred:
+        return self.folders.subscriptions().addCallback(lambda names: name in names)
+
+    def subscribe(self, name: str) -> Deferred:
+        return self.folders.subscribe(name).addCallbacks(_done, _reply)
+
+    def unsubscribe(self, name: str) -> Deferred:
+        return self.folders.unsubscribe(name).addCallbacks(_done, _reply)
+
+    def listMailboxes(self, ref: str, wildcard: str) -> Deferred:
+        """
+        A Deferred of the mailboxes matching C{ref + wildcard} with their attributes.
         """
         match = matcher(ref + wildcard)
-        names = self.folders.names()
-        return [(name, self.attributes(name, names)) for name in names if match(name)]
+        return self.folders.names().addCallback(
+            lambda names: [(name, self.attributes(name, names)) for name in names if match(name)])
 
     # Beyond Twisted's interface
 
-    def attributes(self, name: str, names: list[str] | None = None) -> list[bytes]:
+    def attributes(self, name: str, names: list[str]) -> list[bytes]:
         """
-        LIST attributes of an existing mailbox: children and special use.
+        LIST attributes of an existing mailbox (all the C{names} known):
+        children and special use.
         """
-        attributes = [b"\\HasChildren" if self.folders.hasChildren(name, names) else b"\\HasNoChildren"]
+        attributes = [b"\\HasChildren" if hasChildren(name, names) else b"\\HasNoChildren"]
         use = self.folders.specialUse(name)
         if use:
             attributes.append(use.encode("ascii"))
         return attributes
 
-    def folder(self, name: str) -> Any:
+    def attributesOf(self, name: str) -> Deferred:
         """
-        The folder C{name}.
+        A Deferred of L{attributes} of C{name}.
+        """
+        return self.folders.names().addCallback(lambda names: self.attributes(name, names))
 
-        @raise No: C{[TRYCREATE]} if it does not exist (APPEND, COPY, MOVE).
+    def folder(self, name: str) -> Deferred:
         """
-        try:
-            return self.folders.open(name)
-        except FolderError:
-            raise No(b"Mailbox doesn't exist.", b"TRYCREATE") from None
+        A Deferred of the folder C{name}; it fails with C{No [TRYCREATE]}
+        if it does not exist (APPEND, COPY, MOVE).
+        """
+        def missing(failure: Failure) -> None:
+            failure.trap(FolderError)
+            raise No(b"Mailbox doesn't exist.", b"TRYCREATE")
+        return self.folders.open(name).addErrback(missing)

@@ -1,36 +1,39 @@
 # -*- test-case-name: tests.imap.test_account -*-
 """
-IMAP's avatar: Twisted's C{IAccountIMAP} over the user's Maildir++
-folders (L{twisted_mail_suite.imap.account.IMAPAccount}).  Every session
+IMAP's avatar: Twisted's C{IAccountIMAP} over the user's folders
+(L{twisted_mail_suite.imap.account.IMAPAccount}), from the suite's folder
+store (L{twisted_mail_suite.mailfolders.IMailFolders}: Maildir++ under
+C{data_dir/mail}, or PostgreSQL with C{cluster.postgres}).  Every session
 of the suite shares one folder store (so UIDs are assigned once and
 changes reach every session) and one cache of parsed messages.  On a
 user's first login the usual folders are made (Sent, Drafts, Trash, Junk).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.mail.interfaces import IAccountIMAP
 
 from ..identity.realm import MailSuiteRealm, nothing
+from ..mailfolders import IMailFolders
 from ..registry import SuiteParts
-from ..store.maildir.cache import MessageCache
-from ..store.maildir.folders import MaildirFolders
+from ..store.cache import MessageCache
 from .account import IMAPAccount
 
 __all__ = ["register", "registerAvatars"]
 
 
-def registerAvatars(realm: MailSuiteRealm, folders: MaildirFolders, cache: MessageCache | None = None) -> None:
+def registerAvatars(realm: MailSuiteRealm, folders: IMailFolders, cache: MessageCache | None = None) -> None:
     """
     Give logged-in users an C{IAccountIMAP} over C{folders}.
     """
     shared = cache if cache is not None else MessageCache()
 
-    def account(user: str) -> tuple[Any, Callable[[], None]]:
-        userFolders = folders.forUser(user)
-        userFolders.ensureDefaults()
-        return IMAPAccount(userFolders, shared), nothing
+    def account(user: str) -> Deferred:
+        def made(userFolders: Any) -> tuple[Any, Any]:
+            return IMAPAccount(userFolders, shared), nothing
+        return folders.forUser(user).addCallback(made)
 
     realm.register(IAccountIMAP, account)
 
@@ -38,7 +41,6 @@ def registerAvatars(realm: MailSuiteRealm, folders: MaildirFolders, cache: Messa
 def register(realm: MailSuiteRealm, parts: SuiteParts) -> None:
     """
     The registry's hook (L{twisted_mail_suite.registry.PROTOCOLS}): the
-    folders are the Maildirs under C{data_dir/mail}, where the store
-    delivers.
+    suite's folder store (C{parts.folders}, the service's choice).
     """
-    registerAvatars(realm, MaildirFolders(parts.config.mailDir))
+    registerAvatars(realm, parts.folders)

@@ -14,7 +14,8 @@ of one command at a time.
     more than L{MAX_BUFFERED} octets ahead, the connection stops reading.
   - A command runs as a generator (its handler) that yields what to send
     (C{bytes}, at most a chunk at a time), a C{Deferred} to wait for (a
-    password check) or L{RAW_LINE} (the next line, unparsed: a SASL
+    password check, a folder operation: one that has already fired resumes
+    the handler at once, without a reactor turn or deeper recursion) or L{RAW_LINE} (the next line, unparsed: a SASL
     response, IDLE's C{DONE}), and returns its tagged status.  The
     connection is its transport's streaming producer: while the transport's
     buffer is full the generator is not resumed, so a FETCH of a large
@@ -69,6 +70,7 @@ Yielded by a handler: resume me with the next line, unparsed.
 """
 
 Handler = Generator[Any, Any, bytes]
+_WAITING = object()
 
 
 class IMAPShared(typing.Protocol):
@@ -213,11 +215,25 @@ class IMAPConnection(Protocol):
                 self._processQueue()
                 return
             if isinstance(item, Deferred):
+                box: list[Any] = []
+                item.addBoth(self._settled, box)
+                if box:                           # fired already (a Maildir folder's succeed()): go on here
+                    if isinstance(box[0], Failure):
+                        failure = box[0]
+                    else:
+                        value = box[0]
+                    continue
+                box.append(_WAITING)
                 self._waiting = True
                 self.factory.idle.pause(self)
-                item.addBoth(self._resumed)
                 return
             raise TypeError(f"a handler yielded {item!r}")
+
+    def _settled(self, result: Any, box: list[Any]) -> None:
+        if box:                                   # it fired later: resume the handler now
+            self._resumed(result)
+        else:
+            box.append(result)
 
     def _resumed(self, result: Any) -> None:
         self._waiting = False

@@ -4,13 +4,14 @@ FETCH (RFC 9051 §6.4.5): the data items, and their values for each
 message, read as little as possible:
 
   - FLAGS, UID, RFC822.SIZE and INTERNALDATE come from the folder's
-    listing (file names and one stat), no message is opened;
+    listing (Maildir: file names and one stat; PostgreSQL: the index
+    columns), no message is opened;
   - ENVELOPE and header sections need the header only, read once and
     kept (L{twisted_mail_suite.imap.messageinfo});
   - BODYSTRUCTURE, BODY and part sections need the structure, parsed
     once from the whole message and kept (offsets, not content);
   - C{BODY[]} and C{RFC822} (and their partial forms) of a large message
-    are streamed from the file a chunk at a time, never held whole (a
+    are streamed from the content a chunk at a time, never held whole (a
     small one, up to L{INLINE} octets, is read at once: fewer writes).
 
 Reading a body without C{.PEEK} sets C{\\Seen} (read-write mailboxes),
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 from .connection import Handler
 from .grammar import Arguments, SyntaxError_, formatDateTime, tokenize
@@ -161,7 +162,7 @@ def fetch(ctx: Any, perform: Any, args: Arguments, uid: bool = False) -> Handler
     missing = False
     for seq, message in targets:
         try:
-            pieces = _message(mailbox, cache, seq, message, items, utf8, wantsFlags, setsSeen)
+            pieces = yield from _message(mailbox, cache, seq, message, items, utf8, wantsFlags, setsSeen)
         except KeyError:
             missing = True
             continue
@@ -184,9 +185,10 @@ def fetch(ctx: Any, perform: Any, args: Arguments, uid: bool = False) -> Handler
 
 
 def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item], utf8: bool,
-             wantsFlags: bool, setsSeen: bool) -> list[bytes | Iterator[bytes]]:
+             wantsFlags: bool, setsSeen: bool) -> Generator[Any, Any, list[bytes | Iterator[bytes]]]:
     """
-    The response for one message, as bytes and streams to send in order.
+    The response for one message, as bytes and streams to send in order
+    (a sub-generator of the handler: it waits for the folder).
 
     @raise KeyError: the message is gone and its content was asked for.
     """
@@ -196,7 +198,7 @@ def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item]
     data: bytes | None = None
     parts: list[Any] = []
     if setsSeen and "S" not in current.flags:
-        changed = folder.setFlags([current.uid], add="S")
+        changed = yield folder.setFlags([current.uid], add="S")
         mailbox.replace(changed)
         current = mailbox.current(current)
         if not wantsFlags:
@@ -212,28 +214,28 @@ def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item]
         elif kind == "internaldate":
             parts.append(b"INTERNALDATE " + quoted(formatDateTime(current.internalDate)))
         elif kind == "envelope":
-            info = info or loadHeader(cache, folder, current)
+            info = info or (yield from loadHeader(cache, folder, current))
             parts.append(b"ENVELOPE " + info.envelope(utf8))
         elif kind in ("bodystructure", "body"):
             if info is None or info.root is None:
-                info, data = loadFull(cache, folder, current, data)
+                info, data = yield from loadFull(cache, folder, current, data)
             parts.append(kind.upper().encode() + b" " + bodyStructure(info.root, kind == "bodystructure", utf8))
         elif item.whole and current.size <= INLINE and data is None:
-            data = readAll(folder, current)
+            data = yield from readAll(folder, current)
             parts.append(item.name + b" " + _literal(data, item.partial))
         elif item.whole and data is not None:
             parts.append(item.name + b" " + _literal(data, item.partial))
         elif item.whole:
-            parts.append((item.name + b" ", streamRange(folder, current, item.partial)))
+            parts.append((item.name + b" ", (yield from streamRange(folder, current, item.partial))))
         elif kind == "section" and not item.numbers and item.text in (b"HEADER", b"HEADER.FIELDS",
                                                                       b"HEADER.FIELDS.NOT"):
-            info = info or loadHeader(cache, folder, current)
+            info = info or (yield from loadHeader(cache, folder, current))
             value = info.header if item.text == b"HEADER" else \
                 headerFields(info.headers, item.fields, item.text.endswith(b".NOT"))
             parts.append(item.name + b" " + _literal(value, item.partial))
         else:
             if info is None or info.root is None or data is None:
-                info, data = loadFull(cache, folder, current, data)
+                info, data = yield from loadFull(cache, folder, current, data)
             parts.append(item.name + b" " + _section(item, info, data))
     out: list[Any] = []
     text = b"* %d FETCH (" % seq

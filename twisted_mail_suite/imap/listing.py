@@ -77,8 +77,8 @@ def list_(ctx: Any, perform: Any, args: Arguments) -> Handler:
         return b"OK List completed."
     rev2 = ctx.core.rev2
     account = perform.account
-    names = account.folders.names()
-    subscribed = account.folders.subscriptions()
+    names = yield account.folders.names()
+    subscribed = yield account.folders.subscriptions()
     matchers = [matcher(reference + p) for p in patterns]
     wantSubscribed = b"SUBSCRIBED" in selection or b"SUBSCRIBED" in returns
     if b"SUBSCRIBED" in selection:
@@ -100,7 +100,7 @@ def list_(ctx: Any, perform: Any, args: Arguments) -> Handler:
             attributes.append(b"\\Subscribed")
         out.append(b'* LIST (%s) "." %s\r\n' % (b" ".join(attributes), astring(wireName(name, rev2), rev2)))
         if statusWanted and exists:
-            out.append(_statusLine(ctx, account, name, statusWanted))
+            out.append((yield from _statusLine(ctx, account, name, statusWanted)))
     yield b"".join(out)
     return b"OK List completed."
 
@@ -128,8 +128,8 @@ def lsub(ctx: Any, perform: Any, args: Arguments) -> Handler:
     args.end()
     match = matcher(reference + pattern)
     rev2 = ctx.core.rev2
-    out = [b'* LSUB () "." %s\r\n' % astring(wireName(name, rev2), rev2)
-           for name in perform.account.folders.subscriptions() if match(name)]
+    subscribed = yield perform.account.folders.subscriptions()
+    out = [b'* LSUB () "." %s\r\n' % astring(wireName(name, rev2), rev2) for name in subscribed if match(name)]
     yield b"".join(out)
     return b"OK Lsub completed."
 
@@ -151,9 +151,9 @@ def statusItems(tokens: list) -> list[bytes]:
     return items
 
 
-def _statusLine(ctx: Any, account: Any, name: str, items: list[bytes]) -> bytes:
-    folder = account.folder(name)
-    folder.refresh()
+def _statusLine(ctx: Any, account: Any, name: str, items: list[bytes]) -> Handler:
+    folder = yield account.folder(name)
+    yield folder.refresh()
     messages = folder.messages
     selected = ctx.core.mailbox
     values = {
@@ -161,8 +161,8 @@ def _statusLine(ctx: Any, account: Any, name: str, items: list[bytes]) -> bytes:
         b"UIDNEXT": folder.uidNext,
         b"UIDVALIDITY": folder.uidValidity,
         b"UNSEEN": sum(1 for m in messages if "S" not in m.flags),
-        b"RECENT": len(selected.recent) if isinstance(selected, SelectedMailbox) and selected.folder is folder
-        else sum(1 for m in messages if m.sub == "new"),
+        b"RECENT": len(selected.recent) if isinstance(selected, SelectedMailbox) and selected.name == name
+        else sum(1 for m in messages if m.recent),
         b"SIZE": sum(m.size for m in messages),
         b"DELETED": sum(1 for m in messages if "T" in m.flags),
     }
@@ -175,7 +175,8 @@ def status(ctx: Any, perform: Any, args: Arguments) -> Handler:
     name = _patternText(ctx, args.astring("mailbox name"))
     items = statusItems(args.list("status items"))
     args.end()
-    if not perform.account.folders.exists(name):
+    exists = yield perform.account.folders.exists(name)
+    if not exists:
         raise No(b"Mailbox doesn't exist.", b"NONEXISTENT")
-    yield _statusLine(ctx, perform.account, perform.account.folders.check(name), items)
+    yield (yield from _statusLine(ctx, perform.account, perform.account.folders.check(name), items))
     return b"OK Status completed."

@@ -2,8 +2,8 @@
 """
 A selected mailbox as one session sees it: the messages it has told its
 client about, in message-sequence order, next to the folder they live in
-(L{twisted_mail_suite.store.maildir.folder.MaildirFolder}, shared with
-other sessions and changed by other programs).
+(an L{IMailFolder <twisted_mail_suite.mailfolders.IMailFolder>}, shared
+with other sessions and changed by other programs and nodes).
 
 L{SelectedMailbox.sync} brings the view up to date and returns the
 untagged responses that tell the client (RFC 9051 §7.4, §7.5): C{EXPUNGE}
@@ -11,14 +11,20 @@ for messages gone (only where the command allows them: never during
 FETCH, STORE or SEARCH), C{FETCH (FLAGS ...)} for flags changed by
 others, C{EXISTS} (and C{RECENT} for IMAP4rev1) for new messages.
 
-Flags are Maildir info letters on disk and IMAP flags on the wire:
+Storage calls answer with Deferreds (L{SelectedMailbox.load},
+L{SelectedMailbox.sync}, L{SelectedMailbox.expungeDeleted}, and
+L{flagLetters} as a handler's sub-generator).
+
+Flags are Maildir info letters in the store and IMAP flags on the wire:
 C{S} C{\\Seen}, C{R} C{\\Answered}, C{F} C{\\Flagged}, C{T} C{\\Deleted},
 C{D} C{\\Draft}, C{P} C{$Forwarded}, C{a}-C{z} the folder's keywords.
 """
 from __future__ import annotations
 
 import bisect
-from typing import Any, Iterable
+from typing import Any, Generator, Iterable
+
+from twisted.internet.defer import Deferred, succeed
 
 from .grammar import SequenceSet
 from .responses import Bad, No, flagList
@@ -31,10 +37,11 @@ FLAG_LETTERS = {flag.lower(): letter for letter, flag in LETTER_FLAGS.items()}
 _KEYWORD_FORBIDDEN = frozenset(b'(){ %*"\\]')
 
 
-def flagLetters(folder: Any, flags: Iterable[bytes], create: bool) -> str:
+def flagLetters(folder: Any, flags: Iterable[bytes], create: bool) -> Generator[Any, Any, str]:
     """
     The info letters for IMAP C{flags} in C{folder} (keywords get letters,
-    made if C{create}; a keyword without one is left out when not).
+    made if C{create}; a keyword without one is left out when not), as a
+    handler's sub-generator (making a letter is a folder change).
 
     @raise Bad: a flag that is not one (C{\\Recent} and unknown system
         flags, atom specials).
@@ -51,12 +58,14 @@ def flagLetters(folder: Any, flags: Iterable[bytes], create: bool) -> str:
             if flag.lower() == b"\\recent":
                 continue
             raise Bad(b"Invalid flag")
-        letter = folder.keywordLetter(flag.decode("ascii"), create=create)
-        if letter is None:
-            if create:
+        keyword = flag.decode("ascii")
+        letter = folder.keywordLetter(keyword)
+        if letter is None and create:
+            letter = yield folder.addKeyword(keyword)
+            if letter is None:
                 raise No(b"Too many keywords in this mailbox.", b"LIMIT")
-            continue
-        letters.append(letter)
+        if letter is not None:
+            letters.append(letter)
     return "".join(sorted(set(letters)))
 
 
@@ -76,13 +85,29 @@ class SelectedMailbox:
         self.rev2 = rev2
         self.recent: set[int] = set()
         self.saved: set[int] = set()
-        folder.refresh()
-        if not readOnly:
-            self.recent.update(folder.claimRecent())
-        self.messages = list(folder.messages)
-        self.uids = [m.uid for m in self.messages]
-        self.version = folder.version
+        self.messages: list[Any] = []
+        self.uids: list[int] = []
+        self.version = -1
         self._syncing = False
+
+    def load(self) -> Deferred:
+        """
+        Look at the folder (claiming \\Recent when read-write).
+
+        @return: a Deferred firing with this mailbox.
+        """
+        folder = self.folder
+        d = folder.refresh()
+        if not self.readOnly:
+            d.addCallback(lambda _: folder.claimRecent())
+            d.addCallback(self.recent.update)
+
+        def loaded(_: object) -> SelectedMailbox:
+            self.messages = list(folder.messages)
+            self.uids = [m.uid for m in self.messages]
+            self.version = folder.version
+            return self
+        return d.addCallback(loaded)
 
     @property
     def exists(self) -> int:
@@ -167,25 +192,35 @@ class SelectedMailbox:
 
     # Updates
 
-    def sync(self, allowExpunge: bool = True) -> list[bytes]:
+    def sync(self, allowExpunge: bool = True) -> Deferred:
         """
         Catch up with the folder.
 
-        @return: the untagged responses telling the client.
+        @return: a Deferred of the untagged responses telling the client.
         """
         if self._syncing:               # a change made while syncing (claiming \Recent) calls back
-            return []
+            return succeed([])
         self._syncing = True
-        try:
-            return self._sync(allowExpunge)
-        finally:
-            self._syncing = False
 
-    def _sync(self, allowExpunge: bool) -> list[bytes]:
+        def done(result: object) -> object:
+            self._syncing = False
+            return result
+        return self.folder.refresh().addCallback(self._claim, allowExpunge).addBoth(done)
+
+    def _claim(self, changed: object, allowExpunge: bool) -> Any:
         folder = self.folder
-        folder.refresh()
         if folder.version == self.version:
             return []
+        last = self.uids[-1] if self.uids else 0
+        if not self.readOnly and folder.messages and folder.messages[-1].uid > last:
+            def claimed(uids: list[int]) -> list[bytes]:
+                self.recent.update(uids)
+                return self._updates(allowExpunge)
+            return folder.claimRecent().addCallback(claimed)
+        return self._updates(allowExpunge)
+
+    def _updates(self, allowExpunge: bool) -> list[bytes]:
+        folder = self.folder
         current = folder.byUID
         out = []
         complete = True
@@ -207,9 +242,6 @@ class SelectedMailbox:
         last = self.uids[-1] if self.uids else 0
         fresh = [m for m in folder.messages if m.uid > last]
         if fresh:
-            if not self.readOnly:
-                self.recent.update(folder.claimRecent())
-            fresh = [current.get(m.uid, m) for m in folder.messages if m.uid > last]
             self.messages.extend(fresh)
             self.uids.extend(m.uid for m in fresh)
             out.append(b"* %d EXISTS\r\n" % len(self.messages))
@@ -219,14 +251,14 @@ class SelectedMailbox:
             self.version = folder.version
         return out
 
-    def expungeDeleted(self, uids: set[int] | None = None) -> list[bytes]:
+    def expungeDeleted(self, uids: set[int] | None = None) -> Deferred:
         """
         Remove the messages flagged \\Deleted (of C{uids} only, if given).
 
-        @return: their C{EXPUNGE} responses.
+        @return: a Deferred of their C{EXPUNGE} responses.
         """
         doomed = [m.uid for m in self.messages if "T" in self.current(m).flags
                   and (uids is None or m.uid in uids)]
-        if doomed:
-            self.folder.expunge(doomed)
-        return self.sync(allowExpunge=True) if doomed else []
+        if not doomed:
+            return succeed([])
+        return self.folder.expunge(doomed).addCallback(lambda _: self.sync(allowExpunge=True))

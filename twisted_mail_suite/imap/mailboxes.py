@@ -63,7 +63,7 @@ def _open(ctx: Any, perform: Any, args: Arguments, readOnly: bool) -> Handler:
         ctx.leaveMailbox()
         if core.rev2:
             yield b"* OK [CLOSED] Previous mailbox closed.\r\n"
-    mailbox = perform.account.select(name, rw=not readOnly)
+    mailbox = yield perform.account.select(name, rw=not readOnly)
     ctx.enterMailbox(mailbox)
     rev2 = core.rev2
     flags = flagList(mailbox.definedFlags())
@@ -80,7 +80,7 @@ def _open(ctx: Any, perform: Any, args: Arguments, readOnly: bool) -> Handler:
     lines.append(b"* OK [UIDVALIDITY %d] UIDs valid.\r\n" % mailbox.folder.uidValidity)
     lines.append(b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % mailbox.folder.uidNext)
     if rev2:
-        attributes = perform.account.attributes(mailbox.name)
+        attributes = yield perform.account.attributesOf(mailbox.name)
         lines.append(b'* LIST (%s) "." %s\r\n' % (b" ".join(attributes),
                                                   astring(wireName(mailbox.name, True), True)))
     yield b"".join(lines)
@@ -90,9 +90,8 @@ def _open(ctx: Any, perform: Any, args: Arguments, readOnly: bool) -> Handler:
 def create(ctx: Any, perform: Any, args: Arguments) -> Handler:
     name = mailboxName(ctx, args)
     args.end()
-    perform.account.create(name)
+    yield perform.account.create(name)
     return b"OK Create completed."
-    yield
 
 
 def delete(ctx: Any, perform: Any, args: Arguments) -> Handler:
@@ -101,34 +100,30 @@ def delete(ctx: Any, perform: Any, args: Arguments) -> Handler:
     mailbox = ctx.core.mailbox
     if mailbox is not None and mailbox.name == perform.account.folders.check(name):
         ctx.leaveMailbox()
-    perform.account.delete(name)
+    yield perform.account.delete(name)
     return b"OK Delete completed."
-    yield
 
 
 def rename(ctx: Any, perform: Any, args: Arguments) -> Handler:
     old = mailboxName(ctx, args)
     new = mailboxName(ctx, args)
     args.end()
-    perform.account.rename(old, new)
+    yield perform.account.rename(old, new)
     return b"OK Rename completed."
-    yield
 
 
 def subscribe(ctx: Any, perform: Any, args: Arguments) -> Handler:
     name = mailboxName(ctx, args)
     args.end()
-    perform.account.subscribe(name)
+    yield perform.account.subscribe(name)
     return b"OK Subscribe completed."
-    yield
 
 
 def unsubscribe(ctx: Any, perform: Any, args: Arguments) -> Handler:
     name = mailboxName(ctx, args)
     args.end()
-    perform.account.unsubscribe(name)
+    yield perform.account.unsubscribe(name)
     return b"OK Unsubscribe completed."
-    yield
 
 
 def append(ctx: Any, perform: Any, args: Arguments) -> Handler:
@@ -146,8 +141,7 @@ def append(ctx: Any, perform: Any, args: Arguments) -> Handler:
     args.end()
     if any(not isinstance(flag, bytes) for flag in flags):
         raise Bad(b"Invalid flag list.")
-    folder = perform.account.folder(name)
-    letters = flagLetters(folder, flags, create=True)
-    uid = folder.append(message, letters, date)
+    folder = yield perform.account.folder(name)
+    letters = yield from flagLetters(folder, flags, create=True)
+    uid = yield folder.append(message, letters, date)
     return b"OK [APPENDUID %d %d] Append completed." % (folder.uidValidity, uid)
-    yield

@@ -1,21 +1,22 @@
 # -*- test-case-name: tests.imap.test_fetch -*-
 """
 What IMAP learns by reading a message, read once and kept in the suite's
-L{MessageCache} under the message's identity (its Maildir unique name and
-size: the content of a Maildir file never changes under its name): the
+L{MessageCache} under the message's identity (its C{unique} and size:
+stored content never changes under its identity): the
 header block and its fields (for ENVELOPE, header sections and SEARCH),
 the ENVELOPE itself, and the MIME structure (offsets only) for
-BODYSTRUCTURE and part sections.  And the one place message files are
-streamed from.
+BODYSTRUCTURE and part sections.  And the one place message content is
+streamed from.  Opening content is a folder call answering a Deferred, so
+the loaders are a handler's sub-generators (C{yield from}).
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 from .mime import Header, Part, headerEnd, parseHeader, parseMessage
 from .structure import envelope
 
-__all__ = ["MessageInfo", "loadFull", "loadHeader", "readAll", "streamRange", "MAX_HEADER"]
+__all__ = ["MessageInfo", "cacheKey", "loadFull", "loadHeader", "readAll", "streamRange", "MAX_HEADER"]
 
 MAX_HEADER = 1024 * 1024     # a header block is read up to this; beyond, it is cut
 
@@ -55,20 +56,23 @@ class MessageInfo:
         return 2 * len(self.header) + 200 + 300 * parts
 
 
-def _key(message: Any) -> tuple[str, int]:
+def cacheKey(message: Any) -> tuple[Any, int]:
+    """
+    What the cache keeps C{message}'s information under.
+    """
     return (message.unique, message.size)
 
 
-def loadHeader(cache: Any, folder: Any, message: Any) -> MessageInfo:
+def loadHeader(cache: Any, folder: Any, message: Any) -> Generator[Any, Any, MessageInfo]:
     """
     The message's header (from the cache, or read up to its blank line).
 
     @raise KeyError: the message is gone.
     """
-    info = cache.get(_key(message))
+    info = cache.get(cacheKey(message))
     if info is not None:
         return info  # type: ignore[no-any-return]
-    content = folder.open(message)
+    content = yield folder.open(message)
     data = b""
     try:
         for chunk in content.chunks():
@@ -80,40 +84,42 @@ def loadHeader(cache: Any, folder: Any, message: Any) -> MessageInfo:
         content.close()
     end = headerEnd(data)
     info = MessageInfo(data[:min(end, MAX_HEADER)])
-    cache.put(_key(message), info, info.weight)
+    cache.put(cacheKey(message), info, info.weight)
     return info
 
 
-def readAll(folder: Any, message: Any) -> bytes:
+def readAll(folder: Any, message: Any) -> Generator[Any, Any, bytes]:
     """
     The whole message in wire form.
 
     @raise KeyError: the message is gone.
     """
-    content = folder.open(message)
+    content = yield folder.open(message)
     try:
         return b"".join(content.chunks())
     finally:
         content.close()
 
 
-def loadFull(cache: Any, folder: Any, message: Any, data: bytes | None = None) -> tuple[MessageInfo, bytes]:
+def loadFull(cache: Any, folder: Any, message: Any,
+             data: bytes | None = None) -> Generator[Any, Any, tuple[MessageInfo, bytes]]:
     """
     The message's structure and content (C{data} if already read).
 
     @raise KeyError: the message is gone.
     """
     if data is None:
-        data = readAll(folder, message)
-    info = cache.get(_key(message))
+        data = yield from readAll(folder, message)
+    info = cache.get(cacheKey(message))
     if info is None or info.root is None:
         root = parseMessage(data)
         info = MessageInfo(data[:root.bodyStart], root)
-        cache.put(_key(message), info, info.weight)
+        cache.put(cacheKey(message), info, info.weight)
     return info, data
 
 
-def streamRange(folder: Any, message: Any, partial: tuple[int, int | None] | None) -> Iterator[bytes]:
+def streamRange(folder: Any, message: Any,
+                partial: tuple[int, int | None] | None) -> Generator[Any, Any, Iterator[bytes]]:
     """
     A literal of the message (or the C{partial} range of it), read from
     its file a chunk at a time.  The literal's size is announced before
@@ -126,7 +132,7 @@ def streamRange(folder: Any, message: Any, partial: tuple[int, int | None] | Non
     start, length = partial if partial is not None else (0, None)
     start = min(start, size)
     count = size - start if length is None else max(0, min(length, size - start))
-    content = folder.open(message)
+    content = yield folder.open(message)
     return _stream(content, start, count)
 
 

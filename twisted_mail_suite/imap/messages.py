@@ -26,10 +26,9 @@ def close(ctx: Any, perform: Any, args: Arguments) -> Handler:
     if not mailbox.readOnly:
         doomed = [m.uid for m in mailbox.messages if "T" in mailbox.current(m).flags]
         if doomed:
-            mailbox.folder.expunge(doomed)
+            yield mailbox.folder.expunge(doomed)
     ctx.leaveMailbox()
     return b"OK Close completed."
-    yield
 
 
 def unselect(ctx: Any, perform: Any, args: Arguments) -> Handler:
@@ -46,7 +45,8 @@ def expunge(ctx: Any, perform: Any, args: Arguments, uid: bool = False) -> Handl
     args.end()
     if perform.mailbox.readOnly:
         raise READ_ONLY
-    yield b"".join(perform.mailbox.expungeDeleted(uids))
+    updates = yield perform.mailbox.expungeDeleted(uids)
+    yield b"".join(updates)
     return b"OK Expunge completed."
 
 
@@ -74,14 +74,14 @@ def store(ctx: Any, perform: Any, args: Arguments, uid: bool = False) -> Handler
     if mailbox.readOnly:
         raise READ_ONLY
     folder = mailbox.folder
-    letters = flagLetters(folder, flags, create=item != b"-FLAGS")
+    letters = yield from flagLetters(folder, flags, create=item != b"-FLAGS")
     uids = [m.uid for _, m in targets]
     if item == b"FLAGS":
-        changed = folder.setFlags(uids, replaceWith=letters)
+        changed = yield folder.setFlags(uids, replaceWith=letters)
     elif item == b"+FLAGS":
-        changed = folder.setFlags(uids, add=letters)
+        changed = yield folder.setFlags(uids, add=letters)
     else:
-        changed = folder.setFlags(uids, remove=letters)
+        changed = yield folder.setFlags(uids, remove=letters)
     mailbox.replace(changed)
     if not silent:
         out = []
@@ -100,18 +100,19 @@ def _transfer(ctx: Any, perform: Any, args: Arguments, uid: bool, move: bool) ->
     args.end()
     if move and mailbox.readOnly:
         raise READ_ONLY
-    destination = perform.account.folder(name)
+    destination = yield perform.account.folder(name)
     uids = [m.uid for _, m in targets if m.uid in mailbox.folder.byUID]
     if not uids:
         if targets:
             raise No(b"Some of the messages no longer exist.", b"EXPUNGEISSUED")
         return b"OK No messages."
-    pairs = mailbox.folder.copyTo(uids, destination, move=move)
+    pairs = yield mailbox.folder.copyTo(uids, destination, move=move)
     code = b"COPYUID %d %s %s" % (destination.uidValidity, formatPairs([a for a, _ in pairs]),
                                   formatPairs([b for _, b in pairs]))
     if move:
         yield b"* OK [%s] Moved.\r\n" % code
-        yield b"".join(mailbox.sync(allowExpunge=True))
+        updates = yield mailbox.sync(allowExpunge=True)
+        yield b"".join(updates)
         return b"OK Move completed."
     return b"OK [%s] Copy completed." % code
 

@@ -8,7 +8,9 @@ its handler), checked against the state by the session machine
 in one place) and run.  After a command, a selected mailbox's changes are
 reported (C{EXPUNGE} only where allowed); in IDLE they are reported as they
 happen: new mail from the bus's C{NewMailEvent} (through the factory),
-changes by other sessions from the folder's listeners.
+changes by other sessions of the process from the folder's listeners, and
+what only the store knows (another node's flags and expunges) from a look
+at the folder every L{IDLE_POLL} seconds.
 
 Bad input: a syntax error or unknown command is C{BAD} and the session
 goes on; past C{max_bad_commands} such commands the client is told
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import ITLSTransport
 from twisted.mail.interfaces import IAccountIMAP
 from twisted.python.failure import Failure
@@ -36,6 +39,7 @@ from .session import NoTransition, Perform, SessionCore, SessionMachine
 __all__ = ["COMMANDS", "IMAPServerProtocol"]
 
 NOT_VALID = b"BAD Command not valid in this state."
+IDLE_POLL = 30.0    # seconds between looks at the selected folder in IDLE (Dovecot's mailbox_idle_check_interval)
 TOO_MANY_BAD = b"* BYE Too many invalid commands.\r\n"
 
 
@@ -100,11 +104,15 @@ def _idle(ctx: IMAPServerProtocol, perform: Perform, args: Arguments) -> Handler
     args.end()
     yield b"+ idling\r\n"
     ctx.idling = True
+    ctx.pollWhileIdle()
     try:
-        yield ctx.pendingUpdates()
+        updates = yield ctx.pendingUpdates()
+        yield updates
         line = yield RAW_LINE
     finally:
         ctx.idling = False
+        ctx.pollWhileIdle()
+    yield ctx.pushed()              # an update under way goes out before the tagged reply
     if line.strip().upper() != b"DONE":
         raise Bad(b"Expected DONE.")
     return b"OK IDLE terminated."
@@ -154,7 +162,8 @@ class IMAPServerProtocol(IMAPConnection):
     @ivar idling: the client is in IDLE: changes are sent as they happen.
     """
 
-    __slots__ = ("auth", "core", "session", "idling", "_bad", "_after", "_logout", "_held")
+    __slots__ = ("auth", "core", "session", "idling", "_bad", "_after", "_logout", "_held", "_poll", "_pushing",
+                 "_pushAgain", "_pushed")
 
     @property
     def presenceUser(self) -> str | None:
@@ -174,6 +183,10 @@ class IMAPServerProtocol(IMAPConnection):
         self._after: list[Callable[[], object]] = []
         self._logout: Callable[[], object] | None = None
         self._held = False             # notices held back while the transport was full
+        self._poll: Any = None         # the next look at the folder while in IDLE
+        self._pushing: Deferred | None = None    # an IDLE update under way
+        self._pushAgain = False
+        self._pushed: list[Deferred] = []
 
     def connectionMade(self) -> None:
         if not self._admit():
@@ -220,7 +233,7 @@ class IMAPServerProtocol(IMAPConnection):
             expunges = spec.expunges
             if command.name == b"UID":
                 expunges = True
-            updates = mailbox.sync(allowExpunge=expunges)
+            updates = yield mailbox.sync(allowExpunge=expunges)
             if updates:
                 yield b"".join(updates)
         return status
@@ -338,17 +351,84 @@ class IMAPServerProtocol(IMAPConnection):
         if self._paused:
             self._held = True
             return
-        self.transport.write(self.pendingUpdates())
+        self._push()
 
-    def pendingUpdates(self) -> bytes:
+    def _push(self) -> None:
+        """
+        Send the pending updates to the client in IDLE, one look at a time
+        (a change seen while one is under way gets another look after it).
+        IDLE's tagged reply waits for a look under way (L{pushed}), so what
+        it found goes out before it.
+        """
+        if self._pushing is not None:
+            self._pushAgain = True
+            return
+        self._pushAgain = False
+        self._pushing = self.pendingUpdates()
+
+        def send(updates: bytes) -> None:
+            if not self._lifecycle.closing and updates:
+                self.transport.write(updates)
+
+        def failed(failure: Failure) -> None:
+            self.log.failure("IMAP update of {peer} failed", failure, peer=self.peer)
+
+        def done(_: object) -> None:
+            self._pushing = None
+            if self._pushAgain and self.idling:
+                self._push()
+                return
+            waiting, self._pushed = self._pushed, []
+            for d in waiting:
+                d.callback(None)
+        self._pushing.addCallback(send).addErrback(failed).addCallback(done)
+
+    def pushed(self) -> Deferred:
+        """
+        A Deferred firing once no IDLE update is under way.
+        """
+        if self._pushing is None:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._pushed.append(d)
+        return d
+
+    def pollWhileIdle(self) -> None:
+        """
+        While in IDLE, look at the selected folder every L{IDLE_POLL}
+        seconds (changes no event announces: flags and expunges made by
+        another process or node, other programs' changes to a Maildir);
+        out of IDLE, stop.
+        """
+        if self._poll is not None and self._poll.active():
+            self._poll.cancel()
+        self._poll = None
+        if self.idling:
+            self._poll = self.factory.clock.callLater(IDLE_POLL, self._idlePoll)
+
+    def _idlePoll(self) -> None:
+        self._poll = None
         mailbox = self.core.mailbox
-        return b"".join(mailbox.sync(allowExpunge=True)) if mailbox is not None else b""
+        if not self.idling or mailbox is None:
+            return
+        self.pollWhileIdle()
+        mailbox.folder.refresh().addErrback(
+            lambda failure: self.log.failure("IMAP refresh for {peer} failed", failure, peer=self.peer))
+
+    def pendingUpdates(self) -> Deferred:
+        """
+        A Deferred of the selected mailbox's updates, as bytes.
+        """
+        mailbox = self.core.mailbox
+        if mailbox is None:
+            return succeed(b"")
+        return mailbox.sync(allowExpunge=True).addCallback(b"".join)
 
     def outputResumed(self) -> None:
         if self._held:
             self._held = False
             if self.idling:
-                self.transport.write(self.pendingUpdates())
+                self._push()
 
     def newMail(self) -> None:
         """
@@ -356,4 +436,5 @@ class IMAPServerProtocol(IMAPConnection):
         """
         mailbox = self.core.mailbox
         if mailbox is not None and mailbox.name == "INBOX":
-            mailbox.folder.refresh(force=True)
+            mailbox.folder.refresh(force=True).addErrback(
+                lambda failure: self.log.failure("IMAP refresh for {peer} failed", failure, peer=self.peer))

@@ -6,7 +6,9 @@ SEARCHRES (C{SAVE} and C{$}, RFC 5182).
 The search program is parsed into a tree of predicates first (every key
 of RFC 3501 and RFC 9051); then each message is tested, cheapest facts
 first: flags, size, dates and numbers come from the listing; header keys
-read the header (once, then cached); TEXT and BODY read the message,
+read the header (once, then cached); TEXT and BODY read the message
+(a key that needs what is not read yet stops the test, the handler waits
+for the folder to read it, and the message is tested again),
 matching its raw octets and its decoded text parts.  Strings match as
 case-insensitive substrings of the decoded (RFC 2047) header values or
 text.  An IMAP4rev2 client gets C{ESEARCH} responses; an IMAP4rev1 one
@@ -22,7 +24,7 @@ from typing import Any, Callable
 from .connection import Handler
 from .grammar import Arguments, SequenceSet, formatSequence, parseDate
 from .mailbox import FLAG_LETTERS
-from .messageinfo import loadFull, loadHeader
+from .messageinfo import cacheKey, loadFull, loadHeader
 from .mime import Part
 from .responses import Bad, No, quoted
 from .structure import SectionError, binaryContent
@@ -35,6 +37,16 @@ FLAG_KEYS = {b"ANSWERED": ("R", True), b"DELETED": ("T", True), b"DRAFT": ("D", 
              b"UNDRAFT": ("D", False), b"UNFLAGGED": ("F", False), b"UNSEEN": ("S", False)}
 HEADER_KEYS = {b"BCC": b"bcc", b"CC": b"cc", b"FROM": b"from", b"SUBJECT": b"subject", b"TO": b"to"}
 RETURN_OPTIONS = (b"MIN", b"MAX", b"ALL", b"COUNT", b"SAVE")
+
+
+class _Unread(Exception):
+    """
+    A key needs the header (or with C{full}, the whole message), not read yet.
+    """
+
+    def __init__(self, full: bool) -> None:
+        super().__init__(full)
+        self.full = full
 
 
 class Query:
@@ -57,13 +69,26 @@ class Query:
 
     def info(self) -> Any:
         if self._info is None:
-            self._info = loadHeader(self.cache, self.mailbox.folder, self.message)
+            self._info = self.cache.get(cacheKey(self.message))
+            if self._info is None:
+                raise _Unread(False)
         return self._info
 
     def data(self) -> bytes:
         if self._data is None:
-            self._info, self._data = loadFull(self.cache, self.mailbox.folder, self.message)
+            raise _Unread(True)
         return self._data
+
+    def read(self, full: bool) -> Handler:
+        """
+        Read what L{_Unread} asked for (a sub-generator of the handler).
+        """
+        folder = self.mailbox.folder
+        if full:
+            self._info, self._data = yield from loadFull(self.cache, folder, self.message)
+        else:
+            self._info = yield from loadHeader(self.cache, folder, self.message)
+        return b""
 
 
 def _decodeHeader(value: bytes) -> str:
@@ -260,10 +285,18 @@ def search(ctx: Any, perform: Any, args: Arguments, uid: bool = False) -> Handle
     for index, message in enumerate(list(mailbox.messages)):
         query.start(index + 1, message)
         try:
-            if program(query, message):
-                found.append(message.uid if uid else index + 1)
+            while True:
+                try:
+                    matched = program(query, message)
+                except _Unread as unread:
+                    yield from query.read(unread.full)
+                    continue
+                break
         except KeyError:
             gone = True
+            continue
+        if matched:
+            found.append(message.uid if uid else index + 1)
     if options is not None and b"SAVE" in options:
         mailbox.saved = set(found) if uid else {mailbox.messages[n - 1].uid for n in found}
         options = [o for o in options if o != b"SAVE"]

@@ -63,6 +63,13 @@ class FolderMessage:
     size: int
     internalDate: float
 
+    @property
+    def recent(self) -> bool:
+        """
+        Still in C{new/}: no IMAP session has claimed it.
+        """
+        return self.sub == "new"
+
 
 def infoName(unique: str, flags: str) -> str:
     return f"{unique}:2,{''.join(sorted(set(flags)))}"

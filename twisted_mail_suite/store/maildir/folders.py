@@ -22,46 +22,17 @@ import weakref
 from collections import OrderedDict
 from typing import Callable
 
+from ...errors import BadFolderName, FolderError, FolderExists, HasChildren, NoSuchFolder
+from ..names import DEFAULT_FOLDERS, DELIMITER, MAX_NAME, SPECIAL_USE, checkName, isInbox
 from .folder import MaildirFolder
 from .layout import MaildirLayout
 
 __all__ = [
     "DELIMITER", "DEFAULT_FOLDERS", "SPECIAL_USE", "BadFolderName", "FolderError", "FolderExists",
-    "HasChildren", "MaildirFolders", "NoSuchFolder", "UserFolders",
+    "HasChildren", "MAX_NAME", "MaildirFolders", "NoSuchFolder", "UserFolders", "isInbox",
 ]
 
-DELIMITER = "."
-SPECIAL_USE = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Junk": "\\Junk",
-               "Archive": "\\Archive"}
-DEFAULT_FOLDERS = ("Sent", "Drafts", "Trash", "Junk")
 SUBSCRIPTIONS = "mailsuite-subscriptions"
-MAX_NAME = 200
-
-
-class FolderError(Exception):
-    """
-    A folder operation cannot be done; the message is for the log.
-    """
-
-
-class NoSuchFolder(FolderError):
-    pass
-
-
-class FolderExists(FolderError):
-    pass
-
-
-class HasChildren(FolderError):
-    pass
-
-
-class BadFolderName(FolderError):
-    pass
-
-
-def isInbox(name: str) -> bool:
-    return name.upper() == "INBOX"
 
 
 # Folders kept described after their last session closed, so the next
@@ -151,20 +122,7 @@ class UserFolders:
     def pathOf(self, name: str) -> str:
         return self.home if isInbox(name) else os.path.join(self.home, DELIMITER + name)
 
-    @staticmethod
-    def check(name: str) -> str:
-        """
-        C{name} as stored (INBOX in capitals).
-
-        @raise BadFolderName: empty parts, a slash, a leading dot, too long.
-        """
-        if isInbox(name):
-            return "INBOX"
-        parts = name.split(DELIMITER)
-        if not name or len(name) > MAX_NAME or "/" in name or "\0" in name or any(not p for p in parts) \
-                or any(p in (".", "..") for p in parts) or not name.isprintable():
-            raise BadFolderName(name)
-        return name
+    check = staticmethod(checkName)
 
     # Listing
 

@@ -51,6 +51,20 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         CREATE INDEX outbound_due ON outbound (next_attempt) WHERE visible AND NOT held;
     """),
+    (3, "IMAP folders: recent, keywords, change counter, subscriptions", """
+        ALTER TABLE messages ADD COLUMN recent boolean NOT NULL DEFAULT true;   -- no IMAP session claimed it yet
+        CREATE INDEX messages_recent ON messages (mailbox) WHERE recent;      -- claiming reads only these
+        ALTER TABLE mailboxes ADD COLUMN keywords text[] NOT NULL DEFAULT '{}'; -- letter a, b, ... in order
+        ALTER TABLE mailboxes ADD COLUMN modseq bigint NOT NULL DEFAULT 0;      -- bumped by flag changes and removals
+        CREATE SEQUENCE mailbox_uidvalidity;
+        SELECT setval('mailbox_uidvalidity', extract(epoch FROM now())::bigint);
+        CREATE TABLE subscriptions (
+            owner text NOT NULL,
+            name  text NOT NULL,
+            PRIMARY KEY (owner, name)
+        );
+        CREATE TABLE imap_accounts (owner text PRIMARY KEY);   -- whose usual folders were made
+    """),
 )
 LATEST = MIGRATIONS[-1][0]
 

@@ -35,6 +35,7 @@ _READ = ("SELECT m.header, m.body FROM messages m JOIN mailboxes b ON b.id = m.m
 _SEEN = ("UPDATE messages m SET flags = array_to_string(ARRAY(SELECT DISTINCT unnest("
          "string_to_array(m.flags || 'S', NULL)) ORDER BY 1), '') FROM mailboxes b "
          "WHERE b.id = m.mailbox AND b.owner = %s AND b.name = %s AND m.uid = ANY(%s) AND strpos(m.flags, 'S') = 0")
+_BUMP = "UPDATE mailboxes SET modseq = modseq + 1 WHERE owner = %s AND name = %s"   # IMAP sessions look again
 _DELETE = ("DELETE FROM messages m USING mailboxes b WHERE b.id = m.mailbox AND b.owner = %s AND b.name = %s "
            "AND m.uid = ANY(%s)")
 
@@ -125,4 +126,5 @@ class PostgresStore(Service):
     def _change(connection: Any, statement: str, user: str, uids: list[int]) -> None:
         if uids:
             with connection.cursor() as cursor:
+                cursor.execute(_BUMP, (user, INBOX))     # the mailbox row first, as IMAP's changes lock it
                 cursor.execute(statement, (user, INBOX, uids))

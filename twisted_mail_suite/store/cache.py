@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.store.test_folder -*-
 """
 What was learnt by reading a message, kept so it is read once: IMAP's
-parsed headers, ENVELOPE and BODYSTRUCTURE.  A Maildir file never changes
+parsed headers, ENVELOPE and BODYSTRUCTURE, for every folder store.  A message never changes
 under its unique name, so the unique name and the size identify the
 content; entries are dropped least recently used first once their weight
 (about the octets they hold) passes the budget.

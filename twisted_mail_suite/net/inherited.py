@@ -2,9 +2,12 @@
 """
 Listening sockets bound by one process and served by others (C{workers:
 N}, docs/scaling.md): the supervisor binds each C{tcp:}/C{ssl:} endpoint
-once (L{bindListening}) and its workers adopt the sockets
-(L{adoptListening}, C{IReactorSocket.adoptStreamPort}), all accepting
-from one queue.
+once per worker slot, N sockets on one address with C{SO_REUSEPORT}
+(L{bindListening}), and worker k adopts slot k's sockets
+(L{adoptListening}, C{IReactorSocket.adoptStreamPort}): the kernel
+spreads new connections over the N accept queues by a hash of the
+addresses, and a slot's queue outlives its worker (the supervisor keeps
+the socket open for the restarted one).
 
 Endpoint strings are read by Twisted's own parser, run against a
 C{MemoryReactor} that records what a real listen would have done (the
@@ -43,12 +46,31 @@ def _recorded(tls: ServerTLS, description: str, factory: Any) -> tuple[int, int,
     return None
 
 
-def bindListening(tls: ServerTLS, description: str) -> socket.socket | None:
-    """
-    Bind and listen on C{description}'s address, as an inheritable,
-    non-blocking socket.
+def _socket(family: int, address: tuple[str, int], reusePort: bool) -> socket.socket:
+    made = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        made.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reusePort:
+            made.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        made.bind(address)
+    except BaseException:
+        made.close()
+        raise
+    return made
 
-    @return: the socket, or L{None} for an endpoint that is not TCP (each
+
+def bindListening(tls: ServerTLS, description: str, slots: int = 1) -> list[socket.socket] | None:
+    """
+    Bind and listen on C{description}'s address C{slots} times, as
+    inheritable, non-blocking sockets sharing the address with
+    C{SO_REUSEPORT} (each its own accept queue).
+
+    The address is first bound without C{SO_REUSEPORT} (which fails if
+    anything listens there already: another process of the same user
+    with C{SO_REUSEPORT} would otherwise silently share the port), which
+    also picks the port for C{tcp:0}; the slots then bind that port.
+
+    @return: the sockets, or L{None} for an endpoint that is not TCP (each
         worker listens on it itself).
     @raise OSError: it cannot be bound.
     """
@@ -57,17 +79,22 @@ def bindListening(tls: ServerTLS, description: str) -> socket.socket | None:
         return None
     port, backlog, interface, _ = recorded
     family = socket.AF_INET6 if ":" in interface else socket.AF_INET
-    listening = socket.socket(family, socket.SOCK_STREAM)
+    host = interface or ("::" if family == socket.AF_INET6 else "")
+    with _socket(family, (host, port), reusePort=False) as probe:
+        port = probe.getsockname()[1]
+    made: list[socket.socket] = []
     try:
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listening.bind((interface or ("::" if family == socket.AF_INET6 else ""), port))
-        listening.listen(backlog)
-        listening.setblocking(False)
-        listening.set_inheritable(True)
+        for _ in range(slots):
+            listening = _socket(family, (host, port), reusePort=True)
+            made.append(listening)
+            listening.listen(backlog)
+            listening.setblocking(False)
+            listening.set_inheritable(True)
     except BaseException:
-        listening.close()
+        for listening in made:
+            listening.close()
         raise
-    return listening
+    return made
 
 
 def adoptListening(reactor: Any, adopted: tuple[int, int], description: str, factory: Any,

@@ -24,7 +24,7 @@ RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 
 
 class QuickBenchmarkTests(TestCase):
-    timeout = 170
+    timeout = 240           # ~2 minutes alone; more on a CPU shared with other work
 
     @defer.inlineCallbacks
     def test_quickRun(self):  # type: ignore[no-untyped-def]

@@ -22,6 +22,9 @@ instead of being reset.  Why one socket per worker rather than one
 shared by all (the design before): on a shared socket every worker is
 woken for a new connection and the first one awake takes the whole burst
 (measured: one worker of two served all 8 POP3 sessions in 3 runs of 5).
+While a worker is dead or starting, new connections go only to the slots
+of the workers that said they are ready (L{steer}); what was queued on
+its slot before waits for it.
 """
 from __future__ import annotations
 
@@ -38,13 +41,14 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from .config import Config
-from .net.inherited import bindListening
+from .net.inherited import bindListening, steer
 from .net.tls import ServerTLS
 from .registry import PROTOCOLS, sectionOf
 
 __all__ = ["WORKER_ENV", "WorkerSupervisor", "watchParent", "workerSettings"]
 
 WORKER_ENV = "MAILSUITE_WORKER"
+READY = b"twisted-mail-suite ready"          # a worker's log line once it listens
 TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
 
 
@@ -90,6 +94,8 @@ class _Worker(ProcessProtocol):
     def outReceived(self, data: bytes) -> None:
         *complete, self.buffer = (self.buffer + data).split(b"\n")
         for line in complete:
+            if READY in line:
+                self.supervisor._ready(self)
             self.supervisor.log.info("worker {index} [{pid}]: {line}", index=self.index,
                                      pid=self.transport.pid, line=line.decode("utf-8", "replace").rstrip())
 
@@ -111,6 +117,9 @@ class WorkerSupervisor(Service):
     @ivar sockets: C{"role description"} -> the listening sockets, one per
         worker slot (slot k is served by worker k + 1).
     @ivar workers: index -> the running worker's process protocol.
+    @ivar ready: the indexes of the workers that said they are ready: new
+        connections go to their slots only (L{steer}), so that none waits
+        for a worker that is down or starting while another could serve it.
     """
 
     log = Logger()
@@ -125,6 +134,7 @@ class WorkerSupervisor(Service):
         self.tls = ServerTLS(config)
         self.sockets: dict[str, list[Any]] = {}
         self.workers: dict[int, _Worker] = {}
+        self.ready: set[int] = set()
         self.restarts = 0
         self._delays: dict[int, float] = {}
         self._started: dict[int, float] = {}
@@ -169,10 +179,30 @@ class WorkerSupervisor(Service):
         self._started[index] = self.clock.seconds()
         self.log.info("worker {index} started (pid {pid})", index=index, pid=worker.transport.pid)
 
+    def _ready(self, worker: _Worker) -> None:
+        if self.workers.get(worker.index) is worker and worker.index not in self.ready:
+            self.ready.add(worker.index)
+            self._steer()
+
+    def _steer(self) -> None:
+        live = sorted(index - 1 for index in self.ready)
+        for slots in self.sockets.values():
+            try:
+                steer(slots[0], live, len(slots))
+            except OSError as e:       # then the kernel's hash over every slot, as without steering
+                self.log.warn("connections not steered to the ready workers: {error}", error=e)
+                return
+        self.log.info("new connections go to workers {ready}",
+                      ready=", ".join(str(i + 1) for i in live) or "all (none ready)")
+
     def _ended(self, worker: _Worker, reason: Any) -> None:
         index = worker.index
         if self.workers.get(index) is worker:
             del self.workers[index]
+            if index in self.ready:
+                self.ready.discard(index)
+                if self.running:
+                    self._steer()
         if not self.running:
             return
         quick = self.clock.seconds() - self._started.get(index, 0.0) < 10

@@ -23,7 +23,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
-from twisted_mail_suite.net.inherited import adoptListening, bindListening
+from twisted_mail_suite.net.inherited import adoptListening, bindListening, steer
 from twisted_mail_suite.net.tls import ServerTLS
 from twisted_mail_suite.testing.configfile import prepareDirectory, suiteConfig, writeConfig
 from twisted_mail_suite.testing.process import TWISTD, SuiteProcess
@@ -72,19 +72,29 @@ def servedBy(serverPort: int, clients: list[socket.socket], pids: list[int]) -> 
     return [owners.get(inodes.get(f"{client.getsockname()[1]:04X}", "")) for client in clients]
 
 
+def opened(port: int, count: int, timeout: float = 60.0) -> list[socket.socket]:
+    """
+    Blocking: open C{count} connections to C{port} one after another.
+    """
+    return [socket.create_connection(("127.0.0.1", port), timeout=timeout) for _ in range(count)]
+
+
+def greet(clients: list[socket.socket]) -> list[socket.socket]:
+    """
+    Blocking: wait for each client's SMTP greeting.
+    """
+    for client in clients:
+        if not client.recv(512).startswith(b"220 "):
+            raise AssertionError("no SMTP greeting")
+    return clients
+
+
 def greeted(port: int, count: int, timeout: float = 60.0) -> list[socket.socket]:
     """
     Blocking: open C{count} connections to C{port} one after another, each
     kept open, and wait for every greeting.
     """
-    clients = []
-    for _ in range(count):
-        client = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        clients.append(client)
-    for client in clients:
-        if not client.recv(512).startswith(b"220 "):
-            raise AssertionError("no SMTP greeting")
-    return clients
+    return greet(opened(port, count, timeout))
 
 
 def leaseHeld(port: int, user: str) -> bool:
@@ -151,23 +161,25 @@ class WorkersTests(TestCase):
             self.assertFalse(os.path.exists(f"/proc/{pid}"))
 
     @defer.inlineCallbacks
-    def test_spreadAndSlotKept(self) -> None:
+    def test_spreadSteeredAndSlotKept(self) -> None:
         """
         Twenty connections opened one after another, all kept open, are
-        served by both workers (the kernel hashes them over the two slots:
-        all on one would be a 1 in 500,000 chance); after worker 1 is
-        SIGKILLed, the connections the kernel puts on its slot are not
-        reset but greeted by the restarted worker 1.
+        served by both workers (all on one would be a 1 in 500,000 chance).
+        Worker 1 stopped (SIGSTOP) then SIGKILLed with connections queued
+        on its slot: those are not reset but greeted by the restarted
+        worker 1; meanwhile new connections go to worker 2 only, at once.
         """
         redis = startRedis(self)
         work = os.path.abspath(self.mktemp())
         os.makedirs(work)
-        path = prepareDirectory(work, {"alice": "secret"}, roles=["smtp"],
-                                sections={"cluster": {"redis": redis.url}, "workers": 2})
+        path = prepareDirectory(work, {"alice": "secret"}, roles=["smtp"],   # 30 at once from 127.0.0.1:
+                                sections={"cluster": {"redis": redis.url}, "workers": 2,
+                                          "smtp": {"max_connections_per_ip": 0}})
         child = SuiteProcess(path, pythonPath=ROOT)
         self.addCleanup(child.kill)
         yield deferToThread(child.start)
-        yield deferToThread(waitFor, lambda: child.output.count(READY) >= 2)
+        both = b"new connections go to workers 1, 2"
+        yield deferToThread(waitFor, lambda: both in child.output)
         workers = {int(i): int(pid) for i, pid in STARTED.findall(child.output)}
         port = child.ports["smtp"]
         clients = yield deferToThread(greeted, port, 20)
@@ -175,14 +187,24 @@ class WorkersTests(TestCase):
         for client in clients:
             client.close()
         self.assertEqual(set(owners), {workers[1], workers[2]}, owners)
+
+        os.kill(workers[1], signal.SIGSTOP)
+        queued = yield deferToThread(opened, port, 12)        # some wait on worker 1's slot
+        self.addCleanup(lambda: [client.close() for client in queued])
+        onlyTwo = b"new connections go to workers 2\n"           # also said at start if worker 2 was ready first
+        said = child.output.count(onlyTwo)
         os.kill(workers[1], signal.SIGKILL)
-        yield deferToThread(waitFor, lambda: not os.path.exists(f"/proc/{workers[1]}/fd"))
-        clients = yield deferToThread(greeted, port, 12)    # before worker 1 is back: some wait on its slot
-        self.addCleanup(lambda: [client.close() for client in clients])
+        yield deferToThread(waitFor, lambda: child.output.count(onlyTwo) > said)
+        meanwhile = yield deferToThread(greeted, port, 12, 5.0)   # the restart is >= 1 s away
+        self.addCleanup(lambda: [client.close() for client in meanwhile])
+        self.assertEqual(set((yield deferToThread(servedBy, port, meanwhile, [workers[2]]))), {workers[2]})
+
+        yield deferToThread(greet, queued)
         restarted = {int(i): int(pid) for i, pid in STARTED.findall(child.output)}
         self.assertNotEqual(restarted[1], workers[1])
-        owners = yield deferToThread(servedBy, port, clients, [restarted[1], workers[2]])
+        owners = yield deferToThread(servedBy, port, queued, [restarted[1], workers[2]])
         self.assertEqual(set(owners), {restarted[1], workers[2]}, owners)
+        yield deferToThread(waitFor, lambda: child.output.count(both) >= 2)
 
     def test_workersNeedRedis(self) -> None:
         work = os.path.abspath(self.mktemp())
@@ -194,6 +216,25 @@ class WorkersTests(TestCase):
                                 capture_output=True, env=env, cwd=work, timeout=60)
         self.assertEqual(result.returncode, 2)
         self.assertIn(b"cluster.redis", result.stderr)
+
+
+def acceptAll(slots: list[socket.socket]) -> list[int]:
+    """
+    Accept (and close) what each listening socket has queued; how many.
+    """
+    accepted = []
+    for listening in slots:
+        listening.settimeout(0)
+        count = 0
+        while True:
+            try:
+                connection, _ = listening.accept()
+            except OSError:                 # its queue is empty (the connects before are complete)
+                break
+            connection.close()
+            count += 1
+        accepted.append(count)
+    return accepted
 
 
 class InheritedTests(TestCase):
@@ -219,19 +260,25 @@ class InheritedTests(TestCase):
         self.assertEqual([s.getsockname() for s in slots], [("127.0.0.1", port)] * 2)
         clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(20)]
         self.addCleanup(lambda: [c.close() for c in clients])
-        accepted = [0, 0]
-        for index, listening in enumerate(slots):
-            listening.setblocking(True)
-            listening.settimeout(0)
-            while True:
-                try:
-                    connection, _ = listening.accept()
-                except OSError:                 # its queue is empty (the connects above are complete)
-                    break
-                connection.close()
-                accepted[index] += 1
+        accepted = acceptAll(slots)
         self.assertEqual(sum(accepted), 20)
         self.assertNotIn(0, accepted)
+
+    def test_steer(self) -> None:
+        """
+        L{steer} sends new connections to the live slots only; with every
+        slot live again, to all of them.
+        """
+        tls = ServerTLS(makeConfig(self.mktemp()))
+        slots = bindListening(tls, "tcp:0:interface=127.0.0.1", 3)
+        self.addCleanup(lambda: [s.close() for s in slots])
+        port = slots[0].getsockname()[1]
+        for live, expected in (([1], [False, True, False]), ([0, 2], [True, False, True]),
+                               ([0, 1, 2], [True, True, True])):
+            steer(slots[0], live, 3)
+            clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(30)]
+            self.addCleanup(lambda clients=clients: [c.close() for c in clients])
+            self.assertEqual([bool(n) for n in acceptAll(slots)], expected, live)
 
     def test_portInUse(self) -> None:
         """

@@ -16,6 +16,10 @@ CPU is utime+stime from /proc of each process tree (ours; nginx master
 and worker) before and after each run, divided by the messages.
 
     python benchmarks/nginxbench.py --repeats 3
+
+C{benchmarks/run.py --only scale} puts the same front (L{proxySection},
+L{startFront}) before C{workers: 1} as one more target of its SMTP c=50
+and POP3 cells.
 """
 from __future__ import annotations
 
@@ -34,6 +38,31 @@ from common import LOOPBACK, freePort, lastJSONLine, log, raiseFileLimit, treeCp
 from twisted_mail_suite.testing.nginx import MailServer, NginxMail, mailConfig, missing  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SECRET = "bench-secret"
+BIG_BUFFER = "        proxy_buffer 128k;\n"
+
+
+def proxySection(scratch: str) -> tuple[dict, int]:
+    """
+    Our C{proxy:} section for a bench behind nginx (the auth_http endpoint
+    on a free loopback port, its secret in C{scratch}, XCLIENT trusted
+    from loopback) and the endpoint's port.
+    """
+    secretFile = os.path.join(scratch, "secret")
+    with open(secretFile, "w") as f:
+        f.write(SECRET + "\n")
+    authPort = freePort()
+    return ({"auth_http": {"listen": [f"tcp:{authPort}:interface={LOOPBACK}"], "secret_file": secretFile},
+             "trusted": [LOOPBACK]}, authPort)
+
+
+def startFront(prefix: str, authPort: int, servers: list[MailServer]) -> NginxMail:
+    """
+    A private nginx mail proxy in C{prefix} serving C{servers}, asking our
+    auth_http endpoint on C{authPort} which backend serves each session.
+    """
+    return NginxMail(prefix, mailConfig(prefix, authPort, SECRET, servers),
+                     [(LOOPBACK, server.port) for server in servers]).start()
 
 
 def tool(name: str, arguments: list[object]) -> dict:
@@ -64,12 +93,7 @@ def main() -> None:
     raiseFileLimit()
     scratch = tempfile.mkdtemp(prefix="nginxbench-")
     users = ["joe"] + [f"u{i}" for i in range(8)]
-    secretFile = os.path.join(scratch, "secret")
-    with open(secretFile, "w") as f:
-        f.write("bench-secret\n")
-    authPort = freePort()
-    proxy = {"auth_http": {"listen": [f"tcp:{authPort}:interface={LOOPBACK}"], "secret_file": secretFile},
-             "trusted": [LOOPBACK]}
+    proxy, authPort = proxySection(scratch)
 
     def seed(mailRoot: str) -> None:
         for user in users[1:]:
@@ -77,13 +101,11 @@ def main() -> None:
 
     ours = T.startOurs(scratch, ("smtp", "pop3"), users, seed=seed, more={"proxy": proxy})
     ports = {"mx": freePort(), "mxbig": freePort(), "pop3": freePort(), "pop3big": freePort()}
-    prefix = os.path.join(scratch, "nginx")
     servers = [MailServer(ports["mx"], "smtp", "none"),
-               MailServer(ports["mxbig"], "smtp", "none", extra="        proxy_buffer 128k;\n"),
+               MailServer(ports["mxbig"], "smtp", "none", extra=BIG_BUFFER),
                MailServer(ports["pop3"], "pop3", "plain"),
-               MailServer(ports["pop3big"], "pop3", "plain", extra="        proxy_buffer 128k;\n")]
-    nginx = NginxMail(prefix, mailConfig(prefix, authPort, "bench-secret", servers),
-                      [(LOOPBACK, port) for port in ports.values()]).start()
+               MailServer(ports["pop3big"], "pop3", "plain", extra=BIG_BUFFER)]
+    nginx = startFront(os.path.join(scratch, "nginx"), authPort, servers)
     assert nginx.process is not None
     pids = {"ours": ours.pid, "nginx": nginx.process.pid}
     smtpPort, pop3Port = ours.ports["smtp"], ours.ports["pop3"]

@@ -11,6 +11,10 @@ Per run: messages per second, p50/p99 (SMTP), and CPU time per message
 (utime + stime from C{/proc}) of the suite and, for PostgreSQL, of the
 database server's processes (the postmaster and its backends) too.  The
 load generators run on the same cores.  Prints one JSON line per run.
+
+C{benchmarks/run.py --only scale} measures the same comparison as cells
+of its scale group (L{startDatabase}, L{seededStore}: the PostgreSQL
+store beside C{workers: 1} on Maildir, same Redis, same cells).
 """
 from __future__ import annotations
 
@@ -21,30 +25,77 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from common import processTree  # noqa: E402
+from common import log, treeCpuSeconds  # noqa: E402
 from compare import cpuSeconds  # noqa: E402
 
-from twisted_mail_suite.store.postgres.tools import migrateDatabase  # noqa: E402
 from twisted_mail_suite.testing import configfile  # noqa: E402
-from twisted_mail_suite.testing.postgres import PostgresServer  # noqa: E402
+from twisted_mail_suite.testing.postgres import PostgresServer, findBinaries  # noqa: E402
 from twisted_mail_suite.testing.process import SuiteProcess  # noqa: E402
 
 USERS = [f"u{n}" for n in range(9)]
 LIMITS = {"max_connections": 0, "max_connections_per_ip": 0}
 
 
+def missing() -> str | None:
+    """
+    Why the PostgreSQL store cannot be measured here, or L{None}.
+    """
+    if findBinaries() is None:
+        return "PostgreSQL is not installed (Debian package postgresql)"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed (pip install psycopg)"
+    return None
+
+
 def treeCPU(pid: int | None) -> float:
-    total = 0.0
-    for member in processTree(pid) if pid else []:
-        try:
-            total += cpuSeconds(member)
-        except OSError:
-            continue
-    return total
+    return treeCpuSeconds(pid) if pid else 0.0
+
+
+def newDatabase(postgres: PostgresServer, name: str) -> str:
+    """
+    An empty database C{name} with the suite's schema; its URL.
+    """
+    from twisted_mail_suite.store.postgres.tools import migrateDatabase
+
+    url = postgres.createDatabase(name)
+    migrateDatabase(url)
+    return url
+
+
+def startDatabase(name: str = "bench") -> tuple[PostgresServer, str]:
+    """
+    A private PostgreSQL server (fsync on) and a database C{name} with the
+    suite's schema: the server (stop it) and the database's URL.
+    """
+    postgres = PostgresServer()
+    postgres.start()
+    try:
+        return postgres, newDatabase(postgres, name)
+    except BaseException:
+        postgres.stop()
+        raise
+
+
+def seededStore(url: str, seed: Callable[[str], None]) -> Callable[[str], None]:
+    """
+    A C{seed(mailRoot)} for C{targets.startOurs} that fills the Maildirs
+    with C{seed} and copies them into the database at C{url} (as
+    C{mailsuite-admin store copy} does), before the server starts.
+    """
+    from twisted_mail_suite.store.postgres.tools import copyToPostgres
+
+    def seedAndCopy(mailRoot: str) -> None:
+        seed(mailRoot)
+        copied, _ = copyToPostgres(mailRoot, url, lambda line: None)
+        log(f"pgstore: {copied} messages copied into PostgreSQL")
+    return seedAndCopy
 
 
 def run(script: str, *arguments: str) -> dict:
@@ -111,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for round in range(args.rounds):
             measure("maildir", None, None, args.count)
-            url = postgres.createDatabase(f"bench{round}")
-            migrateDatabase(url)
+            url = newDatabase(postgres, f"bench{round}")
             assert postgres.process is not None
             measure("postgres", url, postgres.process.pid, args.count)
     finally:

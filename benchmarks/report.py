@@ -63,28 +63,37 @@ SCALE = ("workers: 1", "workers: 2")
 
 def scaleTables(records: list[dict]) -> str:
     rows = []
+    present = targetsOf(records, "scale")
     for cell in cells(records, "scale"):
         chat = cell.startswith("chat")
-        one = med(records, "scale", cell, SCALE[0], "p99_ms" if chat else "msgs_per_s")
-        for t in targetsOf(records, "scale"):
-            p50, p99 = ("p50_ms", "p99_ms") if chat or cell.startswith("SMTP") else ("retr_p50_ms", "retr_p99_ms")
-            mine = med(records, "scale", cell, t, "p99_ms" if chat else "msgs_per_s")
-            last = next((r["result"] for r in reversed(records)
-                         if r["scenario"] == "scale" and r["cell"] == cell and r["target"] == t), {})
-            rows.append([cell, t, "—" if chat else spread(records, "scale", cell, t, "msgs_per_s"),
-                         f"{fmt(med(records, 'scale', cell, t, p50))} / {fmt(med(records, 'scale', cell, t, p99))}",
-                         *(fmt(med(records, "scale", cell, t, f"cpu_us_per_msg_{k}")) for k in
-                           ("server", "redis", "loadgen")),
-                         " / ".join(fmt(x, 2) for x in last.get("cpu_s_by_process") or []) or "—",
-                         "" if t == SCALE[0] else ratio(mine, one) + (" (p99)" if chat else "")])
-    return ("Our suite with `workers: 1` and `workers: 2` (each with the same private redis-server, "
-            "`cluster.redis`), interleaved; the load generators run on the same CPUs. CPU = utime + stime from "
-            "/proc per message (us): the server's process tree (supervisor + workers), redis-server, the load "
-            "generator (chat: no CPU figures, the generator holds every client of both targets at once); the split is "
-            "the CPU seconds of each process of the server's tree in the last repeat (the supervisor first: how "
-            "evenly the workers shared the load):\n\n"
+        p50, p99 = ("p50_ms", "p99_ms") if chat or cell.startswith("SMTP") else ("retr_p50_ms", "retr_p99_ms")
+        runs = [r for r in records if r["scenario"] == "scale" and r["cell"] == cell]
+        for t in [t for t in SCALE if t in present] + [t for t in present if t not in SCALE]:
+            if not any(r["target"] == t for r in runs):
+                continue
+            m = lambda target, metric: med(runs, "scale", cell, target, metric)  # noqa: E731
+            versus = "" if t == SCALE[0] else ratio(m(t, "p99_ms" if chat else "msgs_per_s"),
+                                                     m(SCALE[0], "p99_ms" if chat else "msgs_per_s")) + " (p99)" * chat
+            if t not in SCALE and m(t, p50) is not None and m(SCALE[0], p50) is not None:
+                versus += f", p50 {m(t, p50) - m(SCALE[0], p50):+.2f} ms"
+            split = next(r["result"] for r in reversed(runs) if r["target"] == t).get("cpu_s_by_process") or []
+            rows.append([cell, t, "—" if chat else spread(runs, "scale", cell, t, "msgs_per_s"),
+                         f"{fmt(m(t, p50))} / {fmt(m(t, p99))}",
+                         *(fmt(m(t, f"cpu_us_per_msg_{k}")) for k in ("server", "redis", "loadgen")),
+                         " / ".join(fmt(m(t, f"cpu_us_per_msg_{k}")) for k in ("postgres", "nginx")
+                                    if m(t, f"cpu_us_per_msg_{k}") is not None) or "—",
+                         " / ".join(fmt(x, 2) for x in split) or "—", versus])
+    return ("Our suite with `workers: 1` and `workers: 2` (each with the same private redis-server, `cluster.redis`) "
+            "and, on the SMTP and POP3 cells where this machine has them, `workers: 1` on the PostgreSQL store "
+            "(`cluster.postgres`, a private server, fsync on) and behind nginx's mail proxy (MX and POP3 through our "
+            "`proxy.auth_http`, XCLIENT on, `proxy_buffer 128k` as in docs/nginx.conf), interleaved; the load "
+            "generators run on the same CPUs. CPU = utime + stime from /proc per message (us) of the server's process "
+            "tree (supervisor + workers), redis-server, the load generator, PostgreSQL's or nginx's processes (chat: "
+            "none, the generator holds every client of both targets at once); split = the CPU seconds of each process "
+            "of the server's tree in the last repeat (the supervisor first: how evenly the workers shared the load); "
+            "last column: the rate ÷ `workers: 1`'s and, for PostgreSQL and nginx, the p50 latency added:\n\n"
             + table(["cell", "server", "msgs/s", "p50 / p99 ms", "CPU server", "CPU redis", "CPU load gen",
-                     "split s", "÷ workers: 1"], rows))
+                     "CPU postgres / nginx", "split s", "÷ workers: 1"], rows))
 
 
 def pop3Tables(records: list[dict]) -> str:
@@ -400,7 +409,7 @@ def summaryTable(records: list[dict]) -> str:
     if cells(records, "idle") or cells(records, "maxchat"):
         sections.append("## Idle connections\n\n" + idleTables(records))
     if cells(records, "scale"):
-        sections.append("## Scale: workers 1 vs 2\n\n" + scaleTables(records))
+        sections.append("## Scale: workers 1 vs 2, PostgreSQL, nginx\n\n" + scaleTables(records))
     return "\n\n".join(sections)
 
 

@@ -4,9 +4,17 @@ Tests for L{twisted_mail_suite.net.lifecycle.Lifecycle}.
 """
 from __future__ import annotations
 
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite.net.lifecycle import TRANSITIONS, IllegalTransition, Lifecycle, Phase
+from twisted_mail_suite.net.admission import ConnectionRegistry, Refusal
+from twisted_mail_suite.net.idle import IdleTracker
+from twisted_mail_suite.net.lifecycle import (
+    TRANSITIONS, AdmittedProducer, ConnectionManager, IllegalTransition, Lifecycle, Phase,
+)
 
 INPUTS = ("busy", "idle", "drain", "close", "lost")
 
@@ -191,3 +199,66 @@ class TransitionTableTests(SynchronousTestCase):
         for (phase, name), target in TRANSITIONS.items():
             if phase in (Phase.DRAINING, Phase.CLOSING, Phase.GONE):
                 self.assertNotIn(target, (Phase.OPEN, Phase.BUSY), (phase, name))
+
+
+class _Producer(AdmittedProducer):
+    """
+    The least a connection needs to admit itself.
+    """
+
+    REFUSALS = {Refusal.BUSY: (b"-ERR busy\r\n", "busy"), Refusal.ADDRESS: (b"-ERR address\r\n", "address"),
+                Refusal.DRAINING: (b"-ERR bye\r\n", "draining")}
+    PROTOCOL = "TEST"
+    log = Logger()
+
+    def __init__(self, factory: object) -> None:
+        self.factory = factory
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.9", 4321))
+        self._lifecycle = Lifecycle()
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+class AdmittedProducerTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        clock = Clock()
+
+        class Factory:
+            manager = ConnectionManager(clock, ConnectionRegistry(1, 1))
+            idle = IdleTracker(clock, 60.0, lambda connection: None)
+
+        self.factory = Factory
+
+    def test_admitted(self) -> None:
+        """
+        Admitted: counted, the transport's push producer, its idle timeout
+        running, nothing written.
+        """
+        connection = _Producer(self.factory)
+        self.assertTrue(connection._admit())
+        self.assertEqual(connection.peer, "192.0.2.9")
+        self.assertIs(connection.transport.producer, connection)
+        self.assertTrue(connection.transport.streaming)
+        self.assertEqual(connection.transport.value(), b"")
+        self.assertIn(connection, self.factory.manager.registry.live)
+        self.assertIn(connection, self.factory.idle)
+
+    def test_refused(self) -> None:
+        """
+        Refused: its reply, the transport closing, not counted, closing.
+        """
+        self.assertTrue(_Producer(self.factory)._admit())
+        connection = _Producer(self.factory)
+        self.assertFalse(connection._admit())
+        self.assertEqual(connection.transport.value(), b"-ERR busy\r\n")
+        self.assertTrue(connection.transport.disconnecting)
+        self.assertIsNone(connection.transport.producer)
+        self.assertNotIn(connection, self.factory.manager.registry.live)
+        self.assertTrue(connection._lifecycle.closing)

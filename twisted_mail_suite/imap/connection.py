@@ -38,8 +38,7 @@ from zope.interface import implementer
 
 from ..net.admission import Refusal
 from ..net.idle import IdleTracker
-from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle, Phase
-from ..net.transport import peerHost, setNoDelay
+from ..net.lifecycle import AdmittedProducer, ConnectionManager, IManagedConnection, Lifecycle, Phase
 from .grammar import SyntaxError_
 from .parser import CommandReader, Complete, Continue, RawLine, Refusal as ReadRefusal
 from .responses import IMAPError
@@ -89,13 +88,15 @@ class IMAPShared(typing.Protocol):
 
 
 @implementer(IPushProducer, IManagedConnection)
-class IMAPConnection(Protocol):
+class IMAPConnection(AdmittedProducer, Protocol):
     """
     One IMAP connection's life, reading and command running; subclasses
     handle commands in L{commandReceived}.
     """
 
     log = Logger()
+    REFUSALS = REFUSALS
+    PROTOCOL = "IMAP"
 
     __slots__ = ("factory", "transport", "connected", "peer", "_lifecycle", "_ticket", "_reader", "_running",
                  "_tag", "_waiting", "_rawWanted", "_paused", "_readingPaused", "_processing", "_user")
@@ -136,27 +137,6 @@ class IMAPConnection(Protocol):
         """
         A command ended with C{status} (after its tagged line was sent).
         """
-
-    def _admit(self) -> bool:
-        """
-        Call first in C{connectionMade}: count the connection, or say why
-        not and close.
-        """
-        transport = self.transport
-        self.peer = peerHost(transport)
-        admitted = self.factory.manager.admit(self.peer, self)
-        if isinstance(admitted, Refusal):
-            reply, reason = REFUSALS[admitted]
-            self.log.warn("IMAP connection from {address} refused: {reason}", address=self.peer, reason=reason)
-            self._lifecycle.close()
-            transport.write(reply)
-            transport.loseConnection()
-            return False
-        self._ticket = admitted
-        setNoDelay(transport)
-        transport.registerProducer(self, True)
-        self.factory.idle.touch(self)
-        return True
 
     @property
     def tag(self) -> bytes:

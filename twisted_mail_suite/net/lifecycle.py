@@ -23,11 +23,13 @@ L{Lifecycle} holds the phase of one connection (two slots: cheap for an
 idle connection) and answers whether the protocol must say goodbye now.
 L{ConnectionManager} holds a factory's L{ConnectionRegistry} and
 implements L{IDrainable.drain} once for every protocol.
+L{AdmittedProducer} is the first step of C{connectionMade} for a
+connection that is its transport's push producer (POP3, IMAP).
 """
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Hashable
+from typing import Any, ClassVar, Hashable, Mapping
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -36,6 +38,7 @@ from zope.interface import Attribute, Interface, implementer
 
 from ..interfaces import NULL_METRICS, IMetrics
 from .admission import ConnectionRegistry, Refusal, Ticket
+from .transport import peerHost, setNoDelay
 
 __all__ = [
     "ABANDON_GRACE", "ConnectionManager", "IDrainable", "IManagedConnection",
@@ -330,3 +333,51 @@ class ConnectionManager:
         drained, self._drained = self._drained or [], []
         for d in drained:
             d.callback(None)
+
+
+class AdmittedProducer:
+    """
+    Mixin of a protocol that admits itself in C{connectionMade} through its
+    factory's L{ConnectionManager} and is its transport's push producer.
+
+    Needs C{transport}, C{factory.manager}, C{factory.idle} (an
+    L{IdleTracker <twisted_mail_suite.net.idle.IdleTracker>}), C{_lifecycle}
+    (a L{Lifecycle}) and C{log}; sets C{peer} and C{_ticket}.
+
+    @cvar REFUSALS: why a connection was not admitted -> (the one reply it
+        gets, the reason for the log).
+    @cvar PROTOCOL: the protocol's name, for the log.
+    """
+
+    __slots__ = ()
+
+    REFUSALS: ClassVar[Mapping[Refusal, tuple[bytes, str]]]
+    PROTOCOL: ClassVar[str]
+
+    def _admit(self) -> bool:
+        """
+        Call first in C{connectionMade}: count the connection (no delay,
+        registered as producer, its idle timeout started), or tell the
+        client why not and close.
+
+        @return: whether the connection was admitted (else: do nothing
+            more).
+        """
+        transport = self.transport  # type: ignore[attr-defined]
+        factory = self.factory  # type: ignore[attr-defined]
+        self.peer = peerHost(transport)
+        admitted = factory.manager.admit(self.peer, self)
+        if isinstance(admitted, Refusal):       # not counted: nothing to release
+            reply, reason = self.REFUSALS[admitted]
+            self.log.warn("{protocol} connection from {address} refused: {reason}",  # type: ignore[attr-defined]
+                          protocol=self.PROTOCOL, address=self.peer, reason=reason)
+            self._lifecycle.close()  # type: ignore[attr-defined]
+            transport.write(reply)
+            transport.loseConnection()
+            return False
+        self._ticket = admitted
+        setNoDelay(transport)
+        transport.registerProducer(self, True)
+        factory.idle.touch(self)
+        return True
+

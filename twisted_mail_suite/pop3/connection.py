@@ -41,8 +41,7 @@ from zope.interface import implementer
 
 from ..net.admission import Refusal
 from ..net.idle import IdleTracker
-from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle, Phase
-from ..net.transport import peerHost, setNoDelay
+from ..net.lifecycle import AdmittedProducer, ConnectionManager, IManagedConnection, Lifecycle, Phase
 from .stream import MessageReader
 
 __all__ = [
@@ -89,15 +88,17 @@ class POP3Shared(typing.Protocol):
 
 
 @implementer(IPushProducer, IManagedConnection)
-class POP3Connection(Protocol):
+class POP3Connection(AdmittedProducer, Protocol):
     """
     One POP3 connection's life, framing and pacing; subclasses handle
     each line in L{lineReceived}.
 
-    @ivar peer: the client's address (L{peerHost}).
+    @ivar peer: the client's address (L{peerHost <twisted_mail_suite.net.transport.peerHost>}).
     """
 
     log = Logger()
+    REFUSALS = REFUSALS
+    PROTOCOL = "POP3"
 
     # Slots and no instance dict: an idle connection costs as little as it can.
     __slots__ = (
@@ -129,31 +130,6 @@ class POP3Connection(Protocol):
         one is done.
         """
         raise NotImplementedError()
-
-    def _admit(self) -> bool:
-        """
-        Call first in C{connectionMade}: count the connection, or tell the
-        client why not and close.
-
-        @return: whether the connection was admitted (else: do nothing
-            more).
-        """
-        transport = self.transport
-        self.peer = peerHost(transport)
-        admitted = self.factory.manager.admit(self.peer, self)
-        if isinstance(admitted, Refusal):       # not counted: nothing to release
-            reply, reason = REFUSALS[admitted]
-            self.log.warn("POP3 connection from {address} refused: {reason}",
-                          address=self.peer, reason=reason)
-            self._lifecycle.close()
-            transport.write(reply)
-            transport.loseConnection()
-            return False
-        self._ticket = admitted
-        setNoDelay(transport)
-        transport.registerProducer(self, True)
-        self.factory.idle.touch(self)
-        return True
 
     def _startWork(self) -> None:
         """

@@ -185,7 +185,7 @@ class CopyTests(PostgresServerMixin, TestCase):
         url = self.freshDatabase()
         lines: list[str] = []
         self.assertEqual(copyToPostgres(source, url, lines.append), (5, []))
-        self.assertEqual(lines, ["alice: 5 messages"])
+        self.assertEqual(lines, ["alice: 5 messages in 1 folders"])
         self.assertEqual(copyToPostgres(source, url, lines.append), (0, ["alice"]))
         target = os.path.abspath(self.mktemp())
         self.assertEqual(copyToMaildir(url, target, lines.append), (5, []))
@@ -232,7 +232,7 @@ class AdminTests(PostgresServerMixin, TestCase):
         delivery.write(MESSAGE)
         delivery.commit()
         code, out = self.admin(config, "store", "copy", "--from", "maildir", "--to", "postgres")
-        self.assertEqual((code, out), (0, "alice: 1 messages\ncopied 1 messages; 0 users skipped\n"))
+        self.assertEqual((code, out), (0, "alice: 1 messages in 1 folders\ncopied 1 messages; 0 users skipped\n"))
         code, out = self.admin(config, "store", "copy", "--from", "postgres", "--to", "maildir")
         self.assertEqual(code, 1)                      # alice's Maildir is not empty: skipped, named
         self.assertIn("alice: skipped", out)

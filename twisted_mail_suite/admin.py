@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     migrateParser.add_argument("--config", default=argparse.SUPPRESS)
     storeParser = commands.add_parser("store", help="the mail store")
     copy = storeParser.add_subparsers(dest="action", required=True).add_parser(
-        "copy", help="copy every user's mail between Maildir and PostgreSQL")
+        "copy", help="copy every user's folders, mail and subscriptions between Maildir and PostgreSQL")
     copy.add_argument("--from", dest="source", choices=("maildir", "postgres"), required=True)
     copy.add_argument("--to", dest="target", choices=("maildir", "postgres"), required=True)
     copy.add_argument("--config", default=argparse.SUPPRESS)

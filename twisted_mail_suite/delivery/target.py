@@ -186,13 +186,13 @@ class Delivery:
             self._begin()
         self._finished = True
         began = self._timer()
-        return self._commit().addCallback(self._committed, began)
-
-    def _commit(self) -> Deferred:
         local, queued, self._local, self._queued = self._local, self._queued, None, None
-        if queued is None:
+        if queued is None:                      # the usual case: local users only
             assert local is not None
-            return local.commit()
+            return local.commit().addCallback(self._committed, began)  # type: ignore[no-any-return]
+        return self._commit(local, queued).addCallback(self._committed, began)
+
+    def _commit(self, local: IPendingDelivery | None, queued: IPendingOutbound) -> Deferred:
         if local is None:
             return queued.commit().addCallback(lambda queueID: [queueID])
         return self._commitBoth(local, queued)

@@ -300,10 +300,14 @@ class SMTPConnection(Protocol):
             result = BAD_SEQUENCE
         except Exception as e:
             result = self._replyFor(Failure(e))
-        if isinstance(result, Deferred):
+        if result is None:
+            return
+        # Bytes first: Deferred is an ABC (Awaitable), so isinstance on it
+        # runs a Python-level __instancecheck__; most steps answer at once.
+        if not isinstance(result, bytes) and isinstance(result, Deferred):
             self._wire.replyPending()
             result.addCallbacks(self._asyncReply, self._asyncFailure, callbackArgs=(junk,), errbackArgs=(junk,))
-        elif result is not None:
+        else:
             self._commandReply(result, junk)
 
     def _asyncFailure(self, failure: Failure, junk: bool) -> None:

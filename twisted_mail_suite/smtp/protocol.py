@@ -142,7 +142,7 @@ class SMTPServer(SMTPConnection):
         if self._avatar is None:
             raise ProtocolError(b"451 4.3.0", b"Temporary local problem, try again later", "no avatar")
         result = self._avatar.checkSender(self._heloPair(), sender)
-        if isinstance(result, Deferred):
+        if not isinstance(result, bytes) and isinstance(result, Deferred):    # bytes first: see _handle
             return result.addCallback(self._senderAccepted, envelope)
         return self._senderAccepted(result, envelope)
 
@@ -165,7 +165,7 @@ class SMTPServer(SMTPConnection):
             return TOO_MANY_RECIPIENTS
         address = parseRcptArguments(argument, envelope.utf8)
         result = self._avatar.checkRecipient(self._heloPair(), envelope.sender, address)
-        if isinstance(result, Deferred):
+        if Deferred in type(result).__mro__:        # isinstance without ABCMeta's Python-level check
             return result.addCallback(self._recipientAccepted, address)
         self._session.recipientAccepted(address, result)
         return RECIPIENT_OK

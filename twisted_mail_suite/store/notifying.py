@@ -20,7 +20,8 @@ __all__ = ["NotifyingStore"]
 class _NotifyingDelivery(ForwardingDelivery):
     def __init__(self, inner: IPendingDelivery, bus: IEventBus, users: list[str],
                  sender: str, subject: str) -> None:
-        super().__init__(inner)
+        self.inner = inner
+        self.write = inner.write            # type: ignore[method-assign]  # once per chunk: no frame of ours
         self._bus = bus
         self._users = users
         self._sender = sender

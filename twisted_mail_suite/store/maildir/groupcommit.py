@@ -193,12 +193,16 @@ class GroupCommit:
         for created in [created for _, created in named] + (outcomes if now else []):
             if isinstance(created, list):
                 for path in created:
-                    folders.setdefault(os.path.dirname(path))
+                    folders.setdefault(_folderOf(path))
+        failed = False
         for folder in folders:
             try:
                 syncDirectory(folder, fsync)
             except BaseException as e:
                 folders[folder] = e
+                failed = True
+        if not failed:                      # the usual case: every name is kept as it is
+            return outcomes, [created for _, created in named], now
         namedOutcomes = [_kept(job, created, folders) for job, created in named]
         if now:
             outcomes = [_kept(job, created, folders) for job, created in zip(jobs, outcomes)]
@@ -231,18 +235,27 @@ def _kept(job: Any, created: Any, folders: dict[str, BaseException | None]) -> A
     """
     if not isinstance(created, list):
         return created
-    errors = [error for error in map(folders.get, map(os.path.dirname, created)) if error is not None]
+    errors = [error for error in map(folders.get, map(_folderOf, created)) if error is not None]
     if errors:
         job.unpublish(created)
         return errors[0]
     return created
 
 
+def _folderOf(path: str) -> str:
+    """
+    The folder of a path that L{ICommitJob.publish} created: C{os.path.dirname}
+    for these paths (absolute, made by the store, no doubled separator),
+    without its Python frames.
+    """
+    return path[:path.rfind("/")]
+
+
 def _fire(d: Deferred, outcome: Any) -> None:
     if isinstance(outcome, BaseException):
         d.errback(Failure(outcome))
     else:
-        d.callback([os.path.basename(path) for path in outcome])
+        d.callback([path[path.rfind("/") + 1:] for path in outcome])      # os.path.basename, without its frames
 
 
 def _quietly(f: Callable[..., object], *args: object) -> None:

@@ -31,6 +31,8 @@ from .layout import FILE_MODE, MaildirLayout, createPrivate, messageName, umaskK
 
 __all__ = ["MaildirWriter", "MaildirDelivery", "unlinkQuietly"]
 
+_ANONYMOUS = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | os.O_CLOEXEC     # an unnamed file (Linux)
+
 
 def unlinkQuietly(path: str) -> None:
     try:
@@ -81,10 +83,12 @@ class MaildirWriter:
             self.anonymous = self._probeAnonymous(folder)
         if not self.anonymous:
             return None
+        if not self.chmod:                      # the usual case, without a frame more
+            return os.open(folder, _ANONYMOUS, FILE_MODE)
         return self._openAnonymous(folder)
 
     def _openAnonymous(self, folder: str) -> int:
-        fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, FILE_MODE)
+        fd = os.open(folder, _ANONYMOUS, FILE_MODE)
         if self.chmod:
             try:
                 os.fchmod(fd, FILE_MODE)        # the umask applies to O_TMPFILE too
@@ -141,7 +145,7 @@ class MaildirDelivery:
         self._finished = False
         layout = writer.layout
         self._unique = layout.newUnique()
-        self._tmpFolder = layout.messageFolders(self.users[0])[0]
+        self._tmpFolder, self._newFolder = layout.messageFolders(self.users[0])
         self._tmpPath = self._tmpFolder + self._unique
         # Up to SPILL octets are held in memory and written in one go at
         # commit (L{GroupCommit}); a bigger message streams into tmp/, the
@@ -270,9 +274,11 @@ class MaildirDelivery:
             if fd is not None:
                 self._anonymousFD = fd
                 try:
-                    view = memoryview(held)
-                    while view:
-                        view = view[os.write(fd, view):]
+                    written = os.write(fd, held) if held else 0     # the usual case: all in one write
+                    if written < len(held):
+                        view = memoryview(held)[written:]
+                        while view:
+                            view = view[os.write(fd, view):]
                 except BaseException:
                     self.discard()
                     raise
@@ -317,6 +323,8 @@ class MaildirDelivery:
         The message's path in every recipient's C{new/}.
         """
         name = messageName(self._unique, self._diskSize, self.size)
+        if len(self.users) == 1:                # the usual case: the folder looked up at the start
+            return [self._newFolder + name]
         layout = self._writer.layout
         return [layout.messageFolders(user)[1] + name for user in self.users]
 

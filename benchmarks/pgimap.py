@@ -25,26 +25,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 from compare import cpuSeconds  # noqa: E402
-from pgstore import LIMITS, _figures, run, smtp, treeCPU  # noqa: E402
+from pgstore import _figures, run, smtp, startSuite, treeCPU  # noqa: E402
 
 from twisted_mail_suite.store.postgres.tools import migrateDatabase  # noqa: E402
-from twisted_mail_suite.testing import configfile  # noqa: E402
 from twisted_mail_suite.testing.postgres import PostgresServer  # noqa: E402
-from twisted_mail_suite.testing.process import SuiteProcess  # noqa: E402
 
 
 def measure(store: str, url: str | None, postgresPID: int | None, users: list[str], count: int,
             checkout: str | None = None) -> dict:
     folder = tempfile.mkdtemp(prefix=f"mailsuite-pgimap-{store}-")
     try:
-        sections = {"allow_plaintext_auth": True, "relay": {"mode": "off"}, "auth": {"max_concurrent_checks": 1000},
-                    "smtp": LIMITS, "imap": LIMITS}
-        if url:
-            sections["cluster"] = {"postgres": url, "node": "bench"}
-        config = configfile.prepareDirectory(folder, {u: "pw" for u in users}, roles=("smtp", "imap"),
-                                             sections=sections)
-        server = SuiteProcess(config, pythonPath=checkout)
-        server.start(timeout=120)
+        server = startSuite(folder, url, ("smtp", "imap"), users, checkout)
         try:
             for user in users:
                 smtp(server.ports["smtp"], 10, count, user)

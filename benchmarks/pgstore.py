@@ -109,17 +109,27 @@ def smtp(port: int, concurrency: int, count: int, user: str) -> dict:
                "--recipient", f"{user}@example.test")
 
 
+def startSuite(folder: str, url: str | None, roles: tuple[str, ...], users: list[str],
+               checkout: str | None = None) -> SuiteProcess:
+    """
+    A started C{twistd -n mailsuite} in C{folder} serving C{roles} to
+    C{users} (password C{pw}), on PostgreSQL at C{url} or else Maildir,
+    with C{checkout} first on its path when given.
+    """
+    sections = {"allow_plaintext_auth": True, "relay": {"mode": "off"}, "auth": {"max_concurrent_checks": 1000},
+                **{role: LIMITS for role in roles}}
+    if url:
+        sections["cluster"] = {"postgres": url, "node": "bench"}
+    config = configfile.prepareDirectory(folder, {u: "pw" for u in users}, roles=roles, sections=sections)
+    server = SuiteProcess(config, pythonPath=checkout)
+    server.start(timeout=120)
+    return server
+
+
 def measure(store: str, url: str | None, postgresPID: int | None, count: int) -> list[dict]:
     folder = tempfile.mkdtemp(prefix=f"mailsuite-pgbench-{store}-")
     try:
-        sections = {"allow_plaintext_auth": True, "relay": {"mode": "off"}, "auth": {"max_concurrent_checks": 1000},
-                    "smtp": LIMITS, "pop3": LIMITS}
-        if url:
-            sections["cluster"] = {"postgres": url, "node": "bench"}
-        config = configfile.prepareDirectory(folder, {u: "pw" for u in USERS}, roles=("smtp", "pop3"),
-                                             sections=sections)
-        server = SuiteProcess(config)
-        server.start(timeout=120)
+        server = startSuite(folder, url, ("smtp", "pop3"), USERS)
         try:
             smtp(server.ports["smtp"], 10, 50, "u8")                      # warm-up
             suite, database = cpuSeconds(server.pid), treeCPU(postgresPID)

@@ -15,6 +15,7 @@ outcome) and of every logged-in session, until its logout.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import deque
 from dataclasses import dataclass
@@ -35,7 +36,13 @@ from ..interfaces import IFailureCounters
 __all__ = ["AuthSession", "LoginAttempt", "LoginFailed", "LoginOutcome", "LoginPolicy", "LoginResult", "isLoopback"]
 
 
+@functools.lru_cache(maxsize=1024)
 def isLoopback(host: str | None) -> bool:
+    """
+    Is C{host} a loopback address?  (Asked at every EHLO and login: the
+    answer for the last 1,024 addresses is remembered, as parsing one
+    costs more than the rest of the question.)
+    """
     if not host:
         return False
     try:

@@ -99,6 +99,26 @@ class QueueEntry:
     def finished(self) -> bool:
         return not self.withStatus(PENDING, FAILED)
 
+    def apply(self, outcomes: Sequence[Outcome], attempt: tuple[int, float, str] | None = None) -> list[Outcome]:
+        """
+        Apply C{outcomes} to recipients still pending or failed (a deferred
+        one stays pending with its reply) and C{attempt} (attempts, next
+        attempt, last error), in place.
+
+        @return: the outcomes applied, with the status each recipient got.
+        """
+        applied = []
+        for outcome in outcomes:
+            recipient = self.recipient(outcome.address)
+            if recipient is None or recipient.status not in (PENDING, FAILED):
+                continue
+            status = PENDING if outcome.status == "deferred" else outcome.status
+            recipient.status, recipient.reply, recipient.remoteHost = status, outcome.reply, outcome.remoteHost
+            applied.append(Outcome(outcome.address, status, outcome.reply, outcome.remoteHost))
+        if attempt is not None:
+            self.attempts, self.nextAttempt, self.lastError = attempt
+        return applied
+
     def describe(self) -> dict:
         """
         Plain data for C{mailsuite-admin queue list/show}.

@@ -40,7 +40,7 @@ from zope.interface import implementer
 from ..errors import DeliveryFailed
 from ..interfaces import IOutboundQueue, IPendingOutbound
 from ..store.postgres.database import Database, connect
-from .entry import FAILED, PENDING, CorruptEntry, EntryIndex, Outcome, QueueEntry, Recipient
+from .entry import FAILED, CorruptEntry, EntryIndex, Outcome, QueueEntry, Recipient
 from .queue import IRelayQueue, newQueueID
 
 __all__ = ["PostgresQueue"]
@@ -344,17 +344,7 @@ class PostgresQueue(EntryIndex):
         Apply C{outcomes} and C{attempt}; a message deferred to later is
         released once recorded (whoever polls when it is due takes it).
         """
-        changed = False
-        for outcome in outcomes:
-            recipient = entry.recipient(outcome.address)
-            if recipient is None or recipient.status not in (PENDING, FAILED):
-                continue
-            status = PENDING if outcome.status == "deferred" else outcome.status
-            recipient.status, recipient.reply, recipient.remoteHost = status, outcome.reply, outcome.remoteHost
-            changed = True
-        if attempt is not None:
-            entry.attempts, entry.nextAttempt, entry.lastError = attempt
-            changed = True
+        changed = bool(entry.apply(outcomes, attempt)) or attempt is not None
         if not changed or entry.queueID not in self._entries:
             return succeed(None)
         release = not entry.withStatus(FAILED) and not entry.finished and entry.nextAttempt > self.clock.seconds()

@@ -35,7 +35,7 @@ from zope.interface import Interface, implementer
 
 from ..errors import DeliveryFailed
 from ..interfaces import IOutboundQueue, IPendingOutbound
-from .entry import (FAILED, PENDING, TRAILER_SIZE, CorruptEntry, EntryIndex, Outcome, QueueEntry, decodeHeader,
+from .entry import (TRAILER_SIZE, CorruptEntry, EntryIndex, Outcome, QueueEntry, decodeHeader,
                     decodeTrailer, encodeHeader, encodeRecord, encodeTrailer, replay)
 from .sync import Syncer
 
@@ -395,17 +395,9 @@ class DiskQueue(EntryIndex):
         last reply) and C{attempt}, in memory at once and on disk before
         the Deferred fires.
         """
-        lines = []
-        for outcome in outcomes:
-            recipient = entry.recipient(outcome.address)
-            if recipient is None or recipient.status not in (PENDING, FAILED):
-                continue
-            status = PENDING if outcome.status == "deferred" else outcome.status
-            recipient.status, recipient.reply, recipient.remoteHost = status, outcome.reply, outcome.remoteHost
-            lines.append(encodeRecord(kind="outcome", address=outcome.address, status=status,
-                                      reply=outcome.reply, host=outcome.remoteHost))
+        lines = [encodeRecord(kind="outcome", address=o.address, status=o.status, reply=o.reply, host=o.remoteHost)
+                 for o in entry.apply(outcomes, attempt)]
         if attempt is not None:
-            entry.attempts, entry.nextAttempt, entry.lastError = attempt
             lines.append(encodeRecord(kind="attempt", attempts=attempt[0], next=attempt[1], error=attempt[2]))
         if not lines or entry.queueID not in self._entries:
             return succeed(None)

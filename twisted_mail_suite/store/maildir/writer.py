@@ -12,13 +12,16 @@ thread goes on holding what comes next; so no file system call is made on
 the reactor thread.  Commit writes the file (an unnamed C{O_TMPFILE} file in C{tmp/} where Linux offers
 it, else a named one) and, after its fsync, names it in every recipient's
 C{new/} (link or rename).  Messages are stored with LF line ends, in
-files of mode 0600 whatever the umask (L{createPrivate}).
+files of mode 0600 whatever the umask (L{createPrivate}).  Files are
+opened and named relative to the descriptors of their folders that the
+group commit keeps (L{MaildirWriter.inFolder}): no path walk, and the
+folder named into is the one the group commit syncs.
 """
 from __future__ import annotations
 
 import errno
 import os
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Callable, Sequence, TypeVar
 
 from twisted.internet.defer import Deferred, fail
 from twisted.python.failure import Failure
@@ -32,6 +35,7 @@ from .layout import FILE_MODE, MaildirLayout, createPrivate, messageName, umaskK
 __all__ = ["MaildirWriter", "MaildirDelivery", "unlinkQuietly"]
 
 _ANONYMOUS = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | os.O_CLOEXEC     # an unnamed file (Linux)
+T = TypeVar("T")
 
 
 def unlinkQuietly(path: str) -> None:
@@ -73,6 +77,23 @@ class MaildirWriter:
     def fsync(self, fd: int) -> None:
         self.committer.fsync(fd)
 
+    def inFolder(self, path: str, make: Callable[[int, str], T]) -> T:
+        """
+        C{make(folder, name)}: a call creating C{path} through the kept
+        descriptor of its folder (L{FolderHandles}) and its base name; if
+        it fails (the folder removed, maybe made anew since: C{ENOENT},
+        C{EPERM} for an unnamed file), once more through a descriptor
+        opened now.
+        """
+        cut = path.rfind("/")
+        folder, name = path[:cut], path[cut + 1:]
+        handles = self.committer.folders
+        try:
+            return make(handles(folder), name)
+        except OSError:
+            handles.drop(folder)
+            return make(handles(folder), name)
+
     def openAnonymous(self, folder: str) -> int | None:
         """
         An unnamed file in C{folder} (Linux C{O_TMPFILE}), or L{None} where
@@ -84,11 +105,11 @@ class MaildirWriter:
         if not self.anonymous:
             return None
         if not self.chmod:                      # the usual case, without a frame more
-            return os.open(folder, _ANONYMOUS, FILE_MODE)
+            return self.inFolder(folder, _anonymousIn)
         return self._openAnonymous(folder)
 
     def _openAnonymous(self, folder: str) -> int:
-        fd = os.open(folder, _ANONYMOUS, FILE_MODE)
+        fd = self.inFolder(folder, _anonymousIn)
         if self.chmod:
             try:
                 os.fchmod(fd, FILE_MODE)        # the umask applies to O_TMPFILE too
@@ -119,15 +140,26 @@ class MaildirWriter:
         """
         if self._procFD is None:
             self._procFD = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
-        os.link(str(fd), target, src_dir_fd=self._procFD, follow_symlinks=True)
+        source, procFD = str(fd), self._procFD
+        self.inFolder(target, lambda folder, name: os.link(source, name, src_dir_fd=procFD, dst_dir_fd=folder,
+                                                           follow_symlinks=True))
 
     def close(self) -> None:
         """
-        Release the C{/proc/self/fd} handle (idempotent).
+        Release the C{/proc/self/fd} handle and the folders' (idempotent).
         """
         if self._procFD is not None:
             os.close(self._procFD)
             self._procFD = None
+        self.committer.close()
+
+
+def _anonymousIn(folder: int, name: str) -> int:
+    """
+    An unnamed file (C{O_TMPFILE}) in the folder open as C{folder}
+    (C{name}, what L{MaildirWriter.inFolder} gives, is empty).
+    """
+    return os.open(".", _ANONYMOUS, FILE_MODE, dir_fd=folder)
 
 
 @implementer(IPendingDelivery, ICommitJob)
@@ -334,21 +366,23 @@ class MaildirDelivery:
         file C{targets[0]}, hard-link the others; close the file.
         """
         created: list[str] = []
+        writer, first = self._writer, targets[0]
         try:
             if self._anonymousFD is not None:
-                self._writer.linkAnonymous(self._anonymousFD, targets[0])
+                writer.linkAnonymous(self._anonymousFD, first)
             else:
-                os.rename(self._tmpPath, targets[0])
-            created.append(targets[0])
+                tmpPath = self._tmpPath
+                writer.inFolder(first, lambda folder, name: os.rename(tmpPath, name, dst_dir_fd=folder))
+            created.append(first)
             for target in targets[1:]:
                 try:
-                    os.link(targets[0], target)
+                    writer.inFolder(target, lambda folder, name: os.link(first, name, dst_dir_fd=folder))
                 except OSError as e:
                     if e.errno != errno.EXDEV:
                         raise
                     other = os.path.join(os.path.dirname(os.path.dirname(target)), "tmp", self._unique)
-                    self._copy(targets[0], other)
-                    os.rename(other, target)
+                    self._copy(first, other)
+                    writer.inFolder(target, lambda folder, name: os.rename(other, name, dst_dir_fd=folder))
                 created.append(target)
             return created
         except BaseException:

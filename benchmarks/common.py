@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import time
 from typing import Iterable
 
@@ -203,6 +204,37 @@ def setAside(paths: Iterable[str], into: str, sync: bool = True) -> int:
         os.rename(path, os.path.join(into, os.path.basename(path)))
         moved += 1
     return moved
+
+
+def fileSystem(path: str | None = None) -> str:
+    """
+    The type and device of the file system holding C{path} (default: the
+    temporary directory, where the benchmarks' servers keep their data; from
+    C{/proc/self/mountinfo}), and for ext4 whether it has a journal (a
+    C{/proc/fs/jbd2} entry): without one, creating a file costs more for
+    minutes after many were deleted (see C{common.setAside}).
+    """
+    path = os.path.realpath(path or tempfile.gettempdir())
+    best, found = -1, ""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                point = fields[4]
+                kind, device = fields[fields.index("-") + 1:fields.index("-") + 3]
+                if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > best:
+                    best, found = len(point), f"{kind} on {device}"
+                    if kind == "ext4":
+                        name = os.path.basename(device)
+                        try:
+                            journals = os.listdir("/proc/fs/jbd2")
+                        except OSError:
+                            journals = []
+                        journal = any(entry.rsplit("-", 1)[0] == name for entry in journals)
+                        found += ", with a journal" if journal else ", no journal"
+    except (OSError, ValueError, IndexError):
+        return "unknown"
+    return found or "unknown"
 
 
 def raiseFileLimit(want: int | None = None) -> int:

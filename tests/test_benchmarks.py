@@ -164,6 +164,23 @@ class SetAsideTests(TestCase):
         self.assertEqual({name: os.stat(os.path.join(into, name)).st_ino for name in os.listdir(into)}, inodes)
         self.assertEqual(setAside([], into, sync=False), 0)
 
+    def test_fileSystem(self) -> None:
+        """
+        The report names the file system of the servers' data: its type
+        and device from the mount table, and for ext4 whether it has a
+        journal.
+        """
+        sys.path.insert(0, os.path.dirname(COMPARE))
+        try:
+            from common import fileSystem
+        finally:
+            sys.path.remove(os.path.dirname(COMPARE))
+        self.assertEqual(fileSystem("/proc/self"), "proc on proc")
+        found = fileSystem(os.path.abspath(self.mktemp()))
+        self.assertNotEqual(found, "unknown")
+        if found.startswith("ext4 "):
+            self.assertRegex(found, r", (with a|no) journal$")
+
 
 class FanOutTests(TestCase):
     """

@@ -119,6 +119,9 @@ class Scraper(threading.Thread):
             self.scrapes += 1
 
 
+FOLDERS: list[str] = []
+
+
 def measure(checkout: str, concurrency: int, count: int, callgrind: bool, scrape: float = 0.0) -> dict:
     folder = tempfile.mkdtemp(prefix="mailsuite-compare-")
     try:
@@ -161,7 +164,7 @@ def measure(checkout: str, concurrency: int, count: int, callgrind: bool, scrape
                            p99_ms=result.get("p99_ms"), cpu_us_per_msg=round(used / max(1, ok) * 1e6))
         return figures
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        FOLDERS.append(folder)      # removed at the end: freed inodes slow the next rounds' (common.setAside)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         path, *options = rest.split(",")
         settings = dict(option.split("=", 1) for option in options)
         checkouts.append((name, path, float(settings.get("scrape", 0))))
+    try:
+        return compare(checkouts, args)
+    finally:
+        for folder in FOLDERS:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def compare(checkouts: list[tuple[str, str, float]], args: argparse.Namespace) -> int:
     results: dict[tuple[str, int], list[dict]] = {}
     for round_ in range(args.rounds):
         order = checkouts if round_ % 2 == 0 else checkouts[::-1]

@@ -17,7 +17,7 @@ login's password hash is not part of the figures.  Reported: messages
 per second submitted and delivered end to end (from the first MAIL FROM
 to the last arrival at the sink), and the p50/p99/max of the time from
 our 250 to the sink's.  Bounded by C{--count} and C{--max-seconds}; the
-files of this run are removed from C{DIR} once read.  Prints one JSON
+files of this run are moved out of C{DIR} once read (C{common.setAside}).  Prints one JSON
 line.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import LOOPBACK, emit, log, percentile, raiseFileLimit, sizeArg  # noqa: E402
+from common import LOOPBACK, emit, log, percentile, raiseFileLimit, setAside, sizeArg  # noqa: E402
 from loadsmtp import Connection, Refused, expect  # noqa: E402
 
 RUN_HEADER = b"X-Bench-Run: "
@@ -60,9 +60,10 @@ async def login(connection: Connection, user: str, password: str) -> None:
 def arrivals(dump: str, run: str) -> dict[int, float]:
     """
     Sequence number -> arrival time (file mtime) of this run's messages in
-    C{dump}; the files read are removed.
+    C{dump}; the files read are moved aside (L{setAside}).
     """
     found: dict[int, float] = {}
+    read: list[str] = []
     marker = RUN_HEADER + run.encode()
     for name in os.listdir(dump):
         path = os.path.join(dump, name)
@@ -81,7 +82,8 @@ def arrivals(dump: str, run: str) -> dict[int, float]:
         if end < 0:
             end = head.find(b"\n", start)
         found[int(head[start + len(SEQ_HEADER):end])] = arrived
-        os.unlink(path)
+        read.append(path)
+    setAside(read, dump.rstrip("/") + "-read", sync=False)       # called while the run goes on
     return found
 
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from typing import Any
 
+from common import fileSystem
 from figures import ANCHOR_ORDER, cells, fmt, med, ratio, spread, table, targetsOf
 from speed import CPU_NOTE, speedTargets, tracedIdleTable
 
@@ -99,7 +100,6 @@ def scaleTables(records: list[dict]) -> str:
 def pop3Tables(records: list[dict]) -> str:
     out = []
     names = targetsOf(records, "pop3")
-    anchors = [t for t in names if t != "ours"]
     rows = []
     for cell in cells(records, "pop3"):
         ours = med(records, "pop3", cell, "ours", "msgs_per_s")
@@ -375,7 +375,7 @@ def machine() -> dict[str, Any]:
         pass
     return {"cpus": os.cpu_count(), "cpu_model": model or platform.processor() or "unknown",
             "kernel": f"{platform.system()} {platform.release()}", "memory": memory,
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": os.getloadavg()}
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": os.getloadavg(), "filesystem": fileSystem()}
 
 
 def commit() -> str:
@@ -455,6 +455,7 @@ def document(records: list[dict], profiles: dict[str, dict], info: dict[str, Any
         "## Machine\n\n"
         + table(["", ""], [["CPUs", f"{m['cpus']} × {m['cpu_model']}"], ["memory", m["memory"]],
                            ["kernel", m["kernel"]], ["software", software],
+                           ["file system of the servers' data", m.get("filesystem", "unknown")],
                            ["load average at start / end", f"{info['loadStart']:.2f} / {info['loadEnd']:.2f}"]])
         + "\n\nThe load generators run on the same machine as the servers and share its CPUs; only ratios "
           "measured side by side in one run are meaningful.",

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import nginxbench
 import pgstore
 import targets as T
-from common import LOOPBACK, cpuSecondsByProcess, freePort, log, treeCpuSeconds
+from common import LOOPBACK, cpuSecondsByProcess, freePort, log, setAside, treeCpuSeconds
 from scenarios import Bench, chatCellName, sizeName, started, stopAll
 
 from twisted_mail_suite.testing import nginx as N
@@ -171,8 +171,8 @@ def scale(bench: Bench) -> None:
         smtpCount = plan.smtpCount[SMTP_CELL[0]] * (2 if plan.repeats > 1 else 1)
 
         def emptyMailbox(name: str, server: Any) -> None:
-            for path in glob.glob(os.path.join(server.folder, "data", "mail", "joe", "*", "*")):
-                os.unlink(path)
+            setAside(glob.glob(os.path.join(server.folder, "data", "mail", "joe", "*", "*")),
+                     os.path.join(server.folder, "delivered"))
 
         def smtp(_: object, name: str, server: Any) -> dict:
             size, concurrency, perSession = SMTP_CELL

@@ -40,8 +40,8 @@ class FolderHandlesTests(SynchronousTestCase):
         A folder is opened at its first use and the same descriptor serves
         every later one.
         """
-        fd = self.handles(self.folders[0])
-        self.assertEqual(self.handles(self.folders[0]), fd)
+        fd = self.handles.handleOf(self.folders[0])
+        self.assertEqual(self.handles.handleOf(self.folders[0]), fd)
         self.assertEqual(os.fstat(fd).st_ino, os.stat(self.folders[0]).st_ino)
 
     def test_bounded(self) -> None:
@@ -52,16 +52,16 @@ class FolderHandlesTests(SynchronousTestCase):
             raise SkipTest("no /proc/self/fd to count open descriptors")
         self.handles.LIMIT = 2
         before = len(os.listdir("/proc/self/fd"))
-        second = [self.handles(folder) for folder in self.folders][1]
+        second = [self.handles.handleOf(folder) for folder in self.folders][1]
         self.assertEqual(len(os.listdir("/proc/self/fd")), before + 2)
-        self.assertEqual(self.handles(self.folders[1]), second)
+        self.assertEqual(self.handles.handleOf(self.folders[1]), second)
 
     def test_failedSyncDrops(self) -> None:
         """
         A folder whose sync failed is opened anew at its next use (Linux
         reports a write-back error once per descriptor).
         """
-        fd = self.handles(self.folders[0])
+        fd = self.handles.handleOf(self.folders[0])
 
         def broken(fd: int) -> None:
             raise OSError(5, "I/O error")
@@ -77,10 +77,10 @@ class FolderHandlesTests(SynchronousTestCase):
         L{FolderHandles.close} closes every descriptor; a later use opens
         again.
         """
-        fds = [self.handles(folder) for folder in self.folders]
+        fds = [self.handles.handleOf(folder) for folder in self.folders]
         self.handles.close()
         self.assertEqual([isOpen(fd) for fd in fds], [False] * 3)
-        self.assertTrue(isOpen(self.handles(self.folders[0])))
+        self.assertTrue(isOpen(self.handles.handleOf(self.folders[0])))
 
 
 class StoreFolderTests(SynchronousTestCase):

@@ -98,9 +98,9 @@ class FolderHandles:
     def __init__(self) -> None:
         self._handles: dict[str, int] = {}
 
-    def __call__(self, folder: str) -> int:
+    def handleOf(self, folder: str) -> int:
         """
-        The descriptor of C{folder} (a path without the trailing separator).
+        The descriptor of C{folder} (a path ending in a separator).
         """
         handle = self._handles.get(folder)
         if handle is None:
@@ -121,7 +121,7 @@ class FolderHandles:
 
     def sync(self, folder: str, fsync: Callable[[int], None]) -> None:
         try:
-            fsync(self(folder))
+            fsync(self.handleOf(folder))
         except BaseException:
             self.drop(folder)
             raise
@@ -324,11 +324,12 @@ def _kept(job: Any, created: Any, folders: dict[str, BaseException | None]) -> A
 
 def _folderOf(path: str) -> str:
     """
-    The folder of a path that L{ICommitJob.publish} created: C{os.path.dirname}
-    for these paths (absolute, made by the store, no doubled separator),
-    without its Python frames.
+    The folder of a path that L{ICommitJob.publish} created, ending in a
+    separator (as the store names its folders): C{os.path.dirname} for
+    these paths (absolute, made by the store, no doubled separator) and
+    the separator, without its Python frames.
     """
-    return path[:path.rfind("/")]
+    return path[:path.rfind("/") + 1]
 
 
 def _fire(d: Deferred, outcome: Any) -> None:

@@ -15,7 +15,9 @@ C{new/} (link or rename).  Messages are stored with LF line ends, in
 files of mode 0600 whatever the umask (L{createPrivate}).  Files are
 opened and named relative to the descriptors of their folders that the
 group commit keeps (L{MaildirWriter.inFolder}): no path walk, and the
-folder named into is the one the group commit syncs.
+folder named into is the one the group commit syncs (a folder removed
+and made anew meanwhile gets a new descriptor; one renamed keeps its
+descriptor, and the names, until the store stops).
 """
 from __future__ import annotations
 
@@ -77,22 +79,21 @@ class MaildirWriter:
     def fsync(self, fd: int) -> None:
         self.committer.fsync(fd)
 
-    def inFolder(self, path: str, make: Callable[[int, str], T]) -> T:
+    def inFolder(self, folder: str, name: str, make: Callable[..., T], *args: object) -> T:
         """
-        C{make(folder, name)}: a call creating C{path} through the kept
-        descriptor of its folder (L{FolderHandles}) and its base name; if
-        it fails (the folder removed, maybe made anew since: C{ENOENT},
-        C{EPERM} for an unnamed file), once more through a descriptor
-        opened now.
+        C{make(handle, name, *args)}: a call creating C{name} in C{folder}
+        (a path ending in a separator, as L{MaildirLayout.messageFolders}
+        gives them) through its kept descriptor C{handle}
+        (L{FolderHandles}); if it fails (the folder removed, maybe made
+        anew since: C{ENOENT}, C{EPERM} for an unnamed file), once more
+        through a descriptor opened now.
         """
-        cut = path.rfind("/")
-        folder, name = path[:cut], path[cut + 1:]
         handles = self.committer.folders
         try:
-            return make(handles(folder), name)
+            return make(handles.handleOf(folder), name, *args)
         except OSError:
             handles.drop(folder)
-            return make(handles(folder), name)
+            return make(handles.handleOf(folder), name, *args)
 
     def openAnonymous(self, folder: str) -> int | None:
         """
@@ -105,11 +106,11 @@ class MaildirWriter:
         if not self.anonymous:
             return None
         if not self.chmod:                      # the usual case, without a frame more
-            return self.inFolder(folder, _anonymousIn)
+            return self.inFolder(folder, ".", _anonymousIn)
         return self._openAnonymous(folder)
 
     def _openAnonymous(self, folder: str) -> int:
-        fd = self.inFolder(folder, _anonymousIn)
+        fd = self.inFolder(folder, ".", _anonymousIn)
         if self.chmod:
             try:
                 os.fchmod(fd, FILE_MODE)        # the umask applies to O_TMPFILE too
@@ -119,30 +120,28 @@ class MaildirWriter:
         return fd
 
     def _probeAnonymous(self, folder: str) -> bool:
-        probe = os.path.join(folder, f".probe-{self.layout.newUnique()}")
+        probe = f".probe-{self.layout.newUnique()}"
         try:
             fd = self._openAnonymous(folder)
         except OSError:
             return False
         try:
-            self.linkAnonymous(fd, probe)
+            self.linkAnonymous(fd, folder, probe)
         except OSError:
             return False
         finally:
             os.close(fd)
-        unlinkQuietly(probe)
+        unlinkQuietly(folder + probe)
         return True
 
-    def linkAnonymous(self, fd: int, target: str) -> None:
+    def linkAnonymous(self, fd: int, folder: str, name: str) -> None:
         """
-        Give the unnamed file C{fd} the name C{target} (C{linkat} through
-        C{/proc/self/fd}).
+        Give the unnamed file C{fd} the name C{name} in C{folder} (C{linkat}
+        through C{/proc/self/fd}).
         """
         if self._procFD is None:
             self._procFD = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
-        source, procFD = str(fd), self._procFD
-        self.inFolder(target, lambda folder, name: os.link(source, name, src_dir_fd=procFD, dst_dir_fd=folder,
-                                                           follow_symlinks=True))
+        self.inFolder(folder, name, _linkAnonymousIn, str(fd), self._procFD)
 
     def close(self) -> None:
         """
@@ -154,12 +153,22 @@ class MaildirWriter:
         self.committer.close()
 
 
-def _anonymousIn(folder: int, name: str) -> int:
-    """
-    An unnamed file (C{O_TMPFILE}) in the folder open as C{folder}
-    (C{name}, what L{MaildirWriter.inFolder} gives, is empty).
-    """
-    return os.open(".", _ANONYMOUS, FILE_MODE, dir_fd=folder)
+# What L{MaildirWriter.inFolder} calls with a folder's descriptor and a name in it.
+
+def _anonymousIn(folder: int, here: str) -> int:
+    return os.open(here, _ANONYMOUS, FILE_MODE, dir_fd=folder)
+
+
+def _linkAnonymousIn(folder: int, name: str, source: str, procFD: int) -> None:
+    os.link(source, name, src_dir_fd=procFD, dst_dir_fd=folder, follow_symlinks=True)
+
+
+def _hardLinkIn(folder: int, name: str, source: str) -> None:
+    os.link(source, name, dst_dir_fd=folder)
+
+
+def _renameInto(folder: int, name: str, source: str) -> None:
+    os.rename(source, name, dst_dir_fd=folder)
 
 
 @implementer(IPendingDelivery, ICommitJob)
@@ -332,7 +341,7 @@ class MaildirDelivery:
 
         @return: the paths created.
         """
-        return self._link(self._targets())
+        return self._link(self._folders(), messageName(self._unique, self._diskSize, self.size))
 
     def unpublish(self, created: list[str]) -> None:
         """
@@ -350,40 +359,39 @@ class MaildirDelivery:
         self._close()
         unlinkQuietly(self._tmpPath)
 
-    def _targets(self) -> list[str]:
+    def _folders(self) -> list[str]:
         """
-        The message's path in every recipient's C{new/}.
+        Every recipient's C{new/} folder (ending in a separator).
         """
-        name = messageName(self._unique, self._diskSize, self.size)
         if len(self.users) == 1:                # the usual case: the folder looked up at the start
-            return [self._newFolder + name]
+            return [self._newFolder]
         layout = self._writer.layout
-        return [layout.messageFolders(user)[1] + name for user in self.users]
+        return [layout.messageFolders(user)[1] for user in self.users]
 
-    def _link(self, targets: list[str]) -> list[str]:
+    def _link(self, folders: list[str], name: str) -> list[str]:
         """
         Blocking, only system calls in the common case: name the synced
-        file C{targets[0]}, hard-link the others; close the file.
+        file C{name} in C{folders[0]}, hard-link it into the others; close
+        the file.
         """
         created: list[str] = []
-        writer, first = self._writer, targets[0]
+        writer, first = self._writer, folders[0] + name
         try:
             if self._anonymousFD is not None:
-                writer.linkAnonymous(self._anonymousFD, first)
+                writer.linkAnonymous(self._anonymousFD, folders[0], name)
             else:
-                tmpPath = self._tmpPath
-                writer.inFolder(first, lambda folder, name: os.rename(tmpPath, name, dst_dir_fd=folder))
+                writer.inFolder(folders[0], name, _renameInto, self._tmpPath)
             created.append(first)
-            for target in targets[1:]:
+            for folder in folders[1:]:
                 try:
-                    writer.inFolder(target, lambda folder, name: os.link(first, name, dst_dir_fd=folder))
+                    writer.inFolder(folder, name, _hardLinkIn, first)
                 except OSError as e:
                     if e.errno != errno.EXDEV:
                         raise
-                    other = os.path.join(os.path.dirname(os.path.dirname(target)), "tmp", self._unique)
+                    other = os.path.join(os.path.dirname(folder.rstrip("/")), "tmp", self._unique)
                     self._copy(first, other)
-                    writer.inFolder(target, lambda folder, name: os.rename(other, name, dst_dir_fd=folder))
-                created.append(target)
+                    writer.inFolder(folder, name, _renameInto, other)
+                created.append(folder + name)
             return created
         except BaseException:
             self.unpublish(created)

@@ -13,11 +13,11 @@ the reactor thread.  Commit writes the file (an unnamed C{O_TMPFILE} file in C{t
 it, else a named one) and, after its fsync, names it in every recipient's
 C{new/} (link or rename).  Messages are stored with LF line ends, in
 files of mode 0600 whatever the umask (L{createPrivate}).  Files are
-opened and named relative to the descriptors of their folders that the
-group commit keeps (L{MaildirWriter.inFolder}): no path walk, and the
-folder named into is the one the group commit syncs (a folder removed
-and made anew meanwhile gets a new descriptor; one renamed keeps its
-descriptor, and the names, until the store stops).
+named relative to the descriptors of the C{new/} folders that the group
+commit keeps (L{MaildirWriter.inFolder}, one per folder): the folder
+named into is the one the group commit syncs (a folder removed and made
+anew meanwhile gets a new descriptor; one renamed keeps its descriptor,
+and the names, until the store stops).
 """
 from __future__ import annotations
 
@@ -85,8 +85,7 @@ class MaildirWriter:
         (a path ending in a separator, as L{MaildirLayout.messageFolders}
         gives them) through its kept descriptor C{handle}
         (L{FolderHandles}); if it fails (the folder removed, maybe made
-        anew since: C{ENOENT}, C{EPERM} for an unnamed file), once more
-        through a descriptor opened now.
+        anew since: C{ENOENT}), once more through a descriptor opened now.
         """
         handles = self.committer.folders
         try:
@@ -106,11 +105,11 @@ class MaildirWriter:
         if not self.anonymous:
             return None
         if not self.chmod:                      # the usual case, without a frame more
-            return self.inFolder(folder, ".", _anonymousIn)
+            return os.open(folder, _ANONYMOUS, FILE_MODE)
         return self._openAnonymous(folder)
 
     def _openAnonymous(self, folder: str) -> int:
-        fd = self.inFolder(folder, ".", _anonymousIn)
+        fd = os.open(folder, _ANONYMOUS, FILE_MODE)
         if self.chmod:
             try:
                 os.fchmod(fd, FILE_MODE)        # the umask applies to O_TMPFILE too
@@ -154,10 +153,6 @@ class MaildirWriter:
 
 
 # What L{MaildirWriter.inFolder} calls with a folder's descriptor and a name in it.
-
-def _anonymousIn(folder: int, here: str) -> int:
-    return os.open(here, _ANONYMOUS, FILE_MODE, dir_fd=folder)
-
 
 def _linkAnonymousIn(folder: int, name: str, source: str, procFD: int) -> None:
     os.link(source, name, src_dir_fd=procFD, dst_dir_fd=folder, follow_symlinks=True)

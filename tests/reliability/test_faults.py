@@ -200,9 +200,12 @@ class StoreFaultTests(SynchronousTestCase):
         bobNew = os.path.join(inner.ensureMaildir("bob"), "new")
         inner.ensureMaildir("alice")
         realLink = os.link
+        bobFolder = os.stat(bobNew).st_ino
 
         def link(source: Any, target: Any, *args: Any, **kwargs: Any) -> None:
-            if self.store.error.strerror != "cleared" and str(target).startswith(bobNew):
+            folder = kwargs.get("dst_dir_fd")       # the store names files relative to its folders' descriptors
+            inBob = str(target).startswith(bobNew) or (folder is not None and os.fstat(folder).st_ino == bobFolder)
+            if self.store.error.strerror != "cleared" and inBob:
                 raise PermissionError(errno.EACCES, "Permission denied", str(target))
             realLink(source, target, *args, **kwargs)
 

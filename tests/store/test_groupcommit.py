@@ -101,6 +101,65 @@ class TurnTests(SynchronousTestCase):
         self.successResultOf(idle)
 
 
+class BatchTests(TurnTests):
+    """
+    Inside a batch every file is synced before any is named; after it the
+    next batch is handed over before the finished one's Deferreds fire.
+    """
+
+    def test_syncAllThenNameAll(self) -> None:
+        """
+        A batch fsyncs all its files, then publishes them, then syncs the
+        folder: a name given between two file syncs would dirty again what
+        the next one writes (the inode table, on ext4 without a journal).
+        """
+        committer = GroupCommit(self.runBlocking, lambda fd: self.steps.append("fsync"), callSoon=self.soon)
+        ds = [committer.submit(RecordingJob(self.folder, f"m{i}", self.steps)) for i in range(2)]
+        self.soon.endTurn()
+        self.runBatch()
+        self.assertEqual(self.steps, ["prepare", "prepare", "fsync", "fsync", "publish", "publish", "fsync"])
+        self.assertEqual([self.successResultOf(d) for d in ds], [["m0"], ["m1"]])
+
+    def test_nameAfterFailedSync(self) -> None:
+        """
+        A file whose fsync fails is discarded and never published; the
+        others of its batch are.
+        """
+        def fsync(fd: int) -> None:
+            self.steps.append("fsync")
+            if self.steps.count("fsync") == 1:
+                raise OSError(5, "I/O error")
+
+        committer = GroupCommit(self.runBlocking, fsync, callSoon=self.soon)
+        first = committer.submit(RecordingJob(self.folder, "m0", self.steps))
+        second = committer.submit(RecordingJob(self.folder, "m1", self.steps))
+        self.soon.endTurn()
+        self.runBatch()
+        self.assertEqual(self.steps, ["prepare", "prepare", "fsync", "discard", "fsync", "publish", "fsync"])
+        self.failureResultOf(first, OSError)
+        self.assertEqual(self.successResultOf(second), ["m1"])
+
+    def test_nextBatchBeforeReplies(self) -> None:
+        """
+        When a batch's result comes back, the commits made meanwhile are
+        handed to the thread before the finished commits' Deferreds fire
+        (the thread works while the reactor writes their replies).
+        """
+        committer = GroupCommit(self.runBlocking, lambda fd: None, callSoon=self.soon)
+        first = committer.submit(RecordingJob(self.folder, "m0", self.steps))
+        self.soon.endTurn()
+        f, args, d = self.batches.pop(0)
+        result = f(*args)                     # nothing waited while it ran: its folder is synced
+        second = committer.submit(RecordingJob(self.folder, "m1", self.steps))
+        handedOver: list[int] = []
+        first.addCallback(lambda _: handedOver.append(len(self.batches)))
+        d.callback(result)
+        self.assertEqual(handedOver, [1])
+        self.runBatch()
+        self.assertEqual(self.successResultOf(second), ["m1"])
+        self.successResultOf(committer.whenIdle())
+
+
 class FakeReactor(Clock):
     """
     A clock whose C{callFromThread} records what the thread hands back.

@@ -23,6 +23,17 @@ not at once: every commit the turn's reads completed shares that batch
 holding back the rest), and the hand-over to the thread happens once the
 reactor is about to wait, not while it still runs Python.
 
+A batch syncs every file before it names any: on ext4 without a journal
+each fsync writes the block of the inode table its inode is in, and a
+name given in between (the link count) would dirty that block again for
+the next file's fsync (alone, in batches of 15: 93 -> 61 us of CPU per
+file; with a journal the order costs nothing).  The folders are synced
+through descriptors kept open (L{FolderHandles}), and a job names its
+files through the same ones, so the folder synced is the one named into
+even if it was replaced since.  When a batch is done, the next one is
+handed to the thread before the finished one's Deferreds fire (the
+thread works while the reactor writes their replies).
+
 What is committed is anything providing L{ICommitJob}: this module knows
 nothing of Maildir messages.
 """
@@ -35,7 +46,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 from zope.interface import Interface
 
-__all__ = ["GroupCommit", "ICommitJob", "syncDirectory"]
+__all__ = ["FolderHandles", "GroupCommit", "ICommitJob"]
 
 _startWriteback = getattr(os, "posix_fadvise", None)   # DONTNEED starts writeback of dirty pages (Linux)
 
@@ -74,12 +85,54 @@ class ICommitJob(Interface):
         """
 
 
-def syncDirectory(path: str, fsync: Callable[[int], None]) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fsync(fd)
-    finally:
-        os.close(fd)
+class FolderHandles:
+    """
+    Open descriptors of the folders commits name files in, so that naming
+    a file there (relative to the descriptor) and syncing the folder need
+    no open: the last L{LIMIT} folders used, each opened at its first use.
+    Used by the commit thread only; L{close} once no commit runs.
+    """
+
+    LIMIT = 128
+
+    def __init__(self) -> None:
+        self._handles: dict[str, int] = {}
+
+    def handleOf(self, folder: str) -> int:
+        """
+        The descriptor of C{folder} (a path ending in a separator).
+        """
+        handle = self._handles.get(folder)
+        if handle is None:
+            if len(self._handles) >= self.LIMIT:
+                os.close(self._handles.pop(next(iter(self._handles))))     # the oldest
+            handle = self._handles[folder] = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return handle
+
+    def drop(self, folder: str) -> None:
+        """
+        Close C{folder}'s descriptor: a call through it failed (the folder
+        was removed, or its sync failed, an error Linux reports only once
+        per descriptor); the next use opens the folder again.
+        """
+        handle = self._handles.pop(folder, None)
+        if handle is not None:
+            os.close(handle)
+
+    def sync(self, folder: str, fsync: Callable[[int], None]) -> None:
+        try:
+            fsync(self.handleOf(folder))
+        except BaseException:
+            self.drop(folder)
+            raise
+
+    def close(self) -> None:
+        """
+        Close every descriptor (idempotent; a later use opens again).
+        """
+        handles, self._handles = self._handles, {}
+        for handle in handles.values():
+            os.close(handle)
 
 
 class GroupCommit:
@@ -90,6 +143,8 @@ class GroupCommit:
     @param callSoon: C{callSoon(f)} calls C{f} at the end of the current
         reactor turn; L{None}: C{runBlocking}'s C{callSoon} if it has one,
         else a commit made while none runs starts its batch at once.
+    @ivar folders: the L{FolderHandles} the folders are synced through
+        (jobs name their files through them too); closed by L{close}.
     """
 
     JOBS = 1          # batches in flight at once (one thread: no lock contention)
@@ -104,6 +159,7 @@ class GroupCommit:
         self._named: list[tuple[Any, list[str], Deferred]] = []    # named; the next batch syncs their folders
         self._running = 0
         self._idle: list[Deferred] = []
+        self.folders = FolderHandles()
 
     def submit(self, job: ICommitJob) -> Deferred:
         """
@@ -137,23 +193,38 @@ class GroupCommit:
         self._idle.append(d)
         return d
 
+    def close(self) -> None:
+        """
+        Close the folders' descriptors; call once no commit is in flight
+        (L{whenIdle}).
+        """
+        self.folders.close()
+
     def _next(self) -> None:
+        if not self._launch() and not self._running and self._idle:
+            waiting, self._idle = self._idle, []
+            for d in waiting:
+                d.callback(None)
+
+    def _launch(self) -> bool:
+        """
+        Hand the next batch to C{runBlocking} if one may start and has work.
+
+        @return: whether one was started.
+        """
         if self._running >= self.JOBS or not (self._waiting or self._named):
-            if not self._running and self._idle:
-                waiting, self._idle = self._idle, []
-                for d in waiting:
-                    d.callback(None)
-            return
+            return False
         self._running += 1
         batch, self._waiting = self._waiting, []
         named, self._named = self._named, []
         self.runBlocking(self._sync, [job for job, _ in batch], [(job, created) for job, created, _ in named]
                          ).addBoth(self._synced, batch, named)
+        return True
 
     def _sync(self, jobs: list[ICommitJob], named: list[tuple[Any, list[str]]]) -> tuple[list, list, bool]:
         """
         Blocking, in the commit thread: write each job's file, fsync the
-        files, name them; then fsync the folders the previous batch named
+        files, then name them; then fsync the folders the previous batch named
         into (C{named}: these files' journal commit has usually carried
         them already) and, unless more commits wait for the next batch
         (whose file syncs will carry them), the folders of this one.
@@ -184,6 +255,13 @@ class GroupCommit:
                 continue
             try:
                 fsync(fd)
+            except BaseException as e:
+                job.discard()
+                outcomes[index] = e
+        for index, job in enumerate(jobs):
+            if outcomes[index] is not None:
+                continue
+            try:
                 outcomes[index] = job.publish()
             except BaseException as e:
                 job.discard()
@@ -197,7 +275,7 @@ class GroupCommit:
         failed = False
         for folder in folders:
             try:
-                syncDirectory(folder, fsync)
+                self.folders.sync(folder, fsync)
             except BaseException as e:
                 folders[folder] = e
                 failed = True
@@ -218,13 +296,15 @@ class GroupCommit:
                 _quietly(job.discard)
             result = ([result.value] * len(batch), [result.value] * len(named), True)
         outcomes, namedOutcomes, now = result
-        for (job, created, d), outcome in zip(named, namedOutcomes):
-            _fire(d, outcome)
+        done = list(zip([d for _, _, d in named], namedOutcomes))
         for (job, d), outcome in zip(batch, outcomes):
             if now or isinstance(outcome, BaseException):
-                _fire(d, outcome)
+                done.append((d, outcome))
             else:
                 self._named.append((job, outcome, d))
+        self._launch()                      # the thread works on while the replies go out
+        for d, outcome in done:
+            _fire(d, outcome)
         self._next()
 
 
@@ -244,11 +324,12 @@ def _kept(job: Any, created: Any, folders: dict[str, BaseException | None]) -> A
 
 def _folderOf(path: str) -> str:
     """
-    The folder of a path that L{ICommitJob.publish} created: C{os.path.dirname}
-    for these paths (absolute, made by the store, no doubled separator),
-    without its Python frames.
+    The folder of a path that L{ICommitJob.publish} created, ending in a
+    separator (as the store names its folders): C{os.path.dirname} for
+    these paths (absolute, made by the store, no doubled separator) and
+    the separator, without its Python frames.
     """
-    return path[:path.rfind("/")]
+    return path[:path.rfind("/") + 1]
 
 
 def _fire(d: Deferred, outcome: Any) -> None:

@@ -12,13 +12,18 @@ thread goes on holding what comes next; so no file system call is made on
 the reactor thread.  Commit writes the file (an unnamed C{O_TMPFILE} file in C{tmp/} where Linux offers
 it, else a named one) and, after its fsync, names it in every recipient's
 C{new/} (link or rename).  Messages are stored with LF line ends, in
-files of mode 0600 whatever the umask (L{createPrivate}).
+files of mode 0600 whatever the umask (L{createPrivate}).  Files are
+named relative to the descriptors of the C{new/} folders that the group
+commit keeps (L{MaildirWriter.inFolder}, one per folder): the folder
+named into is the one the group commit syncs (a folder removed and made
+anew meanwhile gets a new descriptor; one renamed keeps its descriptor,
+and the names, until the store stops).
 """
 from __future__ import annotations
 
 import errno
 import os
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Callable, Sequence, TypeVar
 
 from twisted.internet.defer import Deferred, fail
 from twisted.python.failure import Failure
@@ -32,6 +37,7 @@ from .layout import FILE_MODE, MaildirLayout, createPrivate, messageName, umaskK
 __all__ = ["MaildirWriter", "MaildirDelivery", "unlinkQuietly"]
 
 _ANONYMOUS = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | os.O_CLOEXEC     # an unnamed file (Linux)
+T = TypeVar("T")
 
 
 def unlinkQuietly(path: str) -> None:
@@ -73,6 +79,21 @@ class MaildirWriter:
     def fsync(self, fd: int) -> None:
         self.committer.fsync(fd)
 
+    def inFolder(self, folder: str, name: str, make: Callable[..., T], *args: object) -> T:
+        """
+        C{make(handle, name, *args)}: a call creating C{name} in C{folder}
+        (a path ending in a separator, as L{MaildirLayout.messageFolders}
+        gives them) through its kept descriptor C{handle}
+        (L{FolderHandles}); if it fails (the folder removed, maybe made
+        anew since: C{ENOENT}), once more through a descriptor opened now.
+        """
+        handles = self.committer.folders
+        try:
+            return make(handles.handleOf(folder), name, *args)
+        except OSError:
+            handles.drop(folder)
+            return make(handles.handleOf(folder), name, *args)
+
     def openAnonymous(self, folder: str) -> int | None:
         """
         An unnamed file in C{folder} (Linux C{O_TMPFILE}), or L{None} where
@@ -98,36 +119,51 @@ class MaildirWriter:
         return fd
 
     def _probeAnonymous(self, folder: str) -> bool:
-        probe = os.path.join(folder, f".probe-{self.layout.newUnique()}")
+        probe = f".probe-{self.layout.newUnique()}"
         try:
             fd = self._openAnonymous(folder)
         except OSError:
             return False
         try:
-            self.linkAnonymous(fd, probe)
+            self.linkAnonymous(fd, folder, probe)
         except OSError:
             return False
         finally:
             os.close(fd)
-        unlinkQuietly(probe)
+        unlinkQuietly(folder + probe)
         return True
 
-    def linkAnonymous(self, fd: int, target: str) -> None:
+    def linkAnonymous(self, fd: int, folder: str, name: str) -> None:
         """
-        Give the unnamed file C{fd} the name C{target} (C{linkat} through
-        C{/proc/self/fd}).
+        Give the unnamed file C{fd} the name C{name} in C{folder} (C{linkat}
+        through C{/proc/self/fd}).
         """
         if self._procFD is None:
             self._procFD = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
-        os.link(str(fd), target, src_dir_fd=self._procFD, follow_symlinks=True)
+        self.inFolder(folder, name, _linkAnonymousIn, str(fd), self._procFD)
 
     def close(self) -> None:
         """
-        Release the C{/proc/self/fd} handle (idempotent).
+        Release the C{/proc/self/fd} handle and the folders' (idempotent).
         """
         if self._procFD is not None:
             os.close(self._procFD)
             self._procFD = None
+        self.committer.close()
+
+
+# What L{MaildirWriter.inFolder} calls with a folder's descriptor and a name in it.
+
+def _linkAnonymousIn(folder: int, name: str, source: str, procFD: int) -> None:
+    os.link(source, name, src_dir_fd=procFD, dst_dir_fd=folder, follow_symlinks=True)
+
+
+def _hardLinkIn(folder: int, name: str, source: str) -> None:
+    os.link(source, name, dst_dir_fd=folder)
+
+
+def _renameInto(folder: int, name: str, source: str) -> None:
+    os.rename(source, name, dst_dir_fd=folder)
 
 
 @implementer(IPendingDelivery, ICommitJob)
@@ -300,7 +336,7 @@ class MaildirDelivery:
 
         @return: the paths created.
         """
-        return self._link(self._targets())
+        return self._link(self._folders(), messageName(self._unique, self._diskSize, self.size))
 
     def unpublish(self, created: list[str]) -> None:
         """
@@ -318,38 +354,39 @@ class MaildirDelivery:
         self._close()
         unlinkQuietly(self._tmpPath)
 
-    def _targets(self) -> list[str]:
+    def _folders(self) -> list[str]:
         """
-        The message's path in every recipient's C{new/}.
+        Every recipient's C{new/} folder (ending in a separator).
         """
-        name = messageName(self._unique, self._diskSize, self.size)
         if len(self.users) == 1:                # the usual case: the folder looked up at the start
-            return [self._newFolder + name]
+            return [self._newFolder]
         layout = self._writer.layout
-        return [layout.messageFolders(user)[1] + name for user in self.users]
+        return [layout.messageFolders(user)[1] for user in self.users]
 
-    def _link(self, targets: list[str]) -> list[str]:
+    def _link(self, folders: list[str], name: str) -> list[str]:
         """
         Blocking, only system calls in the common case: name the synced
-        file C{targets[0]}, hard-link the others; close the file.
+        file C{name} in C{folders[0]}, hard-link it into the others; close
+        the file.
         """
         created: list[str] = []
+        writer, first = self._writer, folders[0] + name
         try:
             if self._anonymousFD is not None:
-                self._writer.linkAnonymous(self._anonymousFD, targets[0])
+                writer.linkAnonymous(self._anonymousFD, folders[0], name)
             else:
-                os.rename(self._tmpPath, targets[0])
-            created.append(targets[0])
-            for target in targets[1:]:
+                writer.inFolder(folders[0], name, _renameInto, self._tmpPath)
+            created.append(first)
+            for folder in folders[1:]:
                 try:
-                    os.link(targets[0], target)
+                    writer.inFolder(folder, name, _hardLinkIn, first)
                 except OSError as e:
                     if e.errno != errno.EXDEV:
                         raise
-                    other = os.path.join(os.path.dirname(os.path.dirname(target)), "tmp", self._unique)
-                    self._copy(targets[0], other)
-                    os.rename(other, target)
-                created.append(target)
+                    other = os.path.join(os.path.dirname(folder.rstrip("/")), "tmp", self._unique)
+                    self._copy(first, other)
+                    writer.inFolder(folder, name, _renameInto, other)
+                created.append(folder + name)
             return created
         except BaseException:
             self.unpublish(created)

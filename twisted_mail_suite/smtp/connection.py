@@ -365,14 +365,26 @@ class SMTPConnection(Protocol):
         return reply
 
     def _reply(self, reply: bytes) -> None:
+        if isinstance(reply, Final):
+            self._goodbye(reply)
+            return
         pending = self._pending
         if pending is not None and len(pending) + len(reply) <= HOLD_REPLIES - 2:
             self._pending = pending + reply + b"\r\n"     # _write's usual case, inlined
         else:
             self._write(reply + b"\r\n")
-        if isinstance(reply, Final) and self._lifecycle.close():
+
+    def _goodbye(self, reply: Final) -> None:
+        """
+        The last reply, and the close (the first time).  It goes through
+        the transport, not straight to the socket: the transport sends it
+        in the one write that precedes the close (sent at once, the close
+        would still cost that write, an empty one).
+        """
+        self._socket = None
+        self._write(reply + b"\r\n")
+        if self._lifecycle.close():
             self._flush(True)
-            self._socket = None
             self._wire.stop()
             self._closeTimer = loseConnectionWithin(self.transport, self.factory.clock, self.closeGrace,
                                                     producer=True)

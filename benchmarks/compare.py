@@ -5,6 +5,7 @@ interleaved, with the figures a shared machine blurs least.
 
     python benchmarks/compare.py before=../old-checkout after=. -c 1,10 --count 300 --rounds 2
     python benchmarks/compare.py before=../old-checkout after=. -c 1,10 --count 300 --callgrind
+    python benchmarks/compare.py before=../old-checkout after=. -c 1,50 --per-session 1 --count 2000
     python benchmarks/compare.py quiet=. scraped=.,scrape=0.1 -c 10 --count 3000
 
 A checkout may carry options after a comma: C{scrape=SECONDS} gives its
@@ -18,7 +19,10 @@ tap.yaml that every version of the suite reads), sends C{--count} 1 KiB
 messages with C{loadsmtp.py} at each concurrency, and reports per run:
 messages per second, p50/p99, and the server's CPU time per message
 (utime + stime of the process and its threads, from C{/proc}).  The
-checkout order alternates per round.
+checkout order alternates per round.  C{--per-session N} (passed to
+C{loadsmtp.py}) opens a connection per N messages, so that a connection's
+cost (accept, greeting, EHLO, close) is part of each message's; the
+default, 0, keeps one connection per client for the whole run.
 
 With C{--callgrind}, each server runs under C{valgrind --tool=callgrind}
 with instrumentation switched on only while the measured load runs
@@ -93,9 +97,10 @@ def instructions(pattern: str) -> int:
     return total
 
 
-def load(port: int, concurrency: int, count: int) -> dict:
+def load(port: int, concurrency: int, count: int, perSession: int = 0) -> dict:
     done = subprocess.run([sys.executable, os.path.join(HERE, "loadsmtp.py"), "--port", str(port),
                            "-c", str(concurrency), "--size", "1k", "--count", str(count),
+                           "--per-session", str(perSession),
                            "--recipient", "alice@example.test", "--max-seconds", "900"],
                           capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -122,7 +127,8 @@ class Scraper(threading.Thread):
 FOLDERS: list[str] = []
 
 
-def measure(checkout: str, concurrency: int, count: int, callgrind: bool, scrape: float = 0.0) -> dict:
+def measure(checkout: str, concurrency: int, count: int, callgrind: bool, scrape: float = 0.0,
+            perSession: int = 0) -> dict:
     folder = tempfile.mkdtemp(prefix="mailsuite-compare-")
     try:
         os.makedirs(os.path.join(folder, "data"))
@@ -138,13 +144,13 @@ def measure(checkout: str, concurrency: int, count: int, callgrind: bool, scrape
         try:
             port = server.ports["smtp"]
             if callgrind:
-                load(port, concurrency, 20)
+                load(port, concurrency, 20, perSession)
                 subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], capture_output=True, check=True)
             scraper = Scraper(server.ports["http"], scrape) if scrape else None
             before = cpuSeconds(server.pid)
             if scraper is not None:
                 scraper.start()
-            result = load(port, concurrency, count)
+            result = load(port, concurrency, count, perSession)
             used = cpuSeconds(server.pid) - before
             if scraper is not None:
                 scraper.stopped.set()
@@ -154,7 +160,7 @@ def measure(checkout: str, concurrency: int, count: int, callgrind: bool, scrape
         finally:
             server.stop()
         ok = result.get("ok") or 0
-        figures = {"ok": ok, "errors": result.get("errors")}
+        figures = {"ok": ok, "errors": result.get("errors"), "per_session": result.get("per_session")}
         if scrape:
             figures["scrapes"] = scraper.scrapes
         if callgrind:
@@ -174,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=3000, help="messages per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callgrind", action="store_true", help="instructions per message under valgrind")
+    parser.add_argument("--per-session", type=int, default=0, metavar="N",
+                        help="messages per connection (loadsmtp.py's option); 0: one connection per client")
     args = parser.parse_args(argv)
     if args.callgrind and not shutil.which("valgrind"):
         parser.error("--callgrind needs valgrind (Debian package valgrind)")
@@ -196,7 +204,7 @@ def compare(checkouts: list[tuple[str, str, float]], args: argparse.Namespace) -
         order = checkouts if round_ % 2 == 0 else checkouts[::-1]
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             for name, path, scrape in order:
-                figures = measure(path, concurrency, args.count, args.callgrind, scrape)
+                figures = measure(path, concurrency, args.count, args.callgrind, scrape, args.per_session)
                 results.setdefault((name, concurrency), []).append(figures)
                 print(json.dumps({"round": round_, "checkout": name, "c": concurrency, **figures}), flush=True)
     for (name, concurrency), runs in results.items():

@@ -120,8 +120,20 @@ class CompareTests(TestCase):
             self.assertEqual((run["ok"], run["errors"]), (200, 0))
             self.assertGreater(run["cpu_us_per_msg"], 0)
             self.assertGreater(run["msgs_per_s"], 0)
+            self.assertEqual(run["per_session"], 0)     # one connection per client
         self.assertNotIn("scrapes", runs[0])
         self.assertGreater(runs[1]["scrapes"], 0)     # /metrics fetched while the load ran
+
+    @defer.inlineCallbacks
+    def test_perSession(self):  # type: ignore[no-untyped-def]
+        """
+        C{--per-session N} reaches C{loadsmtp.py}: a connection per N
+        messages (the per-connection cost is part of each message's).
+        """
+        runs, summaries = yield self.runCompare("--count", "30", "--per-session", "1")
+        for run in runs:
+            self.assertEqual((run["ok"], run["errors"], run["per_session"]), (30, 0, 1))
+            self.assertGreater(run["cpu_us_per_msg"], 0)
 
     @defer.inlineCallbacks
     def test_callgrindInstructions(self):  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from twisted.python import usage
 
 from .config import loadConfig
 from .errors import ConfigError
+from .logobserver import TWISTD_LOGGER, twistdLogger
 from .reactor import globalReactor
 from .registry import PROTOCOLS, ProtocolRecord, record
 from .workers import WorkerSupervisor, watchParent, workerSettings
@@ -39,6 +40,17 @@ class Options(usage.Options):
 
     def _listen(self, role: str, value: str) -> None:
         self["listen"].setdefault(role, []).append(value)
+
+    def postOptions(self) -> None:
+        """
+        Under twistd (C{self.parent}: its options), log through the suite's
+        cheaper observer (L{twistdLogger}: the same lines, where twistd
+        would write them), unless C{--logger} or C{--syslog} says
+        otherwise.
+        """
+        parent = getattr(self, "parent", None)
+        if parent is not None and twistdLogger.use(parent):
+            parent["logger"] = TWISTD_LOGGER
 
     def overrides(self) -> dict[str, Any]:
         result: dict[str, Any] = {}

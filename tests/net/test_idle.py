@@ -103,6 +103,28 @@ class IdleTrackerTests(SynchronousTestCase):
         self.clock.advance(100)
         self.assertEqual((self.expired, self.clock.getDelayedCalls()), ([], []))
 
+    def test_keepTimer(self) -> None:
+        """
+        A tracker made with C{keepTimer} keeps its timer when the last key
+        is forgotten: the next key needs no delayed call of its own.  The
+        timer finds nothing to expire and goes; L{IdleTracker.stop}
+        cancels it at once.
+        """
+        tracker = IdleTracker(self.clock, 10.0, self.expired.append, keepTimer=True)
+        tracker.touch("a")
+        calls = self.clock.getDelayedCalls()
+        tracker.forget("a")
+        self.assertEqual(self.clock.getDelayedCalls(), calls)
+        tracker.touch("b")
+        tracker.forget("b")
+        self.assertEqual(self.clock.getDelayedCalls(), calls)
+        self.clock.advance(10)
+        self.assertEqual((self.expired, self.clock.getDelayedCalls()), ([], []))
+        tracker.touch("c")
+        tracker.forget("c")
+        tracker.stop()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_timeoutReadOnly(self) -> None:
         """
         The default timeout is given once, at construction.

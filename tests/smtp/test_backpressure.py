@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from twisted_mail_suite.smtp import connection
 from twisted_mail_suite.smtp.connection import SMTPConnection
 
 from .helpers import Client, ReaderTransport, newSuite
@@ -145,3 +146,56 @@ class CloseGraceTests(SynchronousTestCase):
         self.client.protocol.connectionLost(None)
         self.suite.reactor.advance(self.grace)
         self.assertFalse(self.transport.disconnected)
+
+
+class DirectSocket:
+    """
+    The socket a plain TCP transport would give L{SMTPConnection} to send
+    its replies on at once: it takes everything, and records it.
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        self.sent.append(data)
+        return len(data)
+
+
+class GoodbyeTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.socket = DirectSocket()
+        self.patch(connection, "directSocket", lambda transport: self.socket)
+        self.suite = newSuite(self)
+        self.transport = ReaderTransport()
+        self.client = Client(self.suite, transport=self.transport)
+
+    def test_repliesAtOnce(self) -> None:
+        """
+        The replies before the last go straight to the socket.
+        """
+        self.client.protocol.dataReceived(EHLO)
+        self.assertEqual([data[:4] for data in self.socket.sent], [b"220 ", b"250-"])
+        self.assertEqual(self.transport.value(), b"")
+
+    def test_lastReplyWithTheClose(self) -> None:
+        """
+        QUIT's 221 goes through the transport, which sends it in the write
+        that precedes the close (sent on the socket, it would cost that
+        write too, an empty one); replies held with it go there too, in
+        order.
+        """
+        self.client.protocol.dataReceived(EHLO + b"NOOP\r\nQUIT\r\n")
+        self.assertEqual([data[:4] for data in self.socket.sent], [b"220 "])
+        self.assertEqual([line[:4] for line in self.transport.value().split(b"\r\n")[:-1]][-3:],
+                         [b"250 ", b"250 ", b"221 "])
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_idleGoodbye(self) -> None:
+        """
+        The idle timeout's 421 too (it is said outside any read).
+        """
+        self.suite.reactor.advance(self.suite.config.smtp.command_timeout)
+        self.assertEqual(len(self.socket.sent), 1)
+        self.assertTrue(self.transport.value().startswith(b"421 4.4.2 "))
+        self.assertTrue(self.transport.disconnecting)

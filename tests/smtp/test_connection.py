@@ -14,6 +14,7 @@ from zope.interface.verify import verifyObject
 
 from twisted_mail_suite.delivery import DeliveryTarget
 from twisted_mail_suite.net.lifecycle import IDrainable, IManagedConnection, Phase
+from twisted_mail_suite.smtp.connection import SMTPConnection
 from twisted_mail_suite.smtp.factory import SMTPFactory, makeFactory
 
 from ..fakes import makeSuiteAround
@@ -128,6 +129,47 @@ class LifecycleTests(SynchronousTestCase):
         self.assertFalse(self.client.closed)
         self.suite.reactor.advance(1)
         self.assertEqual(self.client.codes(b""), [b"421 4.4.2"])
+
+
+class TimerTests(SynchronousTestCase):
+    """
+    A connection per message makes no delayed call of its own: its idle
+    timeout and its close grace are timed by the factory's one timer.
+    """
+
+    def connectAndQuit(self, suite: Any) -> Client:
+        client = Client(suite)
+        self.assertEqual(client.codes(b"EHLO c.test\r\nQUIT\r\n"), [b"220", b"250", b"221 2.0.0"])
+        client.protocol.connectionLost(None)
+        return client
+
+    def test_oneTimer(self) -> None:
+        """
+        Connections one after the other share the factory's timer, which
+        a drain stops once they are gone.
+        """
+        suite = newSuite(self)
+        self.connectAndQuit(suite)
+        calls = suite.reactor.getDelayedCalls()
+        self.assertEqual(len(calls), 1)
+        for _ in range(3):
+            self.connectAndQuit(suite)
+            self.assertEqual(suite.reactor.getDelayedCalls(), calls)
+        suite.factories["smtp"].drain(30)
+        self.assertEqual(suite.reactor.getDelayedCalls(), [])
+
+    def test_closeGrace(self) -> None:
+        """
+        The close grace runs on that timer too: a client that does not
+        take its 221 is aborted after it, one that goes is not.
+        """
+        suite = newSuite(self)
+        gone = self.connectAndQuit(suite)
+        stays = Client(suite)
+        stays.send(b"QUIT\r\n")
+        suite.reactor.advance(SMTPConnection.closeGrace)
+        self.assertEqual((stays.transport.disconnecting, stays.transport.disconnected), (True, True))
+        self.assertFalse(gone.transport.disconnected)
 
 
 class Options:

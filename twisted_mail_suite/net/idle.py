@@ -18,6 +18,12 @@ A connection waiting on its own work (a password check, a store commit) is
 not idle: the protocol calls L{IdleTracker.pause} when it starts waiting
 and L{IdleTracker.touch} when the result is answered, which starts a fresh
 timeout.
+
+Forgetting the last key cancels the timer, unless the tracker was made
+with C{keepTimer}: for connections that come and go one after the other
+(SMTP, a connection per message), the next one then needs no delayed call
+of its own (each costs a C{callLater} and a C{cancel}); the timer finds
+nothing when it runs, and is not renewed.  L{stop} cancels it.
 """
 from __future__ import annotations
 
@@ -38,8 +44,14 @@ class IdleTracker:
 
     log = Logger()
 
-    def __init__(self, clock: IReactorTime, timeout: float, expire: Callable[[Any], object]) -> None:
+    def __init__(self, clock: IReactorTime, timeout: float, expire: Callable[[Any], object],
+                 keepTimer: bool = False) -> None:
+        """
+        @param keepTimer: forgetting the last key leaves the timer (see
+            the module docstring).
+        """
         self._clock = clock
+        self._keepTimer = keepTimer
         self._timeout = timeout
         self._expire = expire
         # timeout -> {key: time of the last touch}, oldest first
@@ -111,11 +123,12 @@ class IdleTracker:
 
     def forget(self, key: Hashable) -> None:
         """
-        Stop tracking C{key} (its connection is gone).  Idempotent.
+        Stop tracking C{key} (its connection is gone).  Idempotent.  The
+        timer is cancelled with the last key, unless the tracker keeps it.
         """
         for lane in self._lanes.values():
             lane.pop(key, None)
-        if self._call is not None and not any(self._lanes.values()):
+        if self._call is not None and not self._keepTimer and not any(self._lanes.values()):
             self._cancel()
 
     def stop(self) -> None:

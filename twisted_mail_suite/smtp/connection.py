@@ -12,8 +12,9 @@ wire handles no further command and stops reading (see
 L{twisted_mail_suite.smtp.wire}); after the last reply (C{Final}: QUIT's
 221, every 421, a login that closes) the transport is closed and, if the
 client still has not taken its output C{closeGrace} seconds later,
-aborted (L{twisted_mail_suite.net.transport.loseConnectionWithin}), so a
-client that never reads cannot pin a connection slot.
+aborted, so a client that never reads cannot pin a connection slot.  The
+grace is timed by the factory's L{IdleTracker} (a lane of its own, and
+no delayed call per connection).
 
 L{SMTPConnection} is the base of L{twisted_mail_suite.smtp.protocol.SMTPServer},
 which adds the verb table; it reads its input through an
@@ -25,7 +26,7 @@ from __future__ import annotations
 from typing import Any, Callable, Protocol as TypingProtocol
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.mail.smtp import IMessageDelivery, SMTPBadRcpt, SMTPBadSender
@@ -39,8 +40,7 @@ from ..interfaces import IMetrics
 from ..net.admission import Refusal, Ticket
 from ..net.idle import IdleTracker
 from ..net.lifecycle import ConnectionManager, IManagedConnection, Lifecycle
-from ..net.transport import (CLOSE_GRACE, directSocket, isSecure, loseConnectionWithin, peerHost, sendAtOnce,
-                             setNoDelay)
+from ..net.transport import CLOSE_GRACE, directSocket, isSecure, peerHost, sendAtOnce, setNoDelay
 from .adapter import smtpDelivery
 from .data import MessageWriter, deliveryFailure
 from .delivery import ISMTPDelivery
@@ -88,8 +88,8 @@ class SMTPContext(TypingProtocol):
         factory, L{None} while there is none), or L{None}: no STARTTLS.
     @ivar authRequired: MAIL needs AUTH first (submission).
     @ivar manager: admission and drain.
-    @ivar idle: the idle timeouts (the command timeout by default).
-    @ivar clock: for the close grace.
+    @ivar idle: the idle timeouts (the command timeout by default) and the
+        close grace.
     @ivar proxy: the C{proxy} section (who may send XCLIENT), or L{None}.
     @ivar role: C{smtp} or C{submission}, for the metrics.
     @ivar metrics: counts messages accepted and rejected (L{IMetrics}).
@@ -103,7 +103,6 @@ class SMTPContext(TypingProtocol):
     authRequired: bool
     manager: ConnectionManager
     idle: IdleTracker
-    clock: IReactorTime
     proxy: Any
     role: str
     metrics: IMetrics
@@ -126,7 +125,7 @@ class SMTPConnection(Protocol):
     closeGrace = CLOSE_GRACE
 
     __slots__ = ("factory", "peerHost", "secure", "_lifecycle", "_ticket", "_wire", "_core", "_session",
-                 "_writer", "_avatar", "_logout", "_authSession", "_closeTimer", "_socket", "_pending")
+                 "_writer", "_avatar", "_logout", "_authSession", "_socket", "_pending")
 
     def __init__(self, factory: SMTPContext) -> None:
         self.factory = factory
@@ -141,7 +140,6 @@ class SMTPConnection(Protocol):
         self._avatar: ISMTPDelivery | None = None
         self._logout: Callable[[], object] | None = None
         self._authSession: Any = None
-        self._closeTimer: Any = None
         self._socket: Any = None                    # replies are sent on it at once (see _write)
         self._pending: bytes | None = None          # replies held to go out together (see _batch)
 
@@ -192,9 +190,6 @@ class SMTPConnection(Protocol):
         self._lifecycle.lost()                      # first: a step answered from here on writes nothing
         self._socket = None
         self._wire.stop()
-        timer, self._closeTimer = self._closeTimer, None
-        if timer is not None and timer.active():
-            timer.cancel()
         self._dropMessage()
         self._setAvatar(None, None)
         ticket = self._ticket
@@ -240,9 +235,12 @@ class SMTPConnection(Protocol):
 
     def idleExpired(self) -> None:
         """
-        The client was silent for the command (or DATA) timeout.
+        The client was silent for the command (or DATA) timeout; or, once
+        the connection is closing, it did not take its last replies within
+        the close grace.
         """
-        if self._lifecycle.closing:
+        if self._lifecycle.closing:             # the close grace (see _goodbye): the client is not reading
+            self.transport.abortConnection()
             return
         self.log.info("Timeout for {peer}", peer=self.peerHost)
         self._reply(Final(b"421 4.4.2 " + self.factory.hostname + b" Timeout, closing connection"))
@@ -365,17 +363,31 @@ class SMTPConnection(Protocol):
         return reply
 
     def _reply(self, reply: bytes) -> None:
+        if isinstance(reply, Final):
+            self._goodbye(reply)
+            return
         pending = self._pending
         if pending is not None and len(pending) + len(reply) <= HOLD_REPLIES - 2:
             self._pending = pending + reply + b"\r\n"     # _write's usual case, inlined
         else:
             self._write(reply + b"\r\n")
-        if isinstance(reply, Final) and self._lifecycle.close():
+
+    def _goodbye(self, reply: Final) -> None:
+        """
+        The last reply, and the close (the first time).  It goes through
+        the transport, not straight to the socket: the transport sends it
+        in the one write that precedes the close (sent at once, the close
+        would still cost that write, an empty one).
+        """
+        self._socket = None
+        self._write(reply + b"\r\n")
+        if self._lifecycle.close():
             self._flush(True)
-            self._socket = None
             self._wire.stop()
-            self._closeTimer = loseConnectionWithin(self.transport, self.factory.clock, self.closeGrace,
-                                                    producer=True)
+            transport = self.transport
+            transport.unregisterProducer()          # a registered producer keeps a closing transport open
+            transport.loseConnection()
+            self.factory.idle.touch(self, self.closeGrace)     # then idleExpired aborts it
 
     def _write(self, data: bytes) -> None:
         """

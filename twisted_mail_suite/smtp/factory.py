@@ -58,7 +58,8 @@ class SMTPFactory(Factory):
 
     @ivar manager: admission (C{manager.registry} counts the connections)
         and the drain.
-    @ivar idle: the command timeout (default lane) and the DATA timeout.
+    @ivar idle: the command timeout (default lane), the DATA timeout and
+        the close grace; it keeps its timer between connections.
     """
 
     protocol = SMTPServer
@@ -78,7 +79,8 @@ class SMTPFactory(Factory):
         self.clock = clock
         self.authRequired = authRequired
         self.manager = ConnectionManager.forSection(clock, config, budget, metrics=metrics, protocol=role)
-        self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"))
+        # keepTimer: a connection per message would otherwise make and cancel a delayed call each.
+        self.idle = IdleTracker(clock, config.command_timeout, methodcaller("idleExpired"), keepTimer=True)
 
     def buildProtocol(self, addr: Any) -> SMTPServer:
         proxy, host = self.proxy, getattr(addr, "host", None)
@@ -90,9 +92,10 @@ class SMTPFactory(Factory):
         """
         Graceful shutdown (L{IDrainable}; the listeners are closed
         already): see L{ConnectionManager.drain} and
-        L{SMTPServer.shutdown}/L{SMTPServer.abandon}.
+        L{SMTPServer.shutdown}/L{SMTPServer.abandon}.  Once every
+        connection is gone, the idle timer goes too.
         """
-        return self.manager.drain(timeout)
+        return self.manager.drain(timeout).addCallback(lambda _: self.idle.stop())
 
 
 def makeFactory(parts: SuiteParts, role: str) -> SMTPFactory:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
 from typing import Any
 
@@ -118,12 +119,46 @@ class FactoryTests(SynchronousTestCase):
         path = os.path.abspath(self.mktemp())
         factory = TwistdLogger()
         self.assertTrue(factory.use({"nodaemon": False, "logfile": path}))
+        self.addCleanup(signal.signal, signal.SIGUSR1, signal.getsignal(signal.SIGUSR1))
         observer = factory()
         observer({"log_format": "to the file", "log_time": NOW, "log_namespace": "n", "log_level": LogLevel.info})
-        self.assertIsInstance(observer._outFile, LogFile)     # type: ignore[attr-defined]
-        observer._outFile.close()                               # type: ignore[attr-defined]
+        self.assertIsInstance(factory.logFile, LogFile)
+        assert factory.logFile is not None
+        self.addCleanup(factory.logFile.close)
         with open(path) as f:
             self.assertTrue(f.read().endswith(" [n#info] to the file\n"))
+
+    def test_rotateAtSIGUSR1(self) -> None:
+        """
+        SIGUSR1 rotates the log file (in the reactor thread), as twistd's
+        own log file is rotated; a handler already there is left alone.
+        """
+        self.addCleanup(signal.signal, signal.SIGUSR1, signal.getsignal(signal.SIGUSR1))
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        path = os.path.abspath(self.mktemp())
+        factory = TwistdLogger()
+        calls: list = []
+        factory.reactor = type("Reactor", (), {"callFromThread": lambda self, f: (calls.append(f), f())})()
+        self.assertTrue(factory.use({"nodaemon": False, "logfile": path}))
+        observer = factory()
+        assert factory.logFile is not None
+        self.addCleanup(factory.logFile.close)
+        observer({"log_format": "before", "log_time": NOW, "log_namespace": "n", "log_level": LogLevel.info})
+        handler = signal.getsignal(signal.SIGUSR1)
+        self.assertTrue(callable(handler))
+        handler(signal.SIGUSR1, None)               # type: ignore[operator]
+        self.assertEqual(len(calls), 1)
+        observer({"log_format": "after", "log_time": NOW, "log_namespace": "n", "log_level": LogLevel.info})
+        with open(path + ".1") as f:
+            self.assertTrue(f.read().endswith(" [n#info] before\n"))
+        with open(path) as f:
+            self.assertTrue(f.read().endswith(" [n#info] after\n"))
+
+        def mine(signum, frame):  # type: ignore[no-untyped-def]
+            pass
+        signal.signal(signal.SIGUSR1, mine)
+        TwistdLogger.rotateOnSignal(factory, factory.logFile)
+        self.assertIs(signal.getsignal(signal.SIGUSR1), mine)
 
     def test_twistdDecides(self) -> None:
         """

@@ -21,6 +21,7 @@ events are the same.
 """
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any, Mapping
 
@@ -94,11 +95,16 @@ class TwistdLogger:
 
     @ivar logfile: twistd's C{--logfile} (L{None}: none given).
     @ivar nodaemon: twistd's C{-n}.
+    @ivar logFile: the L{LogFile} made by the last call, if it made one.
+    @ivar reactor: where SIGUSR1's rotation runs (L{None}: the global
+        reactor).
     """
 
     def __init__(self) -> None:
         self.logfile: str | None = None
         self.nodaemon = False
+        self.logFile: LogFile | None = None
+        self.reactor: Any = None
 
     def use(self, options: Mapping[str, Any]) -> bool:
         """
@@ -119,11 +125,30 @@ class TwistdLogger:
         """
         On POSIX as twistd chooses: C{-l -} or C{-n} without C{-l}: standard
         output; else C{-l FILE} or C{twistd.log}, rotated as twistd rotates
-        it.
+        it (by size, and at SIGUSR1: L{rotateOnSignal}).
         """
         if self.logfile == "-" or (self.nodaemon and not self.logfile):
             return classicLogObserver(sys.stdout)
-        return classicLogObserver(LogFile.fromFullPath(self.logfile or "twistd.log"))
+        self.logFile = logFile = LogFile.fromFullPath(self.logfile or "twistd.log")
+        self.rotateOnSignal(logFile)
+        return classicLogObserver(logFile)
+
+    def rotateOnSignal(self, logFile: LogFile) -> None:
+        """
+        As twistd does for the log file it opens itself: unless something
+        already handles SIGUSR1, that signal rotates C{logFile} (in the
+        reactor thread), so that C{logrotate}'s usual C{kill -USR1} works.
+        """
+        if signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None):
+            return
+
+        def rotate(signum: int, frame: Any) -> None:
+            reactor = self.reactor
+            if reactor is None:
+                from twisted.internet import reactor
+            reactor.callFromThread(logFile.rotate)
+
+        signal.signal(signal.SIGUSR1, rotate)
 
 
 twistdLogger = TwistdLogger()

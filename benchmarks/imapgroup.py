@@ -39,7 +39,7 @@ def imap(bench: Bench) -> None:
     def run(_: object, name: str, server: T.Server, seconds: float | None = None) -> dict:
         return bench.tool("loadimap.py", ["--port", server.ports["imap"], "--users", ",".join(users),
                                           "--password", T.PASSWORD, "--max-seconds", seconds or plan.runSeconds,
-                                          "--label", name])
+                                          "--passes", plan.imapPasses, "--label", name])
 
     try:
         bench.interleave("imap", [cell], servers, lambda c: c, run)

@@ -141,9 +141,9 @@ def imapTables(records: list[dict]) -> str:
                          spread(records, "imap", cell, t, "cpu_us_per_msg"),
                          "" if t == "ours" else ratio(ours, med(records, "imap", cell, t, "msgs_per_s"))])
     if rows:
-        out.append("All users at once: LOGIN, SELECT INBOX, FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE), "
-                   "UID FETCH 1:* BODY.PEEK[], LOGOUT; every server on the same Maildirs; msgs/s counts "
-                   "bodies read:\n\n"
+        out.append("All users at once: LOGIN, then SELECT INBOX, FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE), "
+                   "UID FETCH 1:* BODY.PEEK[] (in the full run 10 times per session), LOGOUT; every server "
+                   "on the same Maildirs; msgs/s counts bodies read:\n\n"
                    + table(["cell", "server", "msgs/s", "MB/s", "list p50 / bodies p50 ms (per session)",
                             "CPU µs/msg", "ours ÷ this"], rows))
     rows = [[r["cell"], r["target"], fmt(r["result"].get("idle_p50_ms")), fmt(r["result"].get("idle_max_ms")),

@@ -37,6 +37,7 @@ class Plan:
     pop3Users: int
     pop3Messages: int
     pop3Size: int
+    imapPasses: int                              # each IMAP session reads its mailbox this many times per run
     bigSize: int
     chatCells: list[tuple[int, float, int, int]]  # (clients, lines/s, lines, client processes)
     idleConns: int
@@ -52,7 +53,7 @@ FULL = Plan(
     repeats=3,
     smtpCells=[(size, c, per) for per in (0, 1) for size in (1024, 102400) for c in (1, 10, 50)],
     smtpCount={1024: 1000, 102400: 300},
-    pop3Users=8, pop3Messages=200, pop3Size=10240, bigSize=50 * 1024 * 1024,
+    pop3Users=8, pop3Messages=200, pop3Size=10240, imapPasses=10, bigSize=50 * 1024 * 1024,
     chatCells=[(100, 100.0, 300, 1), (500, 50.0, 150, 2), (1000, 50.0, 150, 2)],
     idleConns=2000, dovecotIdleConns=80, idleSteps=4, settle=1.0,
     maxChat=10000, profileSeconds=6.0, runSeconds=40.0)
@@ -61,7 +62,7 @@ QUICK = Plan(
     repeats=1,
     smtpCells=[(1024, 10, 0), (1024, 10, 1), (102400, 10, 0)],
     smtpCount={1024: 40, 102400: 10},
-    pop3Users=2, pop3Messages=20, pop3Size=10240, bigSize=2 * 1024 * 1024,
+    pop3Users=2, pop3Messages=20, pop3Size=10240, imapPasses=1, bigSize=2 * 1024 * 1024,
     chatCells=[(20, 50.0, 20, 1)],
     idleConns=100, dovecotIdleConns=20, idleSteps=2, settle=0.3,
     maxChat=500, profileSeconds=3.0, runSeconds=15.0)

@@ -10,11 +10,13 @@ import json
 import os
 import re
 import shutil
+import smtplib
+import subprocess
 import sys
 
 from twisted.internet import defer
 from twisted.internet.utils import getProcessOutputAndValue
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from twisted_mail_suite.testing.nginx import missing as nginxMissing
 from twisted_mail_suite.testing.postgres import findBinaries
@@ -81,6 +83,7 @@ class QuickBenchmarkTests(TestCase):
 
 
 COMPARE = os.path.join(os.path.dirname(RUN), "compare.py")
+LOADIMAP = os.path.join(os.path.dirname(RUN), "loadimap.py")
 ROOT = os.path.dirname(os.path.dirname(RUN))
 
 
@@ -192,6 +195,34 @@ class SetAsideTests(TestCase):
         self.assertNotEqual(found, "unknown")
         if found.startswith("ext4 "):
             self.assertRegex(found, r", (with a|no) journal$")
+
+
+class LoadImapTests(SynchronousTestCase):
+    """
+    C{benchmarks/loadimap.py --passes N}: each session reads its whole
+    mailbox N times within the timed part (a pass alone is too short to
+    measure).
+    """
+
+    def test_passes(self) -> None:
+        child = subprocess.Popen([sys.executable, "-m", "twisted_mail_suite.testing.server"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
+                                 env={**os.environ, "PYTHONPATH": ROOT})
+        try:
+            assert child.stdout is not None
+            ready = json.loads(child.stdout.readline())
+            with smtplib.SMTP(ready["host"], ready["ports"]["smtp"], timeout=30) as smtp:
+                for n in range(3):
+                    smtp.sendmail("load@example.net", ["alice@example.test"], f"Subject: {n}\r\n\r\nbody {n}\r\n")
+            done = subprocess.run([sys.executable, LOADIMAP, "--port", str(ready["ports"]["imap"]), "--users", "alice",
+                                   "--password", ready["users"]["alice"], "--passes", "4"],
+                                  capture_output=True, text=True, timeout=120)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            self.assertEqual((result["errors"], result["passes"], result["messages"], result["listed"]),
+                             (0, 4, 12, 12))
+        finally:
+            child.terminate()
+            child.communicate(timeout=30)
 
 
 class FanOutTests(TestCase):

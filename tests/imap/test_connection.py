@@ -6,6 +6,7 @@ of reading.
 """
 from __future__ import annotations
 
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IPushProducer
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -156,3 +157,35 @@ class PacingTests(SynchronousTestCase):
         suite.reactor.advance(1)
         self.assertEqual(client.transport.producerState, "producing")
         self.assertTrue(client.take().endswith(b"b OK NOOP completed.\r\n"))
+
+
+class DeferredTests(SynchronousTestCase):
+    """
+    A handler's yielded Deferreds: one fired with a value resumes it at
+    once, taken as it is (no callback added: a Maildir folder answers
+    every message's open so); a failed one is raised into it; one not
+    fired yet holds it until it fires.
+    """
+
+    def test_firedValueTakenAsItIs(self) -> None:
+        client = Client(newSuite(self))
+        client.take()
+        results = [succeed(object()), fail(ValueError("gone")), Deferred()]
+        seen: list[object] = []
+
+        def handler():  # type: ignore[no-untyped-def]
+            seen.append((yield results[0]))
+            try:
+                yield results[1]
+            except ValueError as e:
+                seen.append(str(e))
+            seen.append((yield results[2]))
+            return b"OK done."
+
+        client.protocol.run(b"t1", handler())
+        self.assertEqual(seen[1:], ["gone"])
+        self.assertIs(seen[0], results[0].result)     # still its result: no callback consumed it
+        self.assertEqual(client.take(), b"")
+        results[2].callback("later")
+        self.assertEqual(seen[2], "later")
+        self.assertEqual(client.take(), b"t1 OK done.\r\n")

@@ -10,7 +10,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_mail_suite.imap.fetch import parseItems
+from twisted_mail_suite.imap.fetch import FLUSH, parseItems
 from twisted_mail_suite.imap.grammar import Arguments, tokenize
 from twisted_mail_suite.imap.responses import IMAPError
 
@@ -187,6 +187,35 @@ class StreamingTests(SynchronousTestCase):
                 break
         self.assertEqual(received.count(b"Subject: big"), 3)
         self.assertTrue(received.endswith(b"a1 OK Fetch completed.\r\n"))
+
+    def test_fewLargeWrites(self) -> None:
+        """
+        Many small messages go out in writes past the transport's buffer
+        (64 KiB: each write pauses the handler and is sent as it is, not
+        joined again), each message's content once, exactly.
+        """
+        suite = newSuite(self)
+        messages = [b"Subject: %d\r\n\r\n" % i + b"y" * 10_000 + b"\r\n" for i in range(40)]
+        for message in messages:
+            deliver(suite, "alice", message)
+        client = Client(suite)
+        client.login()
+        client.select()
+        client.take()
+        writes: list[int] = []
+        write = client.transport.write
+
+        def recorded(data: bytes) -> None:
+            writes.append(len(data))
+            write(data)
+        client.transport.write = recorded
+        received = client.raw(b"a1 FETCH 1:* BODY.PEEK[]\r\n")
+        self.assertGreater(FLUSH, 64 * 1024 - 1)
+        self.assertEqual(len(writes), 7)          # 5 of 7 messages, the other 5, the tagged line
+        self.assertTrue(all(size > 64 * 1024 for size in writes[:5]), writes)
+        expected = b"".join(b"* %d FETCH (BODY[] {%d}\r\n%s)\r\n" % (i + 1, len(m), m)
+                            for i, m in enumerate(messages))
+        self.assertEqual(received, expected + b"a1 OK Fetch completed.\r\n")
 
     def test_bigMessageWhole(self) -> None:
         """

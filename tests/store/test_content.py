@@ -5,12 +5,13 @@ Tests for L{twisted_mail_suite.store.content}: stored form -> wire form.
 from __future__ import annotations
 
 import io
+import os
 
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from twisted_mail_suite.interfaces import IMessageContent
-from twisted_mail_suite.store.content import FileContent
+from twisted_mail_suite.store.content import DescriptorContent, FileContent, openMessage
 
 
 def wire(data: bytes, chunkSize: int = 65536) -> bytes:
@@ -77,3 +78,72 @@ class FileContentTests(SynchronousTestCase):
         source = io.BytesIO(b"a\n")
         list(FileContent(source).chunks())
         self.assertTrue(source.closed)
+
+
+class DescriptorContentTests(SynchronousTestCase):
+    """
+    L{DescriptorContent} hands out a stored file, open as a descriptor,
+    with CRLF line ends, and takes a short read for the end.
+    """
+
+    def stored(self, data: bytes) -> int:
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            f.write(data)
+        return openMessage(path)
+
+    def assertClosed(self, fd: int) -> None:
+        self.assertRaises(OSError, os.fstat, fd)
+
+    def test_interface(self) -> None:
+        """
+        It provides L{IMessageContent}.
+        """
+        content = DescriptorContent(self.stored(b""), 0)
+        self.addCleanup(content.close)
+        self.assertTrue(verifyObject(IMessageContent, content))
+
+    def test_sameAsFileContent(self) -> None:
+        """
+        For every chunk size, the octets are those L{FileContent} gives,
+        and the descriptor is closed at the end.
+        """
+        data = b"a\r\n\r\n.b\n\rc\r\r\nd\r"
+        for size in range(1, len(data) + 2):
+            fd = self.stored(data)
+            self.assertEqual(b"".join(DescriptorContent(fd, chunkSize=size).chunks()), wire(data), size)
+            self.assertClosed(fd)
+
+    def test_shortReadEnds(self) -> None:
+        """
+        A read shorter than a chunk is the end: a message smaller than a
+        chunk is read once (a second read of this pipe, still open for
+        writing, would raise L{BlockingIOError}).
+        """
+        readable, writable = os.pipe()
+        self.addCleanup(os.close, writable)
+        os.set_blocking(readable, False)
+        os.write(writable, b"a\nb\r")
+        self.assertEqual(list(DescriptorContent(readable, 5, chunkSize=100).chunks()), [b"a\r\nb", b"\r"])
+        self.assertClosed(readable)
+
+    def test_closeStopsEarly(self) -> None:
+        """
+        Closing in the middle (twice: harmless) closes the descriptor and
+        ends the chunks.
+        """
+        fd = self.stored(b"a\n" * 100)
+        content = DescriptorContent(fd, chunkSize=10)
+        chunks = content.chunks()
+        first = next(chunks)
+        for _ in range(2):
+            content.close()
+        self.assertEqual((first, list(chunks)), (b"a\r\n" * 5, []))
+        self.assertClosed(fd)
+
+    def test_missing(self) -> None:
+        """
+        L{openMessage} of a file that is not there raises
+        L{FileNotFoundError}.
+        """
+        self.assertRaises(FileNotFoundError, openMessage, self.mktemp())

@@ -15,7 +15,9 @@ of one command at a time.
   - A command runs as a generator (its handler) that yields what to send
     (C{bytes}, at most a chunk at a time), a C{Deferred} to wait for (a
     password check, a folder operation: one that has already fired resumes
-    the handler at once, without a reactor turn or deeper recursion) or L{RAW_LINE} (the next line, unparsed: a SASL
+    the handler at once, without a reactor turn or deeper recursion, and
+    one fired with a value is taken as it is, without a callback: a
+    Maildir folder's open of every message FETCH reads is one) or L{RAW_LINE} (the next line, unparsed: a SASL
     response, IDLE's C{DONE}), and returns its tagged status.  The
     connection is its transport's streaming producer: while the transport's
     buffer is full the generator is not resumed, so a FETCH of a large
@@ -195,6 +197,11 @@ class IMAPConnection(AdmittedProducer, Protocol):
                 self._processQueue()
                 return
             if isinstance(item, Deferred):
+                if item.called and not item.paused:
+                    result = item.result
+                    if not isinstance(result, (Failure, Deferred)):   # fired with a value: go on, no callback
+                        value = result
+                        continue
                 box: list[Any] = []
                 item.addBoth(self._settled, box)
                 if box:                           # fired already (a Maildir folder's succeed()): go on here

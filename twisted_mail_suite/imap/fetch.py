@@ -42,7 +42,8 @@ MACROS = {b"ALL": [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE"],
           b"FULL": [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE", b"BODY"]}
 SIMPLE = {b"UID": "uid", b"FLAGS": "flags", b"INTERNALDATE": "internaldate", b"RFC822.SIZE": "size",
           b"ENVELOPE": "envelope", b"BODYSTRUCTURE": "bodystructure", b"BODY": "body"}
-FLUSH = 32 * 1024
+FLUSH = 64 * 1024          # octets gathered per write: past the transport's buffer (64 KiB), so each
+                           # write pauses the handler and is sent as it is, never joined again
 INLINE = 128 * 1024        # a message up to this size is read whole; a larger one is streamed
 
 
@@ -170,7 +171,7 @@ def fetch(ctx: Any, perform: Any, args: Arguments, uid: bool = False) -> Handler
             if isinstance(piece, bytes):
                 pending.append(piece)
                 size += len(piece)
-                if size < FLUSH:
+                if size <= FLUSH:
                     continue
             if pending:
                 yield b"".join(pending)
@@ -220,11 +221,11 @@ def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item]
             if info is None or info.root is None:
                 info, data = yield from loadFull(cache, folder, current, data)
             parts.append(kind.upper().encode() + b" " + bodyStructure(info.root, kind == "bodystructure", utf8))
-        elif item.whole and current.size <= INLINE and data is None:
-            data = yield from readAll(folder, current)
-            parts.append(item.name + b" " + _literal(data, item.partial))
-        elif item.whole and data is not None:
-            parts.append(item.name + b" " + _literal(data, item.partial))
+        elif item.whole and (data is not None or current.size <= INLINE):
+            if data is None:
+                data = yield from readAll(folder, current)
+            value = _partial(data, item.partial)
+            parts.append((item.name + b" {%d}\r\n" % len(value), value))     # the content itself, not a copy
         elif item.whole:
             parts.append((item.name + b" ", (yield from streamRange(folder, current, item.partial))))
         elif kind == "section" and not item.numbers and item.text in (b"HEADER", b"HEADER.FIELDS",
@@ -242,7 +243,7 @@ def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item]
     for index, part in enumerate(parts):
         if index:
             text += b" "
-        if isinstance(part, tuple):
+        if isinstance(part, tuple):       # (text, content bytes or a stream): the content goes as it is
             out += [text + part[0], part[1]]
             text = b""
         else:
@@ -251,11 +252,15 @@ def _message(mailbox: Any, cache: Any, seq: int, message: Any, items: list[Item]
     return out
 
 
-def _literal(value: bytes, partial: tuple[int, int | None] | None) -> bytes:
+def _partial(value: bytes, partial: tuple[int, int | None] | None) -> bytes:
     if partial is not None:
         start, length = partial
         value = value[start:start + length] if length is not None else value[start:]
-    return literal(value)
+    return value
+
+
+def _literal(value: bytes, partial: tuple[int, int | None] | None) -> bytes:
+    return literal(_partial(value, partial))
 
 
 def _section(item: Item, info: MessageInfo, data: bytes) -> bytes:

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
-from ..content import FileContent, WireLines
+from ..content import DescriptorContent, WireLines, openMessage
 from .layout import MaildirLayout, flagsOf, messageName, orderKey, uidOf, wireSize, wireSizeOfName
 from .uidlist import UIDList, locked
 
@@ -217,7 +217,7 @@ class MaildirFolder:
     def pathOf(self, message: FolderMessage) -> str:
         return f"{self.path}/{message.sub}/{message.filename}"
 
-    def open(self, message: FolderMessage) -> FileContent:
+    def open(self, message: FolderMessage) -> DescriptorContent:
         """
         The message's content in wire form (CRLF).
 
@@ -225,17 +225,17 @@ class MaildirFolder:
         """
         current = self.byUID.get(message.uid, message)
         try:
-            f = open(self.pathOf(current), "rb", buffering=0)  # noqa: SIM115
+            fd = openMessage(self.pathOf(current))
         except FileNotFoundError:
             self.refresh(force=True)
             current = self.byUID.get(message.uid)
             if current is None:
                 raise KeyError(message.uid) from None
             try:
-                f = open(self.pathOf(current), "rb", buffering=0)  # noqa: SIM115
+                fd = openMessage(self.pathOf(current))
             except FileNotFoundError:
                 raise KeyError(message.uid) from None
-        return FileContent(f, current.size)
+        return DescriptorContent(fd, current.size)
 
     # Changes
 

@@ -10,9 +10,13 @@ whatever the server's prefix, so latency = receipt - send on the clock all
 local processes share, and the clients may be spread over C{--procs}
 processes.
 
-All targets' clients are connected once (setup is not timed), then the
-rounds run interleaved: round r measures the targets in the order rotated
-by r (A B, B A, ...), one target at a time while the others' clients idle.
+All targets' clients are connected once (setup is not timed), then
+C{--warmup} rounds (default 1) run every target without being reported
+(the generator's first round cost it about twice the CPU per delivery of
+the later ones, and the first target of that round paid for it in its
+p99), then the rounds run interleaved: round r measures the targets in
+the order rotated by r (A B, B A, ...), one target at a time while the
+others' clients idle.
 
     python benchmarks/loadchat.py --target ours=127.0.0.1:7000:line \\
         --target ngircd=127.0.0.1:6667:irc --clients 1000 --lines 150 --rate 50 --rounds 3 --procs 2
@@ -390,6 +394,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-m", "--lines", type=int, default=100, help="lines sent per round (the count bound)")
     parser.add_argument("--rate", type=float, default=50.0, help="lines/s sent (paced)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="unreported rounds first, every target in each (the generator's first round costs it "
+                             "twice the CPU of the later ones)")
     parser.add_argument("--procs", type=int, default=1, help="client processes")
     parser.add_argument("--connect-parallel", type=int, default=16,
                         help="per process; keep procs x this below the listen backlog (Twisted: 50)")
@@ -440,8 +447,9 @@ def main(argv: list[str] | None = None) -> None:
         log(f"loadchat {name}: {total['connected']}/{args.clients} clients ready in {total['setup_s']} s")
     time.sleep(args.settle)
     runs = []
-    for roundNo in range(args.rounds if not fatal else 0):
-        shift = roundNo % len(targets)
+    for roundNo in range(args.warmup + args.rounds if not fatal else 0):
+        measured = roundNo - args.warmup               # < 0: a warm-up round, not reported
+        shift = measured % len(targets)
         for target in targets[shift:] + targets[:shift]:
             go = time.monotonic_ns() + 200_000_000
             pid = pids.get(target.name)
@@ -463,7 +471,7 @@ def main(argv: list[str] | None = None) -> None:
             last = max((p["last"] for p in parts), default=0)
             span = (last - go) / 1e9 if last > go else None
             ordered = sorted(latencies)
-            run = {"target": target.name, "round": roundNo, "expected": expected, "delivered": unique,
+            run = {"target": target.name, "round": measured, "expected": expected, "delivered": unique,
                    "lost": expected - unique, "duplicates": sum(p["duplicates"] for p in parts),
                    "disconnects": sum(p["disconnects"] for p in parts),
                    "deliveries_per_s": round(unique / span, 1) if span else 0.0,
@@ -484,11 +492,13 @@ def main(argv: list[str] | None = None) -> None:
             if target.name in args.wsEndpoints:
                 run["tcp"], run["ws"] = latencySummary(tcp), latencySummary(ws)
                 run["ws"]["receivers"] = sum(p["ws_receivers"] for p in parts)
-            log(f"loadchat {target.name} round {roundNo}: p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms "
+            log(f"loadchat {target.name} round {measured}{' (warm-up)' if measured < 0 else ''}: "
+                f"p50 {run['p50_ms']} ms p99 {run['p99_ms']} ms "
                 f"lost {run['lost']} disconnects {run['disconnects']}"
                 + (f" (tcp p50 {run['tcp']['p50_ms']} p99 {run['tcp']['p99_ms']}, websocket p50 "
                    f"{run['ws']['p50_ms']} p99 {run['ws']['p99_ms']} ms)" if "ws" in run else ""))
-            runs.append(run)
+            if measured >= 0:
+                runs.append(run)
     for pipe in pipes:
         try:
             pipe.send(("stop",))
@@ -499,7 +509,7 @@ def main(argv: list[str] | None = None) -> None:
         if process.is_alive():
             process.terminate()
     emit({"tool": "loadchat", "label": args.label, "clients": args.clients, "lines": args.lines,
-          "rate": args.rate, "rounds": args.rounds, "procs": len(processes), "setup": setup,
+          "rate": args.rate, "rounds": args.rounds, "warmup": args.warmup, "procs": len(processes), "setup": setup,
           "runs": runs, "errors": fatal[:5]})
 
 

@@ -179,9 +179,9 @@ def chatTables(records: list[dict]) -> str:
                 row += ["", ""]
             rows.append(row)
     return ("One sender, paced; the other clients of the room receive every line. Latency = send → "
-            "receipt (ms, median [min..max] over the rounds); lost and disconnects summed over the rounds; "
-            "ours ÷ ngircd for latency (< 1: ours is faster); CPU µs per line delivered to one client "
-            "(the server's CPU over its round ÷ deliveries):\n\n"
+            "receipt (ms, median [min..max] over the rounds, after one unreported warm-up round per server); "
+            "lost and disconnects summed over the rounds; ours ÷ ngircd for latency (< 1: ours is faster); "
+            "CPU µs per line delivered to one client (the server's CPU over its round ÷ deliveries):\n\n"
             + table(["cell", "server", "p50 ms", "p99 ms", "deliveries/s", "CPU µs/delivery", "lost", "disconnects",
                      "p50 ours ÷ ngircd", "p99 ours ÷ ngircd"], rows) + webSocketTable(records))
 

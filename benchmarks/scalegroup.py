@@ -260,7 +260,7 @@ def chat(bench: Bench, servers: list[tuple[str, T.Server]]) -> None:
     for name, server in servers:
         args += ["--target", f"{name.replace(': ', '')}={LOOPBACK}:{server.ports['chat']}:line"]
     names = {name.replace(": ", ""): name for name, _ in servers}
-    result = bench.tool("loadchat.py", args, timeout=(plan.runSeconds + 20) * plan.repeats * len(servers) + 180)
+    result = bench.tool("loadchat.py", args, timeout=(plan.runSeconds + 20) * (plan.repeats + 1) * len(servers) + 180)
     name = f"chat {chatCellName(cell)}"
     if result.get("error") or not result.get("runs"):
         bench.add("scale", name, targetName(WORKERS[0]), 0, {"error": result.get("error") or result.get("errors")})

@@ -388,7 +388,7 @@ def chat(bench: Bench) -> None:
             if any(target.startswith(spec.partition("=")[0] + "=") for target in specs):
                 args += ["--ws", spec, "--ws-share", WS_SHARE]
         # setup of 1000 IRC clients takes ngircd up to a minute
-        return bench.tool("loadchat.py", args, timeout=(plan.runSeconds + 20) * rounds * len(specs) + clients * 0.2 + 180)
+        return bench.tool("loadchat.py", args, timeout=(plan.runSeconds + 20) * (rounds + 1) * len(specs) + clients * 0.2 + 180)
 
     try:
         for cell in plan.chatCells:

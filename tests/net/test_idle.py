@@ -5,6 +5,7 @@ Tests for L{twisted_mail_suite.net.idle}.
 from __future__ import annotations
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_mail_suite.net.idle import IdleTracker
@@ -273,3 +274,51 @@ class LaneTests(SynchronousTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.clock.advance(1000)
         self.assertEqual(self.expired, [])
+
+
+class CloseWithinTests(SynchronousTestCase):
+    """
+    L{IdleTracker.closeWithin}: the transport closes now, and the key
+    expires (its protocol aborts it) after the grace if still there.
+    """
+
+    def setUp(self) -> None:
+        self.clock, self.expired = Clock(), []
+        self.idle = IdleTracker(self.clock, 60, self.expired.append)
+
+    def transport(self) -> StringTransport:
+        """
+        A transport with the connection registered as its producer (as
+        the protocols that close this way are).
+        """
+        transport = StringTransport()
+        transport.registerProducer(object(), True)
+        return transport
+
+    def test_expiredAfterGrace(self) -> None:
+        transport = self.transport()
+        self.idle.closeWithin("c", transport, 3.0)
+        self.assertTrue(transport.disconnecting)
+        self.clock.advance(2.9)
+        self.assertEqual(self.expired, [])
+        self.clock.advance(0.1)
+        self.assertEqual(self.expired, ["c"])
+
+    def test_forgotten(self) -> None:
+        """
+        Forgetting the key (the connection went) means no expiry.
+        """
+        self.idle.closeWithin("c", self.transport(), 1.0)
+        self.idle.forget("c")
+        self.clock.advance(2)
+        self.assertEqual(self.expired, [])
+
+    def test_producerUnregistered(self) -> None:
+        """
+        The connection's producer is unregistered before the close (it
+        would keep a closing TCP transport open).
+        """
+        transport = self.transport()
+        self.idle.closeWithin("c", transport, 1.0)
+        self.assertIsNone(transport.producer)
+        self.assertTrue(transport.disconnecting)

@@ -10,7 +10,6 @@ from twisted.internet import defer, endpoints, reactor
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import INegotiated, ISSLTransport
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOProtocol
@@ -18,8 +17,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface import directlyProvides
 
 from twisted_mail_suite.net.transport import (
-    CLOSE_GRACE, LOCAL_PEER, directSocket, isSecure, loseConnectionWithin, peerHost, quickAck, sendAtOnce,
-    setNoDelay)
+    LOCAL_PEER, directSocket, isSecure, peerHost, quickAck, sendAtOnce, setNoDelay)
 
 
 class NoDelayTransport(StringTransport):
@@ -166,52 +164,6 @@ class SetNoDelayTests(SynchronousTestCase):
         A programming error in the transport is not hidden.
         """
         self.assertRaises(TypeError, setNoDelay, NoDelayTransport(TypeError("bug")))
-
-
-class LoseConnectionWithinTests(SynchronousTestCase):
-    """
-    L{loseConnectionWithin} closes now and aborts after the grace.
-    """
-
-    def test_abortAfterGrace(self) -> None:
-        """
-        The transport is closed at once and aborted C{grace} seconds later
-        if still there.
-        """
-        clock, transport = Clock(), StringTransport()
-        loseConnectionWithin(transport, clock, 3.0)
-        self.assertTrue(transport.disconnecting)
-        clock.advance(2.9)
-        self.assertFalse(transport.disconnected)
-        clock.advance(0.1)
-        self.assertTrue(transport.disconnected)
-
-    def test_defaultGrace(self) -> None:
-        """
-        Without a grace, L{CLOSE_GRACE} applies.
-        """
-        clock, transport = Clock(), StringTransport()
-        call = loseConnectionWithin(transport, clock)
-        self.assertEqual(call.getTime(), CLOSE_GRACE)
-
-    def test_cancelled(self) -> None:
-        """
-        Cancelling the returned call (the connection went) means no abort.
-        """
-        clock, transport = Clock(), StringTransport()
-        loseConnectionWithin(transport, clock, 1.0).cancel()
-        clock.advance(2)
-        self.assertFalse(transport.disconnected)
-
-    def test_producerUnregistered(self) -> None:
-        """
-        With C{producer=True} the caller's producer is unregistered before
-        the close (it would keep a closing TCP transport open).
-        """
-        clock, transport = Clock(), StringTransport()
-        transport.registerProducer(object(), True)
-        loseConnectionWithin(transport, clock, 1.0, producer=True)
-        self.assertIsNone(transport.producer)
 
 
 class TakesSome:

@@ -3,13 +3,12 @@
 The connection chassis: what every protocol of the suite needs around its
 own verbs, written once.
 
-  - L{transport}: C{peerHost}, C{isSecure}, C{setNoDelay};
-    C{loseConnectionWithin}, closing with an abort after a grace.
+  - L{transport}: C{peerHost}, C{isSecure}, C{setNoDelay}, C{CLOSE_GRACE}.
   - L{admission}: C{ConnectionRegistry} (total and per-address limits),
     C{Ticket}, C{Refusal}, and the C{ConnectionBudget} every registry of
     the process shares (sized at start from C{RLIMIT_NOFILE}).
   - L{idle}: C{IdleTracker}, one timer for the idle timeouts of many
-    connections.
+    connections, and for the close grace (C{closeWithin}).
   - L{lifecycle}: C{Lifecycle} (open -> busy -> draining -> closing ->
     gone), C{IManagedConnection}, C{IDrainable} and C{ConnectionManager},
     the one drain.

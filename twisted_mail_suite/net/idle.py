@@ -131,6 +131,20 @@ class IdleTracker:
         if self._call is not None and not self._keepTimer and not any(self._lanes.values()):
             self._cancel()
 
+    def closeWithin(self, key: Hashable, transport: Any, grace: float) -> None:
+        """
+        The rule for closing a connection after its last reply: C{key}'s
+        C{transport} closes once what was written to it is sent, and if it
+        is still there C{grace} seconds later the tracker expires C{key}
+        (its C{idleExpired}, which aborts a closing connection).  The
+        connection's producer is unregistered first: a registered producer
+        keeps a closing transport open.  C{loseConnection} alone would wait
+        for ever for a peer that never reads, holding its slot.
+        """
+        self.touch(key, grace)
+        transport.unregisterProducer()
+        transport.loseConnection()
+
     def stop(self) -> None:
         """
         Forget every key and cancel the timer.

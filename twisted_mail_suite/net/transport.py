@@ -4,8 +4,8 @@ Facts about a connection's transport, asked the same way by every protocol:
 who is on the other end, is the channel encrypted, and "send small replies
 at once" (TCP_NODELAY, and L{directSocket}/L{sendAtOnce}: a reply written
 to the socket in the call that makes it, not one reactor turn later); and
-the one rule for closing it: after the last reply, a peer that does not
-read is cut off after a grace (L{loseConnectionWithin}).
+L{CLOSE_GRACE}, how long a peer that does not read its last reply is given
+(the rule itself: L{twisted_mail_suite.net.idle.IdleTracker.closeWithin}).
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import socket
 from typing import Any
 
 from twisted.internet import tcp
-from twisted.internet.interfaces import IDelayedCall, INegotiated, IReactorTime, ISSLTransport
+from twisted.internet.interfaces import INegotiated, ISSLTransport
 
-__all__ = ["CLOSE_GRACE", "LOCAL_PEER", "directSocket", "idnaHost", "loseConnectionWithin", "peerHost", "isSecure",
+__all__ = ["CLOSE_GRACE", "LOCAL_PEER", "directSocket", "idnaHost", "peerHost", "isSecure",
            "quickAck", "sendAtOnce", "setNoDelay"]
 
 # Seconds a closing connection has to take what was written to it.
@@ -118,25 +118,6 @@ def quickAck(transport: Any) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
         except OSError:
             pass
-
-
-def loseConnectionWithin(transport: Any, clock: IReactorTime, grace: float = CLOSE_GRACE,
-                         producer: bool = False) -> IDelayedCall:
-    """
-    Close C{transport} once what was written to it is sent, and abort it
-    if it is still open C{grace} seconds later.  C{loseConnection} alone
-    waits for the peer to take the output, for ever if it never reads:
-    its connection slot (and the output) would be held as long.
-
-    @param producer: the caller registered itself as the transport's
-        producer: it is unregistered first (a registered producer keeps a
-        closing transport open, waiting to be resumed).
-    @return: the abort's delayed call: cancel it in C{connectionLost}.
-    """
-    if producer:
-        transport.unregisterProducer()
-    transport.loseConnection()
-    return clock.callLater(grace, transport.abortConnection)
 
 
 def idnaHost(hostname: str) -> bytes:

@@ -222,9 +222,7 @@ class POP3Connection(AdmittedProducer, Protocol):
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
-        self.factory.idle.touch(self, CLOSE_GRACE)     # then idleExpired aborts
-        self.transport.unregisterProducer()
-        self.transport.loseConnection()
+        self.factory.idle.closeWithin(self, self.transport, CLOSE_GRACE)     # then idleExpired aborts
 
     # IPushProducer: the transport's buffer is full / drained.
 

@@ -384,10 +384,7 @@ class SMTPConnection(Protocol):
         if self._lifecycle.close():
             self._flush(True)
             self._wire.stop()
-            transport = self.transport
-            transport.unregisterProducer()          # a registered producer keeps a closing transport open
-            transport.loseConnection()
-            self.factory.idle.touch(self, self.closeGrace)     # then idleExpired aborts it
+            self.factory.idle.closeWithin(self, self.transport, self.closeGrace)     # then idleExpired aborts it
 
     def _write(self, data: bytes) -> None:
         """

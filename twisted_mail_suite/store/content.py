@@ -97,61 +97,24 @@ class FileContent:
             return data.encode("utf-8", "surrogateescape")
         return data
 
-    def chunks(self) -> Iterator[bytes]:
-        lines = WireLines()
-        while True:
-            if self.closed:     # stopped early
-                return
-            data = self._read()
-            if not data:
-                break
-            out = lines.encode(data)
-            if out:
-                yield out
-        tail = lines.finish()
-        if tail:
-            yield tail
-        self.close()
+    def _atEnd(self, data: bytes) -> bool:
+        """
+        Whether C{data}, just read, was the last of the file.
+        """
+        return not data
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self._file.close()
-        except Exception:
-            pass
-
-
-@implementer(IMessageContent)
-class DescriptorContent:
-    """
-    The wire form of a regular file, from its descriptor, read
-    C{chunkSize} octets at a time; a shorter read is its end.
-
-    @param fd: an open descriptor of a regular file in stored form;
-        closed by L{close}.
-    @param size: the wire size, if known.
-    """
-
-    __slots__ = ("_fd", "size", "_chunkSize", "closed")
-
-    def __init__(self, fd: int, size: int | None = None, chunkSize: int = CHUNK_SIZE) -> None:
-        self._fd = fd
-        self.size = size
-        self._chunkSize = chunkSize
-        self.closed = False
+    def _closeSource(self) -> None:
+        self._file.close()
 
     def chunks(self) -> Iterator[bytes]:
         lines = WireLines()
-        chunkSize = self._chunkSize
         while not self.closed:      # closed: stopped early
-            data = os.read(self._fd, chunkSize)
+            data = self._read()
             if data:
                 out = lines.encode(data)
                 if out:
                     yield out
-            if len(data) < chunkSize:
+            if self._atEnd(data):
                 tail = lines.finish()
                 if tail:
                     yield tail
@@ -163,6 +126,31 @@ class DescriptorContent:
             return
         self.closed = True
         try:
-            os.close(self._fd)
-        except OSError:
+            self._closeSource()
+        except Exception:
             pass
+
+
+@implementer(IMessageContent)
+class DescriptorContent(FileContent):
+    """
+    L{FileContent} of a regular file's descriptor (L{openMessage}): read
+    with C{os.read}, and a read shorter than asked is its end.
+
+    @param fd: an open descriptor of a regular file in stored form;
+        closed by L{close}.
+    @param size: the wire size, if known.
+    """
+
+    def __init__(self, fd: int, size: int | None = None, chunkSize: int = CHUNK_SIZE) -> None:
+        FileContent.__init__(self, None, size, chunkSize)    # type: ignore[arg-type]
+        self._fd = fd
+
+    def _read(self) -> bytes:
+        return os.read(self._fd, self._chunkSize)
+
+    def _atEnd(self, data: bytes) -> bool:
+        return len(data) < self._chunkSize
+
+    def _closeSource(self) -> None:
+        os.close(self._fd)
